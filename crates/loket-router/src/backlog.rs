@@ -1,0 +1,216 @@
+//! Waiting conversations, ordered by priority with aging.
+//!
+//! Entries are grouped by what they need (channel, language, skills, which
+//! kinds of agent may take them), so that when an agent frees up the router
+//! checks each group once instead of every waiting conversation.
+//!
+//! Aging is built into the key: with priority `p` points and one point per
+//! `aging_ms_per_point` of waiting, the effective priority at time `t` is
+//! `p + (t - enqueued_at) / aging`. Ordering by that is the same at every
+//! `t` as ordering by `enqueued_at - p * aging`, so the key never changes
+//! while an entry waits and nothing starves.
+
+use std::collections::{BTreeSet, HashMap};
+
+use loket_capacity::Channel;
+
+use crate::ids::{ConversationId, Language, Requirements, Timestamp};
+
+/// Sort key: lower is served first; `seq` makes it unique and FIFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct QueueKey {
+    pub(crate) rank: i64,
+    pub(crate) seq: u64,
+}
+
+/// Which agents may take a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Pool {
+    Humans,
+    HumansOrBots,
+    Bots,
+}
+
+/// What a waiting conversation needs from an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Need {
+    pub(crate) channel: Channel,
+    pub(crate) language: Language,
+    pub(crate) required: Requirements,
+    pub(crate) pool: Pool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Waiting {
+    pub(crate) key: QueueKey,
+    pub(crate) need: Need,
+    pub(crate) priority: u32,
+    pub(crate) enqueued_at: Timestamp,
+    /// Only this slot may take it, until the given time.
+    pub(crate) preferred: Option<(u32, Timestamp)>,
+    /// This slot may not take it.
+    pub(crate) excluded: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    groups: HashMap<Need, BTreeSet<(QueueKey, ConversationId)>>,
+    preferred: HashMap<u32, BTreeSet<(QueueKey, ConversationId)>>,
+    entries: HashMap<ConversationId, Waiting>,
+    next_seq: u64,
+}
+
+impl Backlog {
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn next_key(&mut self, rank: i64) -> QueueKey {
+        self.next_seq += 1;
+        QueueKey { rank, seq: self.next_seq }
+    }
+
+    pub(crate) fn insert(&mut self, conversation: ConversationId, waiting: Waiting) {
+        self.remove(conversation);
+        let member = (waiting.key, conversation);
+        match waiting.preferred {
+            Some((slot, _)) => self.preferred.entry(slot).or_default().insert(member),
+            None => self.groups.entry(waiting.need.clone()).or_default().insert(member),
+        };
+        self.entries.insert(conversation, waiting);
+    }
+
+    pub(crate) fn remove(&mut self, conversation: ConversationId) -> Option<Waiting> {
+        let waiting = self.entries.remove(&conversation)?;
+        let member = (waiting.key, conversation);
+        match waiting.preferred {
+            Some((slot, _)) => {
+                if let Some(set) = self.preferred.get_mut(&slot) {
+                    set.remove(&member);
+                    if set.is_empty() {
+                        self.preferred.remove(&slot);
+                    }
+                }
+            }
+            None => {
+                if let Some(set) = self.groups.get_mut(&waiting.need) {
+                    set.remove(&member);
+                    if set.is_empty() {
+                        self.groups.remove(&waiting.need);
+                    }
+                }
+            }
+        }
+        Some(waiting)
+    }
+
+    pub(crate) fn get(&self, conversation: ConversationId) -> Option<&Waiting> {
+        self.entries.get(&conversation)
+    }
+
+    /// How many entries are served before `key`, over all groups.
+    pub(crate) fn position(&self, key: QueueKey) -> u32 {
+        let ahead: usize = self
+            .groups
+            .values()
+            .chain(self.preferred.values())
+            .map(|set| set.range(..(key, ConversationId(0))).count())
+            .sum();
+        u32::try_from(ahead).unwrap_or(u32::MAX)
+    }
+
+    /// The best entry `slot` may take: its preferred entries and the head of
+    /// every group `accepts` says yes to (skipping entries that exclude it).
+    pub(crate) fn best_for(
+        &self,
+        slot: u32,
+        mut accepts: impl FnMut(&Need) -> bool,
+    ) -> Option<(QueueKey, ConversationId)> {
+        let mut best: Option<(QueueKey, ConversationId)> = None;
+        let mut consider = |candidate: Option<&(QueueKey, ConversationId)>| {
+            if let Some(&candidate) = candidate
+                && best.is_none_or(|b| candidate < b)
+            {
+                best = Some(candidate);
+            }
+        };
+        if let Some(set) = self.preferred.get(&slot) {
+            let head = set.iter().find(|(_, c)| {
+                self.entries.get(c).is_some_and(|w| accepts(&w.need) && w.excluded != Some(slot))
+            });
+            consider(head);
+        }
+        for (need, set) in &self.groups {
+            if !accepts(need) {
+                continue;
+            }
+            let head = set
+                .iter()
+                .find(|(_, c)| self.entries.get(c).is_some_and(|w| w.excluded != Some(slot)));
+            consider(head);
+        }
+        best
+    }
+
+    pub(crate) fn conversations(&self) -> impl Iterator<Item = (&ConversationId, &Waiting)> {
+        self.entries.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn need(channel: Channel) -> Need {
+        Need { channel, language: Language::NL, required: Requirements::new(), pool: Pool::Humans }
+    }
+
+    fn waiting(backlog: &mut Backlog, rank: i64, channel: Channel) -> Waiting {
+        Waiting {
+            key: backlog.next_key(rank),
+            need: need(channel),
+            priority: 0,
+            enqueued_at: Timestamp(0),
+            preferred: None,
+            excluded: None,
+        }
+    }
+
+    #[test]
+    fn best_is_lowest_key_among_accepted_groups() {
+        let mut backlog = Backlog::default();
+        let a = waiting(&mut backlog, 10, Channel::Chat);
+        let b = waiting(&mut backlog, 5, Channel::Email);
+        let c = waiting(&mut backlog, 7, Channel::Chat);
+        backlog.insert(ConversationId(1), a);
+        backlog.insert(ConversationId(2), b);
+        backlog.insert(ConversationId(3), c);
+        assert_eq!(backlog.best_for(0, |_| true).unwrap().1, ConversationId(2));
+        assert_eq!(
+            backlog.best_for(0, |n| n.channel == Channel::Chat).unwrap().1,
+            ConversationId(3)
+        );
+        let key3 = backlog.get(ConversationId(3)).unwrap().key;
+        assert_eq!(backlog.position(key3), 1);
+        backlog.remove(ConversationId(2));
+        assert_eq!(backlog.position(key3), 0);
+        assert_eq!(backlog.len(), 2);
+    }
+
+    #[test]
+    fn preferred_entries_only_go_to_their_agent_and_exclusions_hold() {
+        let mut backlog = Backlog::default();
+        let mut a = waiting(&mut backlog, 1, Channel::Chat);
+        a.preferred = Some((7, Timestamp(100)));
+        backlog.insert(ConversationId(1), a);
+        let mut b = waiting(&mut backlog, 2, Channel::Chat);
+        b.excluded = Some(7);
+        backlog.insert(ConversationId(2), b);
+        // Slot 3 may not take the entry preferred to slot 7, only the other one.
+        assert_eq!(backlog.best_for(3, |_| true).unwrap().1, ConversationId(2));
+        assert_eq!(backlog.best_for(7, |_| true).unwrap().1, ConversationId(1));
+        backlog.remove(ConversationId(1));
+        // Slot 7 is excluded from the remaining entry.
+        assert_eq!(backlog.best_for(7, |_| true), None);
+    }
+}

@@ -1,0 +1,152 @@
+//! A fixed-width set of agent slots: the building block of the eligibility indexes.
+
+/// A set of agent slot numbers, one bit each.
+///
+/// Eligibility is the intersection of several sets (available, speaks the
+/// language, has each required skill), computed a word at a time.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SlotSet {
+    words: Vec<u64>,
+}
+
+impl std::fmt::Debug for SlotSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl SlotSet {
+    /// An empty set.
+    pub fn new() -> SlotSet {
+        SlotSet { words: Vec::new() }
+    }
+
+    /// Adds `slot`, growing as needed.
+    pub fn insert(&mut self, slot: u32) {
+        let word = slot as usize / 64;
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        self.words[word] |= 1 << (slot % 64);
+    }
+
+    /// Removes `slot`.
+    pub fn remove(&mut self, slot: u32) {
+        if let Some(word) = self.words.get_mut(slot as usize / 64) {
+            *word &= !(1 << (slot % 64));
+        }
+    }
+
+    /// Is `slot` in the set?
+    #[inline]
+    pub fn contains(&self, slot: u32) -> bool {
+        self.words.get(slot as usize / 64).is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    /// Number of slots in the set.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// The slots, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words
+            .iter()
+            .enumerate()
+            .flat_map(|(index, &word)| Ones { word, base: index as u32 * 64 })
+    }
+
+    /// The words, for intersecting.
+    #[inline]
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+}
+
+/// The set bits of one word.
+pub(crate) struct Ones {
+    pub(crate) word: u64,
+    pub(crate) base: u32,
+}
+
+impl Iterator for Ones {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        if self.word == 0 {
+            return None;
+        }
+        let bit = self.word.trailing_zeros();
+        self.word &= self.word - 1;
+        Some(self.base + bit)
+    }
+}
+
+/// Calls `visit` for every slot in the intersection of `sets`, ascending,
+/// without allocating. Stops early when `visit` returns `false`.
+#[inline]
+pub(crate) fn for_each_in_intersection(sets: &[&SlotSet], mut visit: impl FnMut(u32) -> bool) {
+    let Some(width) = sets.iter().map(|s| s.words().len()).min() else {
+        return;
+    };
+    for index in 0..width {
+        let mut word = u64::MAX;
+        for set in sets {
+            word &= set.words()[index];
+            if word == 0 {
+                break;
+            }
+        }
+        for slot in (Ones { word, base: index as u32 * 64 }) {
+            if !visit(slot) {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        #[test]
+        fn intersection_matches_btreeset(
+            a in proptest::collection::btree_set(0u32..500, 0..100),
+            b in proptest::collection::btree_set(0u32..500, 0..100),
+            c in proptest::collection::btree_set(0u32..500, 0..300),
+        ) {
+            let build = |s: &BTreeSet<u32>| { let mut set = SlotSet::new(); for &x in s { set.insert(x); } set };
+            let (sa, sb, sc) = (build(&a), build(&b), build(&c));
+            let mut got = Vec::new();
+            for_each_in_intersection(&[&sa, &sb, &sc], |slot| { got.push(slot); true });
+            let want: Vec<u32> = a.iter().filter(|x| b.contains(x) && c.contains(x)).copied().collect();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(sa.len(), a.len());
+            prop_assert_eq!(sa.iter().collect::<Vec<_>>(), a.iter().copied().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn remove_and_contains() {
+        let mut set = SlotSet::new();
+        set.insert(3);
+        set.insert(130);
+        assert!(set.contains(130) && set.contains(3) && !set.contains(4));
+        set.remove(130);
+        set.remove(9999);
+        assert!(!set.contains(130));
+        assert_eq!(set.len(), 1);
+        let mut stopped = Vec::new();
+        set.insert(5);
+        for_each_in_intersection(&[&set], |slot| {
+            stopped.push(slot);
+            false
+        });
+        assert_eq!(stopped, vec![3]);
+    }
+}

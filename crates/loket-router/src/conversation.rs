@@ -1,0 +1,178 @@
+//! Conversations and the messages that drive them.
+
+use loket_capacity::Channel;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AgentId, ConversationId, CustomerId, Language, Requirements, Timestamp};
+
+/// Handoff signals a caller attaches to a message (from the intent scorer or
+/// its own rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Signals {
+    /// The customer asks for a person.
+    pub human_request: bool,
+    /// The customer is in doubt (a purchase may be slipping away).
+    pub doubt: bool,
+    /// The customer complains.
+    pub complaint: bool,
+}
+
+/// One inbound customer message, as the router needs it (the text stays with
+/// the caller). Building one never allocates for up to four required skills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The conversation; a new id opens a conversation.
+    pub conversation: ConversationId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// The channel it came in on.
+    pub channel: Channel,
+    /// The customer's language.
+    pub language: Language,
+    /// Skills the conversation needs; read from the first message of a
+    /// conversation (later messages do not change them).
+    pub required: Requirements,
+    /// Customer tier, 0 (default) and up; higher waits less.
+    pub tier: u8,
+    /// Buying intent of this message, 0..=1 (out-of-range values are clamped).
+    pub buying_intent: f32,
+    /// Handoff signals.
+    pub signals: Signals,
+}
+
+impl Message {
+    /// A plain message with no requirements, tier 0, no intent or signals.
+    pub fn new(
+        conversation: ConversationId,
+        customer: CustomerId,
+        channel: Channel,
+        language: Language,
+    ) -> Message {
+        Message {
+            conversation,
+            customer,
+            channel,
+            language,
+            required: Requirements::new(),
+            tier: 0,
+            buying_intent: 0.0,
+            signals: Signals::default(),
+        }
+    }
+}
+
+/// Where a conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationState {
+    /// Handled by a bot agent.
+    Bot,
+    /// Waiting for an agent (a bot may hold it meanwhile, while escalating).
+    Queued,
+    /// Offered to an agent, capacity reserved, awaiting accept.
+    Offered,
+    /// Held by a human agent.
+    Assigned,
+    /// Closed; the agent's capacity returns when wrap-up ends.
+    WrapUp,
+    /// Closed and released; about to be forgotten.
+    Closed,
+}
+
+/// The agent holding a conversation's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Holder {
+    pub(crate) slot: u32,
+    pub(crate) agent: AgentId,
+}
+
+/// The router's record of one open conversation.
+#[derive(Debug, Clone)]
+pub(crate) struct Conversation {
+    pub(crate) customer: CustomerId,
+    pub(crate) channel: Channel,
+    pub(crate) language: Language,
+    pub(crate) state: ConversationState,
+    pub(crate) holder: Option<Holder>,
+    pub(crate) required: Requirements,
+    pub(crate) tier: u8,
+    pub(crate) overflow_step: u8,
+    pub(crate) escalated: bool,
+    /// Declined, reassigned or escalated: goes ahead in the queue.
+    pub(crate) boosted: bool,
+    pub(crate) buying_intent: f32,
+    pub(crate) created_at: Timestamp,
+    pub(crate) last_message_at: Timestamp,
+    /// First time it entered the queue (overflow steps count from here).
+    pub(crate) first_queued_at: Option<Timestamp>,
+    /// The agent that last declined or missed an offer, skipped on re-route.
+    pub(crate) excluded: Option<u32>,
+    /// Bumped on every state change; timers carry it and are ignored when stale.
+    pub(crate) generation: u32,
+    pub(crate) messages: u32,
+}
+
+impl Conversation {
+    pub(crate) fn new(message: &Message, now: Timestamp) -> Conversation {
+        Conversation {
+            customer: message.customer,
+            channel: message.channel,
+            language: message.language,
+            state: ConversationState::Queued,
+            holder: None,
+            required: message.required.clone(),
+            tier: message.tier,
+            overflow_step: 0,
+            escalated: false,
+            boosted: false,
+            buying_intent: clamp_unit(message.buying_intent),
+            created_at: now,
+            last_message_at: now,
+            first_queued_at: None,
+            excluded: None,
+            generation: 0,
+            messages: 1,
+        }
+    }
+
+    pub(crate) fn bump(&mut self) -> u32 {
+        self.generation = self.generation.wrapping_add(1);
+        self.generation
+    }
+}
+
+pub(crate) fn clamp_unit(value: f32) -> f32 {
+    if value.is_nan() { 0.0 } else { value.clamp(0.0, 1.0) }
+}
+
+/// A read-only view of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationView {
+    /// Its id.
+    pub id: ConversationId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// Channel.
+    pub channel: Channel,
+    /// Language.
+    pub language: Language,
+    /// State.
+    pub state: ConversationState,
+    /// The agent holding it, if any.
+    pub agent: Option<AgentId>,
+    /// Required skills as currently in force (after overflow).
+    pub required: Requirements,
+    /// Overflow steps applied.
+    pub overflow_step: u8,
+    /// Escalated from bot to human.
+    pub escalated: bool,
+    /// Latest buying intent.
+    pub buying_intent: f32,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last message.
+    pub last_message_at: Timestamp,
+    /// Messages seen.
+    pub messages: u32,
+}

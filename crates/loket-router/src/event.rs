@@ -1,0 +1,151 @@
+//! Decisions and state changes, each with its reason, for audit and display.
+
+use serde::Serialize;
+
+use crate::config::Strategy;
+use crate::ids::{AgentId, ConversationId, SkillId, Timestamp};
+
+/// Why a conversation went to an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum AssignReason {
+    /// A message in a conversation the agent already holds.
+    Sticky,
+    /// The customer's last agent, within the affinity look-back.
+    Affinity,
+    /// Skill, language and capacity match, picked by the strategy.
+    SkillMatch {
+        /// The strategy that picked.
+        strategy: Strategy,
+    },
+    /// The previous agent went away, offline or was removed.
+    Reassignment,
+    /// A bot conversation went to a human.
+    Escalation,
+    /// Requirements widened by this overflow step (0-based).
+    Overflow {
+        /// The step.
+        step: u8,
+    },
+    /// A bot took it: the conversation starts with bots.
+    BotFirst,
+    /// A bot took it: the skill group is closed now.
+    AfterHours,
+    /// An explicit transfer by the platform.
+    Transfer,
+}
+
+/// Why a conversation waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueReason {
+    /// No eligible agent has room.
+    NoEligibleAgent,
+    /// Waiting for the customer's last agent, until the affinity wait ends.
+    WaitingForPreferredAgent,
+    /// A required skill group is closed and no bot can take it.
+    OutsideBusinessHours,
+    /// An escalation to a human, waiting for one.
+    Escalation,
+    /// The previous agent left and nobody else has room.
+    Reassignment,
+    /// An offer was declined or expired and nobody else has room.
+    OfferNotTaken,
+    /// Already waiting: a further message in a queued conversation.
+    AlreadyQueued,
+}
+
+/// What triggered an escalation from bot to human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationTrigger {
+    /// Buying intent crossed the threshold.
+    BuyingIntent,
+    /// The customer asked for a person.
+    HumanRequest,
+    /// The caller flagged doubt.
+    Doubt,
+    /// The caller flagged a complaint.
+    Complaint,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum EventKind {
+    /// The conversation is now held by `Event::agent`.
+    Assigned {
+        /// Why.
+        #[serde(flatten)]
+        reason: AssignReason,
+        /// How long it waited in the queue, if it did.
+        waited_ms: u64,
+    },
+    /// Offer mode: the conversation is offered to `Event::agent`, capacity reserved.
+    Offered {
+        /// Why this agent.
+        #[serde(flatten)]
+        reason: AssignReason,
+        /// The offer lapses at this time.
+        expires_at: Timestamp,
+    },
+    /// The agent accepted an offer.
+    OfferAccepted,
+    /// The agent declined an offer.
+    OfferDeclined,
+    /// An offer lapsed.
+    OfferExpired,
+    /// The conversation waits.
+    Queued {
+        /// Why.
+        reason: QueueReason,
+        /// How many waiting conversations are ahead of it (0 = next).
+        position: u32,
+        /// Its priority in points, before aging.
+        priority: u32,
+    },
+    /// Requirements widened while waiting.
+    OverflowStep {
+        /// The step (0-based).
+        step: u8,
+    },
+    /// A bot conversation is escalating to a human.
+    Escalated {
+        /// What triggered it.
+        trigger: EscalationTrigger,
+    },
+    /// A required skill group is closed now.
+    OutsideBusinessHours {
+        /// The closed skill group.
+        skill: SkillId,
+    },
+    /// The conversation closed; capacity returns after wrap-up.
+    Closed,
+    /// Wrap-up ended; the agent's capacity for this conversation is free.
+    Released,
+    /// The agent missed too many offers and no longer gets new work.
+    AgentNotResponding,
+}
+
+/// One decision or state change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Event {
+    /// When it happened, by the router's clock.
+    pub at: Timestamp,
+    /// The conversation concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationId>,
+    /// The agent concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentId>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// Is this a decision that puts the conversation with an agent?
+    pub fn is_assignment(&self) -> bool {
+        matches!(self.kind, EventKind::Assigned { .. } | EventKind::Offered { .. })
+    }
+}

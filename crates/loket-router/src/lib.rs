@@ -1,0 +1,79 @@
+//! An embeddable, lock-light conversation router for contact centres.
+//!
+//! For every inbound customer message, [`Router::route`] decides who answers:
+//! the agent already in the conversation (sticky), the agent who served this
+//! customer last (affinity), or the best agent with the required skills,
+//! language and free capacity on the channel, picked by a [`Strategy`]. With
+//! nobody free the conversation waits in a priority queue with aging; bots can
+//! take conversations first and escalate to humans on buying intent, doubt,
+//! complaints or a request for a person. Every decision is an [`Event`] with
+//! its reason.
+//!
+//! ```
+//! use loket_router::{
+//!     AgentId, AgentSpec, Channel, ConversationId, CustomerId, EventKind, Language, Message,
+//!     Router, SkillLevel,
+//! };
+//!
+//! let router = Router::new();
+//! let plants = router.skill("plants").unwrap();
+//! let mut events = Vec::new();
+//!
+//! let mut anna = AgentSpec::new(AgentId(1));
+//! anna.languages = vec![Language::NL, Language::EN];
+//! anna.skills = vec![SkillLevel { skill: plants, level: 8 }];
+//! router.upsert_agent(anna, &mut events).unwrap();
+//!
+//! let mut message = Message::new(ConversationId(7), CustomerId(42), Channel::Chat, Language::NL);
+//! message.required.push(SkillLevel { skill: plants, level: 5 });
+//! let decision = router.route(&message, &mut events);
+//! assert_eq!(decision.agent, Some(AgentId(1)));
+//! assert!(matches!(decision.kind, EventKind::Assigned { .. }));
+//! ```
+//!
+//! # Architecture invariants
+//!
+//! - No I/O and no async: the router is a data structure. Time comes from an
+//!   injected [`Clock`]; timers fire only when [`Router::advance`] is called.
+//! - No global lock on the message path: conversations live in a sharded map,
+//!   agent eligibility in immutable indexes swapped atomically, capacity in
+//!   one atomic word per agent ([`loket_capacity::CapacityCell`]).
+//! - Capacity is reserved before a conversation is given to an agent and is
+//!   returned exactly once; it never exceeds an agent's limits.
+//! - A message in an assigned conversation never takes capacity again.
+//! - Waiting conversations are offered the moment an eligible agent has
+//!   room (on completion, log-in, capacity or presence change), never only
+//!   on a timer.
+
+#![deny(missing_docs)]
+
+mod agent;
+mod backlog;
+mod bitset;
+mod clock;
+mod config;
+mod conversation;
+mod error;
+mod event;
+mod hours;
+mod ids;
+mod roster;
+mod router;
+
+pub use agent::{AgentKind, AgentSpec, Capacity, Presence};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    EscalationPolicy, OfferPolicy, OverflowStep, PriorityPolicy, RouterConfig, SkillHours,
+    Strategy, Widen,
+};
+pub use conversation::{ConversationState, ConversationView, Message, Signals};
+pub use error::RouterError;
+pub use event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason};
+pub use hours::BusinessHours;
+pub use ids::{
+    AgentId, ConversationId, CustomerId, Language, Proficiency, Requirements, SkillId, SkillLevel,
+    Timestamp,
+};
+pub use loket_capacity::{CHANNELS, Channel};
+pub use roster::MAX_AGENTS;
+pub use router::{AgentView, Router, RouterBuilder, RouterStats};

@@ -1,0 +1,340 @@
+//! The agent roster: per-agent atomics in a dense table, and read-mostly
+//! eligibility indexes swapped atomically when agents change.
+//!
+//! Routing reads the indexes through one `ArcSwap` load and the per-agent
+//! atomics by slot number; it never takes a lock. Changes to agents are
+//! serialised by the writer lock, build a new [`Indexes`] (copying only the
+//! sets they touch) and publish it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
+use loket_capacity::{CapacityCell, Limits};
+use parking_lot::Mutex;
+
+use crate::agent::{AgentKind, AgentSpec, Presence};
+use crate::bitset::SlotSet;
+use crate::error::RouterError;
+use crate::ids::{AgentId, ConversationId, Language, SkillId};
+
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+const CHUNKS: usize = 1024;
+/// The most agents one router can register over its lifetime.
+pub const MAX_AGENTS: u32 = (CHUNK * CHUNKS) as u32;
+
+/// The hot, shared state of one agent. Lives as long as the router: slots
+/// are never reused, so a slot number held by a conversation always names
+/// the same agent.
+#[derive(Debug)]
+pub(crate) struct AgentCell {
+    pub(crate) capacity: CapacityCell,
+    pub(crate) last_assigned_ms: AtomicU64,
+    id: AtomicU64,
+    presence: AtomicU8,
+    kind: AtomicU8,
+    pub(crate) missed_offers: AtomicU32,
+    /// Conversations holding capacity on this agent (assigned, offered, in
+    /// wrap-up, or a bot's while escalating). A leaf lock: nothing else is
+    /// locked while it is held.
+    pub(crate) holding: Mutex<Vec<ConversationId>>,
+}
+
+impl AgentCell {
+    fn new() -> AgentCell {
+        AgentCell {
+            capacity: CapacityCell::new(Limits::new()),
+            last_assigned_ms: AtomicU64::new(0),
+            id: AtomicU64::new(0),
+            presence: AtomicU8::new(Presence::Offline.to_u8()),
+            kind: AtomicU8::new(0),
+            missed_offers: AtomicU32::new(0),
+            holding: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn id(&self) -> AgentId {
+        AgentId(self.id.load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    pub(crate) fn presence(&self) -> Presence {
+        Presence::from_u8(self.presence.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn kind(&self) -> AgentKind {
+        if self.kind.load(Ordering::Relaxed) == 1 { AgentKind::Bot } else { AgentKind::Human }
+    }
+
+    pub(crate) fn hold(&self, conversation: ConversationId) {
+        self.holding.lock().push(conversation);
+    }
+
+    pub(crate) fn unhold(&self, conversation: ConversationId) {
+        let mut holding = self.holding.lock();
+        if let Some(index) = holding.iter().position(|&c| c == conversation) {
+            holding.swap_remove(index);
+        }
+    }
+}
+
+/// Who an agent is in the eligibility indexes of one skill.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SkillIndex {
+    pub(crate) members: SlotSet,
+    /// Proficiency by slot; 0 for slots without the skill.
+    pub(crate) level: Vec<u8>,
+}
+
+impl SkillIndex {
+    #[inline]
+    pub(crate) fn level(&self, slot: u32) -> u8 {
+        self.level.get(slot as usize).copied().unwrap_or(0)
+    }
+}
+
+/// The eligibility indexes. Immutable once published.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Indexes {
+    /// Available humans and bots.
+    pub(crate) available: [Arc<SlotSet>; 2],
+    /// By skill id; ids past the end have no members.
+    pub(crate) by_skill: Vec<Arc<SkillIndex>>,
+    pub(crate) by_language: Vec<(Language, Arc<SlotSet>)>,
+}
+
+impl Indexes {
+    #[inline]
+    pub(crate) fn available(&self, kind: AgentKind) -> &SlotSet {
+        &self.available[kind as usize]
+    }
+
+    #[inline]
+    pub(crate) fn language(&self, language: Language) -> Option<&SlotSet> {
+        self.by_language.iter().find(|(l, _)| *l == language).map(|(_, set)| &**set)
+    }
+
+    #[inline]
+    pub(crate) fn skill(&self, skill: SkillId) -> Option<&SkillIndex> {
+        self.by_skill.get(skill.0 as usize).map(|s| &**s)
+    }
+}
+
+/// What the writer keeps per agent to update the indexes.
+#[derive(Debug, Clone)]
+pub(crate) struct Profile {
+    pub(crate) spec: AgentSpec,
+    pub(crate) removed: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    pub(crate) by_id: HashMap<AgentId, u32>,
+    pub(crate) profiles: Vec<Profile>,
+}
+
+/// The roster; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Roster {
+    chunks: Box<[OnceLock<Box<[AgentCell]>>]>,
+    indexes: ArcSwap<Indexes>,
+    pub(crate) writer: Mutex<Writer>,
+}
+
+/// What an agent change did, for the router to follow up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Change {
+    pub(crate) slot: u32,
+    pub(crate) before: Option<Presence>,
+    pub(crate) after: Presence,
+}
+
+impl Roster {
+    pub(crate) fn new() -> Roster {
+        Roster {
+            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            indexes: ArcSwap::from_pointee(Indexes::default()),
+            writer: Mutex::new(Writer::default()),
+        }
+    }
+
+    /// The cell of a registered slot.
+    ///
+    /// # Panics
+    /// If `slot` was never handed out by this roster (a router bug, never input).
+    #[inline]
+    pub(crate) fn cell(&self, slot: u32) -> &AgentCell {
+        let chunk = self.chunks[(slot >> CHUNK_BITS) as usize]
+            .get()
+            .expect("slot numbers come only from registered agents");
+        &chunk[slot as usize & (CHUNK - 1)]
+    }
+
+    #[inline]
+    pub(crate) fn indexes(&self) -> arc_swap::Guard<Arc<Indexes>> {
+        self.indexes.load()
+    }
+
+    pub(crate) fn slot_of(&self, agent: AgentId) -> Option<u32> {
+        self.writer.lock().by_id.get(&agent).copied()
+    }
+
+    /// Registers or updates agents under one writer lock and one publish.
+    pub(crate) fn upsert(
+        &self,
+        specs: Vec<(AgentSpec, Limits)>,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), RouterError> {
+        let mut writer = self.writer.lock();
+        let mut indexes = Indexes::clone(&self.indexes.load());
+        for (spec, limits) in specs {
+            let (slot, before) = match writer.by_id.get(&spec.id) {
+                Some(&slot) => {
+                    let old = writer.profiles[slot as usize].spec.clone();
+                    unindex(&mut indexes, slot, &old);
+                    (slot, Some(old.presence))
+                }
+                None => {
+                    let slot = u32::try_from(writer.profiles.len())
+                        .ok()
+                        .filter(|&s| s < MAX_AGENTS)
+                        .ok_or(RouterError::TooManyAgents(MAX_AGENTS))?;
+                    let chunk = self.chunks[(slot >> CHUNK_BITS) as usize]
+                        .get_or_init(|| (0..CHUNK).map(|_| AgentCell::new()).collect());
+                    chunk[slot as usize & (CHUNK - 1)].id.store(spec.id.0, Ordering::Relaxed);
+                    writer.by_id.insert(spec.id, slot);
+                    writer.profiles.push(Profile { spec: spec.clone(), removed: false });
+                    (slot, None)
+                }
+            };
+            let cell = self.cell(slot);
+            cell.capacity.set_limits(limits);
+            cell.kind.store(u8::from(spec.kind == AgentKind::Bot), Ordering::Relaxed);
+            cell.presence.store(spec.presence.to_u8(), Ordering::Release);
+            if spec.presence == Presence::Available {
+                cell.missed_offers.store(0, Ordering::Relaxed);
+            }
+            index(&mut indexes, slot, &spec);
+            changes.push(Change { slot, before, after: spec.presence });
+            writer.profiles[slot as usize] = Profile { spec, removed: false };
+        }
+        self.indexes.store(Arc::new(indexes));
+        Ok(())
+    }
+
+    /// Changes one agent's spec through `edit`.
+    pub(crate) fn edit(
+        &self,
+        agent: AgentId,
+        edit: impl FnOnce(&mut AgentSpec),
+    ) -> Result<(AgentSpec, Limits), RouterError> {
+        let writer = self.writer.lock();
+        let slot = *writer.by_id.get(&agent).ok_or(RouterError::UnknownAgent(agent))?;
+        let mut spec = writer.profiles[slot as usize].spec.clone();
+        drop(writer);
+        edit(&mut spec);
+        spec.normalise()
+    }
+
+    /// Takes an agent out of every index for good; its slot is never reused.
+    pub(crate) fn remove(&self, agent: AgentId) -> Result<Change, RouterError> {
+        let mut writer = self.writer.lock();
+        let slot = writer.by_id.remove(&agent).ok_or(RouterError::UnknownAgent(agent))?;
+        let mut indexes = Indexes::clone(&self.indexes.load());
+        let profile = &mut writer.profiles[slot as usize];
+        unindex(&mut indexes, slot, &profile.spec);
+        profile.removed = true;
+        let before = profile.spec.presence;
+        profile.spec.presence = Presence::Offline;
+        self.cell(slot).presence.store(Presence::Offline.to_u8(), Ordering::Release);
+        self.indexes.store(Arc::new(indexes));
+        Ok(Change { slot, before: Some(before), after: Presence::Offline })
+    }
+
+    /// Sets presence without other changes (used for not-responding).
+    pub(crate) fn set_presence(&self, slot: u32, presence: Presence) -> Option<Change> {
+        let mut writer = self.writer.lock();
+        let profile = writer.profiles.get_mut(slot as usize)?;
+        if profile.removed || profile.spec.presence == presence {
+            return None;
+        }
+        let mut indexes = Indexes::clone(&self.indexes.load());
+        unindex(&mut indexes, slot, &profile.spec);
+        let before = profile.spec.presence;
+        profile.spec.presence = presence;
+        index(&mut indexes, slot, &profile.spec);
+        self.cell(slot).presence.store(presence.to_u8(), Ordering::Release);
+        self.indexes.store(Arc::new(indexes));
+        Some(Change { slot, before: Some(before), after: presence })
+    }
+
+    /// A copy of an agent's current spec.
+    pub(crate) fn spec(&self, agent: AgentId) -> Option<(u32, AgentSpec)> {
+        let writer = self.writer.lock();
+        let slot = *writer.by_id.get(&agent)?;
+        Some((slot, writer.profiles[slot as usize].spec.clone()))
+    }
+
+    /// Slots of every agent that is available now.
+    pub(crate) fn available_slots(&self) -> Vec<u32> {
+        let indexes = self.indexes();
+        indexes.available[0].iter().chain(indexes.available[1].iter()).collect()
+    }
+
+    /// Number of registered (not removed) agents.
+    pub(crate) fn len(&self) -> usize {
+        self.writer.lock().by_id.len()
+    }
+}
+
+fn index(indexes: &mut Indexes, slot: u32, spec: &AgentSpec) {
+    if spec.presence == Presence::Available {
+        Arc::make_mut(&mut indexes.available[spec.kind as usize]).insert(slot);
+    }
+    for skill in &spec.skills {
+        let position = skill.skill.0 as usize;
+        if indexes.by_skill.len() <= position {
+            indexes.by_skill.resize_with(position + 1, Default::default);
+        }
+        let entry = Arc::make_mut(&mut indexes.by_skill[position]);
+        entry.members.insert(slot);
+        if entry.level.len() <= slot as usize {
+            entry.level.resize(slot as usize + 1, 0);
+        }
+        entry.level[slot as usize] = skill.level;
+    }
+    for &language in &spec.languages {
+        match indexes.by_language.iter_mut().find(|(l, _)| *l == language) {
+            Some((_, set)) => Arc::make_mut(set).insert(slot),
+            None => {
+                let mut set = SlotSet::new();
+                set.insert(slot);
+                indexes.by_language.push((language, Arc::new(set)));
+            }
+        }
+    }
+}
+
+fn unindex(indexes: &mut Indexes, slot: u32, spec: &AgentSpec) {
+    for set in &mut indexes.available {
+        if set.contains(slot) {
+            Arc::make_mut(set).remove(slot);
+        }
+    }
+    for skill in &spec.skills {
+        if let Some(entry) = indexes.by_skill.get_mut(skill.skill.0 as usize) {
+            let entry = Arc::make_mut(entry);
+            entry.members.remove(slot);
+            if let Some(level) = entry.level.get_mut(slot as usize) {
+                *level = 0;
+            }
+        }
+    }
+    for language in &spec.languages {
+        if let Some((_, set)) = indexes.by_language.iter_mut().find(|(l, _)| l == language) {
+            Arc::make_mut(set).remove(slot);
+        }
+    }
+}
