@@ -200,10 +200,10 @@ impl CapacityCell {
     }
 
     /// Takes one slot on `channel` if both the channel and the overall cap
-    /// have room. Lock-free: retries only when another thread changed the
-    /// loads in between.
+    /// have room, and returns the overall load after it. Lock-free: retries
+    /// only when another thread changed the loads in between.
     #[inline]
-    pub fn try_reserve(&self, channel: Channel) -> Result<(), Full> {
+    pub fn try_reserve(&self, channel: Channel) -> Result<u32, Full> {
         let one = (1u64 << channel_shift(channel)) | TOTAL_ONE;
         let mut current = self.loads.load(Ordering::Acquire);
         loop {
@@ -222,16 +222,16 @@ impl CapacityCell {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(total_field(current) + 1),
                 Err(actual) => current = actual,
             }
         }
     }
 
-    /// Returns one slot on `channel`. Fails, changing nothing, if the channel
-    /// holds no reservation.
+    /// Returns one slot on `channel`, and returns the overall load after it.
+    /// Fails, changing nothing, if the channel holds no reservation.
     #[inline]
-    pub fn release(&self, channel: Channel) -> Result<(), NothingReserved> {
+    pub fn release(&self, channel: Channel) -> Result<u32, NothingReserved> {
         let one = (1u64 << channel_shift(channel)) | TOTAL_ONE;
         let mut current = self.loads.load(Ordering::Acquire);
         loop {
@@ -244,7 +244,7 @@ impl CapacityCell {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(total_field(current) - 1),
                 Err(actual) => current = actual,
             }
         }
@@ -305,10 +305,10 @@ mod tests {
         let cell = CapacityCell::new(
             Limits::new().with(Channel::Chat, 2).with(Channel::Email, 5).with_total(3),
         );
-        assert_eq!(cell.try_reserve(Channel::Chat), Ok(()));
-        assert_eq!(cell.try_reserve(Channel::Chat), Ok(()));
+        assert_eq!(cell.try_reserve(Channel::Chat), Ok(1));
+        assert_eq!(cell.try_reserve(Channel::Chat), Ok(2));
         assert_eq!(cell.try_reserve(Channel::Chat), Err(Full::Channel));
-        assert_eq!(cell.try_reserve(Channel::Email), Ok(()));
+        assert_eq!(cell.try_reserve(Channel::Email), Ok(3));
         assert_eq!(cell.try_reserve(Channel::Email), Err(Full::Total));
         assert_eq!(cell.try_reserve(Channel::Voice), Err(Full::Channel));
         assert_eq!(cell.total_load(), 3);
@@ -321,7 +321,7 @@ mod tests {
         cell.try_reserve(Channel::Chat).unwrap();
         assert_eq!(cell.release(Channel::Email), Err(NothingReserved));
         assert_eq!(cell.load(Channel::Chat), 1);
-        assert_eq!(cell.release(Channel::Chat), Ok(()));
+        assert_eq!(cell.release(Channel::Chat), Ok(0));
         assert_eq!(cell.total_load(), 0);
     }
 
@@ -338,7 +338,7 @@ mod tests {
         cell.release(Channel::Chat).unwrap();
         assert_eq!(cell.try_reserve(Channel::Chat), Err(Full::Channel));
         cell.release(Channel::Chat).unwrap();
-        assert_eq!(cell.try_reserve(Channel::Chat), Ok(()));
+        assert_eq!(cell.try_reserve(Channel::Chat), Ok(1));
     }
 
     #[test]
@@ -362,7 +362,7 @@ mod tests {
         }
         assert_eq!(cell.try_reserve(Channel::Chat), Err(Full::Channel));
         assert_eq!(cell.load(Channel::Whatsapp), 0);
-        assert_eq!(cell.try_reserve(Channel::Whatsapp), Ok(()));
+        assert_eq!(cell.try_reserve(Channel::Whatsapp), Ok(256));
         assert_eq!(cell.total_load(), 256);
     }
 
@@ -407,11 +407,11 @@ mod tests {
                 let sum: u32 = model.iter().sum();
                 if reserve {
                     let expect = model[index] < limits[index] && sum < total;
-                    prop_assert_eq!(cell.try_reserve(channel).is_ok(), expect);
+                    prop_assert_eq!(cell.try_reserve(channel).ok(), expect.then_some(sum + 1));
                     if expect { model[index] += 1; }
                 } else {
                     let expect = model[index] > 0;
-                    prop_assert_eq!(cell.release(channel).is_ok(), expect);
+                    prop_assert_eq!(cell.release(channel).ok(), expect.then(|| sum - 1));
                     if expect { model[index] -= 1; }
                 }
                 for c in Channel::ALL {

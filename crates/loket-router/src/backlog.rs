@@ -50,6 +50,8 @@ pub(crate) struct Waiting {
     pub(crate) preferred: Option<(u32, Timestamp)>,
     /// This slot may not take it.
     pub(crate) excluded: Option<u32>,
+    /// The conversation's generation when it was queued.
+    pub(crate) generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -173,6 +175,7 @@ mod tests {
             enqueued_at: Timestamp(0),
             preferred: None,
             excluded: None,
+            generation: 0,
         }
     }
 

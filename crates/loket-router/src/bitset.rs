@@ -1,5 +1,7 @@
 //! A fixed-width set of agent slots: the building block of the eligibility indexes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 /// A set of agent slot numbers, one bit each.
 ///
 /// Eligibility is the intersection of several sets (available, speaks the
@@ -84,15 +86,23 @@ impl Iterator for Ones {
     }
 }
 
-/// Calls `visit` for every slot in the intersection of `sets`, ascending,
-/// without allocating. Stops early when `visit` returns `false`.
+/// Calls `visit` for every slot in the intersection of `sets` (and of
+/// `hint`, a set of atomic words read without ordering, if given),
+/// ascending, without allocating. Stops early when `visit` returns `false`.
 #[inline]
-pub(crate) fn for_each_in_intersection(sets: &[&SlotSet], mut visit: impl FnMut(u32) -> bool) {
+pub(crate) fn for_each_in_intersection(
+    sets: &[&SlotSet],
+    hint: Option<&[AtomicU64]>,
+    mut visit: impl FnMut(u32) -> bool,
+) {
     let Some(width) = sets.iter().map(|s| s.words().len()).min() else {
         return;
     };
     for index in 0..width {
-        let mut word = u64::MAX;
+        let mut word = match hint {
+            Some(words) => words.get(index).map_or(0, |w| w.load(Ordering::Relaxed)),
+            None => u64::MAX,
+        };
         for set in sets {
             word &= set.words()[index];
             if word == 0 {
@@ -123,7 +133,7 @@ mod tests {
             let build = |s: &BTreeSet<u32>| { let mut set = SlotSet::new(); for &x in s { set.insert(x); } set };
             let (sa, sb, sc) = (build(&a), build(&b), build(&c));
             let mut got = Vec::new();
-            for_each_in_intersection(&[&sa, &sb, &sc], |slot| { got.push(slot); true });
+            for_each_in_intersection(&[&sa, &sb, &sc], None, |slot| { got.push(slot); true });
             let want: Vec<u32> = a.iter().filter(|x| b.contains(x) && c.contains(x)).copied().collect();
             prop_assert_eq!(got, want);
             prop_assert_eq!(sa.len(), a.len());
@@ -143,7 +153,7 @@ mod tests {
         assert_eq!(set.len(), 1);
         let mut stopped = Vec::new();
         set.insert(5);
-        for_each_in_intersection(&[&set], |slot| {
+        for_each_in_intersection(&[&set], None, |slot| {
             stopped.push(slot);
             false
         });

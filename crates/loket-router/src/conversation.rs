@@ -3,7 +3,9 @@
 use loket_capacity::Channel;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{AgentId, ConversationId, CustomerId, Language, Requirements, Timestamp};
+use crate::ids::{
+    AgentId, ConversationId, CustomerId, Language, Requirements, SkillLevel, Timestamp,
+};
 
 /// Handoff signals a caller attaches to a message (from the intent scorer or
 /// its own rules).
@@ -31,7 +33,8 @@ pub struct Message {
     /// The customer's language.
     pub language: Language,
     /// Skills the conversation needs; read from the first message of a
-    /// conversation (later messages do not change them).
+    /// conversation (later messages do not change them). Minimums are
+    /// clamped to 1..=10; a skill listed twice counts at its higher minimum.
     pub required: Requirements,
     /// Customer tier, 0 (default) and up; higher waits less.
     pub tier: u8,
@@ -108,20 +111,23 @@ pub(crate) struct Conversation {
     pub(crate) first_queued_at: Option<Timestamp>,
     /// The agent that last declined or missed an offer, skipped on re-route.
     pub(crate) excluded: Option<u32>,
-    /// Bumped on every state change; timers carry it and are ignored when stale.
-    pub(crate) generation: u32,
+    /// Bumped on every state change; timers and backlog entries carry it and
+    /// are ignored when stale. The high 32 bits are the incarnation, unique
+    /// per router, so a conversation id that closes and opens again never
+    /// matches a stale entry of its earlier life.
+    pub(crate) generation: u64,
     pub(crate) messages: u32,
 }
 
 impl Conversation {
-    pub(crate) fn new(message: &Message, now: Timestamp) -> Conversation {
+    pub(crate) fn new(message: &Message, now: Timestamp, incarnation: u32) -> Conversation {
         Conversation {
             customer: message.customer,
             channel: message.channel,
             language: message.language,
             state: ConversationState::Queued,
             holder: None,
-            required: message.required.clone(),
+            required: normalise_requirements(&message.required),
             tier: message.tier,
             overflow_step: 0,
             escalated: false,
@@ -131,15 +137,30 @@ impl Conversation {
             last_message_at: now,
             first_queued_at: None,
             excluded: None,
-            generation: 0,
+            generation: u64::from(incarnation) << 32,
             messages: 1,
         }
     }
 
-    pub(crate) fn bump(&mut self) -> u32 {
-        self.generation = self.generation.wrapping_add(1);
+    pub(crate) fn bump(&mut self) -> u64 {
+        let incarnation = self.generation & !0xFFFF_FFFF;
+        self.generation = incarnation | u64::from((self.generation as u32).wrapping_add(1));
         self.generation
     }
+}
+
+/// Minimums are 1..=10 (a 0 would let agents without the skill in) and
+/// each skill counts once, at its highest minimum.
+fn normalise_requirements(required: &Requirements) -> Requirements {
+    let mut normalised = Requirements::new();
+    for requirement in required {
+        let level = requirement.level.clamp(1, 10);
+        match normalised.iter_mut().find(|r| r.skill == requirement.skill) {
+            Some(existing) => existing.level = existing.level.max(level),
+            None => normalised.push(SkillLevel { skill: requirement.skill, level }),
+        }
+    }
+    normalised
 }
 
 pub(crate) fn clamp_unit(value: f32) -> f32 {

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use loket_capacity::Channel;
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -83,7 +85,10 @@ impl AgentCell {
 /// Who an agent is in the eligibility indexes of one skill.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SkillIndex {
-    pub(crate) members: SlotSet,
+    /// `at_least[k]` holds the agents with proficiency `k + 1` or more, so a
+    /// minimum proficiency is one more set in the intersection, not a check
+    /// per candidate.
+    pub(crate) at_least: [SlotSet; 10],
     /// Proficiency by slot; 0 for slots without the skill.
     pub(crate) level: Vec<u8>,
 }
@@ -92,6 +97,12 @@ impl SkillIndex {
     #[inline]
     pub(crate) fn level(&self, slot: u32) -> u8 {
         self.level.get(slot as usize).copied().unwrap_or(0)
+    }
+
+    /// The agents with at least proficiency `min` (clamped to 1..=10).
+    #[inline]
+    pub(crate) fn at_least(&self, min: u8) -> &SlotSet {
+        &self.at_least[usize::from(min.clamp(1, 10) - 1)]
     }
 }
 
@@ -140,6 +151,12 @@ pub(crate) struct Writer {
 pub(crate) struct Roster {
     chunks: Box<[OnceLock<Box<[AgentCell]>>]>,
     indexes: ArcSwap<Indexes>,
+    /// Agents with no load at all, one bit a slot. A hint kept up to date on
+    /// every 0 <-> 1 transition of an agent's overall load: exact when one
+    /// thread routes, possibly stale for an instant under races, so every
+    /// reader re-checks the agent's real load. It lets least-loaded routing
+    /// find an idle agent without scanning the busy ones.
+    idle: Box<[AtomicU64]>,
     pub(crate) writer: Mutex<Writer>,
 }
 
@@ -156,6 +173,7 @@ impl Roster {
         Roster {
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
             indexes: ArcSwap::from_pointee(Indexes::default()),
+            idle: (0..MAX_AGENTS as usize / 64).map(|_| AtomicU64::new(0)).collect(),
             writer: Mutex::new(Writer::default()),
         }
     }
@@ -170,6 +188,59 @@ impl Roster {
             .get()
             .expect("slot numbers come only from registered agents");
         &chunk[slot as usize & (CHUNK - 1)]
+    }
+
+    /// Reserves one slot of `channel` on the agent, keeping the idle hint.
+    #[inline]
+    pub(crate) fn reserve(&self, slot: u32, channel: Channel) -> bool {
+        match self.cell(slot).capacity.try_reserve(channel) {
+            Ok(1) => {
+                self.mark(slot, false);
+                true
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Returns one slot of `channel`, keeping the idle hint. False if the
+    /// agent held nothing there (a bookkeeping bug in the caller).
+    #[inline]
+    pub(crate) fn release(&self, slot: u32, channel: Channel) -> bool {
+        match self.cell(slot).capacity.release(channel) {
+            Ok(0) => {
+                self.mark(slot, true);
+                true
+            }
+            Ok(_) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Sets or clears the idle bit, then re-reads the load: if another
+    /// thread changed it in between, the bit follows the newer value.
+    fn mark(&self, slot: u32, idle: bool) {
+        let word = &self.idle[slot as usize / 64];
+        let bit = 1u64 << (slot % 64);
+        if idle {
+            word.fetch_or(bit, Ordering::AcqRel);
+        } else {
+            word.fetch_and(!bit, Ordering::AcqRel);
+        }
+        let now_idle = self.cell(slot).capacity.total_load() == 0;
+        if now_idle != idle {
+            if now_idle {
+                word.fetch_or(bit, Ordering::AcqRel);
+            } else {
+                word.fetch_and(!bit, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// The idle hint's words.
+    #[inline]
+    pub(crate) fn idle_words(&self) -> &[AtomicU64] {
+        &self.idle
     }
 
     #[inline]
@@ -206,6 +277,7 @@ impl Roster {
                     chunk[slot as usize & (CHUNK - 1)].id.store(spec.id.0, Ordering::Relaxed);
                     writer.by_id.insert(spec.id, slot);
                     writer.profiles.push(Profile { spec: spec.clone(), removed: false });
+                    self.mark(slot, true);
                     (slot, None)
                 }
             };
@@ -299,7 +371,9 @@ fn index(indexes: &mut Indexes, slot: u32, spec: &AgentSpec) {
             indexes.by_skill.resize_with(position + 1, Default::default);
         }
         let entry = Arc::make_mut(&mut indexes.by_skill[position]);
-        entry.members.insert(slot);
+        for set in &mut entry.at_least[..usize::from(skill.level.clamp(1, 10))] {
+            set.insert(slot);
+        }
         if entry.level.len() <= slot as usize {
             entry.level.resize(slot as usize + 1, 0);
         }
@@ -326,7 +400,9 @@ fn unindex(indexes: &mut Indexes, slot: u32, spec: &AgentSpec) {
     for skill in &spec.skills {
         if let Some(entry) = indexes.by_skill.get_mut(skill.skill.0 as usize) {
             let entry = Arc::make_mut(entry);
-            entry.members.remove(slot);
+            for set in &mut entry.at_least {
+                set.remove(slot);
+            }
             if let Some(level) = entry.level.get_mut(slot as usize) {
                 *level = 0;
             }

@@ -45,7 +45,7 @@ use crate::error::RouterError;
 use crate::event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason};
 use crate::hours::{HoursGate, OpeningHours};
 use crate::ids::{
-    AgentId, ConversationId, CustomerId, Proficiency, Requirements, SkillId, SkillLevel, Timestamp,
+    AgentId, ConversationId, CustomerId, Requirements, SkillId, SkillLevel, Timestamp,
 };
 use crate::roster::{Change, Indexes, Roster};
 
@@ -90,7 +90,7 @@ struct Timer {
     seq: u64,
     kind: TimerKind,
     conversation: ConversationId,
-    generation: u32,
+    generation: u64,
 }
 
 #[derive(Debug, Default)]
@@ -116,6 +116,8 @@ struct Inner {
     hours: Vec<(SkillId, HoursGate)>,
     overflow: Vec<(u64, Widening)>,
     round_robin: AtomicU32,
+    /// Hands out conversation incarnations; see `Conversation::generation`.
+    incarnations: AtomicU32,
 }
 
 /// Why a conversation is being placed.
@@ -214,6 +216,7 @@ impl RouterBuilder {
                 hours,
                 overflow,
                 round_robin: AtomicU32::new(0),
+                incarnations: AtomicU32::new(0),
             }),
         };
         let now = router.inner.clock.now();
@@ -493,7 +496,7 @@ impl Inner {
         at: Timestamp,
         kind: TimerKind,
         conversation: ConversationId,
-        generation: u32,
+        generation: u64,
     ) {
         let seq = self.timer_seq.fetch_add(1, Ordering::Relaxed);
         self.timers.lock().push(Reverse(Timer { at, seq, kind, conversation, generation }));
@@ -562,7 +565,7 @@ impl Inner {
         }
         need.required
             .iter()
-            .all(|r| indexes.skill(r.skill).is_some_and(|s| s.level(slot) >= r.level))
+            .all(|r| indexes.skill(r.skill).is_some_and(|s| s.at_least(r.level).contains(slot)))
             && self.closed_group(&need.required, now).is_none()
     }
 
@@ -585,7 +588,7 @@ impl Inner {
                 else {
                     break;
                 };
-                if self.roster.cell(slot).capacity.try_reserve(need.channel).is_ok() {
+                if self.roster.reserve(slot, need.channel) {
                     return Some(slot);
                 }
                 // Another thread took the last slot in between: look again.
@@ -606,11 +609,11 @@ impl Inner {
         let mut sets: SmallVec<[&SlotSet; 8]> = SmallVec::new();
         sets.push(indexes.available(kind));
         sets.push(language);
-        let mut skills: SmallVec<[(&crate::roster::SkillIndex, Proficiency); 4]> = SmallVec::new();
+        let mut skills: SmallVec<[&crate::roster::SkillIndex; 4]> = SmallVec::new();
         for requirement in required {
             let index = indexes.skill(requirement.skill)?;
-            sets.push(&index.members);
-            skills.push((index, requirement.level));
+            sets.push(index.at_least(requirement.level));
+            skills.push(index);
         }
         let strategy = self.config.strategy;
         let cursor = if strategy == Strategy::RoundRobin {
@@ -618,12 +621,31 @@ impl Inner {
         } else {
             0
         };
+        let qualifies = |slot: u32| excluded != Some(slot);
+        if strategy == Strategy::LeastLoaded {
+            // An idle agent is always least loaded: look among the idle ones
+            // first (the lowest slot wins ties, as in the full scan below).
+            let mut idle = None;
+            for_each_in_intersection(&sets, Some(self.roster.idle_words()), |slot| {
+                let cell = self.roster.cell(slot);
+                if qualifies(slot)
+                    && cell.capacity.total_load() == 0
+                    && cell.capacity.has_room(need.channel)
+                {
+                    idle = Some(slot);
+                    return false;
+                }
+                true
+            });
+            if idle.is_some() {
+                return idle;
+            }
+        }
         // Lower is better; the slot number breaks ties deterministically.
         let mut best: Option<(u64, u32)> = None;
         let mut first_wrapped: Option<u32> = None;
-        for_each_in_intersection(&sets, |slot| {
-            if excluded == Some(slot) || skills.iter().any(|(index, min)| index.level(slot) < *min)
-            {
+        for_each_in_intersection(&sets, None, |slot| {
+            if !qualifies(slot) {
                 return true;
             }
             let cell = self.roster.cell(slot);
@@ -637,8 +659,7 @@ impl Inner {
                 }
                 Strategy::LongestIdle => cell.last_assigned_ms.load(Ordering::Relaxed),
                 Strategy::MostProficient => {
-                    let sum: u64 =
-                        skills.iter().map(|(index, _)| u64::from(index.level(slot))).sum();
+                    let sum: u64 = skills.iter().map(|index| u64::from(index.level(slot))).sum();
                     ((1000 - sum) << 32) | u64::from(cell.capacity.total_load())
                 }
                 Strategy::RoundRobin => {
@@ -742,10 +763,9 @@ impl Inner {
     /// Returns the holder's capacity; the caller decides whether to drain.
     fn release_holder(&self, id: ConversationId, conv: &mut Conversation) -> Option<u32> {
         let holder = conv.holder.take()?;
-        let cell = self.roster.cell(holder.slot);
-        cell.unhold(id);
-        let released = cell.capacity.release(conv.channel);
-        debug_assert!(released.is_ok(), "a holder always holds capacity");
+        self.roster.cell(holder.slot).unhold(id);
+        let released = self.roster.release(holder.slot, conv.channel);
+        debug_assert!(released, "a holder always holds capacity");
         Some(holder.slot)
     }
 
@@ -827,8 +847,7 @@ impl Inner {
                 {
                     continue;
                 }
-                let cell = self.roster.cell(served.slot);
-                if cell.capacity.try_reserve(need.channel).is_ok() {
+                if self.roster.reserve(served.slot, need.channel) {
                     let reason = if placement == Placement::Reassign {
                         AssignReason::Reassignment
                     } else {
@@ -881,10 +900,7 @@ impl Inner {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let again = match preferred {
-            Some((slot, _)) => {
-                let cell = self.roster.cell(slot);
-                cell.capacity.try_reserve(need.channel).is_ok().then_some(slot)
-            }
+            Some((slot, _)) => self.roster.reserve(slot, need.channel).then_some(slot),
             None if reason == QueueReason::OutsideBusinessHours => None,
             None => self.select(&need, conv.excluded, now),
         };
@@ -902,15 +918,15 @@ impl Inner {
         let aging = self.config.priority.aging_ms_per_point.min(i64::MAX as u64 / 1_000_000) as i64;
         let rank = now.0.min(i64::MAX as u64) as i64 - i64::from(priority) * aging;
         let key = backlog.next_key(rank);
-        backlog.insert(
-            id,
-            Waiting { key, need, priority, enqueued_at: now, preferred, excluded: conv.excluded },
-        );
+        conv.state = ConversationState::Queued;
+        let generation = conv.bump();
+        let excluded = conv.excluded;
+        let waiting =
+            Waiting { key, need, priority, enqueued_at: now, preferred, excluded, generation };
+        backlog.insert(id, waiting);
         let position = backlog.position(key);
         drop(backlog);
 
-        conv.state = ConversationState::Queued;
-        let generation = conv.bump();
         if let Some(&(after, _)) = self.overflow.get(conv.overflow_step as usize) {
             let at = first_queued.plus_ms(after).max(now);
             self.schedule(at, TimerKind::Overflow, id, generation);
@@ -946,14 +962,14 @@ impl Inner {
             Entry::Occupied(mut entry) => {
                 let conv = entry.get_mut();
                 if conv.state == ConversationState::Closed {
-                    *conv = Conversation::new(message, now);
+                    *conv = Conversation::new(message, now, self.incarnation());
                     self.place(id, conv, now, Placement::New, out, &mut drains)
                 } else {
                     self.route_existing(id, conv, message, now, out, &mut drains)
                 }
             }
             Entry::Vacant(entry) => {
-                let mut conv = Conversation::new(message, now);
+                let mut conv = Conversation::new(message, now, self.incarnation());
                 let decision = self.place(id, &mut conv, now, Placement::New, out, &mut drains);
                 entry.insert(conv);
                 decision
@@ -961,6 +977,10 @@ impl Inner {
         };
         self.drain(drains, out);
         decision
+    }
+
+    fn incarnation(&self) -> u32 {
+        self.incarnations.fetch_add(1, Ordering::Relaxed)
     }
 
     fn escalation_trigger(&self, message: &Message) -> Option<EscalationTrigger> {
@@ -1198,7 +1218,7 @@ impl Inner {
             if !indexes.language(conv.language).is_some_and(|set| set.contains(slot)) {
                 return Err(cannot("agent does not speak the conversation's language"));
             }
-            if cell.capacity.try_reserve(conv.channel).is_err() {
+            if !self.roster.reserve(slot, conv.channel) {
                 return Err(cannot("agent has no room on the channel"));
             }
             if conv.state == ConversationState::Queued {
@@ -1280,11 +1300,11 @@ impl Inner {
                 });
                 let Some((_, id)) = pick else { break };
                 let channel = backlog.get(id).map(|w| w.need.channel).unwrap_or(Channel::Chat);
-                if cell.capacity.try_reserve(channel).is_err() {
+                if !self.roster.reserve(slot, channel) {
                     continue;
                 }
                 let Some(waiting) = backlog.remove(id) else {
-                    let _ = cell.capacity.release(channel);
+                    self.roster.release(slot, channel);
                     break;
                 };
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -1292,7 +1312,11 @@ impl Inner {
                 drop(indexes);
                 let mut more = Drains::new();
                 match self.conversations.get_mut(&id) {
-                    Some(mut conv) if conv.state == ConversationState::Queued => {
+                    // The same life of the conversation that was queued, still waiting.
+                    Some(mut conv)
+                        if conv.state == ConversationState::Queued
+                            && conv.generation == waiting.generation =>
+                    {
                         let reason = if conv.escalated {
                             AssignReason::Escalation
                         } else if waiting.preferred.is_some() {
@@ -1306,8 +1330,9 @@ impl Inner {
                         self.assign(id, &mut conv, slot, now, reason, waited, out, &mut more);
                     }
                     _ => {
-                        // Closed while we were reserving: give the slot back.
-                        let _ = cell.capacity.release(channel);
+                        // Closed (or closed and opened again) while we were
+                        // reserving: give the slot back.
+                        self.roster.release(slot, channel);
                     }
                 }
                 slots.extend(more);

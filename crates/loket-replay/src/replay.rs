@@ -1,0 +1,561 @@
+//! Driving a router from JSONL lines on a virtual clock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use loket_router::{
+    AgentId, AgentSpec, Capacity, Clock, ConversationId, CustomerId, Event, EventKind, Language,
+    ManualClock, Message, Presence, Router, RouterConfig, RouterError, SkillLevel, Timestamp,
+};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::wire::{
+    AgentLine, At, CapacityLine, DecisionRecord, EventBody, EventLine, ExternalId, MessageLine,
+};
+
+/// A problem with one input line. The replay goes on with the next line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}{}: {message}", field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: u64,
+    /// The offending field as a dotted path, where known.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl LineError {
+    fn new(line: u64, field: impl Into<Option<String>>, message: impl Into<String>) -> LineError {
+        LineError { line, field: field.into(), message: message.into() }
+    }
+}
+
+/// Interns the platform's string ids as the router's integers.
+#[derive(Debug, Default)]
+struct Interner {
+    by_name: FxHashMap<String, u64>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, id: &ExternalId) -> u64 {
+        if let Some(&number) = self.by_name.get(&id.0) {
+            return number;
+        }
+        let number = self.names.len() as u64;
+        self.by_name.insert(id.0.clone(), number);
+        self.names.push(id.0.clone());
+        number
+    }
+
+    fn find(&self, id: &ExternalId) -> Option<u64> {
+        self.by_name.get(&id.0).copied()
+    }
+
+    fn name(&self, number: u64) -> Option<&str> {
+        self.names.get(number as usize).map(String::as_str)
+    }
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Input lines read (agents file and events file).
+    pub lines: u64,
+    /// Lines rejected with an error.
+    pub errors: u64,
+    /// Messages routed.
+    pub messages: u64,
+    /// Decision and state-change records written.
+    pub decisions: u64,
+    /// Records by type and reason, e.g. `assigned/sticky`.
+    pub by_kind: BTreeMap<String, u64>,
+    /// Agents registered at the end.
+    pub agents: usize,
+    /// Conversations the router still holds at the end.
+    pub open_conversations: usize,
+    /// Conversations still waiting at the end.
+    pub queued: usize,
+    /// Virtual time covered, first to last event, in milliseconds.
+    pub virtual_ms: u64,
+}
+
+/// Replays agents and events into a router on a [`ManualClock`].
+#[derive(Debug)]
+pub struct Replayer {
+    router: Router,
+    clock: Arc<ManualClock>,
+    agents: Interner,
+    conversations: Interner,
+    customers: Interner,
+    events: Vec<Event>,
+    first_at: Option<u64>,
+    summary: Summary,
+}
+
+impl Replayer {
+    /// A replayer with a fresh router under `config`; the clock starts at 0
+    /// and jumps to the first event's time.
+    pub fn new(config: RouterConfig) -> Result<Replayer, RouterError> {
+        let clock = Arc::new(ManualClock::new(Timestamp(0)));
+        let router = Router::builder().config(config).clock(clock.clone()).build()?;
+        Ok(Replayer {
+            router,
+            clock,
+            agents: Interner::default(),
+            conversations: Interner::default(),
+            customers: Interner::default(),
+            events: Vec::new(),
+            first_at: None,
+            summary: Summary::default(),
+        })
+    }
+
+    /// The router being driven.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Counts so far.
+    pub fn summary(&self) -> Summary {
+        let stats = self.router.stats();
+        Summary {
+            agents: stats.agents,
+            open_conversations: stats.conversations,
+            queued: stats.queued,
+            virtual_ms: self.first_at.map_or(0, |first| self.clock.now().0.saturating_sub(first)),
+            ..self.summary.clone()
+        }
+    }
+
+    /// Records that a line was rejected before parsing (too long, not UTF-8).
+    pub fn reject(&mut self, line: u64, message: impl Into<String>) -> LineError {
+        self.summary.lines += 1;
+        self.summary.errors += 1;
+        LineError::new(line, None, message)
+    }
+
+    /// Applies one line of `agents.jsonl`. Decisions it causes (queued
+    /// conversations going to a new agent) are appended to `out`.
+    pub fn agent_line(
+        &mut self,
+        line: u64,
+        text: &[u8],
+        out: &mut Vec<DecisionRecord>,
+    ) -> Result<(), LineError> {
+        self.summary.lines += 1;
+        let result =
+            parse::<AgentLine>(line, text).and_then(|agent| self.upsert(line, &agent, "", out));
+        self.summary.errors += u64::from(result.is_err());
+        result
+    }
+
+    /// Applies one line of `events.jsonl`: moves the clock to the event's
+    /// time, fires due timers, then applies the event. Every decision and
+    /// state change is appended to `out`.
+    pub fn event_line(
+        &mut self,
+        line: u64,
+        text: &[u8],
+        out: &mut Vec<DecisionRecord>,
+    ) -> Result<(), LineError> {
+        self.summary.lines += 1;
+        let result = parse::<EventLine>(line, text).and_then(|event| self.apply(line, event, out));
+        self.summary.errors += u64::from(result.is_err());
+        result
+    }
+
+    fn apply(
+        &mut self,
+        line: u64,
+        event: EventLine,
+        out: &mut Vec<DecisionRecord>,
+    ) -> Result<(), LineError> {
+        let at = match &event.at {
+            At::Millis(ms) => *ms,
+            At::Text(text) => parse_time(text).ok_or_else(|| {
+                LineError::new(line, "at".to_string(), format!("not an RFC 3339 time: {text:?}"))
+            })?,
+        };
+        let now = self.clock.now().0;
+        if self.first_at.is_some() && at < now {
+            return Err(LineError::new(
+                line,
+                "at".to_string(),
+                format!("time goes backwards: {at} is before {now}"),
+            ));
+        }
+        self.first_at.get_or_insert(at);
+        self.clock.set(Timestamp(at));
+        self.router.advance(&mut self.events);
+        self.flush(line, out);
+        let router_error = |error: RouterError, field: &str| {
+            LineError::new(line, field.to_string(), error.to_string())
+        };
+        let accept = matches!(event.body, EventBody::Accept { .. });
+        match event.body {
+            EventBody::Message(message) => {
+                let message = self.message(line, &message)?;
+                self.summary.messages += 1;
+                self.router.route(&message, &mut self.events);
+            }
+            EventBody::Close { conversation } => {
+                let id = self.existing_conversation(line, &conversation)?;
+                self.router
+                    .close(id, &mut self.events)
+                    .map_err(|e| router_error(e, "conversation"))?;
+            }
+            EventBody::Agent { agent } => self.upsert(line, &agent, "agent.", out)?,
+            EventBody::Presence { agent, presence } => {
+                let id = self.existing_agent(line, &agent)?;
+                self.router
+                    .set_presence(id, presence, &mut self.events)
+                    .map_err(|e| router_error(e, "agent"))?;
+            }
+            EventBody::Logout { agent } => {
+                let id = self.existing_agent(line, &agent)?;
+                self.router
+                    .set_presence(id, Presence::Offline, &mut self.events)
+                    .map_err(|e| router_error(e, "agent"))?;
+            }
+            EventBody::Capacity { agent, capacity } => {
+                let id = self.existing_agent(line, &agent)?;
+                let capacity = capacity_of(line, &capacity, "capacity.")?;
+                self.router
+                    .set_capacity(id, capacity, &mut self.events)
+                    .map_err(|e| router_error(e, "capacity"))?;
+            }
+            EventBody::Skills { agent, skills } => {
+                let id = self.existing_agent(line, &agent)?;
+                let skills = self.skills(line, &skills, "skills.")?;
+                self.router
+                    .set_skills(id, skills, &mut self.events)
+                    .map_err(|e| router_error(e, "skills"))?;
+            }
+            EventBody::Remove { agent } => {
+                let id = self.existing_agent(line, &agent)?;
+                self.router
+                    .remove_agent(id, &mut self.events)
+                    .map_err(|e| router_error(e, "agent"))?;
+            }
+            EventBody::Accept { conversation, agent }
+            | EventBody::Decline { conversation, agent } => {
+                let conversation_id = self.existing_conversation(line, &conversation)?;
+                let agent_id = self.existing_agent(line, &agent)?;
+                let result = if accept {
+                    self.router.accept_offer(conversation_id, agent_id, &mut self.events)
+                } else {
+                    self.router.decline_offer(conversation_id, agent_id, &mut self.events)
+                };
+                result.map_err(|e| router_error(e, "conversation"))?;
+            }
+            EventBody::Transfer { conversation, agent } => {
+                let conversation_id = self.existing_conversation(line, &conversation)?;
+                let agent_id = self.existing_agent(line, &agent)?;
+                self.router
+                    .transfer(conversation_id, agent_id, &mut self.events)
+                    .map_err(|e| router_error(e, "agent"))?;
+            }
+            EventBody::Tick => {}
+        }
+        self.flush(line, out);
+        Ok(())
+    }
+
+    fn upsert(
+        &mut self,
+        line: u64,
+        agent: &AgentLine,
+        prefix: &str,
+        out: &mut Vec<DecisionRecord>,
+    ) -> Result<(), LineError> {
+        let mut spec = AgentSpec::new(AgentId(0));
+        spec.kind = agent.kind;
+        spec.skills = self.skills(line, &agent.skills, &format!("{prefix}skills."))?;
+        spec.languages = agent
+            .languages
+            .iter()
+            .enumerate()
+            .map(|(i, code)| {
+                code.parse::<Language>().map_err(|e| {
+                    LineError::new(line, format!("{prefix}languages[{i}]"), e.to_string())
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if let Some(capacity) = &agent.capacity {
+            spec.capacity = capacity_of(line, capacity, &format!("{prefix}capacity."))?;
+        }
+        spec.presence = agent.presence.unwrap_or(Presence::Available);
+        spec.team = agent.team.clone();
+        spec.tenant = agent.tenant.clone();
+        // Intern only once the line is known to be good.
+        spec.id = AgentId(self.agents.intern(&agent.id));
+        self.router
+            .upsert_agent(spec, &mut self.events)
+            .map_err(|e| LineError::new(line, format!("{prefix}id"), e.to_string()))?;
+        self.flush(line, out);
+        Ok(())
+    }
+
+    fn skills(
+        &self,
+        line: u64,
+        skills: &BTreeMap<String, i64>,
+        prefix: &str,
+    ) -> Result<Vec<SkillLevel>, LineError> {
+        skills
+            .iter()
+            .map(|(name, &level)| {
+                let field = || format!("{prefix}{name}");
+                let level =
+                    u8::try_from(level).ok().filter(|l| (1..=10).contains(l)).ok_or_else(|| {
+                        LineError::new(
+                            line,
+                            field(),
+                            format!("proficiency {level} is outside 1..=10"),
+                        )
+                    })?;
+                let skill = self
+                    .router
+                    .skill(name)
+                    .map_err(|e| LineError::new(line, field(), e.to_string()))?;
+                Ok(SkillLevel { skill, level })
+            })
+            .collect()
+    }
+
+    fn message(&mut self, line: u64, message: &MessageLine) -> Result<Message, LineError> {
+        let language = message
+            .language
+            .parse::<Language>()
+            .map_err(|e| LineError::new(line, "language".to_string(), e.to_string()))?;
+        let required = self.skills(line, &message.skills, "skills.")?;
+        let tier = match message.tier {
+            None => 0,
+            Some(tier) => u8::try_from(tier).map_err(|_| {
+                LineError::new(line, "tier".to_string(), format!("tier {tier} is outside 0..=255"))
+            })?,
+        };
+        let buying_intent = match message.buying_intent {
+            None => 0.0,
+            Some(value) if (0.0..=1.0).contains(&value) => value as f32,
+            Some(value) => {
+                return Err(LineError::new(
+                    line,
+                    "buying_intent".to_string(),
+                    format!("{value} is outside 0..=1"),
+                ));
+            }
+        };
+        let mut routed = Message::new(
+            ConversationId(self.conversations.intern(&message.conversation)),
+            CustomerId(self.customers.intern(&message.customer)),
+            message.channel,
+            language,
+        );
+        routed.required.extend(required);
+        routed.tier = tier;
+        routed.buying_intent = buying_intent;
+        routed.signals = message.signals;
+        Ok(routed)
+    }
+
+    fn existing_agent(&self, line: u64, agent: &ExternalId) -> Result<AgentId, LineError> {
+        self.agents.find(agent).map(AgentId).ok_or_else(|| {
+            LineError::new(line, "agent".to_string(), format!("unknown agent {:?}", agent.0))
+        })
+    }
+
+    fn existing_conversation(
+        &self,
+        line: u64,
+        conversation: &ExternalId,
+    ) -> Result<ConversationId, LineError> {
+        self.conversations.find(conversation).map(ConversationId).ok_or_else(|| {
+            LineError::new(
+                line,
+                "conversation".to_string(),
+                format!("unknown conversation {:?}", conversation.0),
+            )
+        })
+    }
+
+    /// Turns the router's events into records with the platform's ids.
+    fn flush(&mut self, line: u64, out: &mut Vec<DecisionRecord>) {
+        for event in self.events.drain(..) {
+            let skill_name = match event.kind {
+                EventKind::OutsideBusinessHours { skill } => self.router.skill_name(skill),
+                _ => None,
+            };
+            let record = DecisionRecord {
+                line,
+                at: event.at.0,
+                conversation: event
+                    .conversation
+                    .and_then(|c| self.conversations.name(c.0))
+                    .map(str::to_owned),
+                agent: event.agent.and_then(|a| self.agents.name(a.0)).map(str::to_owned),
+                kind: event.kind,
+                skill_name,
+            };
+            *self.summary.by_kind.entry(kind_label(&event.kind)).or_default() += 1;
+            self.summary.decisions += 1;
+            out.push(record);
+        }
+    }
+}
+
+/// `type/reason`, for the summary's counts.
+fn kind_label(kind: &EventKind) -> String {
+    let value = serde_json::to_value(kind).unwrap_or_default();
+    let kind = value.get("type").and_then(|v| v.as_str()).unwrap_or("event");
+    match value.get("reason").and_then(|v| v.as_str()) {
+        Some(reason) => format!("{kind}/{reason}"),
+        None => kind.to_owned(),
+    }
+}
+
+fn parse<'a, T: serde::Deserialize<'a>>(line: u64, text: &'a [u8]) -> Result<T, LineError> {
+    let text = std::str::from_utf8(text)
+        .map_err(|e| LineError::new(line, None, format!("not UTF-8 (byte {})", e.valid_up_to())))?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let field = (path != "." && !path.is_empty()).then_some(path);
+        let inner = error.into_inner();
+        LineError::new(line, field, format!("{inner}"))
+    })?;
+    deserializer.end().map_err(|e| {
+        LineError::new(line, None, format!("trailing characters after the JSON object: {e}"))
+    })?;
+    Ok(value)
+}
+
+fn capacity_of(line: u64, capacity: &CapacityLine, prefix: &str) -> Result<Capacity, LineError> {
+    let check = |value: Option<i64>, name: &str, max: i64| -> Result<u32, LineError> {
+        match value {
+            None => Ok(0),
+            Some(v) if v < 0 => Err(LineError::new(
+                line,
+                format!("{prefix}{name}"),
+                format!("negative capacity {v}"),
+            )),
+            Some(v) if v > max => Err(LineError::new(
+                line,
+                format!("{prefix}{name}"),
+                format!("capacity {v} is more than the maximum {max}"),
+            )),
+            Some(v) => Ok(v as u32),
+        }
+    };
+    let per_channel = 255;
+    let mut result = Capacity {
+        chat: check(capacity.chat, "chat", per_channel)?,
+        whatsapp: check(capacity.whatsapp, "whatsapp", per_channel)?,
+        messenger: check(capacity.messenger, "messenger", per_channel)?,
+        sms: check(capacity.sms, "sms", per_channel)?,
+        email: check(capacity.email, "email", per_channel)?,
+        voice: check(capacity.voice, "voice", per_channel)?,
+        total: 0,
+    };
+    result.total = match capacity.total {
+        Some(_) => check(capacity.total, "total", 65_535)?,
+        None => (result.chat
+            + result.whatsapp
+            + result.messenger
+            + result.sms
+            + result.email
+            + result.voice)
+            .min(65_535),
+    };
+    Ok(result)
+}
+
+fn parse_time(text: &str) -> Option<u64> {
+    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    u64::try_from(time.timestamp_millis()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replay(agents: &str, events: &str) -> (Vec<DecisionRecord>, Vec<LineError>, Replayer) {
+        let mut replayer = Replayer::new(RouterConfig::default()).unwrap();
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (i, line) in agents.lines().enumerate() {
+            if let Err(e) = replayer.agent_line(i as u64 + 1, line.as_bytes(), &mut out) {
+                errors.push(e);
+            }
+        }
+        for (i, line) in events.lines().enumerate() {
+            if let Err(e) = replayer.event_line(i as u64 + 1, line.as_bytes(), &mut out) {
+                errors.push(e);
+            }
+        }
+        (out, errors, replayer)
+    }
+
+    const AGENTS: &str = r#"{"id": "anna", "skills": {"plants": 8}, "languages": ["nl", "en"], "capacity": {"chat": 2}}
+{"id": 7, "kind": "bot", "languages": ["nl"], "capacity": {"chat": 50}}"#;
+
+    #[test]
+    fn replays_messages_and_closes_with_the_platform_ids() {
+        let events = r#"{"at": 1000, "type": "message", "conversation": "c1", "customer": "k1", "channel": "chat", "language": "nl", "skills": {"plants": 5}, "text": "hebben jullie bananenbomen?"}
+{"at": 1500, "type": "message", "conversation": "c1", "customer": "k1", "channel": "chat", "language": "nl"}
+{"at": "1970-01-01T00:00:02Z", "type": "close", "conversation": "c1"}"#;
+        let (out, errors, replayer) = replay(AGENTS, events);
+        assert!(errors.is_empty(), "{errors:?}");
+        let kinds: Vec<String> = out.iter().map(|r| kind_label(&r.kind)).collect();
+        assert_eq!(kinds, vec!["assigned/skill_match", "assigned/sticky", "closed", "released"]);
+        assert_eq!(out[0].agent.as_deref(), Some("anna"));
+        assert_eq!(out[0].conversation.as_deref(), Some("c1"));
+        assert_eq!(out[2].at, 2000);
+        let summary = replayer.summary();
+        assert_eq!((summary.messages, summary.decisions, summary.agents), (2, 4, 2));
+        assert_eq!(summary.virtual_ms, 1000);
+    }
+
+    #[test]
+    fn bad_lines_name_line_and_field_and_the_run_goes_on() {
+        let agents = r#"{"id": "bob", "capacity": {"chat": -3}}
+{"id": "carl", "skills": {"plants": 11}}
+{"id": "dora", "languages": ["dutch"]}
+not json"#;
+        let events = r#"{"at": 10, "type": "presence", "agent": "zed", "presence": "away"}
+{"at": 20, "type": "message", "conversation": "c", "customer": "k", "channel": "pigeon", "language": "nl"}
+{"at": 5, "type": "tick"}
+{"at": 30, "type": "close", "conversation": "nope"}
+{"at": 40, "type": "message", "conversation": "c", "customer": "k", "channel": "chat", "language": "nl", "buying_intent": 2}"#;
+        let (_, errors, replayer) = replay(agents, events);
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(shown[0], "line 1, field `capacity.chat`: negative capacity -3");
+        assert_eq!(shown[1], "line 2, field `skills.plants`: proficiency 11 is outside 1..=10");
+        assert!(
+            shown[2].starts_with("line 3, field `languages[0]`: invalid language code"),
+            "{}",
+            shown[2]
+        );
+        assert!(shown[3].starts_with("line 4: expected ident"), "{}", shown[3]);
+        assert_eq!(shown[4], "line 1, field `agent`: unknown agent \"zed\"");
+        assert!(shown[5].starts_with("line 2"), "{}", shown[5]);
+        assert!(shown[5].contains("pigeon"), "{}", shown[5]);
+        assert_eq!(shown[6], "line 3, field `at`: time goes backwards: 5 is before 10");
+        assert_eq!(shown[7], "line 4, field `conversation`: unknown conversation \"nope\"");
+        assert_eq!(shown[8], "line 5, field `buying_intent`: 2 is outside 0..=1");
+        assert_eq!(replayer.summary().errors, 9);
+        assert_eq!(replayer.router().stats().agents, 0);
+    }
+
+    #[test]
+    fn rfc3339_times_parse_with_offsets() {
+        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(parse_time("2026-11-23T10:00:00+01:00"), Some(1_795_424_400_000));
+        assert_eq!(parse_time("2026-11-23T09:00:00.250Z"), Some(1_795_424_400_250));
+        assert_eq!(parse_time("2026-13-23T09:00:00Z"), None);
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}
