@@ -23,6 +23,9 @@ pub(crate) struct QueueKey {
     pub(crate) seq: u64,
 }
 
+/// Conversations waiting in order, best first.
+type Line = BTreeSet<(QueueKey, ConversationId)>;
+
 /// Which agents may take a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Pool {
@@ -56,8 +59,10 @@ pub(crate) struct Waiting {
 
 #[derive(Debug, Default)]
 pub(crate) struct Backlog {
-    groups: HashMap<Need, BTreeSet<(QueueKey, ConversationId)>>,
-    preferred: HashMap<u32, BTreeSet<(QueueKey, ConversationId)>>,
+    /// By (channel, language) first, so an agent only looks at the lanes it
+    /// can serve, then by the full need.
+    groups: HashMap<(Channel, Language), HashMap<Need, Line>>,
+    preferred: HashMap<u32, Line>,
     entries: HashMap<ConversationId, Waiting>,
     next_seq: u64,
 }
@@ -77,7 +82,13 @@ impl Backlog {
         let member = (waiting.key, conversation);
         match waiting.preferred {
             Some((slot, _)) => self.preferred.entry(slot).or_default().insert(member),
-            None => self.groups.entry(waiting.need.clone()).or_default().insert(member),
+            None => self
+                .groups
+                .entry(lane(&waiting.need))
+                .or_default()
+                .entry(waiting.need.clone())
+                .or_default()
+                .insert(member),
         };
         self.entries.insert(conversation, waiting);
     }
@@ -95,10 +106,16 @@ impl Backlog {
                 }
             }
             None => {
-                if let Some(set) = self.groups.get_mut(&waiting.need) {
-                    set.remove(&member);
-                    if set.is_empty() {
-                        self.groups.remove(&waiting.need);
+                let lane = lane(&waiting.need);
+                if let Some(needs) = self.groups.get_mut(&lane) {
+                    if let Some(set) = needs.get_mut(&waiting.need) {
+                        set.remove(&member);
+                        if set.is_empty() {
+                            needs.remove(&waiting.need);
+                        }
+                    }
+                    if needs.is_empty() {
+                        self.groups.remove(&lane);
                     }
                 }
             }
@@ -110,22 +127,29 @@ impl Backlog {
         self.entries.get(&conversation)
     }
 
-    /// How many entries are served before `key`, over all groups.
-    pub(crate) fn position(&self, key: QueueKey) -> u32 {
-        let ahead: usize = self
-            .groups
-            .values()
-            .chain(self.preferred.values())
-            .map(|set| set.range(..(key, ConversationId(0))).count())
-            .sum();
+    /// How many conversations that need the same kind of agent wait ahead
+    /// of this one: its place in line. Conversations that need other skills,
+    /// another language or another channel are served by other agents and do
+    /// not count. Costs O(position).
+    pub(crate) fn position(&self, conversation: ConversationId) -> u32 {
+        let Some(waiting) = self.entries.get(&conversation) else { return 0 };
+        let set = match waiting.preferred {
+            Some((slot, _)) => self.preferred.get(&slot),
+            None => {
+                self.groups.get(&lane(&waiting.need)).and_then(|needs| needs.get(&waiting.need))
+            }
+        };
+        let ahead = set.map_or(0, |set| set.range(..(waiting.key, conversation)).count());
         u32::try_from(ahead).unwrap_or(u32::MAX)
     }
 
     /// The best entry `slot` may take: its preferred entries and the head of
-    /// every group `accepts` says yes to (skipping entries that exclude it).
+    /// every group `accepts` says yes to (skipping entries that exclude it),
+    /// looking only at the (channel, language) lanes `serves` says yes to.
     pub(crate) fn best_for(
         &self,
         slot: u32,
+        serves: impl Fn(Channel, Language) -> bool,
         mut accepts: impl FnMut(&Need) -> bool,
     ) -> Option<(QueueKey, ConversationId)> {
         let mut best: Option<(QueueKey, ConversationId)> = None;
@@ -142,7 +166,9 @@ impl Backlog {
             });
             consider(head);
         }
-        for (need, set) in &self.groups {
+        let lanes =
+            self.groups.iter().filter(|((channel, language), _)| serves(*channel, *language));
+        for (need, set) in lanes.flat_map(|(_, needs)| needs.iter()) {
             if !accepts(need) {
                 continue;
             }
@@ -157,6 +183,10 @@ impl Backlog {
     pub(crate) fn conversations(&self) -> impl Iterator<Item = (&ConversationId, &Waiting)> {
         self.entries.iter()
     }
+}
+
+fn lane(need: &Need) -> (Channel, Language) {
+    (need.channel, need.language)
 }
 
 #[cfg(test)]
@@ -188,16 +218,20 @@ mod tests {
         backlog.insert(ConversationId(1), a);
         backlog.insert(ConversationId(2), b);
         backlog.insert(ConversationId(3), c);
-        assert_eq!(backlog.best_for(0, |_| true).unwrap().1, ConversationId(2));
+        assert_eq!(backlog.best_for(0, |_, _| true, |_| true).unwrap().1, ConversationId(2));
         assert_eq!(
-            backlog.best_for(0, |n| n.channel == Channel::Chat).unwrap().1,
+            backlog.best_for(0, |c, _| c == Channel::Chat, |_| true).unwrap().1,
             ConversationId(3)
         );
-        let key3 = backlog.get(ConversationId(3)).unwrap().key;
-        assert_eq!(backlog.position(key3), 1);
-        backlog.remove(ConversationId(2));
-        assert_eq!(backlog.position(key3), 0);
-        assert_eq!(backlog.len(), 2);
+        let a = waiting(&mut backlog, 1, Channel::Chat);
+        backlog.insert(ConversationId(4), a);
+        // Conversation 3 waits behind 4 among chats; the email does not count.
+        assert_eq!(backlog.position(ConversationId(3)), 1);
+        assert_eq!(backlog.position(ConversationId(1)), 2);
+        assert_eq!(backlog.position(ConversationId(2)), 0);
+        backlog.remove(ConversationId(4));
+        assert_eq!(backlog.position(ConversationId(3)), 0);
+        assert_eq!(backlog.len(), 3);
     }
 
     #[test]
@@ -210,10 +244,10 @@ mod tests {
         b.excluded = Some(7);
         backlog.insert(ConversationId(2), b);
         // Slot 3 may not take the entry preferred to slot 7, only the other one.
-        assert_eq!(backlog.best_for(3, |_| true).unwrap().1, ConversationId(2));
-        assert_eq!(backlog.best_for(7, |_| true).unwrap().1, ConversationId(1));
+        assert_eq!(backlog.best_for(3, |_, _| true, |_| true).unwrap().1, ConversationId(2));
+        assert_eq!(backlog.best_for(7, |_, _| true, |_| true).unwrap().1, ConversationId(1));
         backlog.remove(ConversationId(1));
         // Slot 7 is excluded from the remaining entry.
-        assert_eq!(backlog.best_for(7, |_| true), None);
+        assert_eq!(backlog.best_for(7, |_, _| true, |_| true), None);
     }
 }

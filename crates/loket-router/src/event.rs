@@ -99,7 +99,8 @@ pub enum EventKind {
     Queued {
         /// Why.
         reason: QueueReason,
-        /// How many waiting conversations are ahead of it (0 = next).
+        /// How many conversations needing the same kind of agent (skills,
+        /// language, channel) wait ahead of it: 0 = next in line.
         position: u32,
         /// Its priority in points, before aging.
         priority: u32,

@@ -118,6 +118,8 @@ struct Inner {
     round_robin: AtomicU32,
     /// Hands out conversation incarnations; see `Conversation::generation`.
     incarnations: AtomicU32,
+    /// When customer histories older than the look-back were last dropped.
+    customers_swept_at: AtomicU64,
 }
 
 /// Why a conversation is being placed.
@@ -217,6 +219,7 @@ impl RouterBuilder {
                 overflow,
                 round_robin: AtomicU32::new(0),
                 incarnations: AtomicU32::new(0),
+                customers_swept_at: AtomicU64::new(0),
             }),
         };
         let now = router.inner.clock.now();
@@ -717,6 +720,15 @@ impl Inner {
         let cell = self.roster.cell(slot);
         let agent = cell.id();
         cell.hold(id);
+        // Pairs with the fence in `reassign_all`: either that sweep sees this
+        // conversation in the agent's list, or we see the agent leaving here.
+        fence(Ordering::SeqCst);
+        if !cell.presence().keeps_conversations() {
+            cell.unhold(id);
+            self.roster.release(slot, conv.channel);
+            conv.excluded = Some(slot);
+            return self.place(id, conv, now, Placement::Reassign, out, drains);
+        }
         cell.last_assigned_ms.store(now.0, Ordering::Relaxed);
         conv.holder = Some(Holder { slot, agent });
         conv.excluded = None;
@@ -916,15 +928,24 @@ impl Inner {
         }
         let first_queued = *conv.first_queued_at.get_or_insert(now);
         let aging = self.config.priority.aging_ms_per_point.min(i64::MAX as u64 / 1_000_000) as i64;
-        let rank = now.0.min(i64::MAX as u64) as i64 - i64::from(priority) * aging;
+        // Waiting counts from the first queueing, also after an overflow step
+        // or an affinity wait re-queues the conversation.
+        let rank = first_queued.0.min(i64::MAX as u64) as i64 - i64::from(priority) * aging;
         let key = backlog.next_key(rank);
         conv.state = ConversationState::Queued;
         let generation = conv.bump();
         let excluded = conv.excluded;
-        let waiting =
-            Waiting { key, need, priority, enqueued_at: now, preferred, excluded, generation };
+        let waiting = Waiting {
+            key,
+            need,
+            priority,
+            enqueued_at: first_queued,
+            preferred,
+            excluded,
+            generation,
+        };
         backlog.insert(id, waiting);
-        let position = backlog.position(key);
+        let position = backlog.position(id);
         drop(backlog);
 
         if let Some(&(after, _)) = self.overflow.get(conv.overflow_step as usize) {
@@ -1069,7 +1090,7 @@ impl Inner {
                 let backlog = self.backlog.lock();
                 let (position, priority) = backlog
                     .get(id)
-                    .map(|w| (backlog.position(w.key), w.priority))
+                    .map(|w| (backlog.position(id), w.priority))
                     .unwrap_or((0, self.priority(conv)));
                 drop(backlog);
                 let event = self.event(
@@ -1247,6 +1268,8 @@ impl Inner {
     }
 
     fn reassign_all(&self, slot: u32, out: &mut Vec<Event>, drains: &mut Drains) {
+        // The agent's new presence is published; see the fence in `assign`.
+        fence(Ordering::SeqCst);
         let held: Vec<ConversationId> = self.roster.cell(slot).holding.lock().clone();
         for id in held {
             let now = self.clock.now();
@@ -1295,9 +1318,12 @@ impl Inner {
                 let now = self.clock.now();
                 let indexes = self.roster.indexes();
                 let mut backlog = self.backlog.lock();
-                let pick = backlog.best_for(slot, |need| {
-                    cell.capacity.has_room(need.channel) && self.eligible(&indexes, slot, need, now)
-                });
+                let serves = |channel: Channel, language| {
+                    cell.capacity.has_room(channel)
+                        && indexes.language(language).is_some_and(|set| set.contains(slot))
+                };
+                let pick =
+                    backlog.best_for(slot, serves, |need| self.eligible(&indexes, slot, need, now));
                 let Some((_, id)) = pick else { break };
                 let channel = backlog.get(id).map(|w| w.need.channel).unwrap_or(Channel::Chat);
                 if !self.roster.reserve(slot, channel) {
@@ -1344,6 +1370,7 @@ impl Inner {
 
     fn advance(&self, out: &mut Vec<Event>) {
         let now = self.clock.now();
+        self.sweep_customers(now);
         // Firing may schedule timers that are already due (the next overflow
         // step of a conversation that waited through several): fire those too.
         loop {
@@ -1359,6 +1386,25 @@ impl Inner {
                 None => break,
             }
         }
+    }
+
+    /// Forgets customers whose last agent is older than the affinity
+    /// look-back, at most once a minute, so the history stays bounded by the
+    /// customers active within the look-back.
+    fn sweep_customers(&self, now: Timestamp) {
+        const EVERY_MS: u64 = 60_000;
+        let last = self.customers_swept_at.load(Ordering::Relaxed);
+        if now.0 < last.saturating_add(EVERY_MS)
+            || self
+                .customers_swept_at
+                .compare_exchange(last, now.0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let lookback = self.config.affinity_lookback_ms;
+        self.customers
+            .retain(|_, history| history.first().is_some_and(|s| now.since(s.at) <= lookback));
     }
 
     fn fire(&self, timer: Timer, now: Timestamp, out: &mut Vec<Event>) {

@@ -244,6 +244,19 @@ fn affinity_look_back_expires() {
 }
 
 #[test]
+fn customer_histories_are_forgotten_after_the_look_back() {
+    let config = RouterConfig { affinity_lookback_ms: 3_600_000, ..RouterConfig::default() };
+    let mut desk = Desk::new(config);
+    desk.agent(1, &[], NL, CHAT2);
+    desk.chat(10, 100, &[]);
+    desk.close(10);
+    desk.tick(60_000);
+    assert_eq!(desk.router.inner.customers.len(), 1);
+    desk.tick(3_600_000);
+    assert_eq!(desk.router.inner.customers.len(), 0);
+}
+
+#[test]
 fn skills_proficiency_language_and_channel_capacity_decide_eligibility() {
     let mut desk = Desk::new(RouterConfig::default());
     desk.agent(1, &[("plants", 3)], NL, CHAT2);

@@ -1,0 +1,227 @@
+//! `loket bench route`: routing throughput and latency on a generated roster.
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use hdrhistogram::Histogram;
+use loket_router::{ConversationId, Message, Router, RouterConfig};
+use loket_workload::{Roster, RosterShape, Traffic};
+use serde::Serialize;
+
+/// What traffic to route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// Messages in conversations that already have an agent.
+    Sticky,
+    /// New conversations only (each thread closes its oldest to keep agents free).
+    New,
+    /// 90% sticky, 10% new conversations.
+    Mixed,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchRouteArgs {
+    /// Traffic mix.
+    #[arg(long, value_enum, default_value = "mixed")]
+    scenario: Scenario,
+    /// Routing threads sharing one router.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Agents in the roster.
+    #[arg(long, default_value_t = 10_000)]
+    agents: usize,
+    /// Distinct skills.
+    #[arg(long, default_value_t = 200)]
+    skills: usize,
+    /// Messages to route per thread.
+    #[arg(long, default_value_t = 2_000_000)]
+    messages: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print a JSON summary as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    scenario: Scenario,
+    threads: usize,
+    agents: usize,
+    skills: usize,
+    messages: u64,
+    seconds: f64,
+    msgs_per_sec: f64,
+    p50_ns: u64,
+    p90_ns: u64,
+    p99_ns: u64,
+    p999_ns: u64,
+    max_ns: u64,
+    assigned_or_sticky: u64,
+    queued_at_end: usize,
+    open_conversations: usize,
+}
+
+/// Open conversations each thread keeps for sticky traffic.
+const OPEN_PER_THREAD: usize = 4_000;
+/// Distinct customers: a web shop's customers active within the affinity
+/// look-back. Returning customers exercise affinity on new conversations.
+const CUSTOMERS: u64 = 100_000;
+
+pub fn run(args: BenchRouteArgs) -> anyhow::Result<()> {
+    ensure!(args.threads >= 1, "--threads must be at least 1");
+    ensure!(args.agents >= 1 && args.skills >= 1, "--agents and --skills must be at least 1");
+    let router = Router::builder().config(RouterConfig::default()).build()?;
+    let shape = RosterShape { agents: args.agents, skills: args.skills, ..RosterShape::default() };
+    let roster = Roster::generate(&router, &shape, args.seed);
+    let mut events = Vec::new();
+    router.upsert_agents(roster.specs.clone(), &mut events).context("registering agents")?;
+    eprintln!(
+        "routing {} {:?} messages on {} thread(s): {} agents, {} skills",
+        args.messages, args.scenario, args.threads, args.agents, args.skills
+    );
+
+    let barrier = Arc::new(Barrier::new(args.threads + 1));
+    let (elapsed, results) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..args.threads)
+            .map(|thread| {
+                let router = router.clone();
+                let barrier = barrier.clone();
+                let skills = roster.skills.clone();
+                let args = &args;
+                scope.spawn(move || drive(&router, args, thread, skills, &barrier))
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        (start.elapsed(), results)
+    });
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut successes = 0;
+    let mut busy = Duration::ZERO;
+    for result in results {
+        let (h, ok, thread_busy) =
+            result.map_err(|_| anyhow::anyhow!("a routing thread panicked"))?;
+        histogram.add(&h)?;
+        successes += ok;
+        busy = busy.max(thread_busy);
+    }
+    // Throughput over the slowest thread's routing loop (set-up excluded).
+    let seconds = busy.as_secs_f64().max(1e-9);
+    let messages = histogram.len();
+    let stats = router.stats();
+    let report = Report {
+        scenario: args.scenario,
+        threads: args.threads,
+        agents: args.agents,
+        skills: args.skills,
+        messages,
+        seconds,
+        msgs_per_sec: messages as f64 / seconds,
+        p50_ns: histogram.value_at_quantile(0.50),
+        p90_ns: histogram.value_at_quantile(0.90),
+        p99_ns: histogram.value_at_quantile(0.99),
+        p999_ns: histogram.value_at_quantile(0.999),
+        max_ns: histogram.max(),
+        assigned_or_sticky: successes,
+        queued_at_end: stats.queued,
+        open_conversations: stats.conversations,
+    };
+    eprintln!(
+        "{:.0} msgs/s over {:.3} s (wall {:.3} s); latency p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns; \
+         {} of {} assigned or sticky, {} queued at the end",
+        report.msgs_per_sec,
+        report.seconds,
+        elapsed.as_secs_f64(),
+        report.p50_ns,
+        report.p99_ns,
+        report.p999_ns,
+        report.max_ns,
+        report.assigned_or_sticky,
+        report.messages,
+        report.queued_at_end
+    );
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    }
+    Ok(())
+}
+
+/// One thread's loop. Returns its latency histogram, how many messages found
+/// an agent, and how long its timed loop ran.
+fn drive(
+    router: &Router,
+    args: &BenchRouteArgs,
+    thread: usize,
+    skills: Vec<loket_router::SkillId>,
+    barrier: &Barrier,
+) -> (Histogram<u64>, u64, Duration) {
+    let first_conversation = (thread as u64 + 1) << 40;
+    let mut traffic = Traffic::new(
+        skills,
+        first_conversation,
+        CUSTOMERS,
+        args.seed ^ (thread as u64 + 1) * 0x9E37,
+    );
+    let mut events = Vec::with_capacity(64);
+    // Open conversations to send follow-ups to, oldest first in a ring.
+    let mut open: Vec<Message> = Vec::with_capacity(OPEN_PER_THREAD);
+    while open.len() < OPEN_PER_THREAD {
+        let (message, _) = traffic.new_conversation();
+        if router.route(&message, &mut events).is_assignment() {
+            open.push(message);
+        } else {
+            let _ = router.close(message.conversation, &mut events);
+        }
+        events.clear();
+    }
+    // Pre-generate the whole run so the loop measures routing only.
+    let new_share = match args.scenario {
+        Scenario::Sticky => 0,
+        Scenario::New => 100,
+        Scenario::Mixed => 10,
+    };
+    let plan: Vec<(bool, Message)> = (0..args.messages)
+        .map(|_| {
+            if traffic.pick(100) < new_share {
+                (true, traffic.new_conversation().0)
+            } else {
+                let index = traffic.pick(open.len());
+                (false, traffic.follow_up(&open[index]))
+            }
+        })
+        .collect();
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
+    let mut oldest = 0usize;
+    let mut successes = 0u64;
+    barrier.wait();
+    let start = Instant::now();
+    for (is_new, message) in &plan {
+        let before = Instant::now();
+        let decision = router.route(message, &mut events);
+        let took = before.elapsed();
+        let _ = histogram.record(took.as_nanos() as u64);
+        successes += u64::from(decision.is_assignment());
+        if *is_new {
+            // Keep the agents' load steady: close the oldest open conversation
+            // and let the new one take its place in the ring (or close the new
+            // one if it had to wait).
+            let victim: ConversationId = if decision.is_assignment() {
+                let victim = open[oldest].conversation;
+                open[oldest] = message.clone();
+                oldest = (oldest + 1) % open.len();
+                victim
+            } else {
+                message.conversation
+            };
+            let _ = router.close(victim, &mut events);
+        }
+        events.clear();
+    }
+    (histogram, successes, start.elapsed())
+}

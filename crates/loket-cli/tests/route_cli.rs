@@ -1,0 +1,126 @@
+//! End-to-end: the `loket` binary's demo, `route` and `bench route`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn loket(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loket")).args(args).output().expect("loket runs")
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+}
+
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn route_replays_the_examples_with_decisions_errors_and_a_summary() {
+    let agents = example("agents.jsonl");
+    let events = example("events.jsonl");
+    let output = loket(&[
+        "route",
+        "--agents",
+        agents.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines = json_lines(&output);
+    let first = &lines[0];
+    assert_eq!(first["conversation"], "c-101");
+    assert_eq!(first["agent"], "anna");
+    assert_eq!(first["type"], "assigned");
+    assert_eq!(first["reason"], "skill_match");
+    assert!(lines.iter().any(|l| l["reason"] == "sticky" && l["conversation"] == "c-101"));
+    assert!(lines.iter().any(|l| l["reason"] == "reassignment" && l["conversation"] == "c-101"));
+    assert!(lines.iter().any(|l| l["reason"] == "affinity" && l["conversation"] == "c-104"));
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["errors"], 2);
+    assert_eq!(summary["messages"], 5);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("line 8, field `capacity.chat`: negative capacity -1"), "{stderr}");
+    assert!(stderr.contains("line 10, field `agent`: unknown agent \"ghost\""), "{stderr}");
+}
+
+#[test]
+fn route_survives_oversized_and_malformed_lines_and_keeps_earlier_decisions() {
+    let dir = std::env::temp_dir().join(format!("loket-route-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let agents = dir.join("agents.jsonl");
+    let events = dir.join("events.jsonl");
+    std::fs::write(&agents, "{\"id\": \"a\", \"languages\": [\"nl\"]}\n{\"id\": \n").unwrap();
+    let message = |at: u32, id: &str| {
+        format!(
+            "{{\"at\": {at}, \"type\": \"message\", \"conversation\": \"{id}\", \"customer\": \"k\", \"channel\": \"chat\", \"language\": \"nl\"}}\n"
+        )
+    };
+    let huge = format!("{{\"at\": 2, \"type\": \"tick\", \"pad\": \"{}\"}}\n", "x".repeat(200_000));
+    std::fs::write(&events, message(1, "c1") + &huge + &message(3, "c2")).unwrap();
+    let output = loket(&[
+        "route",
+        "--agents",
+        agents.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+        "--max-line-bytes",
+        "1000",
+    ]);
+    assert!(output.status.success());
+    let lines = json_lines(&output);
+    assert_eq!(lines[0]["conversation"], "c1");
+    assert_eq!(lines[1]["conversation"], "c2");
+    assert_eq!(lines.last().unwrap()["errors"], 2);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("agents.jsonl: line 2"), "{stderr}");
+    assert!(stderr.contains("events.jsonl: line 2: line is 2000"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn route_reports_a_missing_file() {
+    let output = loket(&["route", "--agents", "/nonexistent/agents.jsonl", "--events", "-"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("opening /nonexistent/agents.jsonl"));
+}
+
+#[test]
+fn bench_route_ends_with_one_json_object() {
+    let output = loket(&[
+        "bench",
+        "route",
+        "--scenario",
+        "mixed",
+        "--agents",
+        "500",
+        "--skills",
+        "20",
+        "--messages",
+        "20000",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let last = json_lines(&output).pop().unwrap();
+    for field in ["msgs_per_sec", "p50_ns", "p99_ns"] {
+        assert!(last[field].as_f64().unwrap() > 0.0, "{field}: {last}");
+    }
+    assert_eq!(last["messages"], 40_000);
+    assert_eq!(last["threads"], 2);
+}
+
+#[test]
+fn the_demo_runs_without_arguments_or_files() {
+    let output = loket(&["demo", "--messages", "20000", "--agents", "200"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("messages/s on one thread"), "{stdout}");
+    assert!(stdout.contains("assigned/sticky"), "{stdout}");
+}

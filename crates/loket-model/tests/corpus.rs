@@ -1,0 +1,76 @@
+//! Replays the `router_ops` fuzz target's seed corpus through the same check
+//! the fuzzer runs, so `cargo test` covers it; and regenerates the corpus on
+//! request (`cargo test -p loket-model --test corpus -- --ignored`).
+
+use std::path::PathBuf;
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/router_ops")
+}
+
+/// xorshift64*: a fixed, dependency-free byte stream per seed.
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+/// The seeds: an empty and a one-byte input (no operations), a run of
+/// zeros and of 0xFF (the extreme choices of every field), and twenty
+/// pseudo-random sequences of 40 to 1,900 bytes (a handful to a hundred or
+/// so operations each, under every scenario).
+fn seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds = vec![
+        ("empty".to_owned(), Vec::new()),
+        ("one-byte".to_owned(), vec![7]),
+        ("zeros".to_owned(), vec![0; 256]),
+        ("ones".to_owned(), vec![0xFF; 256]),
+    ];
+    for seed in 1..=20u64 {
+        let len = 40 + (seed as usize * 97) % 1_900;
+        seeds.push((format!("random-{seed:02}"), bytes(seed, len)));
+    }
+    seeds
+}
+
+#[test]
+fn the_seed_corpus_replays_cleanly() {
+    let mut replayed = 0;
+    let mut entries: Vec<_> = std::fs::read_dir(corpus_dir())
+        .expect("fuzz/corpus/router_ops exists")
+        .map(|entry| entry.expect("readable corpus entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let data = std::fs::read(&path).expect("readable corpus file");
+        let name = path.display().to_string();
+        let outcome = std::panic::catch_unwind(|| loket_model::fuzz_checks::router_ops(&data));
+        assert!(outcome.is_ok(), "corpus file {name} fails the check");
+        replayed += 1;
+    }
+    assert!(replayed >= 12, "only {replayed} corpus files");
+}
+
+#[test]
+fn the_committed_corpus_is_what_the_generator_makes() {
+    for (name, data) in seeds() {
+        let path = corpus_dir().join(&name);
+        let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(committed, data, "{name} differs: regenerate with --ignored");
+    }
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus/router_ops; run by hand to regenerate the seeds"]
+fn regenerate_the_seed_corpus() {
+    std::fs::create_dir_all(corpus_dir()).unwrap();
+    for (name, data) in seeds() {
+        std::fs::write(corpus_dir().join(name), data).unwrap();
+    }
+}
