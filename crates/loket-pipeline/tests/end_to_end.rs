@@ -1,0 +1,177 @@
+//! Text in, decision out: intent to skills, buying intent to priority and
+//! escalation, handoff signals to escalation, stock attached to product
+//! questions, all through a real router, model and catalog.
+
+use std::sync::Arc;
+
+use loket_catalog::Catalog;
+use loket_intent::Model;
+use loket_pipeline::{Inbound, Pipeline, PipelineConfig};
+use loket_router::{
+    AgentId, AgentKind, AgentSpec, AssignReason, Capacity, Channel, ConversationId, CustomerId,
+    EscalationTrigger, Event, EventKind, Language, ManualClock, QueueReason, Router, RouterConfig,
+    SkillLevel, Timestamp,
+};
+
+const CATALOG: &str = "sku,name,latin_name,aliases,category,stock,price\n\
+    B1,Bananenboom Musa basjoo,Musa basjoo,,tropisch,3,24.95\n\
+    O1,Olijfboom,Olea europaea,,mediterraan,0,39.95\n\
+    C1,Citroenboom,Citrus limon,,mediterraan,5,29.95\n";
+
+struct Shop {
+    pipeline: Pipeline,
+    clock: Arc<ManualClock>,
+    events: Vec<Event>,
+    scratch: loket_pipeline::Scratch,
+}
+
+impl Shop {
+    fn new(config: RouterConfig) -> Shop {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_795_424_400_000)));
+        let router = Router::builder().config(config).clock(clock.clone()).build().unwrap();
+        let (catalog, report) = Catalog::from_csv_reader(CATALOG.as_bytes()).unwrap();
+        assert_eq!(report.imported, 3);
+        let pipeline = Pipeline::new(
+            router,
+            Model::builtin(),
+            Some(Arc::new(catalog)),
+            PipelineConfig::default(),
+        )
+        .unwrap();
+        let scratch = pipeline.scratch();
+        Shop { pipeline, clock, events: Vec::new(), scratch }
+    }
+
+    fn agent(&mut self, id: u64, kind: AgentKind, skills: &[&str], capacity: Capacity) {
+        let router = self.pipeline.router();
+        let mut spec = AgentSpec::new(AgentId(id));
+        spec.kind = kind;
+        spec.languages = vec![Language::NL, Language::EN];
+        spec.skills = skills
+            .iter()
+            .map(|s| SkillLevel { skill: router.skill(s).unwrap(), level: 5 })
+            .collect();
+        spec.capacity = capacity;
+        router.upsert_agent(spec, &mut self.events).unwrap();
+    }
+
+    fn say(&mut self, conversation: u64, text: &str) -> loket_pipeline::Outcome {
+        self.clock.advance(5_000);
+        let inbound = Inbound::new(
+            ConversationId(conversation),
+            CustomerId(conversation),
+            Channel::Chat,
+            text,
+        );
+        self.pipeline.handle(&inbound, &mut self.scratch, &mut self.events)
+    }
+}
+
+const ONE: Capacity = Capacity { chat: 1, total: 1, ..Capacity::ZERO };
+const BOT: Capacity = Capacity { chat: 50, total: 50, ..Capacity::ZERO };
+
+#[test]
+fn intents_choose_the_skill_group() {
+    let mut shop = Shop::new(RouterConfig::default());
+    shop.agent(1, AgentKind::Human, &["sales"], ONE);
+    shop.agent(2, AgentKind::Human, &["service"], ONE);
+    shop.agent(3, AgentKind::Human, &["returns"], ONE);
+    assert_eq!(shop.say(10, "wat kost de olijfboom?").decision.agent, Some(AgentId(1)));
+    assert_eq!(
+        shop.say(11, "waar blijft mijn pakket, ik heb vorige week besteld").decision.agent,
+        Some(AgentId(2))
+    );
+    assert_eq!(shop.say(12, "ik wil de potten terugsturen").decision.agent, Some(AgentId(3)));
+}
+
+#[test]
+fn product_questions_carry_stock_and_service_questions_do_not() {
+    let mut shop = Shop::new(RouterConfig::default());
+    shop.agent(1, AgentKind::Human, &["sales", "service"], Capacity::default());
+    let outcome = shop.say(10, "hebben jullie nog bananenbomen op voorraad?");
+    assert_eq!(&*outcome.products[0].sku, "B1");
+    assert_eq!(outcome.products[0].stock, 3);
+    assert!(outcome.products[0].in_stock);
+    let outcome = shop.say(11, "do you have olive trees in stock");
+    assert_eq!(&*outcome.products[0].sku, "O1");
+    assert!(!outcome.products[0].in_stock, "found, and marked out of stock");
+    assert_eq!(outcome.language, Language::EN);
+    let outcome = shop.say(12, "waar blijft mijn pakket");
+    assert!(outcome.products.is_empty());
+}
+
+#[test]
+fn a_conversation_turning_to_buying_escalates_from_bot_to_human() {
+    let config = RouterConfig { bot_first: true, ..RouterConfig::default() };
+    let mut shop = Shop::new(config);
+    shop.agent(9, AgentKind::Bot, &[], BOT);
+    shop.agent(1, AgentKind::Human, &["sales", "service"], Capacity::default());
+    let first = shop.say(10, "hoi");
+    assert_eq!(first.decision.agent, Some(AgentId(9)));
+    let mut escalated = None;
+    for text in [
+        "wat kost de citroenboom?",
+        "kan ik met ideal betalen?",
+        "kunnen jullie een betaallink sturen?",
+    ] {
+        let outcome = shop.say(10, text);
+        if outcome.decision.agent == Some(AgentId(1)) {
+            escalated = Some(outcome);
+            break;
+        }
+    }
+    let escalated = escalated.expect("buying intent hands the conversation to a human");
+    assert!(escalated.conversation_score >= 0.7, "{}", escalated.conversation_score);
+    assert!(matches!(
+        escalated.decision.kind,
+        EventKind::Assigned { reason: AssignReason::Escalation, .. }
+    ));
+    assert!(shop.events.iter().any(|e| matches!(
+        e.kind,
+        EventKind::Escalated { trigger: EscalationTrigger::BuyingIntent }
+    )));
+}
+
+#[test]
+fn asking_for_a_person_escalates_at_once_and_goes_ahead_in_the_queue() {
+    let config = RouterConfig { bot_first: true, ..RouterConfig::default() };
+    let mut shop = Shop::new(config);
+    shop.agent(9, AgentKind::Bot, &[], BOT);
+    shop.agent(1, AgentKind::Human, &["sales", "service"], ONE);
+    shop.say(20, "hallo");
+    shop.say(21, "hallo");
+    shop.say(22, "goedemiddag");
+    // Agent 1 takes the first escalation; the next ones wait, the bot still answering.
+    let taken = shop.say(20, "ik wil een medewerker spreken");
+    assert_eq!(taken.decision.agent, Some(AgentId(1)));
+    let waiting = shop.say(21, "ik twijfel nog tussen de twee");
+    assert!(
+        matches!(waiting.decision.kind, EventKind::Queued { reason: QueueReason::Escalation, .. }),
+        "{waiting:?}"
+    );
+    let person = shop.say(22, "mag ik een echt persoon spreken alsjeblieft");
+    assert!(matches!(
+        person.decision.kind,
+        EventKind::Queued { reason: QueueReason::Escalation, .. }
+    ));
+    assert_eq!(
+        shop.pipeline.router().queued(),
+        vec![ConversationId(21), ConversationId(22)],
+        "escalations in order of waiting"
+    );
+    shop.pipeline.close(ConversationId(20), &mut shop.events).unwrap();
+    assert_eq!(
+        shop.pipeline.router().conversation(ConversationId(21)).unwrap().agent,
+        Some(AgentId(1))
+    );
+}
+
+#[test]
+fn a_conversation_that_goes_cold_cools_down() {
+    let mut shop = Shop::new(RouterConfig::default());
+    shop.agent(1, AgentKind::Human, &["sales"], ONE);
+    let hot = shop.say(30, "kan ik met ideal betalen?").conversation_score;
+    shop.clock.advance(3_600_000);
+    let later = shop.pipeline.conversation_score(ConversationId(30)).unwrap();
+    assert!(later < hot / 10.0, "{hot} -> {later}");
+}
