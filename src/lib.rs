@@ -4,4 +4,5 @@
 pub use loket_capacity as capacity;
 pub use loket_catalog as catalog;
 pub use loket_intent as intent;
+pub use loket_pipeline as pipeline;
 pub use loket_router as router;

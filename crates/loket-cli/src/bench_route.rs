@@ -165,7 +165,7 @@ fn drive(
         skills,
         first_conversation,
         CUSTOMERS,
-        args.seed ^ (thread as u64 + 1) * 0x9E37,
+        args.seed ^ ((thread as u64 + 1) * 0x9E37),
     );
     let mut events = Vec::with_capacity(64);
     // Open conversations to send follow-ups to, oldest first in a ring.

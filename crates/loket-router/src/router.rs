@@ -116,8 +116,6 @@ struct Inner {
     hours: Vec<(SkillId, HoursGate)>,
     overflow: Vec<(u64, Widening)>,
     round_robin: AtomicU32,
-    /// Hands out conversation incarnations; see `Conversation::generation`.
-    incarnations: AtomicU32,
     /// When customer histories older than the look-back were last dropped.
     customers_swept_at: AtomicU64,
 }
@@ -218,7 +216,6 @@ impl RouterBuilder {
                 hours,
                 overflow,
                 round_robin: AtomicU32::new(0),
-                incarnations: AtomicU32::new(0),
                 customers_swept_at: AtomicU64::new(0),
             }),
         };
@@ -1000,8 +997,24 @@ impl Inner {
         decision
     }
 
+    /// A fresh incarnation number. Threads take blocks of numbers from a
+    /// process-wide counter, so opening conversations on several threads
+    /// does not bounce one cache line between cores.
     fn incarnation(&self) -> u32 {
-        self.incarnations.fetch_add(1, Ordering::Relaxed)
+        const BLOCK: u32 = 1024;
+        static NEXT_BLOCK: AtomicU32 = AtomicU32::new(0);
+        thread_local! {
+            static RANGE: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((0, 0)) };
+        }
+        RANGE.with(|range| {
+            let (mut next, mut end) = range.get();
+            if next == end {
+                next = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+                end = next.wrapping_add(BLOCK);
+            }
+            range.set((next.wrapping_add(1), end));
+            next
+        })
     }
 
     fn escalation_trigger(&self, message: &Message) -> Option<EscalationTrigger> {

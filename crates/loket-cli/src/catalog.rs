@@ -1,0 +1,224 @@
+//! `loket catalog`: search a product catalog, and measure search quality.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use loket_catalog::eval::{self, EvalReport};
+use loket_catalog::{Catalog, CatalogBuilder, Hit, ImportReport, NameDictionary, Synonyms};
+use serde::Serialize;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CatalogCommand {
+    /// Search a catalog: one JSON line per query on stdout.
+    Search(SearchArgs),
+    /// Measure hit@1 on a labelled query file (query<TAB>sku[|sku]<TAB>kind).
+    Eval(EvalArgs),
+}
+
+/// Where the catalog comes from and how it is analysed.
+#[derive(Debug, clap::Args)]
+pub struct CatalogSource {
+    /// Catalog file: CSV with a header (sku,name,latin_name,aliases,category,stock,price),
+    /// or JSON Lines when the name ends in .jsonl or .ndjson.
+    #[arg(long, value_name = "FILE")]
+    catalog: PathBuf,
+    /// Solr-format synonyms file.
+    #[arg(long, value_name = "FILE")]
+    synonyms: Option<PathBuf>,
+    /// Extra common names (name<TAB>Latin name), added to or overriding the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    names: Option<PathBuf>,
+    /// Do not use the built-in Dutch and English plant names.
+    #[arg(long)]
+    no_builtin_names: bool,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["query", "queries"])))]
+pub struct SearchArgs {
+    #[command(flatten)]
+    source: CatalogSource,
+    /// Hits per query.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    limit: usize,
+    /// One query (a product name, a Latin name or a whole chat message).
+    #[arg(long, value_name = "Q")]
+    query: Option<String>,
+    /// A file of queries, one per line (text after a tab is ignored, `#` lines skipped).
+    #[arg(long, value_name = "FILE")]
+    queries: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    source: CatalogSource,
+    /// Labelled queries: query<TAB>expected sku[|sku]<TAB>kind.
+    #[arg(long, value_name = "FILE")]
+    queries: PathBuf,
+    /// Print every miss.
+    #[arg(long)]
+    misses: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: CatalogCommand) -> anyhow::Result<()> {
+    match command {
+        CatalogCommand::Search(args) => search(args),
+        CatalogCommand::Eval(args) => evaluate(args),
+    }
+}
+
+fn read_to_string(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Builds the catalog; bad rows are reported on stderr and skipped.
+fn load(source: &CatalogSource) -> anyhow::Result<Catalog> {
+    let mut builder: CatalogBuilder = Catalog::builder();
+    let mut names =
+        if source.no_builtin_names { NameDictionary::empty() } else { NameDictionary::builtin() };
+    if let Some(path) = &source.names {
+        names
+            .extend_from_tsv(&read_to_string(path)?)
+            .with_context(|| format!("in {}", path.display()))?;
+    }
+    builder = builder.names(names);
+    if let Some(path) = &source.synonyms {
+        let synonyms = Synonyms::parse(&read_to_string(path)?)
+            .with_context(|| format!("in {}", path.display()))?;
+        builder = builder.synonyms(synonyms);
+    }
+    let path = &source.catalog;
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let jsonl = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"));
+    let (catalog, report) = if jsonl {
+        builder.from_jsonl_reader(BufReader::new(file))
+    } else {
+        builder.from_csv_reader(BufReader::new(file))
+    }
+    .with_context(|| format!("importing {}", path.display()))?;
+    report_import(path, &report);
+    Ok(catalog)
+}
+
+fn report_import(path: &Path, report: &ImportReport) {
+    for error in &report.errors {
+        eprintln!("loket: {}: {error}", path.display());
+    }
+    if report.rejected > 0 {
+        eprintln!("loket: {}: {report}", path.display());
+    }
+}
+
+#[derive(Serialize)]
+struct SearchLine<'a> {
+    query: &'a str,
+    results: Vec<ResultJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ResultJson<'a> {
+    sku: &'a str,
+    name: &'a str,
+    score: f32,
+    stock: i64,
+    in_stock: bool,
+    matched: &'static str,
+}
+
+fn search(args: SearchArgs) -> anyhow::Result<()> {
+    if args.limit == 0 {
+        bail!("--limit must be at least 1");
+    }
+    let catalog = load(&args.source)?;
+    let queries: Vec<String> = match (&args.query, &args.queries) {
+        (Some(q), _) => vec![q.clone()],
+        (None, Some(path)) => read_to_string(path)?
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|l| l.split('\t').next().unwrap_or("").to_owned())
+            .collect(),
+        (None, None) => bail!("give --query or --queries"),
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut hits: Vec<Hit> = Vec::with_capacity(args.limit);
+    for query in &queries {
+        catalog.search_into(query, args.limit, &mut hits)?;
+        let line = SearchLine {
+            query,
+            results: hits
+                .iter()
+                .map(|h| ResultJson {
+                    sku: &h.sku,
+                    name: &h.name,
+                    score: h.score,
+                    stock: h.stock,
+                    in_stock: h.in_stock,
+                    matched: h.matched.as_str(),
+                })
+                .collect(),
+        };
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
+    let catalog = load(&args.source)?;
+    let cases = eval::parse_queries(&read_to_string(&args.queries)?)
+        .with_context(|| format!("in {}", args.queries.display()))?;
+    let report: EvalReport = eval::evaluate(&catalog, &cases)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        let by_kind: serde_json::Map<String, serde_json::Value> = report
+            .by_kind
+            .iter()
+            .map(|(k, t)| {
+                (k.clone(), serde_json::json!({"hit_at_1": t.hit_at_1(), "hits": t.hits, "queries": t.total}))
+            })
+            .collect();
+        let json = serde_json::json!({
+            "hit_at_1": report.overall.hit_at_1(),
+            "hits": report.overall.hits,
+            "queries": report.overall.total,
+            "by_kind": by_kind,
+        });
+        writeln!(out, "{json}")?;
+    } else {
+        writeln!(
+            out,
+            "hit@1 {:.3} ({}/{})",
+            report.overall.hit_at_1(),
+            report.overall.hits,
+            report.overall.total
+        )?;
+        for (kind, tally) in &report.by_kind {
+            writeln!(out, "  {kind:<12} {:.3} ({}/{})", tally.hit_at_1(), tally.hits, tally.total)?;
+        }
+    }
+    if args.misses {
+        for miss in &report.misses {
+            eprintln!(
+                "miss line {}: {:?} expected {} got {}",
+                miss.case.line,
+                miss.case.query,
+                miss.case.expected.join("|"),
+                miss.got.as_deref().unwrap_or("nothing")
+            );
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

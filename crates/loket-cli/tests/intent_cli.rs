@@ -1,0 +1,239 @@
+//! End-to-end tests of `loket intent train|eval|cv` and `loket score`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn loket() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loket"))
+}
+
+/// A fresh directory under the target directory (no tempdir crate needed).
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("intent_cli_{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("loket runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn last_json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().expect("some output");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("last line {last:?} is not JSON: {e}"))
+}
+
+const TRAIN: &str = "text,label
+wat kost deze jas,buy.price
+hoeveel kost het,buy.price
+wat is de prijs,buy.price
+how much is this,buy.price
+whats the price,buy.price
+how much does it cost,buy.price
+waar is mijn pakket,service.track
+mijn pakket is niet bezorgd,service.track
+wanneer komt mijn bestelling,service.track
+where is my package,service.track
+my order has not arrived,service.track
+when will my order arrive,service.track
+ik wil retourneren,service.return
+hoe stuur ik het terug,service.return
+i want to return this,service.return
+how do i send it back,service.return
+";
+
+const TEST: &str = "text,label
+wat kost die broek,buy.price
+how much is it,buy.price
+waar blijft mijn pakket,service.track
+where is my order,service.track
+ik wil het terugsturen,service.return
+het weer in parijs,oos
+";
+
+fn write_data(dir: &Path) -> (PathBuf, PathBuf) {
+    let train = dir.join("train.csv");
+    let test = dir.join("test.csv");
+    std::fs::write(&train, TRAIN).unwrap();
+    std::fs::write(&test, TEST).unwrap();
+    (train, test)
+}
+
+#[test]
+fn train_is_deterministic_and_eval_reports_json() {
+    let dir = temp_dir("train");
+    let (train, test) = write_data(&dir);
+    let a = dir.join("a.lkm");
+    let b = dir.join("b.lkm");
+    for out in [&a, &b] {
+        let o = run(loket()
+            .args(["intent", "train", "--bucket-bits", "12", "--seed", "7", "--data"])
+            .arg(&train)
+            .arg("--out")
+            .arg(out));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("trained"), "progress on stderr");
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "same seed, same model");
+
+    let o = run(loket().args(["intent", "eval", "--model"]).arg(&a).arg("--data").arg(&test));
+    let j = last_json(&o);
+    assert_eq!(j["n"], 6);
+    for key in ["accuracy", "macro_f1", "msgs_per_sec", "oos_recall"] {
+        assert!(j[key].is_number(), "{key} missing in {j}");
+    }
+    let acc = j["accuracy"].as_f64().unwrap();
+    assert!(acc >= 4.0 / 6.0, "{j}");
+    assert!(j["msgs_per_sec"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn eval_without_oos_rows_has_no_oos_recall() {
+    let dir = temp_dir("eval_no_oos");
+    let (train, _) = write_data(&dir);
+    let model = dir.join("m.lkm");
+    run(loket()
+        .args(["intent", "train", "--bucket-bits", "10", "--data"])
+        .arg(&train)
+        .arg("--out")
+        .arg(&model));
+    let o = run(loket().args(["intent", "eval", "--model"]).arg(&model).arg("--data").arg(&train));
+    let j = last_json(&o);
+    assert!(j.get("oos_recall").is_none(), "{j}");
+    assert_eq!(j["n"], 16);
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = temp_dir("errors");
+    let bad_csv = dir.join("bad.csv");
+    std::fs::write(&bad_csv, "text,label\nfine,a\n\"unterminated,b\nx\n").unwrap();
+    let ragged = dir.join("ragged.csv");
+    std::fs::write(&ragged, "text,label\nfine,a\nno label here\n").unwrap();
+    let o = loket()
+        .args(["intent", "train", "--data"])
+        .arg(&ragged)
+        .arg("--out")
+        .arg(dir.join("x.lkm"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("ragged.csv:3"), "{err}");
+
+    let not_a_model = dir.join("not_a_model.lkm");
+    std::fs::write(&not_a_model, b"hello, I am not a model").unwrap();
+    let o = loket()
+        .args(["intent", "eval", "--model"])
+        .arg(&not_a_model)
+        .arg("--data")
+        .arg(&ragged)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a loket intent model"));
+}
+
+#[test]
+fn score_builtin_with_bad_lines_and_conversations() {
+    let input = concat!(
+        "{\"text\": \"kan ik met ideal betalen?\", \"conversation_id\": \"c1\", \"timestamp_ms\": 1000}\n",
+        "this is not json\n",
+        "\n",
+        "{\"text\": \"ik wil een medewerker spreken\"}\n",
+        "{\"no_text\": 1}\n",
+        "{\"text\": \"wat kost de jas in maat l\", \"conversation_id\": \"c1\", \"timestamp_ms\": 5000}\n",
+    );
+    let mut child = loket()
+        .args(["score", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // One output line per non-blank input line.
+    assert_eq!(lines.len(), 5, "{lines:?}");
+
+    let first = &lines[0];
+    assert_eq!(first["line"], 1);
+    assert_eq!(first["language"], "nl");
+    assert!(first["buying_intent"].as_f64().unwrap() > 0.5, "{first}");
+    assert!(first["signals"].as_array().unwrap().contains(&"payment".into()), "{first}");
+    assert_eq!(first["conversation_id"], "c1");
+    let c1 = first["conversation_score"].as_f64().unwrap();
+
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().unwrap().contains("line 2"), "{}", lines[1]);
+
+    let human = &lines[2];
+    assert_eq!(human["line"], 4);
+    assert!(human["signals"].as_array().unwrap().contains(&"human_request".into()));
+    assert!(human.get("conversation_score").is_none());
+    for key in ["intent", "confidence", "buying_intent", "language", "signals"] {
+        assert!(human.get(key).is_some(), "{key} missing in {human}");
+    }
+
+    assert_eq!(lines[3]["line"], 5);
+    assert!(lines[3]["error"].is_string());
+
+    let second = &lines[4];
+    assert!(second["conversation_score"].as_f64().unwrap() > c1, "{second}");
+}
+
+#[test]
+fn score_with_a_trained_model_from_a_file() {
+    let dir = temp_dir("score_model");
+    let (train, _) = write_data(&dir);
+    let model = dir.join("m.lkm");
+    run(loket()
+        .args(["intent", "train", "--bucket-bits", "10", "--data"])
+        .arg(&train)
+        .arg("--out")
+        .arg(&model));
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\": \"how much is the coat\"}\n{\"text\": \"waar is mijn pakket\"}\n",
+    )
+    .unwrap();
+    let o = run(loket().arg("score").arg("--model").arg(&model).arg("--input").arg(&input));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["intent"], "buy.price");
+    assert_eq!(lines[1]["intent"], "service.track");
+    assert!(
+        lines[0]["buying_intent"].as_f64().unwrap() > lines[1]["buying_intent"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn cross_validation_reports_a_mean() {
+    let dir = temp_dir("cv");
+    let (train, _) = write_data(&dir);
+    let o = run(loket()
+        .args(["intent", "cv", "--folds", "2", "--bucket-bits", "10", "--data"])
+        .arg(&train));
+    let j = last_json(&o);
+    assert_eq!(j["folds"], 2);
+    assert!(j["accuracy"].as_f64().unwrap() > 0.3, "{j}");
+}

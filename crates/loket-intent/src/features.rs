@@ -1,0 +1,226 @@
+//! Hashed features over normalised text.
+//!
+//! Two groups of features, each hashed into the same table of
+//! `2^bucket_bits` buckets with its own seed:
+//!
+//! - **words**: every token and every pair of adjacent tokens;
+//! - **characters**: the byte n-grams of length `char_min..=char_max` of every
+//!   token padded with a space on each side (`" jas "` gives `" j"`, `"ja"`,
+//!   ... `"s "` for n = 2), which makes the model robust to typos and Dutch
+//!   compounds. Only the first 64 bytes of a token give character n-grams.
+//!
+//! A message's feature vector counts occurrences per bucket; each group is
+//! scaled by its weight over the square root of the number of occurrences
+//! in that group, so that long and short messages produce vectors of similar
+//! length. Training and scoring both go through [`for_each_feature`], so
+//! they can never disagree about what a feature is.
+
+/// Feature group of a hashed feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Word unigram or bigram.
+    Word,
+    /// Character n-gram.
+    Char,
+}
+
+/// Shape of the hashed feature space. Stored in every model file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureConfig {
+    /// The table has `2^bucket_bits` rows.
+    pub bucket_bits: u8,
+    /// Shortest character n-gram.
+    pub char_min: u8,
+    /// Longest character n-gram.
+    pub char_max: u8,
+    /// Weight of the word group.
+    pub word_weight: f32,
+    /// Weight of the character group.
+    pub char_weight: f32,
+}
+
+impl FeatureConfig {
+    /// Smallest accepted `bucket_bits`.
+    pub const MIN_BUCKET_BITS: u8 = 8;
+    /// Largest accepted `bucket_bits`.
+    pub const MAX_BUCKET_BITS: u8 = 24;
+    /// Largest accepted `char_max`.
+    pub const MAX_CHAR_N: u8 = 8;
+
+    /// Number of buckets.
+    pub fn buckets(&self) -> usize {
+        1usize << self.bucket_bits
+    }
+
+    /// Whether the configuration is within the supported ranges (group
+    /// weights finite and in `[0, 1000]`).
+    pub fn is_valid(&self) -> bool {
+        (Self::MIN_BUCKET_BITS..=Self::MAX_BUCKET_BITS).contains(&self.bucket_bits)
+            && self.char_min >= 1
+            && self.char_min <= self.char_max
+            && self.char_max <= Self::MAX_CHAR_N
+            && self.word_weight.is_finite()
+            && self.char_weight.is_finite()
+            && (0.0..=1e3).contains(&self.word_weight)
+            && (0.0..=1e3).contains(&self.char_weight)
+    }
+}
+
+impl Default for FeatureConfig {
+    /// The configuration tuned on CLINC150 validation data.
+    fn default() -> Self {
+        FeatureConfig {
+            bucket_bits: 15,
+            char_min: 2,
+            char_max: 5,
+            word_weight: 1.0,
+            char_weight: 1.0,
+        }
+    }
+}
+
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const WORD_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+const PAIR_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+const CHAR_SEED: u64 = 0x2545_f491_4f6c_dd1d;
+
+#[inline]
+fn step(h: u64, byte: u8) -> u64 {
+    (h ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+}
+
+#[inline]
+fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(seed, |h, &b| step(h, b))
+}
+
+/// Reduction to `bits` bits by Fibonacci hashing: one multiply by 2^64/phi
+/// spreads the FNV state's entropy into the top bits, which are kept.
+#[inline]
+fn bucket(h: u64, bits: u8) -> u32 {
+    ((h ^ (h >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - u32::from(bits))) as u32
+}
+
+/// Counts of feature occurrences per group in one message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeatureCounts {
+    /// Word unigrams plus bigrams.
+    pub words: u32,
+    /// Character n-grams.
+    pub chars: u32,
+}
+
+impl FeatureCounts {
+    /// The per-occurrence value of a feature in each group:
+    /// `weight / sqrt(count)`, or 0 for an empty group.
+    pub fn scales(&self, config: &FeatureConfig) -> (f32, f32) {
+        let s = |weight: f32, n: u32| {
+            if n == 0 { 0.0 } else { weight / (n as f32).sqrt() }
+        };
+        (s(config.word_weight, self.words), s(config.char_weight, self.chars))
+    }
+}
+
+/// Calls `emit(bucket, group)` for every feature occurrence of a normalised
+/// message (see [`crate::normalize_into`]) and returns the counts per group.
+///
+/// `config` must be valid ([`FeatureConfig::is_valid`]); every bucket passed
+/// to `emit` is below `config.buckets()`.
+#[inline]
+pub fn for_each_feature(
+    normalized: &str,
+    config: &FeatureConfig,
+    mut emit: impl FnMut(u32, Group),
+) -> FeatureCounts {
+    debug_assert!(config.is_valid());
+    let bits = config.bucket_bits;
+    let (cmin, cmax) = (usize::from(config.char_min), usize::from(config.char_max));
+    let mut counts = FeatureCounts::default();
+    let mut prev: Option<u64> = None;
+    for token in normalized.split(' ') {
+        if token.is_empty() {
+            continue;
+        }
+        let bytes = token.as_bytes();
+        let h = hash_bytes(WORD_SEED, bytes);
+        emit(bucket(h, bits), Group::Word);
+        counts.words += 1;
+        if let Some(p) = prev {
+            let pair = (p ^ PAIR_SEED).rotate_left(23).wrapping_mul(FNV_PRIME) ^ h;
+            emit(bucket(pair, bits), Group::Word);
+            counts.words += 1;
+        }
+        prev = Some(h);
+
+        // Character n-grams of " token ", from a padded copy on the stack
+        // (tokens longer than 64 bytes use only their first 64).
+        let mut padded = [b' '; 66];
+        let len = bytes.len().min(64);
+        padded[1..=len].copy_from_slice(&bytes[..len]);
+        let padded = &padded[..len + 2];
+        for start in 0..padded.len() {
+            let window = &padded[start..padded.len().min(start + cmax)];
+            let mut h = CHAR_SEED;
+            for (n, &b) in window.iter().enumerate() {
+                h = step(h, b);
+                if n + 1 >= cmin {
+                    emit(bucket(h, bits), Group::Char);
+                    counts.chars += 1;
+                }
+            }
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(text: &str, config: &FeatureConfig) -> (Vec<(u32, Group)>, FeatureCounts) {
+        let mut v = Vec::new();
+        let counts = for_each_feature(text, config, |b, g| v.push((b, g)));
+        (v, counts)
+    }
+
+    #[test]
+    fn counts_match_definition() {
+        let config = FeatureConfig {
+            bucket_bits: 12,
+            char_min: 2,
+            char_max: 3,
+            word_weight: 1.0,
+            char_weight: 1.0,
+        };
+        // "ab cd": 2 unigrams + 1 bigram; " ab " has 3 bigrams + 2 trigrams, same for cd.
+        let (v, counts) = collect("ab cd", &config);
+        assert_eq!(counts, FeatureCounts { words: 3, chars: 10 });
+        assert_eq!(v.len(), 13);
+        assert!(v.iter().all(|&(b, _)| (b as usize) < config.buckets()));
+    }
+
+    #[test]
+    fn empty_text_has_no_features() {
+        let (v, counts) = collect("", &FeatureConfig::default());
+        assert!(v.is_empty());
+        assert_eq!(counts, FeatureCounts::default());
+        assert_eq!(counts.scales(&FeatureConfig::default()), (0.0, 0.0));
+    }
+
+    #[test]
+    fn bigram_order_matters_and_groups_differ() {
+        let config = FeatureConfig::default();
+        let (ab, _) = collect("a b", &config);
+        let (ba, _) = collect("b a", &config);
+        let bigram = |v: &[(u32, Group)]| v.iter().filter(|f| f.1 == Group::Word).nth(2).copied();
+        assert_ne!(bigram(&ab), bigram(&ba));
+    }
+
+    #[test]
+    fn single_char_token_is_still_covered() {
+        let config = FeatureConfig { char_min: 4, char_max: 5, ..FeatureConfig::default() };
+        // " ? " is only three bytes long: no character n-gram of length 4 or 5.
+        let (_, counts) = collect("?", &config);
+        assert_eq!(counts, FeatureCounts { words: 1, chars: 0 });
+    }
+}

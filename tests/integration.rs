@@ -1,0 +1,5 @@
+//! One integration-test binary for the whole workspace (faster to link than many).
+
+mod catalog;
+mod intent;
+mod routing;
