@@ -169,8 +169,15 @@ fn drive(
     );
     let mut events = Vec::with_capacity(64);
     // Open conversations to send follow-ups to, oldest first in a ring.
-    let mut open: Vec<Message> = Vec::with_capacity(OPEN_PER_THREAD);
-    while open.len() < OPEN_PER_THREAD {
+    // At most one per agent on average, so the agents keep room for new
+    // conversations; a bounded number of tries, so a roster with too little
+    // capacity still runs (with fewer open conversations).
+    let target = OPEN_PER_THREAD.min(args.agents / args.threads).max(1);
+    let mut open: Vec<Message> = Vec::with_capacity(target);
+    for _ in 0..target * 8 {
+        if open.len() == target {
+            break;
+        }
         let (message, _) = traffic.new_conversation();
         if router.route(&message, &mut events).is_assignment() {
             open.push(message);
@@ -187,7 +194,7 @@ fn drive(
     };
     let plan: Vec<(bool, Message)> = (0..args.messages)
         .map(|_| {
-            if traffic.pick(100) < new_share {
+            if open.is_empty() || traffic.pick(100) < new_share {
                 (true, traffic.new_conversation().0)
             } else {
                 let index = traffic.pick(open.len());
@@ -211,7 +218,7 @@ fn drive(
             // Keep the agents' load steady: close the oldest open conversation
             // and let the new one take its place in the ring (or close the new
             // one if it had to wait).
-            let victim: ConversationId = if decision.is_assignment() {
+            let victim: ConversationId = if decision.is_assignment() && !open.is_empty() {
                 let victim = open[oldest].conversation;
                 open[oldest] = message.clone();
                 oldest = (oldest + 1) % open.len();
