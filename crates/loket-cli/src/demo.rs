@@ -80,7 +80,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             print_decision(&decision, &message, TEXTS[text].1, start_time);
         }
         for event in events.drain(..) {
-            *by_reason.entry(label(&event)).or_default() += 1;
+            *by_reason.entry(loket_replay::kind_label(&event.kind)).or_default() += 1;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -105,15 +105,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         clock.now().since(start_time) as f64 / 1000.0
     );
     Ok(())
-}
-
-fn label(event: &Event) -> String {
-    let value = serde_json::to_value(event.kind).unwrap_or_default();
-    let kind = value.get("type").and_then(|v| v.as_str()).unwrap_or("event");
-    match value.get("reason").and_then(|v| v.as_str()) {
-        Some(reason) => format!("{kind}/{reason}"),
-        None => kind.to_owned(),
-    }
 }
 
 fn print_decision(decision: &Event, message: &Message, text: &str, start: Timestamp) {

@@ -37,7 +37,7 @@ mod wire;
 
 pub use lines::{BoundedLines, DEFAULT_MAX_LINE, Line};
 pub use loket_router::RouterConfig;
-pub use replay::{LineError, Replayer, Summary};
+pub use replay::{LineError, Replayer, Summary, kind_label};
 pub use wire::{
     AgentLine, At, CapacityLine, DecisionRecord, EventBody, EventLine, ExternalId, MAX_ID_LEN,
     MessageLine,

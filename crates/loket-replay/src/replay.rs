@@ -407,8 +407,8 @@ impl Replayer {
     }
 }
 
-/// `type/reason`, for the summary's counts.
-fn kind_label(kind: &EventKind) -> String {
+/// `type/reason` (for example `assigned/sticky`), for counting events by kind.
+pub fn kind_label(kind: &EventKind) -> String {
     let value = serde_json::to_value(kind).unwrap_or_default();
     let kind = value.get("type").and_then(|v| v.as_str()).unwrap_or("event");
     match value.get("reason").and_then(|v| v.as_str()) {
