@@ -662,3 +662,19 @@ pub fn decode(data: &[u8]) -> (Scenario, Vec<Op>) {
     }
     (scenario, ops)
 }
+
+/// A fixed byte stream per seed (xorshift64*), for the seed corpus and the
+/// always-on random tests: the same bytes on every machine and version, which
+/// a general-purpose generator does not promise.
+#[doc(hidden)]
+pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}

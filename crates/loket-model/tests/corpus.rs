@@ -8,18 +8,7 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/router_ops")
 }
 
-/// xorshift64*: a fixed, dependency-free byte stream per seed.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
-}
+use loket_model::ops::seeded_bytes as bytes;
 
 /// The seeds: an empty and a one-byte input (no operations), a run of
 /// zeros and of 0xFF (the extreme choices of every field), and twenty

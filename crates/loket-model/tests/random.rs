@@ -4,18 +4,7 @@
 
 use loket_model::ops::{decode, run_scenario};
 
-/// xorshift64*: deterministic, no dependency.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect()
-}
+use loket_model::ops::seeded_bytes as bytes;
 
 #[test]
 fn random_sequences_agree_with_the_model() {
