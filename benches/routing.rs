@@ -21,16 +21,8 @@ fn setup() -> (Router, Traffic, Vec<Message>) {
     let mut events = Vec::new();
     router.upsert_agents(roster.specs, &mut events).unwrap();
     let mut traffic = Traffic::new(roster.skills, 1, 1_000_000, 2);
-    let mut open = Vec::with_capacity(OPEN);
-    while open.len() < OPEN {
-        let (message, _) = traffic.new_conversation();
-        if router.route(&message, &mut events).is_assignment() {
-            open.push(message);
-        } else {
-            router.close(message.conversation, &mut events).unwrap();
-        }
-        events.clear();
-    }
+    let open = traffic.open_conversations(&router, OPEN);
+    assert_eq!(open.len(), OPEN);
     (router, traffic, open)
 }
 

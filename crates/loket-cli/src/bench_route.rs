@@ -167,25 +167,13 @@ fn drive(
         CUSTOMERS,
         args.seed ^ ((thread as u64 + 1) * 0x9E37),
     );
-    let mut events = Vec::with_capacity(64);
     // Open conversations to send follow-ups to, oldest first in a ring.
     // At most one per agent on average, so the agents keep room for new
     // conversations; a bounded number of tries, so a roster with too little
     // capacity still runs (with fewer open conversations).
     let target = OPEN_PER_THREAD.min(args.agents / args.threads).max(1);
-    let mut open: Vec<Message> = Vec::with_capacity(target);
-    for _ in 0..target * 8 {
-        if open.len() == target {
-            break;
-        }
-        let (message, _) = traffic.new_conversation();
-        if router.route(&message, &mut events).is_assignment() {
-            open.push(message);
-        } else {
-            let _ = router.close(message.conversation, &mut events);
-        }
-        events.clear();
-    }
+    let mut open = traffic.open_conversations(router, target);
+    let mut events = Vec::with_capacity(64);
     // Pre-generate the whole run so the loop measures routing only.
     let new_share = match args.scenario {
         Scenario::Sticky => 0,

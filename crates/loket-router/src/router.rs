@@ -1032,6 +1032,20 @@ impl Inner {
         }
     }
 
+    /// The decision for a message that stays with the agent holding it.
+    fn sticky(
+        &self,
+        id: ConversationId,
+        conv: &Conversation,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+    ) -> Event {
+        let kind = EventKind::Assigned { reason: AssignReason::Sticky, waited_ms: 0 };
+        let event = self.event(now, id, conv.holder.map(|h| h.agent), kind);
+        out.push(event);
+        event
+    }
+
     fn route_existing(
         &self,
         id: ConversationId,
@@ -1048,15 +1062,7 @@ impl Inner {
             conv.holder.is_some_and(|h| self.roster.cell(h.slot).presence().keeps_conversations());
         match conv.state {
             ConversationState::Assigned | ConversationState::Offered if holder_online => {
-                let agent = conv.holder.map(|h| h.agent);
-                let event = self.event(
-                    now,
-                    id,
-                    agent,
-                    EventKind::Assigned { reason: AssignReason::Sticky, waited_ms: 0 },
-                );
-                out.push(event);
-                event
+                self.sticky(id, conv, now, out)
             }
             ConversationState::Bot if holder_online => match self.escalation_trigger(message) {
                 Some(trigger) => {
@@ -1069,17 +1075,7 @@ impl Inner {
                     conv.escalated = true;
                     self.place(id, conv, now, Placement::Escalate, out, drains)
                 }
-                None => {
-                    let agent = conv.holder.map(|h| h.agent);
-                    let event = self.event(
-                        now,
-                        id,
-                        agent,
-                        EventKind::Assigned { reason: AssignReason::Sticky, waited_ms: 0 },
-                    );
-                    out.push(event);
-                    event
-                }
+                None => self.sticky(id, conv, now, out),
             },
             ConversationState::WrapUp if holder_online => {
                 // The customer wrote again during wrap-up: reopen with the same agent.
@@ -1089,14 +1085,7 @@ impl Inner {
                     _ => ConversationState::Assigned,
                 };
                 conv.bump();
-                let event = self.event(
-                    now,
-                    id,
-                    conv.holder.map(|h| h.agent),
-                    EventKind::Assigned { reason: AssignReason::Sticky, waited_ms: 0 },
-                );
-                out.push(event);
-                event
+                self.sticky(id, conv, now, out)
             }
             ConversationState::Queued => {
                 let holder = conv.holder.map(|h| h.agent);

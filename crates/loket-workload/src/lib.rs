@@ -210,6 +210,29 @@ impl Traffic {
         message
     }
 
+    /// Opens up to `target` conversations in `router` that get an agent
+    /// (those that would wait are closed again), trying at most `8 * target`
+    /// times so a roster with too little capacity still returns. Returns
+    /// their opening messages, oldest first.
+    pub fn open_conversations(&mut self, router: &Router, target: usize) -> Vec<Message> {
+        let mut events = Vec::new();
+        let mut open = Vec::with_capacity(target);
+        for _ in 0..target.saturating_mul(8) {
+            if open.len() == target {
+                break;
+            }
+            let (message, _) = self.new_conversation();
+            if router.route(&message, &mut events).is_assignment() {
+                open.push(message);
+            } else {
+                // It was opened a moment ago, so closing it cannot fail.
+                let _ = router.close(message.conversation, &mut events);
+            }
+            events.clear();
+        }
+        open
+    }
+
     /// A uniformly random index below `n`.
     pub fn pick(&mut self, n: usize) -> usize {
         self.rng.random_range(0..n.max(1))
@@ -242,5 +265,11 @@ mod tests {
             }
         }
         assert!(assigned > 50, "most generated conversations find an agent: {assigned}");
+        let open = traffic.open_conversations(&router, 20);
+        assert_eq!(open.len(), 20);
+        assert!(
+            open.iter()
+                .all(|m| router.conversation(m.conversation).is_some_and(|c| c.agent.is_some()))
+        );
     }
 }
