@@ -15,6 +15,7 @@ mod bench_search;
 mod catalog;
 mod demo;
 mod intent;
+mod load;
 mod route;
 mod score;
 
@@ -48,6 +49,9 @@ enum Command {
     /// Product catalog: search by typo, synonym, Dutch compound or Latin name.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Open-loop load generator for loketd (HTTP or the binary protocol);
+    /// the last stdout line is a JSON summary.
+    Load(load::LoadArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Some(Command::Intent(command)) => intent::run(command),
         Some(Command::Score(args)) => score::run(args),
         Some(Command::Catalog(command)) => catalog::run(command),
+        Some(Command::Load(args)) => load::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

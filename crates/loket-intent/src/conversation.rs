@@ -100,6 +100,19 @@ impl ConversationScore {
         self.value
     }
 
+    /// When it was last updated, in milliseconds.
+    pub fn last_update_ms(&self) -> u64 {
+        self.last_ms
+    }
+
+    /// A score as saved by [`ConversationScore::last_value`] and
+    /// [`ConversationScore::last_update_ms`], for restoring durable state.
+    /// The value is clamped to `[0, 1]` (NaN counts as 0).
+    pub fn from_parts(value: f32, last_update_ms: u64) -> ConversationScore {
+        let value = if value.is_nan() { 0.0 } else { value.clamp(0.0, 1.0) };
+        ConversationScore { value, last_ms: last_update_ms }
+    }
+
     fn decayed(&self, now_ms: u64, half_life_ms: u64) -> f32 {
         let dt = now_ms.saturating_sub(self.last_ms);
         if dt == 0 || self.value == 0.0 {
@@ -132,6 +145,16 @@ mod tests {
         c.update(0.1, 160_000);
         assert!(c.value_at(160_000) < hot);
         assert!(c.value_at(160_000) > 0.3, "release is slow");
+    }
+
+    #[test]
+    fn saved_parts_restore_the_same_score() {
+        let mut c = ConversationScore::new();
+        c.update(0.8, 1_000);
+        let restored = ConversationScore::from_parts(c.last_value(), c.last_update_ms());
+        assert_eq!(restored, c);
+        assert_eq!(ConversationScore::from_parts(f32::NAN, 0).last_value(), 0.0);
+        assert_eq!(ConversationScore::from_parts(7.0, 0).last_value(), 1.0);
     }
 
     #[test]

@@ -168,6 +168,17 @@ pub struct Outcome {
     pub products: Vec<Hit>,
 }
 
+/// What [`Pipeline::route_scored`] decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Routed {
+    /// The routing decision.
+    pub decision: Event,
+    /// The conversation's buying intent after this message, in `[0, 1]`.
+    pub conversation_score: f32,
+    /// The language used for routing.
+    pub language: Language,
+}
+
 /// Per-thread working memory for [`Pipeline::handle`].
 #[derive(Debug, Default)]
 pub struct Scratch {
@@ -311,14 +322,45 @@ impl Pipeline {
 
     /// Scores, routes and (for product questions) looks up one message.
     /// Every routing event is appended to `out`.
+    ///
+    /// The same as [`Pipeline::score`], then [`Pipeline::route_scored`], then
+    /// [`Pipeline::products`]: a caller that wants scoring on many threads and
+    /// routing on one (as `loketd` does, to keep its journal replayable) calls
+    /// the three steps itself.
     pub fn handle(
         &self,
         inbound: &Inbound<'_>,
         scratch: &mut Scratch,
         out: &mut Vec<Event>,
     ) -> Outcome {
-        let model = &*self.model;
-        let score = model.score(inbound.text, &mut scratch.intent);
+        let score = self.score(inbound.text, scratch);
+        let routed = self.route_scored(inbound, &score, out);
+        let products = self.products(inbound.text, &score);
+        Outcome {
+            decision: routed.decision,
+            score,
+            conversation_score: routed.conversation_score,
+            language: routed.language,
+            products,
+        }
+    }
+
+    /// Scores one message's text. Pure: no state changes, any thread.
+    pub fn score(&self, text: &str, scratch: &mut Scratch) -> Score {
+        self.model.score(text, &mut scratch.intent)
+    }
+
+    /// Routes one message that [`Pipeline::score`] has scored: folds its
+    /// buying intent into the conversation's score (at the router's clock),
+    /// maps intent, score and signals to routing inputs and routes. The same
+    /// inputs in the same order, at the same clock readings, give the same
+    /// decisions.
+    pub fn route_scored(
+        &self,
+        inbound: &Inbound<'_>,
+        score: &Score,
+        out: &mut Vec<Event>,
+    ) -> Routed {
         let language = inbound.language.unwrap_or(match score.language {
             loket_intent::Language::Dutch => Language::NL,
             loket_intent::Language::English => Language::EN,
@@ -346,14 +388,45 @@ impl Pipeline {
             complaint: score.signals.contains(Signals::COMPLAINT),
         };
         let decision = self.router.route(&message, out);
-        let products = match &self.catalog {
-            Some(catalog) if self.product_matches > 0 && self.is_product_question(&score) => {
+        Routed { decision, conversation_score, language }
+    }
+
+    /// The catalog's top matches for a product or stock question (empty for
+    /// other messages, or without a catalog). Read-only, any thread.
+    pub fn products(&self, text: &str, score: &Score) -> Vec<Hit> {
+        match &self.catalog {
+            Some(catalog) if self.product_matches > 0 && self.is_product_question(score) => {
                 // A query the catalog cannot run finds nothing; routing stands.
-                catalog.search(inbound.text, self.product_matches).unwrap_or_default()
+                catalog.search(text, self.product_matches).unwrap_or_default()
             }
             _ => Vec::new(),
-        };
-        Outcome { decision, score, conversation_score, language, products }
+        }
+    }
+
+    /// Every conversation's buying-intent state, sorted by conversation, for
+    /// saving durable state. Take it while no other thread routes.
+    pub fn conversation_scores(&self) -> Vec<(ConversationId, ConversationScore)> {
+        let mut scores: Vec<_> =
+            self.conversations.iter().map(|entry| (*entry.key(), *entry.value())).collect();
+        scores.sort_unstable_by_key(|(id, _)| *id);
+        scores
+    }
+
+    /// Replaces every conversation's buying-intent state with `scores`, as
+    /// saved by [`Pipeline::conversation_scores`].
+    pub fn restore_conversation_scores(
+        &self,
+        scores: impl IntoIterator<Item = (ConversationId, ConversationScore)>,
+    ) {
+        self.conversations.clear();
+        for (id, score) in scores {
+            self.conversations.insert(id, score);
+        }
+    }
+
+    /// Forgets a conversation's buying-intent state (after erasure).
+    pub fn forget(&self, conversation: ConversationId) {
+        self.conversations.remove(&conversation);
     }
 
     /// Is this message a product or stock question?

@@ -175,3 +175,39 @@ fn a_conversation_that_goes_cold_cools_down() {
     let later = shop.pipeline.conversation_score(ConversationId(30)).unwrap();
     assert!(later < hot / 10.0, "{hot} -> {later}");
 }
+
+#[test]
+fn scoring_apart_from_routing_decides_the_same_and_scores_survive_a_restore() {
+    let texts = ["hoi", "is de olijfboom op voorraad?", "kan ik met ideal betalen?", "ok"];
+    let mut whole = Shop::new(RouterConfig::default());
+    let mut split = Shop::new(RouterConfig::default());
+    for shop in [&mut whole, &mut split] {
+        shop.agent(1, AgentKind::Human, &["sales", "service"], ONE);
+        shop.agent(2, AgentKind::Human, &["sales", "service"], ONE);
+    }
+    for (i, text) in texts.iter().enumerate() {
+        let conversation = 40 + (i as u64 % 2);
+        let expected = whole.say(conversation, text);
+        split.clock.advance(5_000);
+        let inbound = Inbound::new(
+            ConversationId(conversation),
+            CustomerId(conversation),
+            Channel::Chat,
+            text,
+        );
+        let score = split.pipeline.score(text, &mut split.scratch);
+        let routed = split.pipeline.route_scored(&inbound, &score, &mut split.events);
+        assert_eq!(score, expected.score);
+        assert_eq!(routed.decision, expected.decision);
+        assert_eq!(routed.conversation_score, expected.conversation_score);
+        assert_eq!(split.pipeline.products(text, &score), expected.products);
+    }
+    assert_eq!(split.events, whole.events);
+
+    let saved = split.pipeline.conversation_scores();
+    assert_eq!(saved.len(), 2);
+    split.pipeline.forget(ConversationId(40));
+    assert_eq!(split.pipeline.conversation_score(ConversationId(40)), None);
+    split.pipeline.restore_conversation_scores(saved.clone());
+    assert_eq!(split.pipeline.conversation_scores(), saved);
+}

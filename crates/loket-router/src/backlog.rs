@@ -10,7 +10,7 @@
 //! `t` as ordering by `enqueued_at - p * aging`, so the key never changes
 //! while an entry waits and nothing starves.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use loket_capacity::Channel;
 
@@ -24,7 +24,9 @@ pub(crate) struct QueueKey {
 }
 
 /// Conversations waiting in order, best first.
-type Line = BTreeSet<(QueueKey, ConversationId)>;
+/// One line of waiting conversations, best first. An order-statistic B-tree,
+/// so a conversation's place in line costs O(log n), not O(position).
+type Line = indexset::BTreeSet<(QueueKey, ConversationId)>;
 
 /// Which agents may take a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +72,16 @@ pub(crate) struct Backlog {
 impl Backlog {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// An empty backlog whose next key follows `next_seq` (restoring).
+    pub(crate) fn resuming(next_seq: u64) -> Backlog {
+        Backlog { next_seq, ..Backlog::default() }
+    }
+
+    /// The last sequence number handed out.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
     }
 
     pub(crate) fn next_key(&mut self, rank: i64) -> QueueKey {
@@ -130,7 +142,7 @@ impl Backlog {
     /// How many conversations that need the same kind of agent wait ahead
     /// of this one: its place in line. Conversations that need other skills,
     /// another language or another channel are served by other agents and do
-    /// not count. Costs O(position).
+    /// not count. Costs O(log n).
     pub(crate) fn position(&self, conversation: ConversationId) -> u32 {
         let Some(waiting) = self.entries.get(&conversation) else { return 0 };
         let set = match waiting.preferred {
@@ -139,13 +151,14 @@ impl Backlog {
                 self.groups.get(&lane(&waiting.need)).and_then(|needs| needs.get(&waiting.need))
             }
         };
-        let ahead = set.map_or(0, |set| set.range(..(waiting.key, conversation)).count());
+        let ahead = set.map_or(0, |set| set.rank(&(waiting.key, conversation)));
         u32::try_from(ahead).unwrap_or(u32::MAX)
     }
 
     /// The best entry `slot` may take: its preferred entries and the head of
     /// every group `accepts` says yes to (skipping entries that exclude it),
-    /// looking only at the (channel, language) lanes `serves` says yes to.
+    /// looking only at the (channel, language) lanes `serves` says yes to,
+    /// for preferred entries too.
     pub(crate) fn best_for(
         &self,
         slot: u32,
@@ -161,8 +174,14 @@ impl Backlog {
             }
         };
         if let Some(set) = self.preferred.get(&slot) {
+            // The agent may be full on the entry's channel (that is why it
+            // waits): skip it then, as the lanes below are skipped.
             let head = set.iter().find(|(_, c)| {
-                self.entries.get(c).is_some_and(|w| accepts(&w.need) && w.excluded != Some(slot))
+                self.entries.get(c).is_some_and(|w| {
+                    serves(w.need.channel, w.need.language)
+                        && accepts(&w.need)
+                        && w.excluded != Some(slot)
+                })
             });
             consider(head);
         }

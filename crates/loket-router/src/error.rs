@@ -1,6 +1,7 @@
 //! The router's error type.
 
 use crate::ids::{AgentId, ConversationId};
+use crate::snapshot::SnapshotError;
 
 /// Everything a router operation can refuse. No operation that returns an
 /// error has changed any state.
@@ -58,4 +59,7 @@ pub enum RouterError {
     /// Opening hours that do not parse.
     #[error("invalid opening hours {0:?}: expected HH:MM-HH:MM")]
     InvalidHours(String),
+    /// A snapshot that cannot be restored (see [`crate::RouterBuilder::restore`]).
+    #[error("invalid snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
 }

@@ -126,6 +126,11 @@ pub enum EventKind {
     Released,
     /// The agent missed too many offers and no longer gets new work.
     AgentNotResponding,
+    /// The conversation was erased with its customer's data
+    /// ([`crate::Router::erase_customer`]): the router no longer knows it,
+    /// and the capacity it held on `Event::agent`, if any, is free at once
+    /// (no wrap-up).
+    Erased,
 }
 
 /// One decision or state change.

@@ -44,6 +44,38 @@
 //! - Waiting conversations are offered the moment an eligible agent has
 //!   room (on completion, log-in, capacity or presence change), never only
 //!   on a timer.
+//!
+//! # Snapshots
+//!
+//! [`Router::snapshot`] captures, as plain owned data ([`RouterSnapshot`],
+//! serde and validated-rkyv serialisable, versioned by
+//! [`SNAPSHOT_VERSION`]), everything that influences what the router does
+//! next: interned skills, every agent slot with its presence, loads, held
+//! conversations, missed offers and last assignment, every conversation
+//! record, the backlog, pending timers, customer histories and the
+//! round-robin cursor. [`RouterBuilder::restore`] checks a snapshot as
+//! untrusted input and rebuilds the router from it.
+//!
+//! The contract:
+//!
+//! - The caller guarantees that no other thread changes the router while a
+//!   snapshot is taken (a daemon applies all commands of a tenant on one
+//!   thread and snapshots between them); under that guarantee the snapshot
+//!   is consistent.
+//! - Restored with the same [`RouterConfig`] and a clock at the same time,
+//!   the router emits exactly the events the original would have for any
+//!   operations that follow, and shows the same conversations, agents,
+//!   stats and queue. Restoring a snapshot and taking one again gives it
+//!   back unchanged. A journal of commands replayed after the snapshot
+//!   therefore reproduces the state before a crash.
+//! - Skill ids in agents and messages must come from [`Router::skill`]:
+//!   restore refuses ids past the interned names.
+//! - Conversations opened after a restore never reuse an incarnation
+//!   (generation) of the snapshot, so stale timers of an earlier life of a
+//!   conversation id never act on a new one.
+//!
+//! [`Router::erase_customer`] removes a customer's conversations and history
+//! at once (GDPR), so the next snapshot holds nothing of them.
 
 #![deny(missing_docs)]
 
@@ -59,6 +91,7 @@ mod hours;
 mod ids;
 mod roster;
 mod router;
+pub mod snapshot;
 
 pub use agent::{AgentKind, AgentSpec, Capacity, Presence};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -77,3 +110,4 @@ pub use ids::{
 pub use loket_capacity::{CHANNELS, Channel};
 pub use roster::MAX_AGENTS;
 pub use router::{AgentView, Router, RouterBuilder, RouterStats};
+pub use snapshot::{RouterSnapshot, SNAPSHOT_VERSION, SnapshotError};

@@ -160,6 +160,17 @@ pub(crate) struct Roster {
     pub(crate) writer: Mutex<Writer>,
 }
 
+/// One slot as a snapshot sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct SlotState {
+    pub(crate) spec: AgentSpec,
+    pub(crate) removed: bool,
+    pub(crate) missed_offers: u32,
+    pub(crate) last_assigned_ms: u64,
+    pub(crate) load: [u32; loket_capacity::CHANNELS],
+    pub(crate) holding: Vec<ConversationId>,
+}
+
 /// What an agent change did, for the router to follow up.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Change {
@@ -353,6 +364,74 @@ impl Roster {
     pub(crate) fn available_slots(&self) -> Vec<u32> {
         let indexes = self.indexes();
         indexes.available[0].iter().chain(indexes.available[1].iter()).collect()
+    }
+
+    /// Every slot handed out, in slot order, with its hot state: for
+    /// snapshots. Call it while no other thread changes the router.
+    pub(crate) fn export(&self) -> Vec<SlotState> {
+        let writer = self.writer.lock();
+        let mut slots = Vec::with_capacity(writer.profiles.len());
+        for (slot, profile) in writer.profiles.iter().enumerate() {
+            let cell = self.cell(slot as u32);
+            let mut load = [0; loket_capacity::CHANNELS];
+            for channel in Channel::ALL {
+                load[channel.index()] = cell.capacity.load(channel);
+            }
+            slots.push(SlotState {
+                spec: profile.spec.clone(),
+                removed: profile.removed,
+                missed_offers: cell.missed_offers.load(Ordering::Relaxed),
+                last_assigned_ms: cell.last_assigned_ms.load(Ordering::Relaxed),
+                load,
+                holding: cell.holding.lock().clone(),
+            });
+        }
+        slots
+    }
+
+    /// Fills a fresh roster with checked slots (slot `i` is `slots[i]`):
+    /// cells, loads, the idle hint and the indexes, published once.
+    ///
+    /// The caller has checked that ids of registered agents are unique, that
+    /// there are at most [`MAX_AGENTS`] slots, that specs are normalised
+    /// with these limits, and that loads fit a capacity cell.
+    pub(crate) fn restore(&self, slots: Vec<(SlotState, Limits)>) {
+        let mut writer = self.writer.lock();
+        debug_assert!(writer.profiles.is_empty(), "restore fills a fresh roster");
+        let mut indexes = Indexes::default();
+        // Loads may exceed the agent's limits (lowered while it held work):
+        // take them under the largest limits, then set the real ones.
+        let mut widest = Limits::new().with_total(loket_capacity::MAX_TOTAL);
+        for channel in Channel::ALL {
+            widest = widest.with(channel, loket_capacity::MAX_PER_CHANNEL);
+        }
+        for (slot, (state, limits)) in slots.into_iter().enumerate() {
+            let slot = slot as u32;
+            let chunk = self.chunks[(slot >> CHUNK_BITS) as usize]
+                .get_or_init(|| (0..CHUNK).map(|_| AgentCell::new()).collect());
+            let cell = &chunk[slot as usize & (CHUNK - 1)];
+            cell.id.store(state.spec.id.0, Ordering::Relaxed);
+            cell.kind.store(u8::from(state.spec.kind == AgentKind::Bot), Ordering::Relaxed);
+            cell.presence.store(state.spec.presence.to_u8(), Ordering::Release);
+            cell.missed_offers.store(state.missed_offers, Ordering::Relaxed);
+            cell.last_assigned_ms.store(state.last_assigned_ms, Ordering::Relaxed);
+            cell.capacity.set_limits(widest);
+            for channel in Channel::ALL {
+                for _ in 0..state.load[channel.index()] {
+                    let reserved = cell.capacity.try_reserve(channel);
+                    debug_assert!(reserved.is_ok(), "checked loads fit a cell");
+                }
+            }
+            cell.capacity.set_limits(limits);
+            *cell.holding.lock() = state.holding;
+            self.mark(slot, cell.capacity.total_load() == 0);
+            if !state.removed {
+                index(&mut indexes, slot, &state.spec);
+                writer.by_id.insert(state.spec.id, slot);
+            }
+            writer.profiles.push(Profile { spec: state.spec, removed: state.removed });
+        }
+        self.indexes.store(Arc::new(indexes));
     }
 
     /// Number of registered (not removed) agents.

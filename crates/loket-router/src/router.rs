@@ -118,6 +118,9 @@ struct Inner {
     round_robin: AtomicU32,
     /// When customer histories older than the look-back were last dropped.
     customers_swept_at: AtomicU64,
+    /// Added to every incarnation number this router hands out: 0 for a new
+    /// router; past every incarnation in the snapshot for a restored one.
+    incarnation_base: u32,
 }
 
 /// Why a conversation is being placed.
@@ -183,9 +186,17 @@ impl RouterBuilder {
 
     /// Checks the configuration (opening hours, overflow groups) and builds.
     pub fn build(self) -> Result<Router, RouterError> {
+        let parts = self.prepare(SkillNames::default())?;
+        let router = Router { inner: Arc::new(parts.into_inner(Roster::new())) };
+        let now = router.inner.clock.now();
+        router.inner.schedule_hours(now);
+        Ok(router)
+    }
+
+    /// Checks the configuration, interning its skill names after `skills`.
+    fn prepare(self, mut skills: SkillNames) -> Result<Parts, RouterError> {
         let mut config = self.config;
         config.overflow.sort_by_key(|step| step.after_ms);
-        let mut skills = SkillNames::default();
         let mut hours = Vec::new();
         for group in &config.business_hours {
             let skill = intern(&mut skills, &group.skill)?;
@@ -201,32 +212,39 @@ impl RouterBuilder {
             overflow.push((step.after_ms, widening));
         }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let router = Router {
-            inner: Arc::new(Inner {
-                config,
-                clock,
-                roster: Roster::new(),
-                conversations: DashMap::with_hasher(FxBuildHasher),
-                customers: DashMap::with_hasher(FxBuildHasher),
-                backlog: Mutex::new(Backlog::default()),
-                waiting: AtomicUsize::new(0),
-                timers: Mutex::new(BinaryHeap::new()),
-                timer_seq: AtomicU64::new(0),
-                skills: RwLock::new(skills),
-                hours,
-                overflow,
-                round_robin: AtomicU32::new(0),
-                customers_swept_at: AtomicU64::new(0),
-            }),
-        };
-        let now = router.inner.clock.now();
-        // One chain of opening-hour timers: the next change of any group.
-        if let Some(at) =
-            router.inner.hours.iter().filter_map(|(_, gate)| gate.next_change(now)).min()
-        {
-            router.inner.schedule(at, TimerKind::HoursChange, ConversationId(0), 0);
+        Ok(Parts { config, clock, skills, hours, overflow })
+    }
+}
+
+/// A checked configuration, ready to become a router.
+struct Parts {
+    config: RouterConfig,
+    clock: Arc<dyn Clock>,
+    skills: SkillNames,
+    hours: Vec<(SkillId, HoursGate)>,
+    overflow: Vec<(u64, Widening)>,
+}
+
+impl Parts {
+    /// An empty router around `roster`.
+    fn into_inner(self, roster: Roster) -> Inner {
+        Inner {
+            config: self.config,
+            clock: self.clock,
+            roster,
+            conversations: DashMap::with_hasher(FxBuildHasher),
+            customers: DashMap::with_hasher(FxBuildHasher),
+            backlog: Mutex::new(Backlog::default()),
+            waiting: AtomicUsize::new(0),
+            timers: Mutex::new(BinaryHeap::new()),
+            timer_seq: AtomicU64::new(0),
+            skills: RwLock::new(self.skills),
+            hours: self.hours,
+            overflow: self.overflow,
+            round_robin: AtomicU32::new(0),
+            customers_swept_at: AtomicU64::new(0),
+            incarnation_base: 0,
         }
-        Ok(router)
     }
 }
 
@@ -373,6 +391,28 @@ impl Router {
         self.inner.close(conversation, out)
     }
 
+    /// Erases a customer (GDPR): every conversation of `customer` goes at
+    /// once, whatever its state, and the router forgets who served them.
+    ///
+    /// Queued conversations leave the backlog; held ones (assigned, offered,
+    /// with a bot, in wrap-up) give their agent's capacity back at once, with
+    /// no wrap-up, and the backlog is offered that capacity as on a close.
+    /// Their pending timers are dropped, and the customer's history with
+    /// them, so a later conversation of theirs starts without affinity.
+    /// Emits one [`EventKind::Erased`] per conversation (in id order, before
+    /// any assignment the freed capacity causes) and returns the erased ids,
+    /// sorted; an unknown customer erases nothing.
+    ///
+    /// Costs a scan of every conversation the router holds: it is meant for
+    /// rare erasure requests, not the message path.
+    pub fn erase_customer(
+        &self,
+        customer: CustomerId,
+        out: &mut Vec<Event>,
+    ) -> Vec<ConversationId> {
+        self.inner.erase_customer(customer, out)
+    }
+
     /// The agent accepts a pending offer.
     pub fn accept_offer(
         &self,
@@ -491,6 +531,13 @@ impl Default for Router {
 }
 
 impl Inner {
+    /// Starts the one chain of opening-hour timers: the next change of any group.
+    fn schedule_hours(&self, now: Timestamp) {
+        if let Some(at) = self.hours.iter().filter_map(|(_, gate)| gate.next_change(now)).min() {
+            self.schedule(at, TimerKind::HoursChange, ConversationId(0), 0);
+        }
+    }
+
     fn schedule(
         &self,
         at: Timestamp,
@@ -999,7 +1046,8 @@ impl Inner {
 
     /// A fresh incarnation number. Threads take blocks of numbers from a
     /// process-wide counter, so opening conversations on several threads
-    /// does not bounce one cache line between cores.
+    /// does not bounce one cache line between cores. A restored router
+    /// offsets them past the incarnations in its snapshot.
     fn incarnation(&self) -> u32 {
         const BLOCK: u32 = 1024;
         static NEXT_BLOCK: AtomicU32 = AtomicU32::new(0);
@@ -1013,7 +1061,7 @@ impl Inner {
                 end = next.wrapping_add(BLOCK);
             }
             range.set((next.wrapping_add(1), end));
-            next
+            next.wrapping_add(self.incarnation_base)
         })
     }
 
@@ -1165,6 +1213,48 @@ impl Inner {
         }
         self.drain(drains, out);
         Ok(())
+    }
+
+    fn erase_customer(&self, customer: CustomerId, out: &mut Vec<Event>) -> Vec<ConversationId> {
+        let now = self.clock.now();
+        let mut ids: Vec<ConversationId> = self
+            .conversations
+            .iter()
+            .filter(|entry| entry.value().customer == customer)
+            .map(|entry| *entry.key())
+            .collect();
+        ids.sort_unstable();
+        let mut drains = Drains::new();
+        let mut erased = Vec::with_capacity(ids.len());
+        for id in ids {
+            {
+                let Some(mut conv) = self.conversations.get_mut(&id) else { continue };
+                if conv.customer != customer {
+                    continue;
+                }
+                if conv.state == ConversationState::Queued {
+                    self.unqueue(id);
+                }
+                let agent = conv.holder.map(|h| h.agent);
+                if let Some(slot) = self.release_holder(id, &mut conv) {
+                    drains.push(slot);
+                }
+                conv.state = ConversationState::Closed;
+                conv.bump();
+                out.push(self.event(now, id, agent, EventKind::Erased));
+            }
+            self.conversations.remove_if(&id, |_, c| c.state == ConversationState::Closed);
+            erased.push(id);
+        }
+        if !erased.is_empty() {
+            self.timers.lock().retain(|Reverse(timer)| {
+                timer.kind == TimerKind::HoursChange
+                    || erased.binary_search(&timer.conversation).is_err()
+            });
+        }
+        self.customers.remove(&customer);
+        self.drain(drains, out);
+        erased
     }
 
     fn answer_offer(
@@ -1558,5 +1648,6 @@ impl Inner {
     }
 }
 
+mod persist;
 #[cfg(test)]
 mod tests;

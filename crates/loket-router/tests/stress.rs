@@ -40,7 +40,7 @@ fn language(agent: u64) -> Vec<Language> {
 
 fn skills(agent: u64) -> Vec<SkillLevel> {
     (0..SKILLS)
-        .filter(|skill| (agent + u64::from(*skill)) % 2 == 0)
+        .filter(|skill| (agent + u64::from(*skill)).is_multiple_of(2))
         .map(|skill| SkillLevel { skill: SkillId(skill), level: 3 + ((agent as u8) % 7) })
         .collect()
 }

@@ -225,6 +225,29 @@ fn returning_customers_get_their_last_agent_and_may_wait_for_them() {
 }
 
 #[test]
+fn a_full_preferred_agent_offered_the_backlog_skips_the_conversation_waiting_for_it() {
+    // Regression: draining for the preferred agent while it is still full
+    // used to pick the waiting conversation, fail to reserve, and spin.
+    let config = RouterConfig { affinity_wait_ms: 30_000, ..RouterConfig::default() };
+    let mut desk = Desk::new(config);
+    desk.agent(1, &[], NL, CHAT1);
+    desk.agent(2, &[], NL, CHAT1);
+    desk.chat(10, 100, &[]);
+    desk.close(10);
+    desk.chat(20, 200, &[]);
+    let waiting = desk.chat(11, 100, &[]);
+    assert!(matches!(
+        waiting.kind,
+        EventKind::Queued { reason: QueueReason::WaitingForPreferredAgent, .. }
+    ));
+    // A presence update (available again) offers agent 1 the backlog while it is full.
+    desk.router.set_presence(AgentId(1), Presence::Available, &mut desk.events).unwrap();
+    assert_eq!(desk.state(11), Some(ConversationState::Queued));
+    desk.close(20);
+    assert_eq!(desk.holder(11), Some(1));
+}
+
+#[test]
 fn affinity_look_back_expires() {
     let config = RouterConfig { affinity_lookback_ms: 60_000, ..RouterConfig::default() };
     let mut desk = Desk::new(config);
@@ -636,4 +659,153 @@ fn a_closed_conversation_id_can_open_again() {
     );
     assert_eq!(desk.chat(10, 100, &[]).agent, Some(AgentId(1)));
     assert_eq!(desk.load(1), 1);
+}
+
+// ----- Erasure ----------------------------------------------------------------
+
+impl Desk {
+    fn erase(&mut self, customer: u64) -> Vec<u64> {
+        self.events.clear();
+        let erased = self.router.erase_customer(CustomerId(customer), &mut self.events);
+        self.assert_sound();
+        erased.into_iter().map(|c| c.0).collect()
+    }
+
+    fn erased_events(&self) -> Vec<(u64, Option<u64>)> {
+        self.events
+            .iter()
+            .filter(|e| e.kind == EventKind::Erased)
+            .map(|e| (e.conversation.unwrap().0, e.agent.map(|a| a.0)))
+            .collect()
+    }
+}
+
+#[test]
+fn erasure_removes_assigned_and_queued_conversations_and_frees_capacity_at_once() {
+    let config = RouterConfig { wrap_up_ms: 60_000, ..RouterConfig::default() };
+    let mut desk = Desk::new(config);
+    desk.agent(1, &[], NL, CHAT1);
+    desk.chat(11, 100, &[]); // assigned to agent 1
+    desk.chat(10, 100, &[]); // queued: agent 1 is full
+    desk.chat(20, 200, &[]); // queued behind it
+    assert_eq!(desk.router.queued(), vec![ConversationId(10), ConversationId(20)]);
+
+    assert_eq!(desk.erase(100), vec![10, 11]);
+    assert_eq!(desk.erased_events(), vec![(10, None), (11, Some(1))]);
+    // No wrap-up: the capacity went to the waiting conversation at once.
+    assert_eq!(desk.holder(20), Some(1));
+    let assigned = desk.events.last().unwrap();
+    assert_eq!(assigned.conversation, Some(ConversationId(20)));
+    assert!(assigned.is_assignment());
+    assert!(!desk.events.iter().any(|e| e.kind == EventKind::Released));
+    assert_eq!(desk.state(10), None);
+    assert_eq!(desk.state(11), None);
+    assert_eq!(desk.router.stats().conversations, 1);
+    assert_eq!(desk.router.agent(AgentId(1)).unwrap().holding, vec![ConversationId(20)]);
+    // Nothing about them fires later.
+    desk.events.clear();
+    desk.tick(120_000);
+    assert!(desk.events.is_empty(), "{:?}", desk.events);
+}
+
+#[test]
+fn erasure_during_wrap_up_releases_without_waiting_for_it() {
+    let config = RouterConfig { wrap_up_ms: 60_000, ..RouterConfig::default() };
+    let mut desk = Desk::new(config);
+    desk.agent(1, &[], NL, CHAT1);
+    desk.chat(10, 100, &[]);
+    desk.close(10);
+    assert_eq!(desk.state(10), Some(ConversationState::WrapUp));
+    desk.chat(20, 200, &[]);
+    assert_eq!(desk.state(20), Some(ConversationState::Queued));
+    let timers = desk.router.stats().timers;
+    assert_eq!(desk.erase(100), vec![10]);
+    assert_eq!(desk.erased_events(), vec![(10, Some(1))]);
+    assert_eq!(desk.holder(20), Some(1));
+    assert_eq!(desk.router.stats().timers, timers - 1, "the wrap-up timer is dropped");
+}
+
+#[test]
+fn erasure_withdraws_offers_and_their_timers() {
+    let config = RouterConfig {
+        offers: Some(OfferPolicy { timeout_ms: 15_000, max_missed: 1 }),
+        ..RouterConfig::default()
+    };
+    let mut desk = Desk::new(config);
+    desk.agent(1, &[], NL, CHAT1);
+    assert!(matches!(desk.chat(10, 100, &[]).kind, EventKind::Offered { .. }));
+    assert_eq!(desk.router.stats().timers, 1);
+    assert_eq!(desk.erase(100), vec![10]);
+    assert_eq!(desk.erased_events(), vec![(10, Some(1))]);
+    assert_eq!(desk.load(1), 0);
+    assert_eq!(desk.router.stats().timers, 0);
+    // The offer cannot be answered, and the agent is not marked unresponsive.
+    assert!(desk.router.accept_offer(ConversationId(10), AgentId(1), &mut desk.events).is_err());
+    desk.tick(20_000);
+    assert_eq!(desk.router.agent(AgentId(1)).unwrap().spec.presence, Presence::Available);
+}
+
+#[test]
+fn erasure_of_bot_conversations_frees_the_bot_also_while_escalating() {
+    let config =
+        RouterConfig { bot_first: true, affinity_lookback_ms: 0, ..RouterConfig::default() };
+    let mut desk = Desk::new(config);
+    desk.bot(9, NL);
+    desk.chat(10, 100, &[]);
+    desk.chat(11, 100, &[]);
+    assert_eq!(desk.state(10), Some(ConversationState::Bot));
+    // Conversation 11 asks for a person; none is logged in: it waits, the bot holding it.
+    let mut person = desk.message(11, 100, Channel::Chat, &[]);
+    person.signals = Signals { human_request: true, ..Signals::default() };
+    desk.send(&person);
+    assert_eq!(desk.state(11), Some(ConversationState::Queued));
+    assert_eq!(desk.holder(11), Some(9));
+    assert_eq!(desk.load(9), 2);
+    assert_eq!(desk.erase(100), vec![10, 11]);
+    assert_eq!(desk.erased_events(), vec![(10, Some(9)), (11, Some(9))]);
+    assert_eq!(desk.load(9), 0);
+    assert!(desk.router.queued().is_empty());
+    assert_eq!(desk.router.stats().conversations, 0);
+}
+
+#[test]
+fn erasure_forgets_the_customer_history() {
+    let mut desk = Desk::new(RouterConfig::default());
+    desk.agent(1, &[], NL, CHAT2);
+    desk.agent(2, &[], NL, CHAT2);
+    // Customer 100 is served by agent 2 (agent 1 busy at the time).
+    desk.chat(1, 999, &[]);
+    assert_eq!(desk.chat(10, 100, &[]).agent, Some(AgentId(2)));
+    desk.close(1);
+    desk.close(10);
+    // Both idle now: without erasure customer 100 would go back to agent 2.
+    let back = desk.chat(11, 100, &[]);
+    assert_eq!((back.agent, reason(&back)), (Some(AgentId(2)), Some(AssignReason::Affinity)));
+    desk.close(11);
+    assert_eq!(desk.erase(100), Vec::<u64>::new(), "no open conversation left");
+    let fresh = desk.chat(12, 100, &[]);
+    assert_eq!(fresh.agent, Some(AgentId(1)));
+    assert!(matches!(reason(&fresh), Some(AssignReason::SkillMatch { .. })));
+}
+
+#[test]
+fn erasing_an_unknown_customer_does_nothing() {
+    let mut desk = Desk::new(RouterConfig::default());
+    desk.agent(1, &[], NL, CHAT1);
+    desk.chat(10, 100, &[]);
+    assert!(desk.erase(555).is_empty());
+    assert!(desk.events.is_empty());
+    assert_eq!(desk.holder(10), Some(1));
+}
+
+#[test]
+fn erased_events_serialise_as_erased() {
+    let event = Event {
+        at: Timestamp(5),
+        conversation: Some(ConversationId(1)),
+        agent: None,
+        kind: EventKind::Erased,
+    };
+    let json = serde_json::to_value(event).unwrap();
+    assert_eq!(json["type"], "erased");
 }

@@ -1,0 +1,135 @@
+//! Replays the checked-in seed corpus of the `frame_decoder` fuzz target, so
+//! CI exercises it on every run. `LOKET_WRITE_SEEDS=1 cargo test -p
+//! loket-wire --test fuzz_corpus -- --ignored` rewrites the seeds.
+
+use std::path::{Path, PathBuf};
+
+use loket_wire::{
+    Ack, ErrorFrame, Frame, Hello, MessageBatch, Welcome, WireMessage, codes, encode_batch,
+    encode_frame,
+};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/frame_decoder")
+}
+
+#[test]
+fn frame_decoder_corpus_never_panics_and_round_trips() {
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(corpus()).expect("the seed corpus is checked in") {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        loket_wire::fuzz_checks::frame_decoder(&data);
+        replayed += 1;
+    }
+    assert!(replayed >= 10, "only {replayed} seeds in {}", corpus().display());
+}
+
+#[test]
+#[ignore = "writes the seed corpus; run with LOKET_WRITE_SEEDS=1"]
+fn write_seeds() {
+    if std::env::var_os("LOKET_WRITE_SEEDS").is_none() {
+        return;
+    }
+    std::fs::create_dir_all(corpus()).unwrap();
+    for (name, bytes) in seeds() {
+        std::fs::write(corpus().join(name), bytes).unwrap();
+    }
+}
+
+fn frame(frame: &Frame) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(frame, &mut out).unwrap();
+    out
+}
+
+fn batch(batch_id: u64, messages: Vec<WireMessage>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_batch(&MessageBatch { batch_id, messages }, &mut out).unwrap();
+    out
+}
+
+fn message(conversation_id: u64, channel: u8, language: u8, text: &str) -> WireMessage {
+    WireMessage {
+        conversation_id,
+        customer_id: conversation_id * 7,
+        channel,
+        language,
+        tier: 1,
+        text: text.into(),
+        sent_at_us: 1_764_000_000_000_000,
+    }
+}
+
+/// The seeds: one meaningful case each.
+fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let hello = frame(&Frame::Hello(Hello { version: 1, token: "demo-token".into() }));
+    let welcome = frame(&Frame::Welcome(Welcome {
+        tenant: "demo".into(),
+        max_frame_bytes: 4 << 20,
+        max_batch_messages: 10_000,
+    }));
+    let ack = frame(&Frame::Ack(Ack { batch_id: 1, accepted: 3, last_seq: 42 }));
+    let error = frame(&Frame::Error(ErrorFrame {
+        batch_id: 2,
+        code: codes::RATE_LIMITED.into(),
+        message: "te veel berichten".into(),
+    }));
+    let good = batch(
+        1,
+        vec![
+            message(1, 0, 1, "hebben jullie nog bananenbomen op voorraad?"),
+            message(2, 1, 2, "do you have lemon trees in stock"),
+            message(3, 4, 0, "ok"),
+        ],
+    );
+    let small = batch(7, vec![message(9, 5, 2, "")]);
+    let mut session = hello.clone();
+    session.extend_from_slice(&good);
+    session.extend_from_slice(&small);
+    let mut replies = welcome.clone();
+    replies.extend_from_slice(&ack);
+    replies.extend_from_slice(&error);
+    let mut corrupted = good.clone();
+    let mid = corrupted.len() - 10;
+    corrupted[mid] ^= 0xFF;
+    let mut root_smashed = good.clone();
+    let end = root_smashed.len();
+    root_smashed[end - 8..end - 4].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+    let mut bad_then_good = batch(3, vec![message(1, 6, 1, "kanaal bestaat niet")]);
+    bad_then_good.extend_from_slice(&ack);
+    let long_text = "x".repeat(30);
+    vec![
+        ("hello", hello.clone()),
+        ("welcome", welcome),
+        ("ack", ack.clone()),
+        ("error", error),
+        ("batch", good.clone()),
+        ("batch_small", small),
+        ("session", session),
+        ("replies", replies),
+        ("truncated_hello", hello[..hello.len() - 3].to_vec()),
+        ("truncated_batch", good[..good.len() / 2].to_vec()),
+        ("prefix_only", good[..4].to_vec()),
+        ("oversized_length", [&u32::MAX.to_le_bytes()[..], &[3, 0, 0]].concat()),
+        ("just_over_default_limit", [&((4u32 << 20) + 1).to_le_bytes()[..], &[4]].concat()),
+        ("empty_frame", vec![0, 0, 0, 0, 1, 0, 0, 0, 4]),
+        ("bad_type", vec![1, 0, 0, 0, 9]),
+        ("trailing_ack", [&[22u8, 0, 0, 0][..], &ack[4..], &[0]].concat()),
+        ("bad_utf8_token", vec![8, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0xC3]),
+        (
+            "string_length_lies",
+            vec![11, 0, 0, 0, 1, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF, b'a', b'b', b'c'],
+        ),
+        ("corrupted_rkyv", corrupted),
+        ("root_pointer_out_of_bounds", root_smashed),
+        ("empty_batch_payload", vec![1, 0, 0, 0, 3]),
+        ("empty_batch", batch(4, vec![])),
+        ("bad_channel", batch(5, vec![message(1, 0, 1, "hoi"), message(2, 9, 1, "hoi")])),
+        ("bad_language", batch(6, vec![message(1, 0, 3, "hallo")])),
+        ("long_text_small_limit", batch(8, vec![message(1, 2, 2, &long_text)])),
+        ("many_messages_small_limit", batch(10, (0..5).map(|i| message(i, 0, 1, "ja")).collect())),
+        ("bad_batch_then_ack", bad_then_good),
+        ("empty", vec![]),
+    ]
+}

@@ -1,0 +1,307 @@
+//! Configuration: embedded defaults, then a TOML file, then `LOKETD_*`
+//! environment variables, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use loket_pipeline::PipelineConfig;
+use loket_router::RouterConfig;
+use serde::{Deserialize, Serialize};
+
+/// Everything `loketd` reads at start-up. `Config::default()` starts a
+/// loopback daemon with one demo tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP/JSON API, event stream, metrics and health (default `127.0.0.1:7878`).
+    pub listen: SocketAddr,
+    /// Binary ingest protocol (default `127.0.0.1:7879`).
+    pub binary_listen: SocketAddr,
+    /// Journals and snapshots, one sub-directory per tenant.
+    pub data_dir: PathBuf,
+    /// Durability.
+    pub journal: JournalConfig,
+    /// Snapshots.
+    pub snapshot: SnapshotConfig,
+    /// Request, frame and connection limits.
+    pub limits: LimitsConfig,
+    /// Decisions and state changes kept per tenant for resuming event streams.
+    pub event_retention: usize,
+    /// Longest a graceful shutdown may take before the daemon exits anyway.
+    pub shutdown_timeout_ms: u64,
+    /// The tenants. Each has its own agents, conversations, catalog and events.
+    pub tenants: Vec<TenantConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            binary_listen: SocketAddr::from(([127, 0, 0, 1], 7879)),
+            data_dir: PathBuf::from("loketd-data"),
+            journal: JournalConfig::default(),
+            snapshot: SnapshotConfig::default(),
+            limits: LimitsConfig::default(),
+            event_retention: 1 << 18,
+            shutdown_timeout_ms: 10_000,
+            tenants: vec![TenantConfig::demo()],
+        }
+    }
+}
+
+/// When the journal is forced to disk. A message is acknowledged only once
+/// the journal record holding it is on disk either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// After every group of commands (group commit): lowest latency per
+    /// acknowledgement at low rates, most fsyncs.
+    Always,
+    /// At most every `fsync_every_ms`: acknowledgements wait for the next one.
+    Interval,
+}
+
+/// The journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalConfig {
+    /// `always` or `interval`.
+    pub fsync: FsyncPolicy,
+    /// With `interval`: milliseconds between fsyncs.
+    pub fsync_every_ms: u64,
+    /// A new segment file starts after this many bytes.
+    pub segment_bytes: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig { fsync: FsyncPolicy::Interval, fsync_every_ms: 2, segment_bytes: 64 << 20 }
+    }
+}
+
+/// Snapshots: the state at a journal position, so start-up replays only the
+/// journal after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// Take one after this many journal records (0 = never by count).
+    pub every_records: u64,
+    /// Take one after this many seconds with new records (0 = never by time).
+    pub every_secs: u64,
+    /// Snapshots kept (at least 1); the journal is kept back to the oldest.
+    pub keep: usize,
+    /// Write one on graceful shutdown, so the next start replays nothing.
+    pub on_shutdown: bool,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig { every_records: 1_000_000, every_secs: 300, keep: 2, on_shutdown: true }
+    }
+}
+
+/// Limits that protect the daemon from large, many or slow clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest HTTP request body.
+    pub max_body_bytes: usize,
+    /// Largest binary frame.
+    pub max_frame_bytes: usize,
+    /// Most messages in one batch (HTTP or binary).
+    pub max_batch_messages: usize,
+    /// Longest message text.
+    pub max_text_bytes: usize,
+    /// An HTTP request (other than the event stream) must finish within this.
+    pub request_timeout_ms: u64,
+    /// A binary connection that sends nothing for this long is closed, and a
+    /// client that does not read its acknowledgements for this long too.
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: 4 << 20,
+            max_frame_bytes: 4 << 20,
+            max_batch_messages: 10_000,
+            max_text_bytes: 4_096,
+            request_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// One tenant: a separate router, catalog, journal and event stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Its name: letters, digits, `-` and `_` (also its data directory).
+    pub name: String,
+    /// Bearer tokens that act for this tenant.
+    pub tokens: Vec<String>,
+    /// Messages per second accepted (0 = no limit).
+    pub rate_limit: u32,
+    /// Messages accepted at once above the rate (default: one second's worth).
+    pub rate_burst: u32,
+    /// Register the built-in demo agents at first start.
+    pub demo_agents: bool,
+    /// Agents to register at first start (JSONL, the `loket route` format).
+    pub agents: Option<PathBuf>,
+    /// Catalog to load (CSV, or JSONL by extension `.jsonl`).
+    pub catalog: Option<PathBuf>,
+    /// Use the built-in demo garden-centre catalog when `catalog` is not set.
+    pub demo_catalog: bool,
+    /// Solr-style synonyms file for the catalog.
+    pub synonyms: Option<PathBuf>,
+    /// An intent model file; the built-in model when left out.
+    pub model: Option<PathBuf>,
+    /// Routing policy.
+    pub router: RouterConfig,
+    /// Scores to routing inputs.
+    pub pipeline: PipelineConfig,
+}
+
+impl TenantConfig {
+    /// The demo tenant: token `demo-token`, demo agents and catalog, bots first.
+    pub fn demo() -> TenantConfig {
+        TenantConfig {
+            name: "demo".to_owned(),
+            tokens: vec!["demo-token".to_owned()],
+            demo_agents: true,
+            demo_catalog: true,
+            router: RouterConfig { bot_first: true, ..RouterConfig::default() },
+            ..TenantConfig::default()
+        }
+    }
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable does not parse.
+    #[error("configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    /// A value that parses but makes no sense.
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then `LOKETD_*` environment
+    /// variables (`LOKETD_LISTEN`, `LOKETD_JOURNAL__FSYNC`, ...: nested keys
+    /// joined by `__`; `LOKETD_LOG` is the log filter, not configuration),
+    /// then checked.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!("{} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("LOKETD_").ignore(&["LOG"]).split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: names, tokens, limits.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        if self.tenants.is_empty() {
+            return invalid("at least one tenant is needed".to_owned());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut tokens = std::collections::BTreeSet::new();
+        for tenant in &self.tenants {
+            let name_ok = !tenant.name.is_empty()
+                && tenant.name.len() <= 64
+                && tenant.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !name_ok {
+                return invalid(format!(
+                    "tenant name {:?}: use 1 to 64 letters, digits, '-' or '_'",
+                    tenant.name
+                ));
+            }
+            if !names.insert(tenant.name.as_str()) {
+                return invalid(format!("tenant {:?} is configured twice", tenant.name));
+            }
+            if tenant.tokens.is_empty() {
+                return invalid(format!("tenant {:?} has no token", tenant.name));
+            }
+            for token in &tenant.tokens {
+                if token.len() < 8 {
+                    return invalid(format!(
+                        "tenant {:?}: tokens must be at least 8 characters",
+                        tenant.name
+                    ));
+                }
+                if !tokens.insert(token.as_str()) {
+                    return invalid(format!("a token of tenant {:?} is used twice", tenant.name));
+                }
+            }
+        }
+        if self.snapshot.keep == 0 {
+            return invalid("snapshot.keep must be at least 1".to_owned());
+        }
+        if self.limits.max_batch_messages == 0 || self.limits.max_frame_bytes < 64 {
+            return invalid(
+                "limits.max_batch_messages and limits.max_frame_bytes are too small".to_owned(),
+            );
+        }
+        if self.journal.fsync == FsyncPolicy::Interval && self.journal.fsync_every_ms == 0 {
+            return invalid(
+                "journal.fsync_every_ms must be at least 1 with fsync = \"interval\"".to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_start_one_demo_tenant_on_loopback() {
+        let config = Config::load(None).unwrap();
+        assert!(config.listen.ip().is_loopback());
+        assert_eq!(config.tenants.len(), 1);
+        assert_eq!(config.tenants[0].tokens, ["demo-token"]);
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loketd.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[journal]\nfsync = \"always\"\n\
+             [[tenants]]\nname = \"shop\"\ntokens = [\"secret-token-1\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.journal.fsync, FsyncPolicy::Always);
+        assert_eq!(config.tenants[0].name, "shop");
+
+        std::fs::write(&path, "listn = \"127.0.0.1:9000\"\n").unwrap();
+        let error = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("listn"), "{error}");
+    }
+
+    #[test]
+    fn bad_tenants_are_refused_with_a_reason() {
+        let mut config = Config::default();
+        config.tenants.push(TenantConfig::demo());
+        assert!(config.check().unwrap_err().to_string().contains("twice"));
+        let mut config = Config::default();
+        config.tenants[0].tokens = vec!["short".to_owned()];
+        assert!(config.check().unwrap_err().to_string().contains("at least 8"));
+    }
+}

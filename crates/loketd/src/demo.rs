@@ -1,0 +1,126 @@
+//! The embedded demo: agents and a garden-centre catalog, so `loketd` with
+//! no arguments has something to route to.
+
+use std::path::Path;
+
+use loket_replay::AgentLine;
+
+use crate::command::{AgentRecord, SkillRecord};
+use crate::state::presence_code;
+
+/// The demo catalog: a garden centre's plants, Latin names included.
+pub const CATALOG: &str = include_str!("../data/demo_catalog.csv");
+
+/// The first id of the demo's bot agents; humans count up from 1.
+pub const FIRST_BOT: u64 = 1_000;
+
+/// 60 humans (sales, service and returns at varied proficiency, Dutch and
+/// English) and 40 bots that take new conversations first.
+pub fn agents() -> Vec<AgentRecord> {
+    let mut agents = Vec::new();
+    for i in 0..60u64 {
+        let level = |offset: u64| (1 + (i * 7 + offset) % 10) as u8;
+        let mut skills = vec![SkillRecord { name: "service".to_owned(), level: level(3) }];
+        if i % 3 != 2 {
+            skills.push(SkillRecord { name: "sales".to_owned(), level: level(5) });
+        }
+        if i % 4 == 0 {
+            skills.push(SkillRecord { name: "returns".to_owned(), level: level(1) });
+        }
+        let languages =
+            if i % 5 == 4 { vec!["en".to_owned()] } else { vec!["nl".to_owned(), "en".to_owned()] };
+        agents.push(AgentRecord {
+            id: i + 1,
+            bot: false,
+            skills,
+            languages,
+            capacity: [3, 5, 5, 5, 8, 1, 10],
+            presence: 0,
+            team: Some(if i % 3 == 2 { "service" } else { "sales" }.to_owned()),
+        });
+    }
+    for i in 0..40u64 {
+        agents.push(AgentRecord {
+            id: FIRST_BOT + i,
+            bot: true,
+            skills: ["sales", "service", "returns"]
+                .iter()
+                .map(|name| SkillRecord { name: (*name).to_owned(), level: 5 })
+                .collect(),
+            languages: vec!["nl".to_owned(), "en".to_owned()],
+            capacity: [255, 255, 255, 255, 255, 0, 1_275],
+            presence: 0,
+            team: Some("bots".to_owned()),
+        });
+    }
+    agents
+}
+
+/// Agents from a JSONL file in the `loket route` format; ids must be numbers.
+pub fn agents_from_file(path: &Path) -> Result<Vec<AgentRecord>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("agents {}: {e}", path.display()))?;
+    let mut agents = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at =
+            |message: String| format!("agents {} line {}: {message}", path.display(), index + 1);
+        let parsed: AgentLine = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+        agents.push(agent_record(&parsed).map_err(at)?);
+    }
+    Ok(agents)
+}
+
+/// An agent from its JSON form (the `loket route` agent line).
+pub fn agent_record(line: &AgentLine) -> Result<AgentRecord, String> {
+    let id = line
+        .id
+        .0
+        .parse::<u64>()
+        .map_err(|_| format!("agent id {:?} is not a number", line.id.0))?;
+    let skills = line
+        .skills
+        .iter()
+        .map(|(name, &level)| match u8::try_from(level) {
+            Ok(level @ 1..=10) => Ok(SkillRecord { name: name.clone(), level }),
+            _ => Err(format!("skill {name:?}: proficiency {level} is outside 1..=10")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let capacity = match &line.capacity {
+        None => [3, 5, 5, 5, 8, 1, 10],
+        Some(capacity) => {
+            let channel = |value: Option<i64>, name: &str| -> Result<u32, String> {
+                match value {
+                    None => Ok(0),
+                    Some(v) if (0..=255).contains(&v) => Ok(v as u32),
+                    Some(v) => Err(format!("capacity {name} = {v} is outside 0..=255")),
+                }
+            };
+            let channels = [
+                channel(capacity.chat, "chat")?,
+                channel(capacity.whatsapp, "whatsapp")?,
+                channel(capacity.messenger, "messenger")?,
+                channel(capacity.sms, "sms")?,
+                channel(capacity.email, "email")?,
+                channel(capacity.voice, "voice")?,
+            ];
+            let total = match capacity.total {
+                None => channels.iter().sum(),
+                Some(v) if (0..=65_535).contains(&v) => v as u32,
+                Some(v) => return Err(format!("capacity total = {v} is outside 0..=65535")),
+            };
+            [channels[0], channels[1], channels[2], channels[3], channels[4], channels[5], total]
+        }
+    };
+    Ok(AgentRecord {
+        id,
+        bot: line.kind == loket_router::AgentKind::Bot,
+        skills,
+        languages: line.languages.clone(),
+        capacity,
+        presence: presence_code(line.presence.unwrap_or(loket_router::Presence::Available)),
+        team: line.team.clone(),
+    })
+}

@@ -1,0 +1,259 @@
+//! `loketd`: the Loket router daemon.
+//!
+//! It wraps the router ([`loket_router`]), the intent scorer
+//! ([`loket_intent`]) and the catalog ([`loket_catalog`]), through
+//! [`loket_pipeline`], behind network APIs, per tenant:
+//!
+//! - HTTP/JSON ([`http`]): messages, agents, conversations, catalog,
+//!   scoring, erasure, a Server-Sent Events stream of decisions resumable
+//!   from a sequence number, Prometheus metrics, health;
+//! - a binary ingest protocol over TCP ([`binary`], frames from
+//!   [`loket_wire`]) for high rates;
+//! - durability ([`tenant`]): an append-only journal ([`loket_journal`])
+//!   of every state change, fsynced before anything is acknowledged, and
+//!   periodic rkyv snapshots; on start, state = latest snapshot + journal.
+//!
+//! The structure follows mini-redis: [`run`] takes bound listeners and a
+//! shutdown future, so tests start a daemon in-process on port 0.
+//!
+//! # Invariants
+//!
+//! - A tenant's state changes on its sequencer thread only, in journal
+//!   order; handlers score messages and read state, never change it.
+//! - Nothing is acknowledged, and no event published, before the journal
+//!   record behind it is on disk.
+//! - A request authenticated for one tenant can reach only that tenant.
+//! - Input from the network never panics the daemon: frames, JSON and
+//!   journal records are validated before use.
+
+#![deny(missing_docs)]
+
+pub mod binary;
+// rkyv's derive makes undocumented `Archived*` twins of documented types.
+#[allow(missing_docs)]
+pub mod command;
+pub mod config;
+pub mod demo;
+pub mod events;
+pub mod http;
+pub mod metrics;
+#[allow(missing_docs)]
+pub mod state;
+pub mod tenant;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::{Config, ConfigError, FsyncPolicy, TenantConfig};
+pub use tenant::{Tenant, TenantError};
+
+/// The daemon's bound sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    /// HTTP/JSON, events, metrics, health.
+    pub http: TcpListener,
+    /// Binary ingest.
+    pub binary: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses of `config`.
+    pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
+        Ok(Listeners {
+            http: TcpListener::bind(config.listen).await?,
+            binary: TcpListener::bind(config.binary_listen).await?,
+        })
+    }
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A tenant could not start (its data, catalog or model).
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    /// A socket.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens every tenant (recovering its state), serves until `shutdown`
+/// completes, then shuts down gracefully: stops accepting, lets requests in
+/// flight finish, ends event streams, syncs every journal and writes a final
+/// snapshot, all within `shutdown_timeout_ms` (after which it returns anyway,
+/// leaving recovery to the journal).
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    config.check()?;
+    let _lock = lock_data_dir(&config.data_dir)?;
+    let config = Arc::new(config);
+    let opening = config.clone();
+    let tenants = tokio::task::spawn_blocking(move || {
+        opening
+            .tenants
+            .iter()
+            .map(|tenant| Tenant::open(tenant, &opening))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| std::io::Error::other(format!("tenant start-up panicked: {e}")))??;
+    let mut tokens = HashMap::new();
+    for (tenant, tenant_config) in tenants.iter().zip(&config.tenants) {
+        for token in &tenant_config.tokens {
+            tokens.insert(token.clone(), tenant.clone());
+        }
+    }
+    let (stop, stopping) = watch::channel(false);
+    let ready = Arc::new(AtomicBool::new(true));
+    let state = http::AppState {
+        tokens: Arc::new(tokens),
+        tenants: Arc::new(tenants.clone()),
+        limits: Arc::new(config.limits.clone()),
+        ready: ready.clone(),
+        shutdown: stopping.clone(),
+    };
+    tracing::info!(
+        http = %listeners.http.local_addr()?,
+        binary = %listeners.binary.local_addr()?,
+        tenants = tenants.len(),
+        "loketd ready"
+    );
+    let mut http_stopping = stopping.clone();
+    let http = tokio::spawn(
+        axum::serve(listeners.http, http::app(state.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = http_stopping.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
+    let binary = tokio::spawn(binary::serve(listeners.binary, state, stopping));
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    ready.store(false, Ordering::Relaxed);
+    let _ = stop.send(true);
+    let deadline = Duration::from_millis(config.shutdown_timeout_ms);
+    let drained = tokio::time::timeout(deadline, async {
+        let _ = http.await;
+        let _ = binary.await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still open at the shutdown deadline");
+    }
+    let stopped = tokio::time::timeout(
+        deadline,
+        tokio::task::spawn_blocking(move || {
+            for tenant in &tenants {
+                match tenant.stop() {
+                    Ok(lsn) => {
+                        tracing::info!(tenant = tenant.name(), lsn, "final snapshot written")
+                    }
+                    Err(error) => tracing::error!(tenant = tenant.name(), %error, "stopping"),
+                }
+            }
+        }),
+    )
+    .await;
+    if stopped.is_err() {
+        tracing::warn!(
+            "tenants still stopping at the shutdown deadline; the journal has every acknowledged command"
+        );
+    }
+    Ok(())
+}
+
+/// Takes the data directory's lock file, so a second daemon on the same
+/// directory refuses to start instead of interleaving journal writes. The
+/// lock is released when the returned file is dropped (or the process dies).
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, DaemonError> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("loketd.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DaemonError::Io(std::io::Error::other(
+            format!("{} is locked: another loketd uses this data directory", path.display()),
+        ))),
+        Err(std::fs::TryLockError::Error(error)) => Err(DaemonError::Io(error)),
+    }
+}
+
+/// A daemon running in the background of this process (for tests and
+/// embedding): its addresses and a way to stop it.
+#[derive(Debug)]
+pub struct Spawned {
+    /// HTTP address.
+    pub http: SocketAddr,
+    /// Binary ingest address.
+    pub binary: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), DaemonError>>,
+}
+
+impl Spawned {
+    /// Binds `config`'s addresses (use port 0 for any) and runs the daemon
+    /// on the current tokio runtime.
+    pub async fn start(config: Config) -> Result<Spawned, DaemonError> {
+        let listeners = Listeners::bind(&config).await?;
+        let http = listeners.http.local_addr()?;
+        let binary = listeners.binary.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(config, listeners, async move {
+            let _ = stopped.await;
+        }));
+        // Wait until it serves (tenants recovered) or failed.
+        let url = format!("{http}");
+        for _ in 0..2_000 {
+            if task.is_finished() {
+                break;
+            }
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(&url).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let request = "GET /readyz HTTP/1.1\r\nhost: loketd\r\nconnection: close\r\n\r\n";
+                if stream.write_all(request.as_bytes()).await.is_ok() {
+                    let mut response = Vec::new();
+                    let _ = stream.read_to_end(&mut response).await;
+                    if response.starts_with(b"HTTP/1.1 200") {
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if task.is_finished() {
+            return match task.await {
+                Ok(Ok(())) => {
+                    Err(DaemonError::Io(std::io::Error::other("the daemon stopped at once")))
+                }
+                Ok(Err(error)) => Err(error),
+                Err(error) => Err(DaemonError::Io(std::io::Error::other(error.to_string()))),
+            };
+        }
+        Ok(Spawned { http, binary, stop: Some(stop), task })
+    }
+
+    /// Shuts down gracefully and waits for it.
+    pub async fn shutdown(mut self) -> Result<(), DaemonError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(error) => Err(DaemonError::Io(std::io::Error::other(error.to_string()))),
+        }
+    }
+}

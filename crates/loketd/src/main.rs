@@ -1,0 +1,95 @@
+//! `loketd`: see the library docs and the README.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use mimalloc::MiMalloc;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+/// The Loket router daemon. With no arguments: loopback, ./loketd-data, one
+/// demo tenant (token `demo-token`) with demo agents and catalog.
+#[derive(Debug, Parser)]
+#[command(name = "loketd", version, about)]
+struct Args {
+    /// A TOML configuration file (environment variables LOKETD_* override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// HTTP address (overrides the configuration).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Binary ingest address (overrides the configuration).
+    #[arg(long)]
+    binary_listen: Option<SocketAddr>,
+    /// Data directory (overrides the configuration).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print the effective configuration as TOML-like JSON and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOKETD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = loketd::Config::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(listen) = args.binary_listen {
+        config.binary_listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if args.print_config {
+        println!("{}", serde_json::to_string_pretty(&config)?);
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("loketd-io")
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listeners = loketd::Listeners::bind(&config)
+            .await
+            .with_context(|| format!("binding {} and {}", config.listen, config.binary_listen))?;
+        loketd::run(config, listeners, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

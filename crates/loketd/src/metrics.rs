@@ -1,0 +1,158 @@
+//! Prometheus metrics. Handles are registered once per tenant and updated
+//! once per group of commands, so the message path pays a few atomic adds.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use loket_router::{AssignReason, Event, EventKind};
+use metrics::{Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// The process-wide recorder (installed on first use) and its renderer.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let seconds = [
+            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01,
+            0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &seconds)
+            .expect("bucket lists are non-empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (an embedding program's):
+        // then ours renders only what it records itself, which is nothing.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Decision and state-change labels, in [`reason_index`] order.
+pub const REASONS: [&str; 21] = [
+    "sticky",
+    "affinity",
+    "skill_match",
+    "reassignment",
+    "escalation",
+    "overflow",
+    "bot_first",
+    "after_hours",
+    "transfer",
+    "offered",
+    "offer_accepted",
+    "offer_declined",
+    "offer_expired",
+    "queued",
+    "overflow_step",
+    "escalated",
+    "outside_business_hours",
+    "closed",
+    "released",
+    "agent_not_responding",
+    "erased",
+];
+
+/// The index in [`REASONS`] of an event.
+pub fn reason_index(kind: &EventKind) -> usize {
+    let assign = |reason: &AssignReason| match reason {
+        AssignReason::Sticky => 0,
+        AssignReason::Affinity => 1,
+        AssignReason::SkillMatch { .. } => 2,
+        AssignReason::Reassignment => 3,
+        AssignReason::Escalation => 4,
+        AssignReason::Overflow { .. } => 5,
+        AssignReason::BotFirst => 6,
+        AssignReason::AfterHours => 7,
+        AssignReason::Transfer => 8,
+    };
+    match kind {
+        EventKind::Assigned { reason, .. } => assign(reason),
+        EventKind::Offered { .. } => 9,
+        EventKind::OfferAccepted => 10,
+        EventKind::OfferDeclined => 11,
+        EventKind::OfferExpired => 12,
+        EventKind::Queued { .. } => 13,
+        EventKind::OverflowStep { .. } => 14,
+        EventKind::Escalated { .. } => 15,
+        EventKind::OutsideBusinessHours { .. } => 16,
+        EventKind::Closed => 17,
+        EventKind::Released => 18,
+        EventKind::AgentNotResponding => 19,
+        EventKind::Erased => 20,
+    }
+}
+
+/// One tenant's metric handles.
+#[derive(Debug)]
+pub struct TenantMetrics {
+    /// Messages routed.
+    pub messages: Counter,
+    /// Events by reason, [`REASONS`] order.
+    pub events: Vec<Counter>,
+    /// Conversations waiting.
+    pub queue_depth: Gauge,
+    /// Conversations the router holds.
+    pub conversations: Gauge,
+    /// Registered agents.
+    pub agents: Gauge,
+    /// Waiting time of conversations when assigned.
+    pub queue_wait: Histogram,
+    /// From a batch's arrival to its decisions.
+    pub ingest_to_decision: Histogram,
+    /// From a batch's arrival to its acknowledgement (durable).
+    pub ingest_to_ack: Histogram,
+    /// One journal fsync.
+    pub fsync: Histogram,
+    /// Journal bytes written.
+    pub journal_bytes: Counter,
+    /// Snapshots written.
+    pub snapshots: Counter,
+    /// Requests refused by the rate limit, in messages.
+    pub rate_limited: Counter,
+}
+
+impl TenantMetrics {
+    /// Registers the handles of tenant `name`.
+    pub fn new(name: &str) -> TenantMetrics {
+        prometheus();
+        let tenant = name.to_owned();
+        TenantMetrics {
+            messages: metrics::counter!("loketd_messages_total", "tenant" => tenant.clone()),
+            events: REASONS
+                .iter()
+                .map(|reason| {
+                    metrics::counter!("loketd_events_total", "tenant" => tenant.clone(), "reason" => *reason)
+                })
+                .collect(),
+            queue_depth: metrics::gauge!("loketd_queue_depth", "tenant" => tenant.clone()),
+            conversations: metrics::gauge!("loketd_conversations", "tenant" => tenant.clone()),
+            agents: metrics::gauge!("loketd_agents", "tenant" => tenant.clone()),
+            queue_wait: metrics::histogram!("loketd_queue_wait_seconds", "tenant" => tenant.clone()),
+            ingest_to_decision: metrics::histogram!("loketd_ingest_to_decision_seconds", "tenant" => tenant.clone()),
+            ingest_to_ack: metrics::histogram!("loketd_ingest_to_ack_seconds", "tenant" => tenant.clone()),
+            fsync: metrics::histogram!("loketd_journal_fsync_seconds", "tenant" => tenant.clone()),
+            journal_bytes: metrics::counter!("loketd_journal_bytes_total", "tenant" => tenant.clone()),
+            snapshots: metrics::counter!("loketd_snapshots_total", "tenant" => tenant.clone()),
+            rate_limited: metrics::counter!("loketd_rate_limited_messages_total", "tenant" => tenant),
+        }
+    }
+
+    /// Counts a group's events by reason and records queue waits.
+    pub fn record_events<'a>(&self, events: impl IntoIterator<Item = &'a Event>) {
+        let mut counts = [0u64; REASONS.len()];
+        for event in events {
+            counts[reason_index(&event.kind)] += 1;
+            if let EventKind::Assigned { waited_ms, .. } = event.kind
+                && waited_ms > 0
+            {
+                self.queue_wait.record(Duration::from_millis(waited_ms).as_secs_f64());
+            }
+        }
+        for (counter, count) in self.events.iter().zip(counts) {
+            if count > 0 {
+                counter.increment(count);
+            }
+        }
+    }
+}

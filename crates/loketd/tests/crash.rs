@@ -1,0 +1,140 @@
+//! `kill -9` during load: every acknowledged message and decision survives.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loket_wire::{Frame, MessageBatch};
+use support::{Binary, TOKEN, events, http, message};
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+fn start(data: &Path, http_addr: SocketAddr, binary_addr: SocketAddr) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_loketd"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg(http_addr.to_string())
+        .arg("--binary-listen")
+        .arg(binary_addr.to_string())
+        // No snapshots: the journal alone must hold everything.
+        .env("LOKETD_SNAPSHOT__EVERY_RECORDS", "0")
+        .env("LOKETD_SNAPSHOT__EVERY_SECS", "0")
+        .env("LOKETD_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the loketd binary starts")
+}
+
+async fn wait_ready(http_addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if tokio::net::TcpStream::connect(http_addr).await.is_ok() {
+            let (status, _) = http(http_addr, "GET", "/readyz", None, None).await;
+            if status == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "loketd did not become ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_and_decision_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http_addr, binary_addr) = (free_port(), free_port());
+    let mut daemon = start(dir.path(), http_addr, binary_addr);
+    wait_ready(http_addr).await;
+
+    // Load: pipelined batches; note each acknowledgement as it arrives.
+    let (mut client, welcome) = Binary::connect(binary_addr, TOKEN).await;
+    assert!(matches!(welcome, Frame::Welcome(_)));
+    let (acks_tx, mut acks_rx) = tokio::sync::mpsc::unbounded_channel();
+    let sender = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut batch_id = 0u64;
+        let mut in_flight = 0usize;
+        loop {
+            while in_flight < 32 && started.elapsed() < Duration::from_secs(30) {
+                batch_id += 1;
+                let messages = (0..20)
+                    .map(|i| message(batch_id * 100 + i, batch_id, "heeft u de bananenboom nog?"))
+                    .collect();
+                client.send_batch(&MessageBatch { batch_id, messages }).await;
+                in_flight += 1;
+            }
+            match client.next().await {
+                Some(Frame::Ack(ack)) => {
+                    in_flight -= 1;
+                    if acks_tx.send((ack.batch_id, ack.last_seq)).is_err() {
+                        return;
+                    }
+                }
+                _ => return, // the daemon died
+            }
+        }
+    });
+    // Let some batches through, then kill -9 in the middle of the stream.
+    let mut acked = BTreeMap::new();
+    while acked.len() < 150 {
+        let (batch_id, last_seq) = tokio::time::timeout(Duration::from_secs(20), acks_rx.recv())
+            .await
+            .expect("acknowledgements arrive")
+            .unwrap();
+        acked.insert(batch_id, last_seq);
+    }
+    daemon.kill().unwrap(); // SIGKILL
+    daemon.wait().unwrap();
+    let _ = sender.await;
+    while let Ok((batch_id, last_seq)) = acks_rx.try_recv() {
+        acked.insert(batch_id, last_seq);
+    }
+
+    let mut daemon = start(dir.path(), http_addr, binary_addr);
+    wait_ready(http_addr).await;
+    // Every message of every acknowledged batch is there.
+    for &batch_id in acked.keys() {
+        for i in [0, 7, 19] {
+            let conversation = batch_id * 100 + i;
+            let (status, view) = http(
+                http_addr,
+                "GET",
+                &format!("/v1/conversations/{conversation}"),
+                Some(TOKEN),
+                None,
+            )
+            .await;
+            assert_eq!(
+                status, 200,
+                "conversation {conversation} of acknowledged batch {batch_id} is lost"
+            );
+            assert_eq!(view["messages"], 1);
+        }
+    }
+    // Every decision up to the last acknowledged sequence number is there,
+    // without gaps, and each acknowledged message has its decision.
+    let last = *acked.values().max().unwrap();
+    let stream = events(http_addr, TOKEN, Some(1), last as usize, Duration::from_secs(20)).await;
+    let seqs: Vec<u64> = stream.iter().filter_map(|e| e.1).take_while(|&s| s <= last).collect();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "decisions 1..={last} replayed");
+    let decided: std::collections::HashSet<u64> =
+        stream.iter().filter_map(|e| e.2["conversation"].as_u64()).collect();
+    for &batch_id in acked.keys() {
+        for i in 0..20 {
+            assert!(
+                decided.contains(&(batch_id * 100 + i)),
+                "no decision for batch {batch_id} message {i}"
+            );
+        }
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}

@@ -1,0 +1,478 @@
+//! The daemon in-process on port 0, driven by real HTTP and TCP clients.
+
+mod support;
+
+use std::time::Duration;
+
+use loket_wire::{Frame, MessageBatch};
+use loketd::Spawned;
+use serde_json::{Value, json};
+use support::{Binary, TOKEN, config, events, http, http_raw, message, other_tenant};
+
+fn body(value: Value) -> String {
+    value.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_scored_routed_and_answered_with_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let text = json!({"conversation_id": 1, "customer_id": 5, "channel": "chat",
+        "text": "hebben jullie de bananenboom nog op voorraad?"});
+    let (status, answer) =
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["intent"], "buy.stock");
+    assert_eq!(answer["language"], "nl");
+    assert_eq!(answer["decision"]["type"], "assigned");
+    assert_eq!(answer["decision"]["reason"], "bot_first", "the demo starts with bots");
+    assert_eq!(answer["decision"]["seq"], 1);
+    assert_eq!(answer["products"][0]["name"], "Musa basjoo", "the banana tree, by its Dutch name");
+
+    // The customer asks for a person: the conversation escalates to a human.
+    let text = json!({"conversation_id": 1, "customer_id": 5, "channel": "chat",
+        "text": "kan ik een medewerker spreken?"});
+    let (status, answer) =
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["signals"].as_array().unwrap().contains(&json!("human_request")), "{answer}");
+    let (status, conversation) =
+        http(daemon.http, "GET", "/v1/conversations/1", Some(TOKEN), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(conversation["messages"], 2);
+    assert!(conversation["escalated"].as_bool().unwrap(), "{conversation}");
+    let agent = conversation["agent"].as_u64().unwrap();
+    assert!(agent < loketd::demo::FIRST_BOT, "a human now: {conversation}");
+
+    let (status, batch) = http(
+        daemon.http,
+        "POST",
+        "/v1/messages/batch",
+        Some(TOKEN),
+        Some(&body(json!({"messages": [
+            {"conversation_id": 2, "customer_id": 6, "channel": "whatsapp", "text": "where is my order?", "language": "en"},
+            {"conversation_id": 1, "customer_id": 5, "channel": "chat", "text": "dank je"}
+        ]}))),
+    )
+    .await;
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["accepted"], 2);
+    assert_eq!(batch["decisions"][1]["reason"], "sticky");
+    assert_eq!(batch["decisions"][1]["agent"], agent);
+
+    let (status, closed) =
+        http(daemon.http, "POST", "/v1/conversations/1/close", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{closed}");
+    let (_, stats) = http(daemon.http, "GET", "/v1/stats", Some(TOKEN), None).await;
+    assert_eq!(stats["router"]["agents"], 100);
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_catalog_and_scoring_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let agent = json!({"id": "7000", "skills": {"sales": 9}, "languages": ["nl"],
+        "capacity": {"chat": 2, "total": 2}});
+    let (status, view) =
+        http(daemon.http, "POST", "/v1/agents", Some(TOKEN), Some(&body(agent))).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["spec"]["skills"][0], json!({"skill": "sales", "level": 9}));
+    let update = json!({"presence": "away", "capacity": {"chat": 1, "total": 1}});
+    let (status, view) =
+        http(daemon.http, "PATCH", "/v1/agents/7000", Some(TOKEN), Some(&body(update))).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["spec"]["presence"], "away");
+    assert_eq!(view["spec"]["capacity"]["chat"], 1);
+    let (status, error) =
+        http(daemon.http, "PATCH", "/v1/agents/7001", Some(TOKEN), Some("{}")).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, _) = http(daemon.http, "DELETE", "/v1/agents/7000", Some(TOKEN), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = http(daemon.http, "GET", "/v1/agents/7000", Some(TOKEN), None).await;
+    assert_eq!(status, 404);
+
+    let (status, found) =
+        http(daemon.http, "GET", "/v1/catalog/search?q=bananeboom&limit=1", Some(TOKEN), None)
+            .await;
+    assert_eq!(status, 200, "{found}");
+    let sku = found["hits"][0]["sku"].as_str().unwrap().to_owned();
+    let stock = json!({"sku": sku, "stock": 0});
+    let (status, _) =
+        http(daemon.http, "POST", "/v1/catalog/stock", Some(TOKEN), Some(&body(stock))).await;
+    assert_eq!(status, 200);
+    let (_, found) = http(daemon.http, "GET", "/v1/catalog/search?q=musa", Some(TOKEN), None).await;
+    assert_eq!(found["hits"][0]["in_stock"], false, "{found}");
+    let unknown = json!({"sku": "NOPE", "stock": 1});
+    let (status, error) =
+        http(daemon.http, "POST", "/v1/catalog/stock", Some(TOKEN), Some(&body(unknown))).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not_found")), "{error}");
+
+    let (status, score) = http(
+        daemon.http,
+        "POST",
+        "/v1/score",
+        Some(TOKEN),
+        Some(&body(json!({"text": "can you send me a payment link?"}))),
+    )
+    .await;
+    assert_eq!(status, 200, "{score}");
+    assert!(score["buying_intent"].as_f64().unwrap() > 0.5, "{score}");
+    assert_eq!(score["language"], "en");
+
+    // The stock change survives a restart (journal, then snapshot).
+    daemon.shutdown().await.unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let (_, found) = http(daemon.http, "GET", "/v1/catalog/search?q=musa", Some(TOKEN), None).await;
+    assert_eq!(found["hits"][0]["in_stock"], false, "{found}");
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clean_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.max_body_bytes = 4_096;
+    config.limits.max_batch_messages = 3;
+    let daemon = Spawned::start(config).await.unwrap();
+    /// Method, path, token, body, expected status and error code.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<String>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        ("POST", "/v1/messages", None, Some("{}".to_owned()), 401, "unauthorized"),
+        ("POST", "/v1/messages", Some("wrong-token"), Some("{}".to_owned()), 401, "unauthorized"),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some("{\"conversation_id\": 1".to_owned()),
+            400,
+            "bad_json",
+        ),
+        ("POST", "/v1/messages", Some(TOKEN), Some("[]".to_owned()), 400, "bad_json"),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some(body(
+                json!({"conversation_id": 1, "customer_id": 1, "channel": "fax", "text": "hi"}),
+            )),
+            400,
+            "bad_json",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some(body(
+                json!({"conversation_id": 1, "customer_id": 1, "channel": "chat", "text": "hi", "language": "de"}),
+            )),
+            422,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some(format!("{{\"text\": \"{}\"}}", "a".repeat(5_000))),
+            413,
+            "body_too_large",
+        ),
+        (
+            "POST",
+            "/v1/messages/batch",
+            Some(TOKEN),
+            Some(body(
+                json!({"messages": (0..4).map(|i| json!({"conversation_id": i, "customer_id": 1, "channel": "chat", "text": "hi"})).collect::<Vec<_>>()}),
+            )),
+            413,
+            "batch_too_large",
+        ),
+        (
+            "POST",
+            "/v1/messages/batch",
+            Some(TOKEN),
+            Some(body(json!({"messages": []}))),
+            422,
+            "invalid",
+        ),
+        ("POST", "/v1/conversations/99/close", Some(TOKEN), None, 404, "not_found"),
+        ("GET", "/v1/conversations/abc", Some(TOKEN), None, 400, ""),
+        ("GET", "/v1/nothing", Some(TOKEN), None, 404, "not_found"),
+    ];
+    for (method, path, token, request, status, code) in cases {
+        let (got, answer) = http(daemon.http, method, path, token, request.as_deref()).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        if !code.is_empty() {
+            assert_eq!(answer["error"]["code"], code, "{method} {path}: {answer}");
+            assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+    // Not JSON at all, and bytes that are not UTF-8.
+    let (status, _) =
+        http_raw(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&[0xFF, 0xFE, 0x00])).await;
+    assert_eq!(status, 400);
+    // Still serving.
+    let (status, _) = http(daemon.http, "GET", "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_cannot_see_or_touch_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.tenants.push(other_tenant());
+    let daemon = Spawned::start(config).await.unwrap();
+    let text = json!({"conversation_id": 1, "customer_id": 5, "channel": "chat", "text": "hallo"});
+    let (status, _) =
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    assert_eq!(status, 200);
+    let other = Some("other-token");
+    let (status, _) = http(daemon.http, "GET", "/v1/conversations/1", other, None).await;
+    assert_eq!(status, 404, "another tenant's conversation is invisible");
+    let (status, _) = http(daemon.http, "POST", "/v1/conversations/1/close", other, None).await;
+    assert_eq!(status, 404, "and cannot be closed");
+    let (status, _) = http(daemon.http, "GET", "/v1/agents/1", other, None).await;
+    assert_eq!(status, 404, "nor its agents seen");
+    let (status, _) = http(daemon.http, "DELETE", "/v1/agents/1", other, None).await;
+    assert_eq!(status, 404, "or removed");
+    let (status, _) = http(daemon.http, "GET", "/v1/agents/1", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "the demo tenant still has its agent");
+    let (status, _) = http(daemon.http, "GET", "/v1/catalog/search?q=musa", other, None).await;
+    assert_eq!(status, 404, "the other tenant has no catalog");
+    assert!(
+        events(daemon.http, "other-token", Some(1), 1, Duration::from_millis(300)).await.is_empty()
+    );
+    let (binary, answer) = Binary::connect(daemon.binary, "other-token").await;
+    assert!(matches!(answer, Frame::Welcome(ref w) if w.tenant == "other"), "{answer:?}");
+    drop(binary);
+    let mine = events(daemon.http, TOKEN, Some(1), 1, Duration::from_secs(5)).await;
+    assert_eq!(mine.len(), 1);
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_batches_are_acknowledged_in_order_and_bad_frames_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let (_, answer) = Binary::connect(daemon.binary, "nobody-token").await;
+    assert!(matches!(answer, Frame::Error(ref e) if e.code == "unauthorized"), "{answer:?}");
+
+    let (mut client, answer) = Binary::connect(daemon.binary, TOKEN).await;
+    assert!(matches!(answer, Frame::Welcome(ref w) if w.tenant == "demo"), "{answer:?}");
+    for batch_id in 1..=20u64 {
+        let messages = (0..50)
+            .map(|i| message(batch_id * 100 + i, i, "is de olijfboom op voorraad?"))
+            .collect();
+        client.send_batch(&MessageBatch { batch_id, messages }).await;
+    }
+    let mut last_seq = 0;
+    for batch_id in 1..=20u64 {
+        match client.next().await {
+            Some(Frame::Ack(ack)) => {
+                assert_eq!(ack.batch_id, batch_id, "acks come in batch order");
+                assert_eq!(ack.accepted, 50);
+                assert!(ack.last_seq >= last_seq + 50);
+                last_seq = ack.last_seq;
+            }
+            other => panic!("batch {batch_id}: {other:?}"),
+        }
+    }
+    // A batch that breaks a rule gets an error naming it; the connection goes on.
+    let mut bad = message(1, 1, "x");
+    bad.channel = 9;
+    client.send_batch(&MessageBatch { batch_id: 21, messages: vec![bad] }).await;
+    match client.next().await {
+        Some(Frame::Error(error)) => {
+            assert_eq!((error.batch_id, error.code.as_str()), (21, "bad_batch"));
+            assert!(error.message.contains("channel"), "{}", error.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    client.send_batch(&MessageBatch { batch_id: 22, messages: vec![message(1, 1, "hoi")] }).await;
+    assert!(matches!(client.next().await, Some(Frame::Ack(ack)) if ack.batch_id == 22));
+
+    // An oversized frame closes the connection with a reason.
+    use tokio::io::AsyncWriteExt;
+    client.framed.get_mut().write_all(&(64u32 << 20).to_le_bytes()).await.unwrap();
+    match client.next().await {
+        Some(Frame::Error(error)) => assert_eq!(error.code, "frame_too_large"),
+        other => panic!("{other:?}"),
+    }
+    // Garbage and a truncated frame from other clients do not hurt.
+    let mut raw = tokio::net::TcpStream::connect(daemon.binary).await.unwrap();
+    raw.write_all(&[9, 0, 0, 0, 0xEE, 1, 2]).await.unwrap();
+    drop(raw);
+    let mut raw = tokio::net::TcpStream::connect(daemon.binary).await.unwrap();
+    raw.write_all(&[200, 0, 0, 0, 1]).await.unwrap();
+    drop(raw);
+    let (mut client, _) = Binary::connect(daemon.binary, TOKEN).await;
+    client
+        .send_batch(&MessageBatch { batch_id: 1, messages: vec![message(1, 1, "nog iets")] })
+        .await;
+    assert!(matches!(client.next().await, Some(Frame::Ack(_))));
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_resumes_from_a_sequence_number_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    for conversation in 1..=5u64 {
+        let text = json!({"conversation_id": conversation, "customer_id": conversation, "channel": "chat", "text": "hoi"});
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    }
+    let all = events(daemon.http, TOKEN, Some(1), 5, Duration::from_secs(5)).await;
+    assert_eq!(all.iter().map(|e| e.1).collect::<Vec<_>>(), (1..=5).map(Some).collect::<Vec<_>>());
+    let tail = events(daemon.http, TOKEN, Some(4), 2, Duration::from_secs(5)).await;
+    assert_eq!(tail.iter().map(|e| e.1).collect::<Vec<_>>(), [Some(4), Some(5)]);
+    assert_eq!(tail[0].2["conversation"], 4);
+
+    // Live: a subscriber without `from` gets what happens next.
+    let http_addr = daemon.http;
+    let live =
+        tokio::spawn(
+            async move { events(http_addr, TOKEN, None, 1, Duration::from_secs(5)).await },
+        );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let text = json!({"conversation_id": 6, "customer_id": 6, "channel": "chat", "text": "hoi"});
+    http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    let live = live.await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].1, Some(6));
+    daemon.shutdown().await.unwrap();
+
+    // After a restart from the final snapshot the old events are gone: a
+    // subscriber asking for them is told, then gets the new ones.
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let text = json!({"conversation_id": 7, "customer_id": 7, "channel": "chat", "text": "hoi"});
+    http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    let resumed = events(daemon.http, TOKEN, Some(2), 2, Duration::from_secs(5)).await;
+    assert_eq!(resumed[0].0, "gap", "{resumed:?}");
+    assert_eq!(resumed[0].2["oldest"], 7);
+    assert_eq!(resumed[1].1, Some(7), "sequence numbers continue");
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_is_rebuilt_from_the_journal_without_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.snapshot.on_shutdown = false;
+    let daemon = Spawned::start(config.clone()).await.unwrap();
+    for conversation in 1..=30u64 {
+        let text = json!({"conversation_id": conversation, "customer_id": conversation % 7,
+            "channel": "chat", "text": "wat kost de citroenboom?"});
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    }
+    http(daemon.http, "POST", "/v1/conversations/3/close", Some(TOKEN), None).await;
+    let (_, before) = http(daemon.http, "GET", "/v1/conversations/4", Some(TOKEN), None).await;
+    let before_events =
+        events(daemon.http, TOKEN, Some(1), 1_000, Duration::from_millis(500)).await;
+    daemon.shutdown().await.unwrap();
+    let snapshots = std::fs::read_dir(dir.path().join("tenants/demo/snapshots")).unwrap().count();
+    assert_eq!(snapshots, 0, "start-up must replay the whole journal");
+    let daemon = Spawned::start(config).await.unwrap();
+    let (_, after) = http(daemon.http, "GET", "/v1/conversations/4", Some(TOKEN), None).await;
+    assert_eq!(after, before);
+    let after_events = events(daemon.http, TOKEN, Some(1), 1_000, Duration::from_millis(500)).await;
+    assert_eq!(after_events, before_events, "replay gives the same decisions and numbers");
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_customer_removes_them_from_memory_journal_and_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let secret = "mijn adres is Geheimstraat 12";
+    for (conversation, customer, text) in
+        [(1u64, 42u64, secret), (2, 43, "hallo"), (3, 42, "nog een vraag")]
+    {
+        let message = json!({"conversation_id": conversation, "customer_id": customer, "channel": "chat", "text": text});
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(message))).await;
+    }
+    // A snapshot that holds the customer, to be sure it goes too.
+    daemon.shutdown().await.unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let (status, report) = http(daemon.http, "DELETE", "/v1/customers/42", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["erased"]["conversations"], json!([1, 3]));
+    let (status, _) = http(daemon.http, "GET", "/v1/conversations/1", Some(TOKEN), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = http(daemon.http, "GET", "/v1/conversations/2", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "other customers stay");
+    let files = walk(dir.path());
+    assert!(!files.is_empty());
+    for (path, bytes) in files {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{} still holds the erased text",
+            path.display()
+        );
+    }
+    daemon.shutdown().await.unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let (status, _) = http(daemon.http, "GET", "/v1/conversations/3", Some(TOKEN), None).await;
+    assert_eq!(status, 404, "erased for good");
+    daemon.shutdown().await.unwrap();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_health_and_rate_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    // Metrics are process-wide: a tenant of its own keeps the counts exact.
+    config.tenants[0].name = "metered".to_owned();
+    config.tenants[0].rate_limit = 10;
+    config.tenants[0].rate_burst = 10;
+    let daemon = Spawned::start(config).await.unwrap();
+    let batch = |n: u64| {
+        body(
+            json!({"messages": (0..n).map(|i| json!({"conversation_id": i + 1, "customer_id": 1, "channel": "chat", "text": "hoi"})).collect::<Vec<_>>()}),
+        )
+    };
+    let (status, _) =
+        http(daemon.http, "POST", "/v1/messages/batch", Some(TOKEN), Some(&batch(8))).await;
+    assert_eq!(status, 200);
+    let (status, error) =
+        http(daemon.http, "POST", "/v1/messages/batch", Some(TOKEN), Some(&batch(8))).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (429, Some("rate_limited")));
+    let (status, _) = http(daemon.http, "GET", "/readyz", None, None).await;
+    assert_eq!(status, 200);
+    let (status, text) = http_raw(daemon.http, "GET", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(text).unwrap();
+    for name in [
+        "loketd_messages_total{tenant=\"metered\"} 8",
+        "loketd_events_total{tenant=\"metered\",reason=\"bot_first\"} 8",
+        "loketd_queue_depth",
+        "loketd_ingest_to_decision_seconds_bucket",
+        "loketd_journal_fsync_seconds_bucket",
+        "loketd_rate_limited_messages_total{tenant=\"metered\"} 8",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    let error = Spawned::start(config(dir.path())).await.unwrap_err().to_string();
+    assert!(error.contains("locked"), "{error}");
+    daemon.shutdown().await.unwrap();
+}
