@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use loket_replay::AgentLine;
+use loket_router::Capacity;
 
 use crate::command::{AgentRecord, SkillRecord};
-use crate::state::presence_code;
+use crate::state::{capacity_values, presence_code};
 
 /// The demo catalog: a garden centre's plants, Latin names included.
 pub const CATALOG: &str = include_str!("../data/demo_catalog.csv");
@@ -34,7 +35,7 @@ pub fn agents() -> Vec<AgentRecord> {
             bot: false,
             skills,
             languages,
-            capacity: [3, 5, 5, 5, 8, 1, 10],
+            capacity: capacity_values(&Capacity::default()),
             presence: 0,
             team: Some(if i % 3 == 2 { "service" } else { "sales" }.to_owned()),
         });
@@ -89,7 +90,7 @@ pub fn agent_record(line: &AgentLine) -> Result<AgentRecord, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let capacity = match &line.capacity {
-        None => [3, 5, 5, 5, 8, 1, 10],
+        None => capacity_values(&Capacity::default()),
         Some(capacity) => {
             let channel = |value: Option<i64>, name: &str| -> Result<u32, String> {
                 match value {

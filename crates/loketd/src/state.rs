@@ -176,7 +176,7 @@ impl TenantState {
         self.clock.set(Timestamp(self.clock_ms));
         let mut applied = Applied::default();
         self.scratch.clear();
-        let result = self.apply_command(&record.command, &mut applied, events);
+        let result = self.apply_command(&record.command, &mut applied);
         // A failed command changed nothing, so it reported nothing; number
         // whatever the router reported either way.
         self.number(events);
@@ -187,7 +187,6 @@ impl TenantState {
         &mut self,
         command: &Command,
         applied: &mut Applied,
-        events: &mut Vec<SeqEvent>,
     ) -> Result<(), ApplyError> {
         let router = self.pipeline.router().clone();
         match command {
@@ -217,7 +216,6 @@ impl TenantState {
                         conversation_score: routed.conversation_score,
                     });
                 }
-                self.number(events);
             }
             Command::UpsertAgent(agent) => {
                 let spec = agent_spec(&router, agent)?;

@@ -138,7 +138,7 @@ impl Tenant {
     pub fn open(config: &TenantConfig, daemon: &Config) -> Result<Arc<Tenant>, TenantError> {
         let startup =
             |message: String| TenantError::Startup { tenant: config.name.clone(), message };
-        let dir = daemon.data_dir.join("tenants").join(&config.name);
+        let dir = tenant_dir(&daemon.data_dir, &config.name);
         let catalog = load_catalog(config).map_err(startup)?;
         let model: SharedModel = match &config.model {
             Some(path) => Model::open(path)
@@ -572,7 +572,6 @@ impl Sequencer {
             return;
         }
         let record = Record { at_ms: self.state.time_for(wall_ms()), command };
-        let events_before = self.group_events.len();
         match self.state.apply(&record, &mut self.group_events) {
             Ok(applied) => {
                 let bytes = record.encode();
@@ -590,7 +589,6 @@ impl Sequencer {
                     self.metrics.messages.increment(messages.len() as u64);
                     self.metrics.ingest_to_decision.record(ingest.elapsed().as_secs_f64());
                 }
-                let _ = events_before;
                 let last_seq = self.state.next_seq() - 1;
                 self.pending.push(PendingAck { reply, ack: Ack { applied, last_seq }, ingest });
             }
