@@ -5,6 +5,8 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rkyv::util::AlignedVec;
@@ -126,16 +128,79 @@ pub struct Journal {
     options: JournalOptions,
     /// `(first_lsn, path)`, ascending; the last one is being appended to.
     segments: Vec<(Lsn, PathBuf)>,
-    /// The last segment, opened for appending.
-    file: File,
+    /// The last segment, opened for appending (shared with [`SyncTicket`]s).
+    file: Arc<File>,
     /// Bytes of the last segment, the buffered ones included.
     segment_len: u64,
     /// Encoded records not yet written to `file`.
     buf: Vec<u8>,
     next_lsn: Lsn,
-    durable_lsn: Lsn,
+    /// The durable lsn and the poisoned flag, shared with [`SyncTicket`]s.
+    durability: Arc<Durability>,
     last_sync: Option<Duration>,
-    poisoned: bool,
+}
+
+/// What the journal and its outstanding [`SyncTicket`]s share.
+#[derive(Debug)]
+struct Durability {
+    /// Every record below it is on stable storage; only grows.
+    durable_lsn: AtomicU64,
+    /// A write or sync failed (see [`Error::Poisoned`]).
+    poisoned: AtomicBool,
+}
+
+impl Durability {
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+}
+
+/// The `fdatasync` of a [`Journal`], detached so that another thread can
+/// run it while the journal goes on appending: see
+/// [`Journal::prepare_sync`].
+///
+/// Syncing a ticket makes every record below [`SyncTicket::lsn`] durable;
+/// on success it advances the journal's [`Journal::durable_lsn`], on failure
+/// it poisons the journal, exactly as [`Journal::sync`] would.
+#[derive(Debug)]
+#[must_use = "the records are not durable until the ticket is synced"]
+pub struct SyncTicket {
+    file: Arc<File>,
+    path: PathBuf,
+    lsn: Lsn,
+    durability: Arc<Durability>,
+}
+
+impl SyncTicket {
+    /// Records below this lsn are durable once [`SyncTicket::sync`] returns `Ok`.
+    pub fn lsn(&self) -> Lsn {
+        self.lsn
+    }
+
+    /// Makes the ticket's records durable: `fdatasync`s its segment unless
+    /// they already are (then no syscall). Returns how long the sync took
+    /// (zero without one). Fails with [`Error::Poisoned`] if the journal is,
+    /// and poisons it if the `fdatasync` fails.
+    pub fn sync(&self) -> Result<Duration, Error> {
+        if self.durability.is_poisoned() {
+            return Err(Error::Poisoned);
+        }
+        if self.durability.durable_lsn.load(Ordering::Acquire) >= self.lsn {
+            return Ok(Duration::ZERO);
+        }
+        let started = Instant::now();
+        if let Err(e) = self.file.sync_data() {
+            self.durability.poison();
+            return Err(Error::io(&self.path, e));
+        }
+        let took = started.elapsed();
+        self.durability.durable_lsn.fetch_max(self.lsn, Ordering::AcqRel);
+        Ok(took)
+    }
 }
 
 impl fmt::Debug for Journal {
@@ -145,9 +210,9 @@ impl fmt::Debug for Journal {
             .field("segments", &self.segments.len())
             .field("first_lsn", &self.first_lsn())
             .field("next_lsn", &self.next_lsn)
-            .field("durable_lsn", &self.durable_lsn)
+            .field("durable_lsn", &self.durable_lsn())
             .field("buffered_bytes", &self.buf.len())
-            .field("poisoned", &self.poisoned)
+            .field("poisoned", &self.is_poisoned())
             .finish()
     }
 }
@@ -305,13 +370,15 @@ impl Journal {
             dir,
             options,
             segments,
-            file,
+            file: Arc::new(file),
             segment_len,
             buf,
             next_lsn,
-            durable_lsn: next_lsn,
+            durability: Arc::new(Durability {
+                durable_lsn: AtomicU64::new(next_lsn),
+                poisoned: AtomicBool::new(false),
+            }),
             last_sync: None,
-            poisoned: false,
         }
     }
 
@@ -363,20 +430,32 @@ impl Journal {
     /// dropped the dirty pages, so a later sync succeeding would prove
     /// nothing. Reopen to recover.
     pub fn sync(&mut self) -> Result<Lsn, Error> {
-        self.check_poisoned()?;
         self.last_sync = None;
-        if self.durable_lsn == self.next_lsn && self.buf.is_empty() {
-            return Ok(self.durable_lsn);
+        let ticket = self.prepare_sync()?;
+        if ticket.lsn() <= self.durable_lsn() {
+            return Ok(self.durable_lsn());
         }
+        self.last_sync = Some(ticket.sync()?);
+        Ok(self.durable_lsn())
+    }
+
+    /// The first half of [`Journal::sync`]: writes the buffer to the file
+    /// (no sync) and returns a ticket whose [`SyncTicket::sync`] makes every
+    /// record appended so far durable. The ticket may be synced on another
+    /// thread while this journal goes on appending; a group-commit writer
+    /// uses it to take the `fdatasync` off its critical path.
+    ///
+    /// A ticket stays valid across [`Journal::rotate`] (which syncs the
+    /// segment it leaves) and across dropping the journal.
+    pub fn prepare_sync(&mut self) -> Result<SyncTicket, Error> {
+        self.check_poisoned()?;
         self.write_out()?;
-        let started = Instant::now();
-        if let Err(e) = self.file.sync_data() {
-            self.poisoned = true;
-            return Err(Error::io(self.current_path(), e));
-        }
-        self.last_sync = Some(started.elapsed());
-        self.durable_lsn = self.next_lsn;
-        Ok(self.durable_lsn)
+        Ok(SyncTicket {
+            file: Arc::clone(&self.file),
+            path: self.current_path().to_path_buf(),
+            lsn: self.next_lsn,
+            durability: Arc::clone(&self.durability),
+        })
     }
 
     /// Ends the current segment and starts a new one at [`Journal::next_lsn`].
@@ -397,7 +476,7 @@ impl Journal {
             create_segment(&path, first).and_then(|file| sync_dir(&self.dir).map(|()| file));
         match created {
             Ok(file) => {
-                self.file = file;
+                self.file = Arc::new(file);
                 self.segments.push((first, path));
                 self.segment_len = SEGMENT_HEADER_LEN as u64;
                 tracing::debug!(first_lsn = first, "journal: rotated");
@@ -405,7 +484,7 @@ impl Journal {
             }
             Err(e) => {
                 // A half-created segment may exist; recovery handles it.
-                self.poisoned = true;
+                self.durability.poison();
                 Err(e)
             }
         }
@@ -486,9 +565,9 @@ impl Journal {
     }
 
     /// Every record below this lsn is durable (as of the last successful
-    /// [`Journal::sync`], rotation or open).
+    /// [`Journal::sync`], [`SyncTicket::sync`], rotation or open).
     pub fn durable_lsn(&self) -> Lsn {
-        self.durable_lsn
+        self.durability.durable_lsn.load(Ordering::Acquire)
     }
 
     /// The lsn of the oldest record held (the first segment's first lsn).
@@ -520,7 +599,7 @@ impl Journal {
     /// Whether an earlier write or sync failure poisoned the journal: every
     /// operation then fails with [`Error::Poisoned`]; reopen to recover.
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned
+        self.durability.is_poisoned()
     }
 
     fn current_first_lsn(&self) -> Lsn {
@@ -532,7 +611,7 @@ impl Journal {
     }
 
     fn check_poisoned(&self) -> Result<(), Error> {
-        if self.poisoned { Err(Error::Poisoned) } else { Ok(()) }
+        if self.is_poisoned() { Err(Error::Poisoned) } else { Ok(()) }
     }
 
     /// Writes the buffer to the current segment (no sync).
@@ -540,8 +619,8 @@ impl Journal {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.file.write_all(&self.buf) {
-            self.poisoned = true;
+        if let Err(e) = (&*self.file).write_all(&self.buf) {
+            self.durability.poison();
             return Err(Error::io(self.current_path(), e));
         }
         self.buf.clear();
@@ -553,8 +632,8 @@ impl Drop for Journal {
     /// Writes buffered records to the file (without syncing), so a clean
     /// exit loses nothing; errors are ignored.
     fn drop(&mut self) {
-        if !self.poisoned && !self.buf.is_empty() {
-            let _ = self.file.write_all(&self.buf);
+        if !self.is_poisoned() && !self.buf.is_empty() {
+            let _ = (&*self.file).write_all(&self.buf);
         }
     }
 }

@@ -174,7 +174,7 @@ pub use format::{
 };
 pub use journal::{
     Journal, JournalOptions, JournalReader, RecoveryReport, Repair, SEGMENT_PREFIX, SEGMENT_SUFFIX,
-    segment_file_name,
+    SyncTicket, segment_file_name,
 };
 pub use snapshot::{
     SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX, SNAPSHOT_TMP_SUFFIX, Snapshot, SnapshotStore,

@@ -118,6 +118,39 @@ fn sync_is_free_when_nothing_is_pending_and_reports_its_duration() {
 }
 
 #[test]
+fn a_sync_ticket_synced_on_another_thread_advances_the_durable_lsn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, _) = Journal::open(dir.path(), small(1 << 20)).unwrap();
+    for i in 0..10 {
+        journal.append(&payload(i)).unwrap();
+    }
+    let ticket = journal.prepare_sync().unwrap();
+    assert_eq!(ticket.lsn(), 10);
+    // The journal goes on appending while the ticket is synced elsewhere.
+    let syncer = std::thread::spawn(move || {
+        ticket.sync().unwrap();
+        ticket
+    });
+    for i in 10..15 {
+        journal.append(&payload(i)).unwrap();
+    }
+    let ticket = syncer.join().unwrap();
+    assert_eq!(journal.durable_lsn(), 10);
+    // Already durable: a second sync of the same ticket does no syscall.
+    assert_eq!(ticket.sync().unwrap(), std::time::Duration::ZERO);
+    // A ticket survives rotation, which syncs the segment it leaves, and
+    // an older ticket never moves the durable lsn backwards.
+    let later = journal.prepare_sync().unwrap();
+    journal.rotate().unwrap();
+    assert_eq!(journal.durable_lsn(), 15);
+    later.sync().unwrap();
+    ticket.sync().unwrap();
+    assert_eq!(journal.durable_lsn(), 15);
+    drop(journal);
+    let (_, report) = Journal::open(dir.path(), small(1 << 20)).unwrap();
+    assert_eq!(report.next_lsn, 15);
+}
+#[test]
 fn unsynced_records_are_readable_and_written_out_on_drop() {
     let dir = tempfile::tempdir().unwrap();
     let (mut journal, _) = Journal::open(dir.path(), JournalOptions::default()).unwrap();

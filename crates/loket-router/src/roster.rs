@@ -20,6 +20,7 @@ use crate::agent::{AgentKind, AgentSpec, Presence};
 use crate::bitset::SlotSet;
 use crate::error::RouterError;
 use crate::ids::{AgentId, ConversationId, Language, SkillId};
+use crate::router::AgentLoad;
 
 const CHUNK_BITS: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -432,6 +433,28 @@ impl Roster {
             writer.profiles.push(Profile { spec: state.spec, removed: state.removed });
         }
         self.indexes.store(Arc::new(indexes));
+    }
+
+    /// Load over every registered agent that is not offline: O(agents),
+    /// one atomic load per agent; consistent per agent, not across agents.
+    pub(crate) fn load_summary(&self) -> AgentLoad {
+        let writer = self.writer.lock();
+        let mut summary = AgentLoad::default();
+        for (slot, profile) in writer.profiles.iter().enumerate() {
+            let cell = self.cell(slot as u32);
+            if profile.removed || cell.presence() == Presence::Offline {
+                continue;
+            }
+            let held = cell.capacity.total_load();
+            let capacity = cell.capacity.limits().total();
+            summary.agents += 1;
+            summary.held += u64::from(held);
+            summary.capacity += u64::from(capacity);
+            if held > 0 && held >= capacity {
+                summary.at_capacity += 1;
+            }
+        }
+        summary
     }
 
     /// Number of registered (not removed) agents.

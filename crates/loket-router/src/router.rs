@@ -149,6 +149,27 @@ pub struct AgentView {
     pub missed_offers: u32,
 }
 
+/// How loaded the agents are: see [`Router::agent_load`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AgentLoad {
+    /// Registered agents that are not offline (available, away or not
+    /// responding: they may hold conversations).
+    pub agents: usize,
+    /// Conversations those agents hold capacity for, summed.
+    pub held: u64,
+    /// Their overall capacity, summed.
+    pub capacity: u64,
+    /// Those holding as many conversations as their overall capacity allows.
+    pub at_capacity: usize,
+}
+
+impl AgentLoad {
+    /// `held / capacity`, or 0 without capacity.
+    pub fn ratio(&self) -> f64 {
+        if self.capacity == 0 { 0.0 } else { self.held as f64 / self.capacity as f64 }
+    }
+}
+
 /// Counts for dashboards and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RouterStats {
@@ -505,6 +526,13 @@ impl Router {
             queued: self.inner.backlog.lock().len(),
             timers: self.inner.timers.lock().len(),
         }
+    }
+
+    /// Load of the agents that are not offline. Walks every agent (one
+    /// atomic load each): meant for gauges refreshed a few times a second,
+    /// not for every decision.
+    pub fn agent_load(&self) -> AgentLoad {
+        self.inner.roster.load_summary()
     }
 
     /// Ids of the conversations waiting in the backlog, best first.

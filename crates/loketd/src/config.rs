@@ -116,6 +116,10 @@ pub struct LimitsConfig {
     pub max_text_bytes: usize,
     /// An HTTP request (other than the event stream) must finish within this.
     pub request_timeout_ms: u64,
+    /// An HTTP client must send a request's headers within this long of
+    /// connecting or of its previous response; otherwise the connection is
+    /// closed (slow clients, idle keep-alive connections).
+    pub header_timeout_ms: u64,
     /// A binary connection that sends nothing for this long is closed, and a
     /// client that does not read its acknowledgements for this long too.
     pub idle_timeout_ms: u64,
@@ -129,6 +133,7 @@ impl Default for LimitsConfig {
             max_batch_messages: 10_000,
             max_text_bytes: 4_096,
             request_timeout_ms: 10_000,
+            header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
         }
     }

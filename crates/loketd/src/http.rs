@@ -194,6 +194,56 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Serves `app` on `listener` over HTTP/1.1 until `stopping` turns true,
+/// then stops accepting and waits for the connections to finish their
+/// requests in flight (event streams end on the same signal).
+///
+/// Unlike `axum::serve`, every connection gets a header-read timeout
+/// (`limits.header_timeout_ms`, also applied while a keep-alive connection
+/// waits for its next request), so slow or idle clients cannot hold
+/// connections open. Accept errors (out of file descriptors, ...) are
+/// logged and retried after a pause; they never end the server.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: &LimitsConfig,
+    mut stopping: watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_timeout_ms.max(1)));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopping.wait_for(|stop| *stop) => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "http: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "http: connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
 // ----- Messages ---------------------------------------------------------------
 
 /// A customer message as JSON.

@@ -131,14 +131,11 @@ pub async fn run(
         tenants = tenants.len(),
         "loketd ready"
     );
-    let mut http_stopping = stopping.clone();
-    let http = tokio::spawn(
-        axum::serve(listeners.http, http::app(state.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = http_stopping.wait_for(|stop| *stop).await;
-            })
-            .into_future(),
-    );
+    let http = tokio::spawn({
+        let (app, limits, stopping) =
+            (http::app(state.clone()), state.limits.clone(), stopping.clone());
+        async move { http::serve(listeners.http, app, &limits, stopping).await }
+    });
     let binary = tokio::spawn(binary::serve(listeners.binary, state, stopping));
 
     shutdown.await;

@@ -96,6 +96,15 @@ pub struct TenantMetrics {
     pub conversations: Gauge,
     /// Registered agents.
     pub agents: Gauge,
+    /// Conversations held by agents that are not offline, over their
+    /// overall capacity (0..1).
+    pub agent_load: Gauge,
+    /// Conversations held by agents that are not offline.
+    pub agent_held: Gauge,
+    /// Overall capacity of agents that are not offline.
+    pub agent_capacity: Gauge,
+    /// Agents holding as many conversations as they may.
+    pub agents_at_capacity: Gauge,
     /// Waiting time of conversations when assigned.
     pub queue_wait: Histogram,
     /// From a batch's arrival to its decisions.
@@ -128,6 +137,10 @@ impl TenantMetrics {
             queue_depth: metrics::gauge!("loketd_queue_depth", "tenant" => tenant.clone()),
             conversations: metrics::gauge!("loketd_conversations", "tenant" => tenant.clone()),
             agents: metrics::gauge!("loketd_agents", "tenant" => tenant.clone()),
+            agent_load: metrics::gauge!("loketd_agent_load_ratio", "tenant" => tenant.clone()),
+            agent_held: metrics::gauge!("loketd_agent_conversations", "tenant" => tenant.clone()),
+            agent_capacity: metrics::gauge!("loketd_agent_capacity", "tenant" => tenant.clone()),
+            agents_at_capacity: metrics::gauge!("loketd_agents_at_capacity", "tenant" => tenant.clone()),
             queue_wait: metrics::histogram!("loketd_queue_wait_seconds", "tenant" => tenant.clone()),
             ingest_to_decision: metrics::histogram!("loketd_ingest_to_decision_seconds", "tenant" => tenant.clone()),
             ingest_to_ack: metrics::histogram!("loketd_ingest_to_ack_seconds", "tenant" => tenant.clone()),

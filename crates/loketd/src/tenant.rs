@@ -5,15 +5,23 @@
 //!
 //! Handlers (HTTP or binary, any thread) score messages, then send the
 //! command to the tenant's sequencer over a channel. The sequencer applies
-//! commands one at a time ([`TenantState::apply`]), appends each that
-//! succeeded to the journal, and after a group (every command waiting, or
-//! the fsync interval) syncs the journal once. Only then does it publish the
-//! group's events and answer the handlers: an acknowledged command is on
-//! disk, and no subscriber ever sees a decision a crash could take back.
+//! commands one at a time ([`TenantState::apply`]) and appends each that
+//! succeeded to the journal. After a group (every command waiting, at most
+//! [`GROUP`]) it writes the journal buffer out and hands the group (a
+//! [`SyncTicket`], the group's events and the handlers' replies) to the
+//! tenant's syncer thread, and goes on deciding. The syncer `fdatasync`s
+//! once for every group waiting (no more often than the fsync interval under
+//! `fsync = "interval"`), and only then publishes the groups' events and
+//! answers the handlers, in order: an acknowledged command is on disk, and
+//! no subscriber ever sees a decision a crash could take back. Decisions
+//! never wait for a disk flush; acknowledgements do.
 //!
 //! # Invariants
 //!
-//! - Only the sequencer thread changes a tenant's state or writes its files.
+//! - Only the sequencer thread changes a tenant's state or writes its files
+//!   (the syncer only `fdatasync`s what the sequencer wrote).
+//! - Groups are synced, published and answered in the order they were
+//!   applied.
 //! - On start, state = the latest snapshot + the journal after it, applied
 //!   by the same code as live.
 //! - A journal that cannot be written stops the tenant: every later command
@@ -22,8 +30,8 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,7 +39,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use loket_catalog::{Catalog, Synonyms};
 use loket_intent::Model;
-use loket_journal::{Journal, JournalOptions, SnapshotStore};
+use loket_journal::{Journal, JournalOptions, SnapshotStore, SyncTicket};
 use loket_pipeline::{Pipeline, SharedModel};
 use loket_router::{ManualClock, Router, Timestamp};
 use parking_lot::Mutex;
@@ -253,15 +261,31 @@ impl Tenant {
         tracing::info!(tenant = %config.name, snapshot_lsn = start_lsn, replayed, ms = started.elapsed().as_millis() as u64, "state recovered");
 
         let first_start = snapshot.is_none() && journal.next_lsn() == 0;
+        let healthy = Arc::new(AtomicBool::new(true));
+        let failure = Arc::new(OnceLock::new());
+        let (jobs, job_receiver) = crossbeam_channel::unbounded();
+        let (recycle, recycled) = crossbeam_channel::bounded(RECYCLED_BUFFERS);
+        let syncer = Syncer {
+            name: config.name.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+            fsync: daemon.journal.fsync,
+            fsync_every: Duration::from_millis(daemon.journal.fsync_every_ms.max(1)),
+            last_sync: Instant::now(),
+            failure: failure.clone(),
+            healthy: healthy.clone(),
+            recycle,
+        };
+        let syncer = std::thread::Builder::new()
+            .name(format!("loketd-sync-{}", config.name))
+            .spawn(move || syncer.run(&job_receiver))
+            .map_err(|e| startup(format!("syncer thread: {e}")))?;
         let mut sequencer = Sequencer {
             name: config.name.clone(),
             state,
             journal,
             store,
-            events: events.clone(),
             metrics: metrics.clone(),
-            fsync: daemon.journal.fsync,
-            fsync_every: Duration::from_millis(daemon.journal.fsync_every_ms.max(1)),
             snapshot_every_records: daemon.snapshot.every_records,
             snapshot_every: Duration::from_secs(daemon.snapshot.every_secs),
             snapshot_keep: daemon.snapshot.keep,
@@ -270,9 +294,13 @@ impl Tenant {
             last_snapshot: Instant::now(),
             pending: Vec::new(),
             group_events: Vec::new(),
-            unsynced: false,
-            last_sync: Instant::now(),
-            failed: None,
+            appended: false,
+            last_gauges: Instant::now(),
+            failure,
+            events: events.clone(),
+            jobs,
+            recycled,
+            syncer: Some(syncer),
         };
         // Initial agents are commands like any other: journaled, replayable.
         if first_start {
@@ -318,7 +346,6 @@ impl Tenant {
             None => None,
         };
         let (requests, receiver) = crossbeam_channel::bounded(4_096);
-        let healthy = Arc::new(AtomicBool::new(true));
         let thread_healthy = healthy.clone();
         let thread = std::thread::Builder::new()
             .name(format!("loketd-{}", config.name))
@@ -466,6 +493,118 @@ struct PendingAck {
     ingest: Instant,
 }
 
+/// Applied commands on their way to disk: synced by the [`Syncer`], then
+/// published and answered.
+struct Group {
+    /// Syncing it makes every record of the group durable.
+    ticket: SyncTicket,
+    events: Vec<SeqEvent>,
+    acks: Vec<PendingAck>,
+}
+
+enum SyncJob {
+    Group(Group),
+    /// Answered once every group sent before it is durable and answered
+    /// (or refused, if the journal failed).
+    Barrier(crossbeam_channel::Sender<()>),
+}
+
+/// Buffers the syncer hands back for the sequencer's next groups.
+const RECYCLED_BUFFERS: usize = 8;
+
+/// The tenant's second thread: makes handed-off groups durable, then
+/// publishes their events and answers their handlers, in order.
+struct Syncer {
+    name: String,
+    events: Arc<EventLog>,
+    metrics: Arc<TenantMetrics>,
+    fsync: FsyncPolicy,
+    fsync_every: Duration,
+    last_sync: Instant,
+    /// Set once, by whichever thread first finds the journal broken.
+    failure: Arc<OnceLock<String>>,
+    healthy: Arc<AtomicBool>,
+    recycle: Sender<(Vec<SeqEvent>, Vec<PendingAck>)>,
+}
+
+impl Syncer {
+    fn run(mut self, jobs: &Receiver<SyncJob>) {
+        let mut groups = Vec::new();
+        let mut barriers = Vec::new();
+        while let Ok(job) = jobs.recv() {
+            let take = |job, groups: &mut Vec<Group>, barriers: &mut Vec<_>| match job {
+                SyncJob::Group(group) => groups.push(group),
+                SyncJob::Barrier(done) => barriers.push(done),
+            };
+            take(job, &mut groups, &mut barriers);
+            // Under the interval policy, gather what arrives until the
+            // interval since the last sync is over (a barrier cuts it short).
+            if self.fsync == FsyncPolicy::Interval {
+                let deadline = self.last_sync + self.fsync_every;
+                while barriers.is_empty() {
+                    match jobs.recv_deadline(deadline) {
+                        Ok(job) => take(job, &mut groups, &mut barriers),
+                        Err(_) => break,
+                    }
+                }
+            }
+            while let Ok(job) = jobs.try_recv() {
+                take(job, &mut groups, &mut barriers);
+            }
+            self.commit(&mut groups);
+            for done in barriers.drain(..) {
+                let _ = done.send(());
+            }
+        }
+        // The sequencer is gone: whatever it handed over still gets an answer.
+        self.commit(&mut groups);
+    }
+
+    /// One `fdatasync` for all `groups` (the last ticket covers the earlier
+    /// ones: a rotation syncs the segment it leaves), then publication and
+    /// answers; or refusals if the journal failed.
+    fn commit(&mut self, groups: &mut Vec<Group>) {
+        let Some(last) = groups.last() else { return };
+        let synced = match self.failure.get() {
+            Some(reason) => Err(reason.clone()),
+            None => last.ticket.sync().map_err(|error| format!("sync: {error}")),
+        };
+        match synced {
+            Ok(took) => {
+                if !took.is_zero() {
+                    self.metrics.fsync.record(took.as_secs_f64());
+                }
+                self.last_sync = Instant::now();
+                for Group { ticket: _, mut events, mut acks } in groups.drain(..) {
+                    self.events.publish(&events);
+                    self.metrics.record_events(events.iter().map(|e| &e.event));
+                    for pending in acks.drain(..) {
+                        self.metrics.ingest_to_ack.record(pending.ingest.elapsed().as_secs_f64());
+                        let _ = pending.reply.send(Ok(pending.ack));
+                    }
+                    events.clear();
+                    let _ = self.recycle.try_send((events, acks));
+                }
+            }
+            Err(reason) => {
+                if self.failure.set(reason.clone()).is_ok() {
+                    tracing::error!(tenant = %self.name, %reason, "journal failed; refusing commands from now on");
+                }
+                self.healthy.store(false, Ordering::Relaxed);
+                let reason = self.failure.get().cloned().unwrap_or(reason);
+                // Undurable events are never published.
+                for group in groups.drain(..) {
+                    for pending in group.acks {
+                        let _ = pending
+                            .reply
+                            .send(Err(TenantError::JournalUnavailable(reason.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
+
 struct Sequencer {
     name: String,
     state: TenantState,
@@ -473,35 +612,37 @@ struct Sequencer {
     store: SnapshotStore,
     events: Arc<EventLog>,
     metrics: Arc<TenantMetrics>,
-    fsync: FsyncPolicy,
-    fsync_every: Duration,
     snapshot_every_records: u64,
     snapshot_every: Duration,
     snapshot_keep: usize,
     snapshot_on_shutdown: bool,
     records_since_snapshot: u64,
     last_snapshot: Instant,
+    /// The group being built: replies and events of commands applied since
+    /// the last hand-off.
     pending: Vec<PendingAck>,
     group_events: Vec<SeqEvent>,
-    unsynced: bool,
-    last_sync: Instant,
-    failed: Option<String>,
+    /// Records appended since the last hand-off.
+    appended: bool,
+    last_gauges: Instant,
+    /// Set once, by whichever thread first finds the journal broken.
+    failure: Arc<OnceLock<String>>,
+    jobs: Sender<SyncJob>,
+    recycled: Receiver<(Vec<SeqEvent>, Vec<PendingAck>)>,
+    syncer: Option<JoinHandle<()>>,
 }
 
-/// Most requests taken in one group before syncing.
+/// Most requests taken in one group before handing it to the syncer.
 const GROUP: usize = 1_024;
 /// How often an idle sequencer looks at its timers.
 const IDLE_TICK: Duration = Duration::from_millis(50);
+/// How often the state gauges are refreshed.
+const GAUGE_EVERY: Duration = Duration::from_millis(100);
 
 impl Sequencer {
     fn run(mut self, requests: &Receiver<Request>, healthy: &AtomicBool) {
-        loop {
-            let timeout = if self.unsynced {
-                self.fsync_every.saturating_sub(self.last_sync.elapsed())
-            } else {
-                IDLE_TICK
-            };
-            let first = match requests.recv_timeout(timeout) {
+        'serve: loop {
+            let first = match requests.recv_timeout(IDLE_TICK) {
                 Ok(request) => Some(request),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -517,21 +658,22 @@ impl Sequencer {
                         let _ = reply.send(result);
                     }
                     Request::Snapshot { reply } => {
-                        let result = self.flush().and_then(|()| self.take_snapshot());
+                        let result = self.barrier().and_then(|()| self.take_snapshot());
                         let _ = reply.send(result);
                     }
                     Request::Stop { reply } => {
                         let result = if self.snapshot_on_shutdown {
-                            self.flush().and_then(|()| self.take_snapshot())
+                            self.barrier().and_then(|()| self.take_snapshot())
                         } else {
-                            self.flush().map(|()| self.journal.next_lsn())
+                            self.barrier().map(|()| self.journal.next_lsn())
                         };
                         if let Err(error) = &result {
                             tracing::error!(tenant = %self.name, %error, "final snapshot failed");
                         }
+                        self.stop_syncer();
                         let _ = reply.send(result);
                         healthy.store(false, Ordering::Relaxed);
-                        return;
+                        break 'serve;
                     }
                 }
                 if taken < GROUP {
@@ -539,35 +681,26 @@ impl Sequencer {
                 }
             }
             let now = self.state.time_for(wall_ms());
-            if self.failed.is_none() && self.state.timer_due(now) {
+            if self.failure.get().is_none() && self.state.timer_due(now) {
                 let (reply, _ignored) = oneshot::channel();
                 self.apply(Command::Tick, Instant::now(), reply);
             }
-            let due = match self.fsync {
-                FsyncPolicy::Always => true,
-                FsyncPolicy::Interval => self.last_sync.elapsed() >= self.fsync_every,
-            };
-            if self.unsynced
-                && due
-                && let Err(error) = self.flush()
-            {
-                tracing::error!(tenant = %self.name, %error, "journal failed; refusing commands from now on");
+            self.hand_off();
+            if self.failure.get().is_some() {
                 healthy.store(false, Ordering::Relaxed);
-            }
-            if self.failed.is_none()
-                && !self.unsynced
-                && self.snapshot_due()
-                && let Err(error) = self.take_snapshot()
+            } else if self.snapshot_due()
+                && let Err(error) = self.barrier().and_then(|()| self.take_snapshot())
             {
                 tracing::error!(tenant = %self.name, %error, "snapshot failed");
             }
         }
-        // Every handle is gone: stop quietly after making what we have durable.
-        let _ = self.flush();
+        // Every handle is gone (or stopped): make what we have durable.
+        let _ = self.barrier();
+        self.stop_syncer();
     }
 
     fn apply(&mut self, command: Command, ingest: Instant, reply: Reply<Ack>) {
-        if let Some(reason) = &self.failed {
+        if let Some(reason) = self.failure.get() {
             let _ = reply.send(Err(TenantError::JournalUnavailable(reason.clone())));
             return;
         }
@@ -583,7 +716,7 @@ impl Sequencer {
                     return;
                 }
                 self.metrics.journal_bytes.increment(bytes.len() as u64);
-                self.unsynced = true;
+                self.appended = true;
                 self.records_since_snapshot += 1;
                 if let Command::Messages(messages) = &record.command {
                     self.metrics.messages.increment(messages.len() as u64);
@@ -599,8 +732,10 @@ impl Sequencer {
     }
 
     fn fail(&mut self, reason: String) {
-        tracing::error!(tenant = %self.name, %reason, "journal unavailable");
-        self.failed = Some(reason.clone());
+        if self.failure.set(reason).is_ok() {
+            tracing::error!(tenant = %self.name, reason = %self.failure.get().map_or("", |r| r.as_str()), "journal unavailable");
+        }
+        let reason = self.failure.get().cloned().unwrap_or_default();
         for pending in self.pending.drain(..) {
             let _ = pending.reply.send(Err(TenantError::JournalUnavailable(reason.clone())));
         }
@@ -608,39 +743,75 @@ impl Sequencer {
         self.group_events.clear();
     }
 
-    /// Syncs the journal, then publishes the group's events and answers.
-    fn flush(&mut self) -> Result<(), TenantError> {
-        if let Some(reason) = &self.failed {
-            return Err(TenantError::JournalUnavailable(reason.clone()));
+    /// Writes the journal buffer out and hands the group built since the
+    /// last hand-off to the syncer. Does nothing when the group is empty.
+    fn hand_off(&mut self) {
+        if !self.appended && self.pending.is_empty() && self.group_events.is_empty() {
+            return;
         }
-        if self.unsynced {
-            if let Err(error) = self.journal.sync() {
-                let reason = format!("sync: {error}");
-                self.fail(reason.clone());
-                return Err(TenantError::JournalUnavailable(reason));
+        if let Some(reason) = self.failure.get().cloned() {
+            self.fail(reason);
+            return;
+        }
+        let ticket = match self.journal.prepare_sync() {
+            Ok(ticket) => ticket,
+            Err(error) => return self.fail(format!("write: {error}")),
+        };
+        let (events, acks) = self.recycled.try_recv().unwrap_or_default();
+        let group = Group {
+            ticket,
+            events: std::mem::replace(&mut self.group_events, events),
+            acks: std::mem::replace(&mut self.pending, acks),
+        };
+        self.appended = false;
+        if let Err(crossbeam_channel::SendError(SyncJob::Group(group))) =
+            self.jobs.send(SyncJob::Group(group))
+        {
+            // The syncer is gone (it only stops after the sequencer).
+            for pending in group.acks {
+                let _ = pending.reply.send(Err(TenantError::ShuttingDown));
             }
-            if let Some(took) = self.journal.last_sync_duration() {
-                self.metrics.fsync.record(took.as_secs_f64());
-            }
-            self.unsynced = false;
         }
-        self.last_sync = Instant::now();
-        self.events.publish(&self.group_events);
-        self.metrics.record_events(self.group_events.iter().map(|e| &e.event));
-        self.group_events.clear();
-        for pending in self.pending.drain(..) {
-            self.metrics.ingest_to_ack.record(pending.ingest.elapsed().as_secs_f64());
-            let _ = pending.reply.send(Ok(pending.ack));
+        if self.last_gauges.elapsed() >= GAUGE_EVERY {
+            self.update_gauges();
         }
-        self.update_gauges();
-        Ok(())
     }
 
-    fn update_gauges(&self) {
+    /// Hands off the current group and waits until the syncer has made
+    /// every group durable and answered it. Fails if the journal did.
+    fn barrier(&mut self) -> Result<(), TenantError> {
+        self.hand_off();
+        let (done, wait) = crossbeam_channel::bounded(1);
+        if self.jobs.send(SyncJob::Barrier(done)).is_ok() {
+            let _ = wait.recv();
+        }
+        self.update_gauges();
+        match self.failure.get() {
+            Some(reason) => Err(TenantError::JournalUnavailable(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the syncer after what it holds (call after [`Sequencer::barrier`]).
+    fn stop_syncer(&mut self) {
+        let (closed, _) = crossbeam_channel::bounded(0);
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
+    }
+
+    fn update_gauges(&mut self) {
         let stats = self.state.router().stats();
         self.metrics.queue_depth.set(stats.queued as f64);
         self.metrics.conversations.set(stats.conversations as f64);
         self.metrics.agents.set(stats.agents as f64);
+        let load = self.state.router().agent_load();
+        self.metrics.agent_load.set(load.ratio());
+        self.metrics.agent_held.set(load.held as f64);
+        self.metrics.agent_capacity.set(load.capacity as f64);
+        self.metrics.agents_at_capacity.set(load.at_capacity as f64);
+        self.last_gauges = Instant::now();
     }
 
     fn snapshot_due(&self) -> bool {
@@ -653,7 +824,7 @@ impl Sequencer {
                 && self.last_snapshot.elapsed() >= self.snapshot_every)
     }
 
-    /// Writes a snapshot of the current state (call with nothing unsynced),
+    /// Writes a snapshot of the current state (call after a barrier),
     /// prunes old snapshots and the journal before the oldest one kept.
     /// Returns the snapshot's lsn and the journal segments removed.
     fn take_snapshot(&mut self) -> Result<u64, TenantError> {
@@ -690,7 +861,7 @@ impl Sequencer {
     }
 
     fn erase(&mut self, customer: u64) -> Result<ErasureReport, TenantError> {
-        self.flush()?;
+        self.barrier()?;
         let record = Record {
             at_ms: self.state.time_for(wall_ms()),
             command: Command::EraseCustomer { customer },
@@ -700,13 +871,13 @@ impl Sequencer {
             self.fail(format!("append: {error}"));
             return Err(TenantError::JournalUnavailable(error.to_string()));
         }
-        self.unsynced = true;
+        self.appended = true;
         self.records_since_snapshot += 1;
         // Drop what subscribers could still read about them, then publish
         // the erasure events (which carry nothing but the ids).
         let erased: BTreeSet<u64> = applied.erased.iter().copied().collect();
         let events_removed = self.events.purge(&erased);
-        self.flush()?;
+        self.barrier()?;
         let (journal_segments_removed, snapshots_removed, snapshot_lsn) = self.compact()?;
         tracing::info!(tenant = %self.name, customer, conversations = erased.len(), "customer erased");
         Ok(ErasureReport {

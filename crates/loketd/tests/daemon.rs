@@ -459,6 +459,9 @@ async fn metrics_health_and_rate_limits() {
         "loketd_messages_total{tenant=\"metered\"} 8",
         "loketd_events_total{tenant=\"metered\",reason=\"bot_first\"} 8",
         "loketd_queue_depth",
+        "loketd_agent_load_ratio{tenant=\"metered\"}",
+        "loketd_agent_capacity{tenant=\"metered\"}",
+        "loketd_agents_at_capacity{tenant=\"metered\"}",
         "loketd_ingest_to_decision_seconds_bucket",
         "loketd_journal_fsync_seconds_bucket",
         "loketd_rate_limited_messages_total{tenant=\"metered\"} 8",
@@ -474,5 +477,37 @@ async fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
     let daemon = Spawned::start(config(dir.path())).await.unwrap();
     let error = Spawned::start(config(dir.path())).await.unwrap_err().to_string();
     assert!(error.contains("locked"), "{error}");
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_slow_to_send_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.header_timeout_ms = 300;
+    let daemon = Spawned::start(config).await.unwrap();
+
+    // Half a request, then silence: the daemon hangs up after the timeout.
+    let mut slow = tokio::net::TcpStream::connect(daemon.http).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: loketd\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the slow connection was never closed");
+    assert!(started.elapsed() >= Duration::from_millis(200), "closed too early");
+    assert!(!String::from_utf8_lossy(&rest).contains("200 OK"), "answered a half request");
+
+    // An idle keep-alive connection is closed the same way after its answer.
+    let mut idle = tokio::net::TcpStream::connect(daemon.http).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: loketd\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the idle keep-alive connection was never closed");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{answer:?}");
+
+    // Meanwhile everyone else is served.
+    let (status, _) = http(daemon.http, "GET", "/healthz", None, None).await;
+    assert_eq!(status, 200);
     daemon.shutdown().await.unwrap();
 }

@@ -809,3 +809,27 @@ fn erased_events_serialise_as_erased() {
     let json = serde_json::to_value(event).unwrap();
     assert_eq!(json["type"], "erased");
 }
+
+#[test]
+fn agent_load_sums_the_agents_that_are_not_offline() {
+    let mut desk = Desk::new(RouterConfig::default());
+    let two = Capacity { chat: 2, total: 2, ..Capacity::ZERO };
+    desk.agent(1, &[], &[Language::NL], two);
+    desk.agent(2, &[], &[Language::NL], two);
+    desk.agent(3, &[], &[Language::NL], two);
+    desk.router.set_presence(AgentId(3), Presence::Offline, &mut desk.events).unwrap();
+    assert_eq!(
+        desk.router.agent_load(),
+        AgentLoad { agents: 2, held: 0, capacity: 4, at_capacity: 0 }
+    );
+    for conversation in 1..=3 {
+        let message = desk.message(conversation, conversation, Channel::Chat, &[]);
+        desk.send(&message);
+    }
+    let load = desk.router.agent_load();
+    assert_eq!(load, AgentLoad { agents: 2, held: 3, capacity: 4, at_capacity: 1 });
+    assert!((load.ratio() - 0.75).abs() < 1e-9);
+    desk.router.remove_agent(AgentId(2), &mut desk.events).unwrap();
+    assert_eq!(desk.router.agent_load().agents, 1);
+    assert_eq!(AgentLoad::default().ratio(), 0.0);
+}
