@@ -569,19 +569,31 @@ impl Model {
             && (agent.spec.kind == AgentKind::Bot || agent.qualifies(&need.required))
     }
 
-    /// The strategy's pick among eligible agents with room (lowest slot on
-    /// ties); humans before bots when both may take it.
-    fn select(&mut self, need: &Need, excluded: Option<usize>) -> Option<usize> {
+    /// The strategy's pick for conversation `index` among eligible agents
+    /// with room; humans before bots when both may take it. Ties go to the
+    /// first slot at or after the conversation's tie origin, wrapping around
+    /// (round robin: the lowest slot at or after its cursor).
+    fn select(&mut self, index: usize, need: &Need, excluded: Option<usize>) -> Option<usize> {
         let kinds: &[Pool] = match need.pool {
             Pool::HumansOrBots => &[Pool::Humans, Pool::Bots],
             _ => &[need.pool],
         };
-        kinds.iter().find_map(|&pool| self.select_among(&Need { pool, ..need.clone() }, excluded))
+        let origin = tie_origin(self.conversations[index].id, self.agents.len());
+        kinds
+            .iter()
+            .find_map(|&pool| self.select_among(&Need { pool, ..need.clone() }, excluded, origin))
     }
 
-    fn select_among(&mut self, need: &Need, excluded: Option<usize>) -> Option<usize> {
+    fn select_among(
+        &mut self,
+        need: &Need,
+        excluded: Option<usize>,
+        origin: usize,
+    ) -> Option<usize> {
         let channel = need.channel;
-        let candidates: Vec<usize> = (0..self.agents.len())
+        let slots = self.agents.len();
+        let candidates: Vec<usize> = (origin..slots)
+            .chain(0..origin)
             .filter(|&slot| {
                 excluded != Some(slot)
                     && self.eligible(slot, need)
@@ -615,12 +627,14 @@ impl Model {
             let pick = candidates
                 .iter()
                 .copied()
-                .find(|&slot| slot >= cursor)
-                .or_else(|| candidates.first().copied())?;
+                .filter(|&slot| slot >= cursor)
+                .min()
+                .or_else(|| candidates.iter().copied().min())?;
             self.round_robin = pick + 1;
             pick
         } else {
-            // `min_by_key` keeps the first of equal keys: the lowest slot.
+            // `min_by_key` keeps the first of equal keys: the first from the
+            // origin.
             candidates.iter().copied().min_by_key(|&slot| score(slot))?
         };
         Some(chosen)
@@ -742,7 +756,7 @@ impl Model {
         let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
         if placement == Placement::New
             && self.config.bot_first
-            && let Some(slot) = self.select(&bots, None)
+            && let Some(slot) = self.select(index, &bots, None)
         {
             return self.assign(index, slot, AssignReason::BotFirst, 0, out, drains);
         }
@@ -774,7 +788,7 @@ impl Model {
             }
         }
         let excluded = self.conversations[index].excluded;
-        if let Some(slot) = self.select(&need, excluded) {
+        if let Some(slot) = self.select(index, &need, excluded) {
             let step = self.conversations[index].overflow_step;
             let reason = match placement {
                 Placement::Reassign => AssignReason::Reassignment,
@@ -1172,6 +1186,20 @@ impl Model {
     }
 }
 
+/// The slot ties start from for `conversation` among `slots` slots: the
+/// router's rule, restated (splitmix64's finaliser of the id, modulo the
+/// slots handed out).
+fn tie_origin(conversation: ConversationId, slots: usize) -> usize {
+    if slots == 0 {
+        return 0;
+    }
+    let mut z = conversation.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z % slots as u64) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1198,16 +1226,37 @@ mod tests {
         Model::new(RouterConfig::default(), T0, &[]).unwrap()
     }
 
+    /// The first conversation id above `after` whose ties start at `slot`
+    /// among `slots` slots.
+    fn starting_at(slot: usize, slots: usize, after: u64) -> u64 {
+        (after + 1..).find(|&id| tie_origin(ConversationId(id), slots) == slot).unwrap()
+    }
+
     #[test]
-    fn least_loaded_breaks_ties_by_registration_order() {
+    fn tie_origins_spread_over_the_slots() {
+        let mut seen = [0u32; 4];
+        for id in 0..4_000 {
+            seen[tie_origin(ConversationId(id), 4)] += 1;
+        }
+        assert!(seen.iter().all(|&n| (900..=1_100).contains(&n)), "{seen:?}");
+        assert_eq!(tie_origin(ConversationId(7), 0), 0);
+    }
+
+    #[test]
+    fn least_loaded_breaks_ties_from_the_conversation_origin() {
         let mut model = model();
         let mut out = Vec::new();
         for id in [5, 2, 9] {
             model.upsert_agent(human(id, 2), &mut out).unwrap();
         }
-        let agents: Vec<u64> =
-            (1..=4).map(|c| model.route(&chat(c, c), &mut out).agent.unwrap().0).collect();
-        assert_eq!(agents, [5, 2, 9, 5]);
+        // Ties start at slot 1 (agent 2) and wrap around; slot 2 then 0 next.
+        let mut agents = Vec::new();
+        let mut id = 0;
+        for start in [1, 1, 1, 0] {
+            id = starting_at(start, 3, id);
+            agents.push(model.route(&chat(id, id), &mut out).agent.unwrap().0);
+        }
+        assert_eq!(agents, [2, 9, 5, 5]);
     }
 
     #[test]
@@ -1234,16 +1283,19 @@ mod tests {
         model.upsert_agent(human(1, 2), &mut out).unwrap();
         model.upsert_agent(human(2, 2), &mut out).unwrap();
         model.upsert_agent(human(3, 2), &mut out).unwrap();
-        assert_eq!(model.route(&chat(1, 7), &mut out).agent, Some(AgentId(1)));
-        model.close(ConversationId(1), &mut out).unwrap();
+        let first = starting_at(0, 3, 100);
+        assert_eq!(model.route(&chat(first, 7), &mut out).agent, Some(AgentId(1)));
+        model.close(ConversationId(first), &mut out).unwrap();
         model.set_presence(AgentId(1), Presence::Offline, &mut out).unwrap();
         // Served by 3 now (1 is offline, 2 takes other work first).
-        model.route(&chat(10, 10), &mut out);
+        let other = starting_at(1, 3, first);
+        assert_eq!(model.route(&chat(other, 10), &mut out).agent, Some(AgentId(2)));
         assert_eq!(model.route(&chat(2, 7), &mut out).agent, Some(AgentId(3)));
         model.set_presence(AgentId(1), Presence::Available, &mut out).unwrap();
         // Agent 1 gets busier than agent 2: least-loaded alone would pick 2.
-        model.close(ConversationId(10), &mut out).unwrap();
-        assert_eq!(model.route(&chat(11, 11), &mut out).agent, Some(AgentId(1)));
+        model.close(ConversationId(other), &mut out).unwrap();
+        let third = starting_at(0, 3, other);
+        assert_eq!(model.route(&chat(third, 11), &mut out).agent, Some(AgentId(1)));
         out.clear();
         model.set_presence(AgentId(3), Presence::Away, &mut out).unwrap();
         // Agent 3 left; agent 1 served the customer before it: affinity wins.
@@ -1265,12 +1317,13 @@ mod tests {
         let mut out = Vec::new();
         model.upsert_agent(human(1, 2), &mut out).unwrap();
         model.upsert_agent(human(2, 1), &mut out).unwrap();
-        let first = model.route(&chat(1, 1), &mut out);
+        let id = starting_at(0, 2, 100);
+        let first = model.route(&chat(id, 1), &mut out);
         assert!(matches!(first.kind, EventKind::Offered { .. }) && first.agent == Some(AgentId(1)));
         // Declined: agent 2 gets it; agent 1 is not offered it again.
-        model.answer_offer(ConversationId(1), AgentId(1), false, &mut out).unwrap();
+        model.answer_offer(ConversationId(id), AgentId(1), false, &mut out).unwrap();
         assert_eq!(
-            model.conversation(ConversationId(1)),
+            model.conversation(ConversationId(id)),
             Some((ConversationState::Offered, Some(AgentId(2))))
         );
         // Nobody answers: after two lapsed offers agent 1 stops getting work.

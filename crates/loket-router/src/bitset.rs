@@ -87,18 +87,21 @@ impl Iterator for Ones {
 }
 
 /// Calls `visit` for every slot in the intersection of `sets` (and of
-/// `hint`, a set of atomic words read without ordering, if given),
-/// ascending, without allocating. Stops early when `visit` returns `false`.
+/// `hint`, a set of atomic words read without ordering, if given), in
+/// cyclic order from `start` (the members `>= start` ascending, then those
+/// `< start` ascending), without allocating. Stops early when `visit`
+/// returns `false`.
 #[inline]
-pub(crate) fn for_each_in_intersection(
+pub(crate) fn for_each_in_intersection_from(
     sets: &[&SlotSet],
     hint: Option<&[AtomicU64]>,
+    start: u32,
     mut visit: impl FnMut(u32) -> bool,
 ) {
     let Some(width) = sets.iter().map(|s| s.words().len()).min() else {
         return;
     };
-    for index in 0..width {
+    let word_at = |index: usize| {
         let mut word = match hint {
             Some(words) => words.get(index).map_or(0, |w| w.load(Ordering::Relaxed)),
             None => u64::MAX,
@@ -109,9 +112,23 @@ pub(crate) fn for_each_in_intersection(
                 break;
             }
         }
-        for slot in (Ones { word, base: index as u32 * 64 }) {
-            if !visit(slot) {
-                return;
+        word
+    };
+    let first = start as usize / 64;
+    // Bits of the first word at or above `start` (all of them when the
+    // start lies past the last word).
+    let upper = if first < width { u64::MAX << (start % 64) } else { 0 };
+    let passes = [(first, width, upper), (0, (first + 1).min(width), !upper)];
+    for (from, to, first_mask) in passes {
+        for index in from..to {
+            let mut word = word_at(index);
+            if index == first {
+                word &= first_mask;
+            }
+            for slot in (Ones { word, base: index as u32 * 64 }) {
+                if !visit(slot) {
+                    return;
+                }
             }
         }
     }
@@ -133,8 +150,23 @@ mod tests {
             let build = |s: &BTreeSet<u32>| { let mut set = SlotSet::new(); for &x in s { set.insert(x); } set };
             let (sa, sb, sc) = (build(&a), build(&b), build(&c));
             let mut got = Vec::new();
-            for_each_in_intersection(&[&sa, &sb, &sc], None, |slot| { got.push(slot); true });
+            for_each_in_intersection_from(&[&sa, &sb, &sc], None, 0, |slot| { got.push(slot); true });
             let want: Vec<u32> = a.iter().filter(|x| b.contains(x) && c.contains(x)).copied().collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn intersection_from_is_the_cyclic_order(
+            a in proptest::collection::btree_set(0u32..500, 0..100),
+            b in proptest::collection::btree_set(0u32..500, 0..300),
+            start in 0u32..600,
+        ) {
+            let build = |s: &BTreeSet<u32>| { let mut set = SlotSet::new(); for &x in s { set.insert(x); } set };
+            let (sa, sb) = (build(&a), build(&b));
+            let mut got = Vec::new();
+            for_each_in_intersection_from(&[&sa, &sb], None, start, |slot| { got.push(slot); true });
+            let both: Vec<u32> = a.iter().filter(|x| b.contains(x)).copied().collect();
+            let want: Vec<u32> = both.iter().filter(|&&x| x >= start).chain(both.iter().filter(|&&x| x < start)).copied().collect();
             prop_assert_eq!(got, want);
             prop_assert_eq!(sa.len(), a.len());
             prop_assert_eq!(sa.iter().collect::<Vec<_>>(), a.iter().copied().collect::<Vec<_>>());
@@ -153,7 +185,7 @@ mod tests {
         assert_eq!(set.len(), 1);
         let mut stopped = Vec::new();
         set.insert(5);
-        for_each_in_intersection(&[&set], None, |slot| {
+        for_each_in_intersection_from(&[&set], None, 0, |slot| {
             stopped.push(slot);
             false
         });

@@ -115,6 +115,27 @@ pub(crate) struct Indexes {
     /// By skill id; ids past the end have no members.
     pub(crate) by_skill: Vec<Arc<SkillIndex>>,
     pub(crate) by_language: Vec<(Language, Arc<SlotSet>)>,
+    /// Slots handed out so far (removed agents' included): the range ties
+    /// are broken over, see [`tie_origin`].
+    pub(crate) slots: u32,
+}
+
+/// Where the scan for `conversation`'s agent starts: ties between equally
+/// good agents go to the first one at or after this slot, wrapping around
+/// (`slots` slots in all). A fixed mix of the conversation id, so decisions
+/// stay deterministic, while concurrent new conversations spread over
+/// equally good agents instead of all contending for the lowest slot.
+#[inline]
+pub(crate) fn tie_origin(conversation: ConversationId, slots: u32) -> u32 {
+    if slots == 0 {
+        return 0;
+    }
+    // splitmix64's finaliser.
+    let mut z = conversation.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z % u64::from(slots)) as u32
 }
 
 impl Indexes {
@@ -304,6 +325,7 @@ impl Roster {
             changes.push(Change { slot, before, after: spec.presence });
             writer.profiles[slot as usize] = Profile { spec, removed: false };
         }
+        indexes.slots = writer.profiles.len() as u32;
         self.indexes.store(Arc::new(indexes));
         Ok(())
     }
@@ -432,6 +454,7 @@ impl Roster {
             }
             writer.profiles.push(Profile { spec: state.spec, removed: state.removed });
         }
+        indexes.slots = writer.profiles.len() as u32;
         self.indexes.store(Arc::new(indexes));
     }
 

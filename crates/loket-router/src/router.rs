@@ -35,7 +35,7 @@ use smallvec::SmallVec;
 
 use crate::agent::{AgentKind, AgentSpec, Capacity, Presence};
 use crate::backlog::{Backlog, Need, Pool, QueueKey, Waiting};
-use crate::bitset::{SlotSet, for_each_in_intersection};
+use crate::bitset::{SlotSet, for_each_in_intersection_from};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{RouterConfig, Strategy, Widen};
 use crate::conversation::{
@@ -47,7 +47,7 @@ use crate::hours::{HoursGate, OpeningHours};
 use crate::ids::{
     AgentId, ConversationId, CustomerId, Requirements, SkillId, SkillLevel, Timestamp,
 };
-use crate::roster::{Change, Indexes, Roster};
+use crate::roster::{Change, Indexes, Roster, tie_origin};
 
 /// Slots whose freed capacity should be offered to the backlog.
 type Drains = SmallVec<[u32; 4]>;
@@ -644,9 +644,18 @@ impl Inner {
             && self.closed_group(&need.required, now).is_none()
     }
 
-    /// Picks an agent for `need` by the strategy and reserves its capacity.
-    fn select(&self, need: &Need, excluded: Option<u32>, now: Timestamp) -> Option<u32> {
+    /// Picks an agent for conversation `id`'s `need` by the strategy and
+    /// reserves its capacity. Ties go to the first agent in slot order from
+    /// the conversation's [`tie_origin`], wrapping around.
+    fn select(
+        &self,
+        id: ConversationId,
+        need: &Need,
+        excluded: Option<u32>,
+        now: Timestamp,
+    ) -> Option<u32> {
         let indexes = self.roster.indexes();
+        let origin = tie_origin(id, indexes.slots);
         let kinds: &[AgentKind] = match need.pool {
             Pool::Humans => &[AgentKind::Human],
             Pool::Bots => &[AgentKind::Bot],
@@ -659,7 +668,8 @@ impl Inner {
                 continue;
             }
             for _attempt in 0..4 {
-                let Some(slot) = self.best_candidate(&indexes, kind, need, required, excluded)
+                let Some(slot) =
+                    self.best_candidate(&indexes, kind, need, required, excluded, origin)
                 else {
                     break;
                 };
@@ -679,6 +689,7 @@ impl Inner {
         need: &Need,
         required: &[SkillLevel],
         excluded: Option<u32>,
+        origin: u32,
     ) -> Option<u32> {
         let language = indexes.language(need.language)?;
         let mut sets: SmallVec<[&SlotSet; 8]> = SmallVec::new();
@@ -696,12 +707,15 @@ impl Inner {
         } else {
             0
         };
+        // Round robin has its own order (the cursor); the others break ties
+        // from the origin.
+        let start = if strategy == Strategy::RoundRobin { 0 } else { origin };
         let qualifies = |slot: u32| excluded != Some(slot);
         if strategy == Strategy::LeastLoaded {
             // An idle agent is always least loaded: look among the idle ones
-            // first (the lowest slot wins ties, as in the full scan below).
+            // first (in the same order as the full scan below).
             let mut idle = None;
-            for_each_in_intersection(&sets, Some(self.roster.idle_words()), |slot| {
+            for_each_in_intersection_from(&sets, Some(self.roster.idle_words()), start, |slot| {
                 let cell = self.roster.cell(slot);
                 if qualifies(slot)
                     && cell.capacity.total_load() == 0
@@ -716,10 +730,10 @@ impl Inner {
                 return idle;
             }
         }
-        // Lower is better; the slot number breaks ties deterministically.
+        // Lower is better; the first in scan order wins ties.
         let mut best: Option<(u64, u32)> = None;
         let mut first_wrapped: Option<u32> = None;
-        for_each_in_intersection(&sets, None, |slot| {
+        for_each_in_intersection_from(&sets, None, start, |slot| {
             if !qualifies(slot) {
                 return true;
             }
@@ -882,7 +896,7 @@ impl Inner {
 
         if placement == Placement::New && self.config.bot_first {
             let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
-            if let Some(slot) = self.select(&bots, None, now) {
+            if let Some(slot) = self.select(id, &bots, None, now) {
                 return self.assign(id, conv, slot, now, AssignReason::BotFirst, 0, out, drains);
             }
         }
@@ -893,7 +907,7 @@ impl Inner {
                 conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Bot);
             if !bot_holds {
                 let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
-                if let Some(slot) = self.select(&bots, None, now) {
+                if let Some(slot) = self.select(id, &bots, None, now) {
                     return self.assign(
                         id,
                         conv,
@@ -955,7 +969,7 @@ impl Inner {
             }
         }
 
-        if let Some(slot) = self.select(&need, conv.excluded, now) {
+        if let Some(slot) = self.select(id, &need, conv.excluded, now) {
             return self.assign(id, conv, slot, now, human_reason, 0, out, drains);
         }
         self.enqueue(id, conv, need, now, queue_reason, None, out, drains)
@@ -986,7 +1000,7 @@ impl Inner {
         let again = match preferred {
             Some((slot, _)) => self.roster.reserve(slot, need.channel).then_some(slot),
             None if reason == QueueReason::OutsideBusinessHours => None,
-            None => self.select(&need, conv.excluded, now),
+            None => self.select(id, &need, conv.excluded, now),
         };
         if let Some(slot) = again {
             self.waiting.fetch_sub(1, Ordering::SeqCst);

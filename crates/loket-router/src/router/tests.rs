@@ -83,6 +83,15 @@ impl Desk {
         event
     }
 
+    /// The first conversation id above `after` whose ties start at `slot`
+    /// (see [`crate::roster::tie_origin`]) with the agents registered now.
+    fn starting_at(&self, slot: u32, after: u64) -> u64 {
+        let slots = self.router.inner.roster.indexes().slots;
+        (after + 1..)
+            .find(|&id| crate::roster::tie_origin(ConversationId(id), slots) == slot)
+            .expect("some id starts at every slot")
+    }
+
     fn chat(&mut self, conversation: u64, customer: u64, needs: &[(&str, u8)]) -> Event {
         let message = self.message(conversation, customer, Channel::Chat, needs);
         self.send(&message)
@@ -261,8 +270,9 @@ fn affinity_look_back_expires() {
     assert_eq!(desk.holder(11), Some(2));
     desk.close(11);
     desk.tick(61_000);
-    let late = desk.chat(12, 100, &[]);
-    assert_eq!(late.agent, Some(AgentId(1)), "least-loaded tie goes to the lowest slot");
+    // Both idle: the tie goes to the first agent from the conversation's origin.
+    let late = desk.chat(desk.starting_at(0, 11), 100, &[]);
+    assert_eq!(late.agent, Some(AgentId(1)));
     assert!(matches!(reason(&late), Some(AssignReason::SkillMatch { .. })));
 }
 
@@ -315,21 +325,36 @@ fn strategy_desk(strategy: Strategy) -> Desk {
 }
 
 #[test]
-fn least_loaded_spreads_work_and_breaks_ties_by_registration() {
+fn least_loaded_spreads_work_and_breaks_ties_from_the_conversation_origin() {
     let mut desk = strategy_desk(Strategy::LeastLoaded);
-    let agents: Vec<_> =
-        (0..6).map(|i| desk.chat(10 + i, 100 + i, &[("plants", 1)]).agent.unwrap().0).collect();
-    assert_eq!(agents, vec![1, 2, 3, 1, 2, 3]);
-    desk.close(11); // agent 2 drops to 1
-    assert_eq!(desk.chat(20, 200, &[("plants", 1)]).agent, Some(AgentId(2)));
+    // Every conversation's ties start at slot 1 (agent 2), wrapping around.
+    let mut ids = Vec::new();
+    let mut agents = Vec::new();
+    for i in 0..6 {
+        let id = desk.starting_at(1, ids.last().copied().unwrap_or(0));
+        ids.push(id);
+        agents.push(desk.chat(id, 100 + i, &[("plants", 1)]).agent.unwrap().0);
+    }
+    assert_eq!(agents, vec![2, 3, 1, 2, 3, 1]);
+    // Another origin breaks the same tie differently.
+    desk.close(ids[0]);
+    desk.close(ids[2]);
+    let from_slot_2 = desk.starting_at(2, ids[5]);
+    assert_eq!(desk.chat(from_slot_2, 200, &[("plants", 1)]).agent, Some(AgentId(1)));
+    // Loads are now 2, 1, 2: the least loaded wins wherever the origin is.
+    let from_slot_0 = desk.starting_at(0, from_slot_2);
+    assert_eq!(desk.chat(from_slot_0, 201, &[("plants", 1)]).agent, Some(AgentId(2)));
 }
 
 #[test]
 fn longest_idle_picks_the_agent_waiting_longest() {
     let mut desk = strategy_desk(Strategy::LongestIdle);
     let mut agents = Vec::new();
+    let mut id = 0;
     for i in 0..4 {
-        agents.push(desk.chat(10 + i, 100 + i, &[("plants", 1)]).agent.unwrap().0);
+        // Ties (never assigned) start at slot 0.
+        id = desk.starting_at(0, id);
+        agents.push(desk.chat(id, 100 + i, &[("plants", 1)]).agent.unwrap().0);
         desk.tick(1_000);
     }
     assert_eq!(agents, vec![1, 2, 3, 1]);
@@ -610,14 +635,15 @@ fn transfers_check_the_target_and_move_capacity() {
     desk.agent(1, &[], NL, CHAT1);
     desk.agent(2, &[], &[Language::EN], CHAT1);
     desk.agent(3, &[], NL, CHAT1);
-    desk.chat(10, 100, &[]);
-    assert_eq!(desk.holder(10), Some(1));
-    let refused = desk.router.transfer(ConversationId(10), AgentId(2), &mut desk.events);
+    let first = desk.starting_at(0, 0);
+    desk.chat(first, 100, &[]);
+    assert_eq!(desk.holder(first), Some(1));
+    let refused = desk.router.transfer(ConversationId(first), AgentId(2), &mut desk.events);
     assert!(matches!(refused, Err(RouterError::AgentCannotTake { .. })));
-    desk.router.transfer(ConversationId(10), AgentId(3), &mut desk.events).unwrap();
-    assert_eq!(desk.holder(10), Some(3));
+    desk.router.transfer(ConversationId(first), AgentId(3), &mut desk.events).unwrap();
+    assert_eq!(desk.holder(first), Some(3));
     assert_eq!((desk.load(1), desk.load(3)), (0, 1));
-    assert_eq!(reason(&desk.last_for(10)), Some(AssignReason::Transfer));
+    assert_eq!(reason(&desk.last_for(first)), Some(AssignReason::Transfer));
 }
 
 #[test]
@@ -774,16 +800,17 @@ fn erasure_forgets_the_customer_history() {
     desk.agent(1, &[], NL, CHAT2);
     desk.agent(2, &[], NL, CHAT2);
     // Customer 100 is served by agent 2 (agent 1 busy at the time).
-    desk.chat(1, 999, &[]);
+    let busy = desk.starting_at(0, 0);
+    desk.chat(busy, 999, &[]);
     assert_eq!(desk.chat(10, 100, &[]).agent, Some(AgentId(2)));
-    desk.close(1);
+    desk.close(busy);
     desk.close(10);
     // Both idle now: without erasure customer 100 would go back to agent 2.
     let back = desk.chat(11, 100, &[]);
     assert_eq!((back.agent, reason(&back)), (Some(AgentId(2)), Some(AssignReason::Affinity)));
     desk.close(11);
     assert_eq!(desk.erase(100), Vec::<u64>::new(), "no open conversation left");
-    let fresh = desk.chat(12, 100, &[]);
+    let fresh = desk.chat(desk.starting_at(0, 11), 100, &[]);
     assert_eq!(fresh.agent, Some(AgentId(1)));
     assert!(matches!(reason(&fresh), Some(AssignReason::SkillMatch { .. })));
 }
