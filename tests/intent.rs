@@ -176,9 +176,23 @@ fn fuzz_corpus_intent_score() {
 #[test]
 fn fuzz_corpus_intent_model_load() {
     let mut loaded = 0;
-    for (_, bytes) in corpus("intent_model_load") {
+    for (path, bytes) in corpus("intent_model_load") {
         loket_intent::fuzz_checks::intent_model_load(&bytes);
-        loaded += usize::from(Model::load(&bytes).is_ok());
+        let model = Model::load(&bytes);
+        // Seeds named *.lkm are models of the current format; version_*
+        // seeds are valid files of another format version.
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.ends_with(".lkm") {
+            assert!(model.is_ok(), "{name}: {:?}", model.err());
+        }
+        if name.starts_with("version_") {
+            assert!(
+                matches!(model, Err(loket_intent::ModelError::UnsupportedVersion { .. })),
+                "{name}: {:?}",
+                model.err()
+            );
+        }
+        loaded += usize::from(model.is_ok());
     }
     // The corpus holds valid models as well as broken ones.
     assert!(loaded >= 1);

@@ -47,6 +47,10 @@ pub struct HyperArgs {
     /// Weight of the character n-gram group.
     #[arg(long, default_value_t = FeatureConfig::default().char_weight)]
     char_weight: f32,
+    /// Word co-occurrence pairs (every unordered pair of distinct words,
+    /// adjacent or not) among this many leading tokens; 0 disables them.
+    #[arg(long, default_value_t = FeatureConfig::default().pair_tokens)]
+    pair_tokens: u8,
     /// Labels starting with this prefix are buying intents.
     #[arg(long, default_value = "buy.")]
     buying_prefix: String,
@@ -72,6 +76,7 @@ impl HyperArgs {
                 char_max: self.char_max,
                 word_weight: self.word_weight,
                 char_weight: self.char_weight,
+                pair_tokens: self.pair_tokens,
             },
             c: self.c,
             max_epochs: self.epochs,
@@ -172,7 +177,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         bail!("no training examples in {:?}", args.data);
     }
     let description = format!(
-        "loket intent train --data {} --seed {} --c {} --bucket-bits {} --char-min {} --char-max {}",
+        "loket intent train --data {} --seed {} --c {} --bucket-bits {} --char-min {} --char-max {} --pair-tokens {}",
         args.data
             .iter()
             .map(|p| p
@@ -185,6 +190,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         args.hyper.bucket_bits,
         args.hyper.char_min,
         args.hyper.char_max,
+        args.hyper.pair_tokens,
     );
     let config = args.hyper.config(description);
     eprintln!("training on {} examples ({} validation)", data.len(), val.len());

@@ -1,11 +1,11 @@
 //! The model file format, loading, and the scoring hot path.
 //!
-//! # File format (version 1)
+//! # File format (version 2)
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  magic  b"LKINTENT"
-//!      8     4  format version, u32 little endian (= 1)
+//!      8     4  format version, u32 little endian (= 2)
 //!     12     4  CRC-32 (IEEE) of the payload, u32 little endian
 //!     16     8  payload length in bytes, u64 little endian
 //!     24     8  reserved, zero
@@ -45,7 +45,10 @@ use crate::signals::Signals;
 /// Magic bytes at the start of every model file.
 pub const MAGIC: [u8; 8] = *b"LKINTENT";
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 added [`ModelData::pair_tokens`] (word co-occurrence features);
+/// version 1 files are refused with [`ModelError::UnsupportedVersion`].
+pub const FORMAT_VERSION: u32 = 2;
 /// Length of the header before the rkyv payload (a multiple of 16, so the
 /// payload of a 16-aligned file is 16-aligned).
 pub const HEADER_LEN: usize = 32;
@@ -118,6 +121,9 @@ pub struct ModelData {
     pub word_weight: f32,
     /// Weight of the character feature group.
     pub char_weight: f32,
+    /// Word co-occurrence pairs among this many leading tokens (0: none);
+    /// see [`FeatureConfig::pair_tokens`].
+    pub pair_tokens: u8,
     /// Class labels, one per class.
     pub labels: Vec<String>,
     /// Per class: whether it is a buying (pre-purchase) intent.
@@ -147,6 +153,7 @@ impl ModelData {
             char_max: self.char_max,
             word_weight: self.word_weight,
             char_weight: self.char_weight,
+            pair_tokens: self.pair_tokens,
         }
     }
 
@@ -388,6 +395,7 @@ impl Model {
             char_max: data.char_max,
             word_weight: data.word_weight.to_native(),
             char_weight: data.char_weight.to_native(),
+            pair_tokens: data.pair_tokens,
         };
         let class_scale: Vec<f32> = data.class_scale.iter().map(|x| x.to_native()).collect();
         let bias: Vec<f32> = data.bias.iter().map(|x| x.to_native()).collect();
@@ -780,6 +788,7 @@ mod tests {
             char_max: 3,
             word_weight: 1.0,
             char_weight: 0.5,
+            pair_tokens: 0,
         };
         let n = 3;
         let stride = row_stride(n);
@@ -799,6 +808,7 @@ mod tests {
             char_max: config.char_max,
             word_weight: config.word_weight,
             char_weight: config.char_weight,
+            pair_tokens: config.pair_tokens,
             labels: vec!["buy.price".into(), "service.track".into(), "oos".into()],
             buying: vec![true, false, false],
             oos_class: 2,

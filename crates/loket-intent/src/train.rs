@@ -471,6 +471,7 @@ fn fit(
         char_max: f.char_max,
         word_weight: f.word_weight,
         char_weight: f.char_weight,
+        pair_tokens: f.pair_tokens,
         labels,
         buying,
         oos_class,

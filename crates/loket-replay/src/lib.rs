@@ -39,8 +39,8 @@ pub use lines::{BoundedLines, DEFAULT_MAX_LINE, Line};
 pub use loket_router::RouterConfig;
 pub use replay::{LineError, Replayer, Summary, kind_label};
 pub use wire::{
-    AgentLine, At, CapacityLine, DecisionRecord, EventBody, EventLine, ExternalId, MAX_ID_LEN,
-    MessageLine,
+    AgentLine, At, CapacityError, CapacityLine, DecisionRecord, EventBody, EventLine, ExternalId,
+    MAX_ID_LEN, MessageLine,
 };
 
 /// Checks for the fuzz targets; not part of the API.

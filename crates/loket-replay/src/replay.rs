@@ -434,43 +434,9 @@ fn parse<'a, T: serde::Deserialize<'a>>(line: u64, text: &'a [u8]) -> Result<T, 
 }
 
 fn capacity_of(line: u64, capacity: &CapacityLine, prefix: &str) -> Result<Capacity, LineError> {
-    let check = |value: Option<i64>, name: &str, max: i64| -> Result<u32, LineError> {
-        match value {
-            None => Ok(0),
-            Some(v) if v < 0 => Err(LineError::new(
-                line,
-                format!("{prefix}{name}"),
-                format!("negative capacity {v}"),
-            )),
-            Some(v) if v > max => Err(LineError::new(
-                line,
-                format!("{prefix}{name}"),
-                format!("capacity {v} is more than the maximum {max}"),
-            )),
-            Some(v) => Ok(v as u32),
-        }
-    };
-    let per_channel = 255;
-    let mut result = Capacity {
-        chat: check(capacity.chat, "chat", per_channel)?,
-        whatsapp: check(capacity.whatsapp, "whatsapp", per_channel)?,
-        messenger: check(capacity.messenger, "messenger", per_channel)?,
-        sms: check(capacity.sms, "sms", per_channel)?,
-        email: check(capacity.email, "email", per_channel)?,
-        voice: check(capacity.voice, "voice", per_channel)?,
-        total: 0,
-    };
-    result.total = match capacity.total {
-        Some(_) => check(capacity.total, "total", 65_535)?,
-        None => (result.chat
-            + result.whatsapp
-            + result.messenger
-            + result.sms
-            + result.email
-            + result.voice)
-            .min(65_535),
-    };
-    Ok(result)
+    capacity
+        .to_capacity()
+        .map_err(|error| LineError::new(line, format!("{prefix}{}", error.field), error.message))
 }
 
 fn parse_time(text: &str) -> Option<u64> {

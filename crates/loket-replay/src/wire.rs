@@ -71,6 +71,63 @@ pub struct CapacityLine {
     pub total: Option<i64>,
 }
 
+/// Why a [`CapacityLine`] does not fit the router's limits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CapacityError {
+    /// The field at fault: `chat`, ..., `voice` or `total`.
+    pub field: &'static str,
+    /// What is wrong with its value.
+    pub message: String,
+}
+
+impl CapacityLine {
+    /// Largest capacity of one channel.
+    pub const MAX_PER_CHANNEL: i64 = 255;
+    /// Largest overall capacity.
+    pub const MAX_TOTAL: i64 = 65_535;
+
+    /// The capacity as the router takes it: channels left out are 0, a
+    /// `total` left out is the sum of the channels (at most
+    /// [`CapacityLine::MAX_TOTAL`]). A negative value, or one above
+    /// [`CapacityLine::MAX_PER_CHANNEL`] (a channel) or
+    /// [`CapacityLine::MAX_TOTAL`] (the total), is an error naming the field.
+    pub fn to_capacity(&self) -> Result<loket_router::Capacity, CapacityError> {
+        let check = |value: Option<i64>, field: &'static str, max: i64| match value {
+            None => Ok(0),
+            Some(v) if v < 0 => {
+                Err(CapacityError { field, message: format!("negative capacity {v}") })
+            }
+            Some(v) if v > max => Err(CapacityError {
+                field,
+                message: format!("capacity {v} is more than the maximum {max}"),
+            }),
+            Some(v) => Ok(v as u32),
+        };
+        let per_channel = Self::MAX_PER_CHANNEL;
+        let mut capacity = loket_router::Capacity {
+            chat: check(self.chat, "chat", per_channel)?,
+            whatsapp: check(self.whatsapp, "whatsapp", per_channel)?,
+            messenger: check(self.messenger, "messenger", per_channel)?,
+            sms: check(self.sms, "sms", per_channel)?,
+            email: check(self.email, "email", per_channel)?,
+            voice: check(self.voice, "voice", per_channel)?,
+            total: 0,
+        };
+        capacity.total = match self.total {
+            Some(_) => check(self.total, "total", Self::MAX_TOTAL)?,
+            None => (capacity.chat
+                + capacity.whatsapp
+                + capacity.messenger
+                + capacity.sms
+                + capacity.email
+                + capacity.voice)
+                .min(Self::MAX_TOTAL as u32),
+        };
+        Ok(capacity)
+    }
+}
+
 /// One line of `agents.jsonl`, and the body of an `agent` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentLine {
@@ -239,4 +296,25 @@ pub struct DecisionRecord {
     /// For `outside_business_hours`: the skill group's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skill_name: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_lines_convert_with_checked_limits() {
+        let line = CapacityLine { chat: Some(2), email: Some(3), ..CapacityLine::default() };
+        let capacity = line.to_capacity().unwrap();
+        assert_eq!((capacity.chat, capacity.email, capacity.total), (2, 3, 5));
+        let capped = CapacityLine { total: Some(1), ..line.clone() }.to_capacity().unwrap();
+        assert_eq!(capped.total, 1);
+        let negative = CapacityLine { sms: Some(-1), ..CapacityLine::default() };
+        let error = negative.to_capacity().unwrap_err();
+        assert_eq!((error.field, error.to_string().as_str()), ("sms", "negative capacity -1"));
+        let wide = CapacityLine { voice: Some(256), ..CapacityLine::default() };
+        assert_eq!(wide.to_capacity().unwrap_err().field, "voice");
+        let huge = CapacityLine { total: Some(65_536), ..CapacityLine::default() };
+        assert_eq!(huge.to_capacity().unwrap_err().field, "total");
+    }
 }

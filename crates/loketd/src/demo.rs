@@ -91,29 +91,9 @@ pub fn agent_record(line: &AgentLine) -> Result<AgentRecord, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let capacity = match &line.capacity {
         None => capacity_values(&Capacity::default()),
-        Some(capacity) => {
-            let channel = |value: Option<i64>, name: &str| -> Result<u32, String> {
-                match value {
-                    None => Ok(0),
-                    Some(v) if (0..=255).contains(&v) => Ok(v as u32),
-                    Some(v) => Err(format!("capacity {name} = {v} is outside 0..=255")),
-                }
-            };
-            let channels = [
-                channel(capacity.chat, "chat")?,
-                channel(capacity.whatsapp, "whatsapp")?,
-                channel(capacity.messenger, "messenger")?,
-                channel(capacity.sms, "sms")?,
-                channel(capacity.email, "email")?,
-                channel(capacity.voice, "voice")?,
-            ];
-            let total = match capacity.total {
-                None => channels.iter().sum(),
-                Some(v) if (0..=65_535).contains(&v) => v as u32,
-                Some(v) => return Err(format!("capacity total = {v} is outside 0..=65535")),
-            };
-            [channels[0], channels[1], channels[2], channels[3], channels[4], channels[5], total]
-        }
+        Some(capacity) => capacity_values(
+            &capacity.to_capacity().map_err(|e| format!("capacity {}: {e}", e.field))?,
+        ),
     };
     Ok(AgentRecord {
         id,
