@@ -296,7 +296,7 @@ impl Pipeline {
                 ..ConversationDecay::DEFAULT
             },
             product_matches: config.product_matches,
-            conversations: DashMap::with_hasher(FxBuildHasher),
+            conversations: DashMap::with_hasher_and_shard_amount(FxBuildHasher, 64),
         })
     }
 

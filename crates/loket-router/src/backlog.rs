@@ -11,8 +11,10 @@
 //! while an entry waits and nothing starves.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use loket_capacity::Channel;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::ids::{ConversationId, Language, Requirements, Timestamp};
 
@@ -65,8 +67,54 @@ pub(crate) struct Backlog {
     /// can serve, then by the full need.
     groups: HashMap<(Channel, Language), HashMap<Need, Line>>,
     preferred: HashMap<u32, Line>,
-    entries: HashMap<ConversationId, Waiting>,
+    entries: Entries,
     next_seq: u64,
+}
+
+/// Waiting conversations by id, in fixed shards: a shard that grows rehashes
+/// only its own part, so a backlog of 100,000 never stalls the router for
+/// milliseconds while one map doubles.
+#[derive(Debug)]
+struct Entries {
+    shards: Box<[FxHashMap<ConversationId, Waiting>]>,
+    len: usize,
+}
+
+impl Entries {
+    const SHARDS: usize = 64;
+
+    fn shard(conversation: &ConversationId) -> usize {
+        (FxBuildHasher.hash_one(conversation) >> 58) as usize % Self::SHARDS
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn insert(&mut self, conversation: ConversationId, waiting: Waiting) {
+        let replaced = self.shards[Self::shard(&conversation)].insert(conversation, waiting);
+        self.len += usize::from(replaced.is_none());
+    }
+
+    fn remove(&mut self, conversation: &ConversationId) -> Option<Waiting> {
+        let removed = self.shards[Self::shard(conversation)].remove(conversation);
+        self.len -= usize::from(removed.is_some());
+        removed
+    }
+
+    fn get(&self, conversation: &ConversationId) -> Option<&Waiting> {
+        self.shards[Self::shard(conversation)].get(conversation)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&ConversationId, &Waiting)> {
+        self.shards.iter().flat_map(|shard| shard.iter())
+    }
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries { shards: (0..Self::SHARDS).map(|_| FxHashMap::default()).collect(), len: 0 }
+    }
 }
 
 impl Backlog {

@@ -13,8 +13,9 @@ pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let seconds = [
-            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01,
-            0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.001_5, 0.002,
+            0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            300.0,
         ];
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &seconds)
@@ -109,6 +110,11 @@ pub struct TenantMetrics {
     pub queue_wait: Histogram,
     /// From a batch's arrival to its decisions.
     pub ingest_to_decision: Histogram,
+    /// Scoring a batch on its handler, from its arrival until it is sent
+    /// to the sequencer.
+    pub scoring: Histogram,
+    /// How long a command waits in the sequencer's queue.
+    pub sequencer_wait: Histogram,
     /// From a batch's arrival to its acknowledgement (durable).
     pub ingest_to_ack: Histogram,
     /// One journal fsync.
@@ -144,6 +150,8 @@ impl TenantMetrics {
             queue_wait: metrics::histogram!("loketd_queue_wait_seconds", "tenant" => tenant.clone()),
             ingest_to_decision: metrics::histogram!("loketd_ingest_to_decision_seconds", "tenant" => tenant.clone()),
             ingest_to_ack: metrics::histogram!("loketd_ingest_to_ack_seconds", "tenant" => tenant.clone()),
+            scoring: metrics::histogram!("loketd_scoring_seconds", "tenant" => tenant.clone()),
+            sequencer_wait: metrics::histogram!("loketd_sequencer_wait_seconds", "tenant" => tenant.clone()),
             fsync: metrics::histogram!("loketd_journal_fsync_seconds", "tenant" => tenant.clone()),
             journal_bytes: metrics::counter!("loketd_journal_bytes_total", "tenant" => tenant.clone()),
             snapshots: metrics::counter!("loketd_snapshots_total", "tenant" => tenant.clone()),

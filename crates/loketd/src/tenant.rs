@@ -106,7 +106,7 @@ pub struct ErasureReport {
 type Reply<T> = oneshot::Sender<Result<T, TenantError>>;
 
 enum Request {
-    Apply { command: Command, ingest: Instant, reply: Reply<Ack> },
+    Apply { command: Command, ingest: Instant, submitted: Instant, reply: Reply<Ack> },
     Erase { customer: u64, reply: Reply<ErasureReport> },
     Snapshot { reply: Reply<u64> },
     Stop { reply: Reply<u64> },
@@ -410,8 +410,12 @@ impl Tenant {
         ingest: Instant,
     ) -> oneshot::Receiver<Result<Ack, TenantError>> {
         let (reply, receiver) = oneshot::channel();
+        let submitted = Instant::now();
+        if matches!(command, Command::Messages(_)) {
+            self.metrics.scoring.record(submitted.duration_since(ingest).as_secs_f64());
+        }
         if let Err(crossbeam_channel::SendError(Request::Apply { reply, .. })) =
-            self.requests.send(Request::Apply { command, ingest, reply })
+            self.requests.send(Request::Apply { command, ingest, submitted, reply })
         {
             let _ = reply.send(Err(TenantError::ShuttingDown));
         }
@@ -652,7 +656,10 @@ impl Sequencer {
             while let Some(request) = next.take() {
                 taken += 1;
                 match request {
-                    Request::Apply { command, ingest, reply } => self.apply(command, ingest, reply),
+                    Request::Apply { command, ingest, submitted, reply } => {
+                        self.metrics.sequencer_wait.record(submitted.elapsed().as_secs_f64());
+                        self.apply(command, ingest, reply);
+                    }
                     Request::Erase { customer, reply } => {
                         let result = self.erase(customer);
                         let _ = reply.send(result);

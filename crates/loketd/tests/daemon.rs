@@ -463,6 +463,8 @@ async fn metrics_health_and_rate_limits() {
         "loketd_agent_capacity{tenant=\"metered\"}",
         "loketd_agents_at_capacity{tenant=\"metered\"}",
         "loketd_ingest_to_decision_seconds_bucket",
+        "loketd_scoring_seconds_bucket",
+        "loketd_sequencer_wait_seconds_bucket",
         "loketd_journal_fsync_seconds_bucket",
         "loketd_rate_limited_messages_total{tenant=\"metered\"} 8",
     ] {
