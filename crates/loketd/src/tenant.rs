@@ -301,6 +301,7 @@ impl Tenant {
             jobs,
             recycled,
             syncer: Some(syncer),
+            snapshot_in_flight: None,
         };
         // Initial agents are commands like any other: journaled, replayable.
         if first_start {
@@ -634,6 +635,17 @@ struct Sequencer {
     jobs: Sender<SyncJob>,
     recycled: Receiver<(Vec<SeqEvent>, Vec<PendingAck>)>,
     syncer: Option<JoinHandle<()>>,
+    /// A periodic snapshot being encoded and written on its own thread.
+    snapshot_in_flight: Option<SnapshotInFlight>,
+}
+
+/// A periodic snapshot on its way to disk. Its thread encodes and writes
+/// it and prunes old snapshots; the sequencer, which owns the journal,
+/// removes the journal segments no snapshot needs once it is done.
+struct SnapshotInFlight {
+    lsn: u64,
+    /// The oldest snapshot kept after pruning, and the snapshot's size.
+    writer: JoinHandle<Result<(u64, usize), String>>,
 }
 
 /// Most requests taken in one group before handing it to the syncer.
@@ -693,16 +705,19 @@ impl Sequencer {
                 self.apply(Command::Tick, Instant::now(), reply);
             }
             self.hand_off();
+            self.finish_snapshot(false);
             if self.failure.get().is_some() {
                 healthy.store(false, Ordering::Relaxed);
-            } else if self.snapshot_due()
-                && let Err(error) = self.barrier().and_then(|()| self.take_snapshot())
+            } else if self.snapshot_in_flight.is_none()
+                && self.snapshot_due()
+                && let Err(error) = self.barrier().and_then(|()| self.start_snapshot())
             {
                 tracing::error!(tenant = %self.name, %error, "snapshot failed");
             }
         }
         // Every handle is gone (or stopped): make what we have durable.
         let _ = self.barrier();
+        self.finish_snapshot(true);
         self.stop_syncer();
     }
 
@@ -838,7 +853,63 @@ impl Sequencer {
         self.write_snapshot().map(|(lsn, _)| lsn)
     }
 
+    /// Starts a periodic snapshot (call after a barrier): rotates the
+    /// journal and copies the state here, then encodes, writes and prunes on
+    /// a thread of its own, so deciding pauses only for the copy. See
+    /// [`Sequencer::finish_snapshot`].
+    fn start_snapshot(&mut self) -> Result<(), TenantError> {
+        let io = |e: loket_journal::Error| TenantError::JournalUnavailable(e.to_string());
+        self.journal.rotate().map_err(io)?;
+        let lsn = self.journal.next_lsn();
+        let snapshot = self.state.snapshot(lsn);
+        let (store, keep) = (self.store.clone(), self.snapshot_keep);
+        let writer = std::thread::Builder::new()
+            .name(format!("loketd-snap-{}", self.name))
+            .spawn(move || {
+                let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&snapshot)
+                    .map_err(|e| format!("snapshot encoding: {e}"))?;
+                let io = |e: loket_journal::Error| e.to_string();
+                store.write(lsn, &bytes).map_err(io)?;
+                store.prune(keep).map_err(io)?;
+                let oldest = store.list().map_err(io)?.first().map_or(lsn, |(oldest, _)| *oldest);
+                Ok((oldest, bytes.len()))
+            })
+            .map_err(|e| TenantError::JournalUnavailable(format!("snapshot thread: {e}")))?;
+        self.snapshot_in_flight = Some(SnapshotInFlight { lsn, writer });
+        self.records_since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+        Ok(())
+    }
+
+    /// Completes the periodic snapshot in flight, if its thread is done (or
+    /// after waiting for it, with `wait`): removes the journal segments
+    /// older than the oldest snapshot kept. A failed snapshot is logged and
+    /// changes nothing (the journal still holds everything).
+    fn finish_snapshot(&mut self, wait: bool) {
+        if !wait && !self.snapshot_in_flight.as_ref().is_some_and(|f| f.writer.is_finished()) {
+            return;
+        }
+        let Some(SnapshotInFlight { lsn, writer }) = self.snapshot_in_flight.take() else {
+            return;
+        };
+        match writer.join() {
+            Ok(Ok((oldest, bytes))) => {
+                if let Err(error) = self.journal.remove_before(oldest) {
+                    tracing::error!(tenant = %self.name, %error, "removing old journal segments");
+                }
+                self.metrics.snapshots.increment(1);
+                tracing::info!(tenant = %self.name, lsn, bytes, "snapshot written");
+            }
+            Ok(Err(error)) => tracing::error!(tenant = %self.name, lsn, %error, "snapshot failed"),
+            Err(_) => tracing::error!(tenant = %self.name, lsn, "snapshot thread panicked"),
+        }
+    }
+
+    /// Writes a snapshot here and now (shutdown, on request, compaction),
+    /// after the periodic one in flight, if any, so snapshots land in lsn
+    /// order and none older can appear after this one.
     fn write_snapshot(&mut self) -> Result<(u64, usize), TenantError> {
+        self.finish_snapshot(true);
         let io = |e: loket_journal::Error| TenantError::JournalUnavailable(e.to_string());
         self.journal.rotate().map_err(io)?;
         let lsn = self.journal.next_lsn();

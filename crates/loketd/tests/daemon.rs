@@ -381,6 +381,56 @@ async fn state_is_rebuilt_from_the_journal_without_a_snapshot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_snapshots_are_written_in_the_background_and_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.snapshot.every_records = 4;
+    config.snapshot.keep = 2;
+    config.snapshot.on_shutdown = false;
+    let daemon = Spawned::start(config.clone()).await.unwrap();
+    let snapshots_dir = dir.path().join("tenants/demo/snapshots");
+    let snapshot_files = || {
+        std::fs::read_dir(&snapshots_dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| !name.ends_with(".tmp"))
+            .count()
+    };
+    for conversation in 1..=40u64 {
+        let text = json!({"conversation_id": conversation, "customer_id": conversation % 5,
+            "channel": "chat", "text": "is de olijfboom op voorraad?"});
+        let (status, _) =
+            http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+        assert_eq!(status, 200);
+    }
+    // Written off the sequencer thread: wait for them, and for the pruning.
+    let mut files = 0;
+    for _ in 0..100 {
+        files = snapshot_files();
+        if files == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(files, 2, "several periodic snapshots, pruned to `keep`");
+    let (_, before) = http(daemon.http, "GET", "/v1/conversations/39", Some(TOKEN), None).await;
+    let before_events =
+        events(daemon.http, TOKEN, Some(1), 1_000, Duration::from_millis(500)).await;
+    daemon.shutdown().await.unwrap();
+    // The newest periodic snapshot plus the journal after it give the same state.
+    let daemon = Spawned::start(config).await.unwrap();
+    let (_, after) = http(daemon.http, "GET", "/v1/conversations/39", Some(TOKEN), None).await;
+    assert_eq!(after, before);
+    // Numbering goes on where it stopped.
+    let last_seq = before_events.last().and_then(|(_, seq, _)| *seq).unwrap();
+    let text = json!({"conversation_id": 41, "customer_id": 1, "channel": "chat", "text": "hoi"});
+    let (_, answer) =
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    assert_eq!(answer["decision"]["seq"], last_seq + 1, "{answer}");
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasing_a_customer_removes_them_from_memory_journal_and_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Spawned::start(config(dir.path())).await.unwrap();
