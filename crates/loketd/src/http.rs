@@ -274,9 +274,9 @@ struct BatchBody {
 
 fn language_code(language: Option<&str>) -> Result<u8, String> {
     match language {
-        None => Ok(0),
-        Some("nl") => Ok(1),
-        Some("en") => Ok(2),
+        None => Ok(loket_wire::language::DETECT),
+        Some("nl") => Ok(loket_wire::language::NL),
+        Some("en") => Ok(loket_wire::language::EN),
         Some(other) => Err(format!("language {other:?} is not \"nl\" or \"en\"")),
     }
 }

@@ -351,18 +351,19 @@ fn clock_now(clock: &ManualClock) -> u64 {
 
 /// The router's channel for a wire channel code.
 pub fn channel_from(code: u8) -> Result<Channel, ApplyError> {
-    Channel::ALL
-        .get(usize::from(code))
-        .copied()
-        .ok_or_else(|| ApplyError::Invalid(format!("channel code {code} is not 0..=5")))
+    Channel::ALL.get(usize::from(code)).copied().ok_or_else(|| {
+        let last = loket_wire::channel::COUNT - 1;
+        ApplyError::Invalid(format!("channel code {code} is not 0..={last}"))
+    })
 }
 
 /// The wire code of a language: 0 none, 1 Dutch, 2 English.
 pub fn language_from(code: u8) -> Result<Option<Language>, ApplyError> {
+    use loket_wire::language;
     match code {
-        0 => Ok(None),
-        1 => Ok(Some(Language::NL)),
-        2 => Ok(Some(Language::EN)),
+        language::DETECT => Ok(None),
+        language::NL => Ok(Some(Language::NL)),
+        language::EN => Ok(Some(Language::EN)),
         other => Err(ApplyError::Invalid(format!("language code {other} is not 0, 1 or 2"))),
     }
 }
@@ -508,4 +509,23 @@ fn agent_spec(router: &Router, agent: &AgentRecord) -> Result<AgentSpec, ApplyEr
     spec.presence = presence_from(agent.presence)?;
     spec.team.clone_from(&agent.team);
     Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_codes_match_the_router_channels_and_languages() {
+        for code in 0..loket_wire::channel::COUNT {
+            let channel = channel_from(code).unwrap();
+            assert_eq!(channel.index(), usize::from(code));
+            assert_eq!(loket_wire::channel::name(code), Some(channel.as_str()));
+        }
+        assert!(channel_from(loket_wire::channel::COUNT).is_err());
+        assert_eq!(language_from(loket_wire::language::DETECT).unwrap(), None);
+        assert_eq!(language_from(loket_wire::language::NL).unwrap(), Some(Language::NL));
+        assert_eq!(language_from(loket_wire::language::EN).unwrap(), Some(Language::EN));
+        assert!(language_from(loket_wire::language::COUNT).is_err());
+    }
 }

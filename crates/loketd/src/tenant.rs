@@ -973,3 +973,100 @@ impl Sequencer {
 pub fn tenant_dir(data_dir: &Path, tenant: &str) -> PathBuf {
     data_dir.join("tenants").join(tenant)
 }
+
+#[cfg(test)]
+mod tests {
+    use loket_router::{ConversationId, Event, EventKind, Timestamp};
+
+    use super::*;
+
+    fn closed(seq: u64) -> SeqEvent {
+        SeqEvent {
+            seq,
+            event: Event {
+                at: Timestamp(seq),
+                conversation: Some(ConversationId(seq)),
+                agent: None,
+                kind: EventKind::Closed,
+            },
+        }
+    }
+
+    /// A syncer over a fresh journal, and one group of two events and one
+    /// reply appended to it.
+    fn setup(
+        dir: &Path,
+        failure: Arc<OnceLock<String>>,
+    ) -> (Syncer, Journal, Group, oneshot::Receiver<Result<Ack, TenantError>>) {
+        let (mut journal, _) = Journal::open(dir, JournalOptions::default()).unwrap();
+        let (recycle, _recycled) = crossbeam_channel::bounded(RECYCLED_BUFFERS);
+        let syncer = Syncer {
+            name: "t".into(),
+            events: Arc::new(EventLog::new(16, 1)),
+            metrics: Arc::new(TenantMetrics::new("syncer-test")),
+            fsync: FsyncPolicy::Always,
+            fsync_every: Duration::from_millis(1),
+            last_sync: Instant::now(),
+            failure,
+            healthy: Arc::new(AtomicBool::new(true)),
+            recycle,
+        };
+        journal.append(b"record").unwrap();
+        let (reply, answer) = oneshot::channel();
+        let group = Group {
+            ticket: journal.prepare_sync().unwrap(),
+            events: vec![closed(1), closed(2)],
+            acks: vec![PendingAck {
+                reply,
+                ack: Ack { applied: Applied::default(), last_seq: 2 },
+                ingest: Instant::now(),
+            }],
+        };
+        (syncer, journal, group, answer)
+    }
+
+    #[test]
+    fn a_group_is_answered_and_published_only_once_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut syncer, journal, group, mut answer) = setup(dir.path(), Arc::default());
+        assert_eq!(journal.durable_lsn(), 0);
+        assert!(answer.try_recv().is_err(), "nothing answered before the sync");
+        syncer.commit(&mut vec![group]);
+        assert_eq!(journal.durable_lsn(), 1);
+        assert_eq!(answer.try_recv().unwrap().unwrap().last_seq, 2);
+        assert_eq!(syncer.events.latest(), 2);
+        assert!(syncer.healthy.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn after_a_journal_failure_groups_are_refused_and_never_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let failure = Arc::new(OnceLock::new());
+        let (mut syncer, journal, group, mut answer) = setup(dir.path(), failure.clone());
+        failure.set("append: disk full".to_owned()).unwrap();
+        syncer.commit(&mut vec![group]);
+        match answer.try_recv().unwrap() {
+            Err(TenantError::JournalUnavailable(reason)) => assert!(reason.contains("disk full")),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(syncer.events.latest(), 0, "undurable events are never published");
+        assert_eq!(journal.durable_lsn(), 0, "no sync after a failure");
+        assert!(!syncer.healthy.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_poisoned_journal_fails_the_sync_and_stops_the_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let failure = Arc::new(OnceLock::new());
+        let (mut syncer, mut journal, group, mut answer) = setup(dir.path(), failure.clone());
+        // A segment that cannot be created poisons the journal (as a failed
+        // write or fdatasync would): its tickets then refuse to sync.
+        std::fs::write(dir.path().join(loket_journal::segment_file_name(1)), b"in the way")
+            .unwrap();
+        assert!(journal.rotate().is_err());
+        syncer.commit(&mut vec![group]);
+        assert!(matches!(answer.try_recv().unwrap(), Err(TenantError::JournalUnavailable(_))));
+        assert!(failure.get().is_some_and(|reason| reason.starts_with("sync:")));
+        assert_eq!(syncer.events.latest(), 0);
+    }
+}
