@@ -147,6 +147,10 @@ struct Durability {
     durable_lsn: AtomicU64,
     /// A write or sync failed (see [`Error::Poisoned`]).
     poisoned: AtomicBool,
+    /// Held across check, `fdatasync` and update, so that after one sync
+    /// fails (the kernel reports a writeback error once per file) no other
+    /// sync of the same file can count as success.
+    syncing: std::sync::Mutex<()>,
 }
 
 impl Durability {
@@ -186,6 +190,8 @@ impl SyncTicket {
     /// (zero without one). Fails with [`Error::Poisoned`] if the journal is,
     /// and poisons it if the `fdatasync` fails.
     pub fn sync(&self) -> Result<Duration, Error> {
+        let _syncing =
+            self.durability.syncing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if self.durability.is_poisoned() {
             return Err(Error::Poisoned);
         }
@@ -377,6 +383,7 @@ impl Journal {
             durability: Arc::new(Durability {
                 durable_lsn: AtomicU64::new(next_lsn),
                 poisoned: AtomicBool::new(false),
+                syncing: std::sync::Mutex::new(()),
             }),
             last_sync: None,
         }

@@ -83,8 +83,10 @@ struct Entries {
 impl Entries {
     const SHARDS: usize = 64;
 
+    /// Bits 51..57 of the hash: the table inside a shard uses the low bits
+    /// for the bucket and the top seven for its tags, as in DashMap.
     fn shard(conversation: &ConversationId) -> usize {
-        (FxBuildHasher.hash_one(conversation) >> 58) as usize % Self::SHARDS
+        ((FxBuildHasher.hash_one(conversation) << 7) >> 58) as usize % Self::SHARDS
     }
 
     fn len(&self) -> usize {

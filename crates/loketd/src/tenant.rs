@@ -263,7 +263,9 @@ impl Tenant {
         let first_start = snapshot.is_none() && journal.next_lsn() == 0;
         let healthy = Arc::new(AtomicBool::new(true));
         let failure = Arc::new(OnceLock::new());
-        let (jobs, job_receiver) = crossbeam_channel::unbounded();
+        // Bounded: a disk that cannot keep up slows intake down instead of
+        // letting undurable decisions pile up in memory.
+        let (jobs, job_receiver) = crossbeam_channel::bounded(SYNC_QUEUE);
         let (recycle, recycled) = crossbeam_channel::bounded(RECYCLED_BUFFERS);
         let syncer = Syncer {
             name: config.name.clone(),
@@ -278,7 +280,15 @@ impl Tenant {
         };
         let syncer = std::thread::Builder::new()
             .name(format!("loketd-sync-{}", config.name))
-            .spawn(move || syncer.run(&job_receiver))
+            .spawn(move || {
+                let (failure, healthy) = (syncer.failure.clone(), syncer.healthy.clone());
+                let run = std::panic::AssertUnwindSafe(|| syncer.run(&job_receiver));
+                if std::panic::catch_unwind(run).is_err() {
+                    // Nothing can be acknowledged any more: stop the tenant.
+                    let _ = failure.set("the journal syncer stopped".to_owned());
+                    healthy.store(false, Ordering::Relaxed);
+                }
+            })
             .map_err(|e| startup(format!("syncer thread: {e}")))?;
         let mut sequencer = Sequencer {
             name: config.name.clone(),
@@ -516,6 +526,8 @@ enum SyncJob {
 
 /// Buffers the syncer hands back for the sequencer's next groups.
 const RECYCLED_BUFFERS: usize = 8;
+/// Groups (and barriers) waiting for the syncer before handing off blocks.
+const SYNC_QUEUE: usize = 256;
 
 /// The tenant's second thread: makes handed-off groups durable, then
 /// publishes their events and answers their handlers, in order.
@@ -763,6 +775,7 @@ impl Sequencer {
         }
         // Undurable events are never published.
         self.group_events.clear();
+        self.appended = false;
     }
 
     /// Writes the journal buffer out and hands the group built since the
@@ -789,9 +802,18 @@ impl Sequencer {
         if let Err(crossbeam_channel::SendError(SyncJob::Group(group))) =
             self.jobs.send(SyncJob::Group(group))
         {
-            // The syncer is gone (it only stops after the sequencer).
+            // The syncer is gone: stopped on purpose (after the sequencer's
+            // last barrier), or dead, which stops the tenant.
+            let died = self.syncer.is_some();
+            if died {
+                let _ = self.failure.set("the journal syncer stopped".to_owned());
+            }
             for pending in group.acks {
-                let _ = pending.reply.send(Err(TenantError::ShuttingDown));
+                let error = match self.failure.get() {
+                    Some(reason) if died => TenantError::JournalUnavailable(reason.clone()),
+                    _ => TenantError::ShuttingDown,
+                };
+                let _ = pending.reply.send(Err(error));
             }
         }
         if self.last_gauges.elapsed() >= GAUGE_EVERY {
@@ -858,8 +880,7 @@ impl Sequencer {
     /// a thread of its own, so deciding pauses only for the copy. See
     /// [`Sequencer::finish_snapshot`].
     fn start_snapshot(&mut self) -> Result<(), TenantError> {
-        let io = |e: loket_journal::Error| TenantError::JournalUnavailable(e.to_string());
-        self.journal.rotate().map_err(io)?;
+        self.rotate_journal()?;
         let lsn = self.journal.next_lsn();
         let snapshot = self.state.snapshot(lsn);
         let (store, keep) = (self.store.clone(), self.snapshot_keep);
@@ -879,6 +900,19 @@ impl Sequencer {
         self.records_since_snapshot = 0;
         self.last_snapshot = Instant::now();
         Ok(())
+    }
+
+    /// Rotates the journal before a snapshot; a failure (which poisons the
+    /// journal) stops the tenant.
+    fn rotate_journal(&mut self) -> Result<(), TenantError> {
+        match self.journal.rotate() {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let reason = format!("rotate: {error}");
+                self.fail(reason.clone());
+                Err(TenantError::JournalUnavailable(reason))
+            }
+        }
     }
 
     /// Completes the periodic snapshot in flight, if its thread is done (or
@@ -911,7 +945,7 @@ impl Sequencer {
     fn write_snapshot(&mut self) -> Result<(u64, usize), TenantError> {
         self.finish_snapshot(true);
         let io = |e: loket_journal::Error| TenantError::JournalUnavailable(e.to_string());
-        self.journal.rotate().map_err(io)?;
+        self.rotate_journal()?;
         let lsn = self.journal.next_lsn();
         let snapshot = self.state.snapshot(lsn);
         let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&snapshot)
