@@ -880,21 +880,11 @@ impl Sequencer {
     /// a thread of its own, so deciding pauses only for the copy. See
     /// [`Sequencer::finish_snapshot`].
     fn start_snapshot(&mut self) -> Result<(), TenantError> {
-        self.rotate_journal()?;
-        let lsn = self.journal.next_lsn();
-        let snapshot = self.state.snapshot(lsn);
+        let (lsn, snapshot) = self.capture_snapshot()?;
         let (store, keep) = (self.store.clone(), self.snapshot_keep);
         let writer = std::thread::Builder::new()
             .name(format!("loketd-snap-{}", self.name))
-            .spawn(move || {
-                let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&snapshot)
-                    .map_err(|e| format!("snapshot encoding: {e}"))?;
-                let io = |e: loket_journal::Error| e.to_string();
-                store.write(lsn, &bytes).map_err(io)?;
-                store.prune(keep).map_err(io)?;
-                let oldest = store.list().map_err(io)?.first().map_or(lsn, |(oldest, _)| *oldest);
-                Ok((oldest, bytes.len()))
-            })
+            .spawn(move || store_snapshot(&store, lsn, &snapshot, keep))
             .map_err(|e| TenantError::JournalUnavailable(format!("snapshot thread: {e}")))?;
         self.snapshot_in_flight = Some(SnapshotInFlight { lsn, writer });
         self.records_since_snapshot = 0;
@@ -902,17 +892,17 @@ impl Sequencer {
         Ok(())
     }
 
-    /// Rotates the journal before a snapshot; a failure (which poisons the
-    /// journal) stops the tenant.
-    fn rotate_journal(&mut self) -> Result<(), TenantError> {
-        match self.journal.rotate() {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                let reason = format!("rotate: {error}");
-                self.fail(reason.clone());
-                Err(TenantError::JournalUnavailable(reason))
-            }
+    /// Rotates the journal and copies the state as of the new segment's
+    /// first lsn. A failed rotation (which poisons the journal) stops the
+    /// tenant.
+    fn capture_snapshot(&mut self) -> Result<(u64, TenantSnapshot), TenantError> {
+        if let Err(error) = self.journal.rotate() {
+            let reason = format!("rotate: {error}");
+            self.fail(reason.clone());
+            return Err(TenantError::JournalUnavailable(reason));
         }
+        let lsn = self.journal.next_lsn();
+        Ok((lsn, self.state.snapshot(lsn)))
     }
 
     /// Completes the periodic snapshot in flight, if its thread is done (or
@@ -944,20 +934,17 @@ impl Sequencer {
     /// order and none older can appear after this one.
     fn write_snapshot(&mut self) -> Result<(u64, usize), TenantError> {
         self.finish_snapshot(true);
-        let io = |e: loket_journal::Error| TenantError::JournalUnavailable(e.to_string());
-        self.rotate_journal()?;
-        let lsn = self.journal.next_lsn();
-        let snapshot = self.state.snapshot(lsn);
-        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&snapshot)
-            .map_err(|e| TenantError::JournalUnavailable(format!("snapshot encoding: {e}")))?;
-        self.store.write(lsn, &bytes).map_err(io)?;
-        self.store.prune(self.snapshot_keep).map_err(io)?;
-        let oldest = self.store.list().map_err(io)?.first().map_or(lsn, |(oldest, _)| *oldest);
-        let removed = self.journal.remove_before(oldest).map_err(io)?;
+        let (lsn, snapshot) = self.capture_snapshot()?;
+        let (oldest, bytes) = store_snapshot(&self.store, lsn, &snapshot, self.snapshot_keep)
+            .map_err(TenantError::JournalUnavailable)?;
+        let removed = self
+            .journal
+            .remove_before(oldest)
+            .map_err(|e| TenantError::JournalUnavailable(e.to_string()))?;
         self.metrics.snapshots.increment(1);
         self.records_since_snapshot = 0;
         self.last_snapshot = Instant::now();
-        tracing::info!(tenant = %self.name, lsn, bytes = bytes.len(), "snapshot written");
+        tracing::info!(tenant = %self.name, lsn, bytes, "snapshot written");
         Ok((lsn, removed))
     }
 
@@ -1001,6 +988,24 @@ impl Sequencer {
             snapshot_lsn,
         })
     }
+}
+
+/// Encodes `snapshot`, stores it as the snapshot at `lsn` and prunes the
+/// store to the newest `keep`. Returns the oldest snapshot kept (the journal
+/// before it is no longer needed) and the encoded size.
+fn store_snapshot(
+    store: &SnapshotStore,
+    lsn: u64,
+    snapshot: &TenantSnapshot,
+    keep: usize,
+) -> Result<(u64, usize), String> {
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(snapshot)
+        .map_err(|e| format!("snapshot encoding: {e}"))?;
+    let io = |e: loket_journal::Error| e.to_string();
+    store.write(lsn, &bytes).map_err(io)?;
+    store.prune(keep).map_err(io)?;
+    let oldest = store.list().map_err(io)?.first().map_or(lsn, |(oldest, _)| *oldest);
+    Ok((oldest, bytes.len()))
 }
 
 /// The data directory of one tenant.
