@@ -1,6 +1,9 @@
 //! Scoring throughput and accuracy of a model file on a CSV file, without the
 //! CLI: `cargo run --release -p loket-intent --example throughput -- MODEL DATA.csv`
-//! (MODEL may be `builtin`). Besides wall-clock throughput it reports
+//! (MODEL may be `builtin`; add `--no-token-cache` to score every token
+//! from its n-grams). `--passes N` instead scores the file exactly N times
+//! and prints nothing else, for instruction-counting tools (cachegrind)
+//! whose totals must not depend on timing. Besides wall-clock throughput it reports
 //! throughput per second of CPU time actually run (Linux schedstat), which
 //! stays meaningful on a machine shared with other jobs.
 
@@ -16,7 +19,17 @@ fn cpu_ns() -> Option<u64> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let cache = !args.iter().any(|a| a == "--no-token-cache");
+    args.retain(|a| a != "--no-token-cache");
+    let passes = match args.iter().position(|a| a == "--passes") {
+        Some(i) => {
+            let n: u32 = args.get(i + 1).ok_or("--passes needs a number")?.parse()?;
+            args.drain(i..i + 2);
+            Some(n)
+        }
+        None => None,
+    };
     let [model, data] = args.as_slice() else {
         return Err("usage: throughput MODEL|builtin DATA.csv".into());
     };
@@ -28,9 +41,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &owned
     };
     let examples = train::read_csv(data)?;
+    if let Some(passes) = passes {
+        let mut scratch = if cache { Scratch::new() } else { Scratch::without_token_cache() };
+        for _ in 0..passes {
+            for e in &examples {
+                black_box(model.score(black_box(&e.text), &mut scratch));
+            }
+        }
+        return Ok(());
+    }
     let m = train::evaluate(model, &examples);
     println!("accuracy {:.4} macro_f1 {:.4} n {}", m.accuracy, m.macro_f1, m.n);
-    let mut scratch = Scratch::new();
+    // One pass with a fresh scratch: the token cache starts cold.
+    let mut scratch = if cache { Scratch::new() } else { Scratch::without_token_cache() };
+    let wall = Instant::now();
+    for e in &examples {
+        black_box(model.score(black_box(&e.text), &mut scratch));
+    }
+    let (hits, lookups) = scratch.token_cache_hits();
+    println!(
+        "first pass (cold cache): msgs_per_sec {:.0}, token cache {hits} hits of {lookups} lookups",
+        examples.len() as f64 / wall.elapsed().as_secs_f64()
+    );
     for _ in 0..3 {
         let (wall, cpu) = (Instant::now(), cpu_ns());
         let mut n = 0u64;
@@ -50,6 +82,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             n as f64 / secs,
             n as f64 / cpu_secs
         );
+        let (hits, lookups) = scratch.token_cache_hits();
+        println!("token cache: {hits} hits of {lookups} lookups");
     }
     Ok(())
 }

@@ -152,61 +152,115 @@ impl FeatureCounts {
 pub fn for_each_feature(
     normalized: &str,
     config: &FeatureConfig,
-    mut emit: impl FnMut(u32, Group),
+    emit: impl FnMut(u32, Group),
+) -> FeatureCounts {
+    struct Emit<'c, F> {
+        config: &'c FeatureConfig,
+        emit: F,
+    }
+    impl<F: FnMut(u32, Group)> FeatureSink<'_> for Emit<'_, F> {
+        #[inline(always)]
+        fn word(&mut self, bucket: u32) {
+            (self.emit)(bucket, Group::Word);
+        }
+        #[inline(always)]
+        fn token(&mut self, token: &[u8], _hash: u64) -> u32 {
+            char_features(token, self.config, |bucket| (self.emit)(bucket, Group::Char))
+        }
+    }
+    for_each_token(normalized, config, &mut Emit { config, emit })
+}
+
+/// The longest token prefix that gives character n-grams (longer tokens use
+/// only their first this many bytes).
+pub const MAX_CHAR_TOKEN: usize = 64;
+
+/// Receives a message's features from [`for_each_token`]; `'t` is the
+/// lifetime of the message text, which tokens borrow.
+pub trait FeatureSink<'t> {
+    /// One word feature (unigram, bigram or co-occurrence pair).
+    fn word(&mut self, bucket: u32);
+    /// One token, after its word features: must account for the token's
+    /// character features (normally by calling [`char_features`]) and return
+    /// how many there were. `hash` is a 64-bit hash of the token's bytes.
+    fn token(&mut self, token: &'t [u8], hash: u64) -> u32;
+}
+
+/// The walk behind [`for_each_feature`], split by what depends on one token
+/// alone: passes every word feature (unigrams, bigrams, co-occurrence pairs)
+/// to `sink.word` and then each token, in order, to `sink.token`.
+///
+/// A token's character features depend on its bytes and `config` only, so a
+/// sink may take them from a cache instead.
+#[inline(always)]
+pub fn for_each_token<'t>(
+    normalized: &'t str,
+    config: &FeatureConfig,
+    sink: &mut impl FeatureSink<'t>,
 ) -> FeatureCounts {
     debug_assert!(config.is_valid());
     let bits = config.bucket_bits;
-    let (cmin, cmax) = (usize::from(config.char_min), usize::from(config.char_max));
     let mut counts = FeatureCounts::default();
     let mut prev: Option<u64> = None;
     // Hashes of the leading tokens, for co-occurrence pairs.
     let mut seen = [0u64; FeatureConfig::MAX_PAIR_TOKENS as usize];
     let mut n_seen = 0usize;
     let pair_tokens = usize::from(config.pair_tokens).min(seen.len());
-    for token in normalized.split(' ') {
-        if token.is_empty() {
+    // Tokens are the non-empty runs between spaces (an ASCII byte, so
+    // splitting the bytes never cuts a UTF-8 sequence).
+    for bytes in normalized.as_bytes().split(|&b| b == b' ') {
+        if bytes.is_empty() {
             continue;
         }
-        let bytes = token.as_bytes();
         let h = hash_bytes(WORD_SEED, bytes);
-        emit(bucket(h, bits), Group::Word);
+        sink.word(bucket(h, bits));
         counts.words += 1;
         if let Some(p) = prev {
             let pair = (p ^ PAIR_SEED).rotate_left(23).wrapping_mul(FNV_PRIME) ^ h;
-            emit(bucket(pair, bits), Group::Word);
+            sink.word(bucket(pair, bits));
             counts.words += 1;
         }
         prev = Some(h);
         if n_seen < pair_tokens {
             for &p in &seen[..n_seen] {
                 if p != h {
-                    emit(bucket(cooc(p, h), bits), Group::Word);
+                    sink.word(bucket(cooc(p, h), bits));
                     counts.words += 1;
                 }
             }
             seen[n_seen] = h;
             n_seen += 1;
         }
+        counts.chars += sink.token(bytes, h);
+    }
+    counts
+}
 
-        // Character n-grams of " token ", from a padded copy on the stack
-        // (tokens longer than 64 bytes use only their first 64).
-        let mut padded = [b' '; 66];
-        let len = bytes.len().min(64);
-        padded[1..=len].copy_from_slice(&bytes[..len]);
-        let padded = &padded[..len + 2];
-        for start in 0..padded.len() {
-            let window = &padded[start..padded.len().min(start + cmax)];
-            let mut h = CHAR_SEED;
-            for (n, &b) in window.iter().enumerate() {
-                h = step(h, b);
-                if n + 1 >= cmin {
-                    emit(bucket(h, bits), Group::Char);
-                    counts.chars += 1;
-                }
+/// Calls `emit(bucket)` for every character n-gram of one token (length
+/// `char_min..=char_max` over the token padded with a space on each side,
+/// first [`MAX_CHAR_TOKEN`] bytes only) and returns how many there were.
+#[inline(always)]
+pub fn char_features(token: &[u8], config: &FeatureConfig, mut emit: impl FnMut(u32)) -> u32 {
+    let bits = config.bucket_bits;
+    let (cmin, cmax) = (usize::from(config.char_min), usize::from(config.char_max));
+    // " token " in a padded copy on the stack.
+    let mut padded = [b' '; MAX_CHAR_TOKEN + 2];
+    let len = token.len().min(MAX_CHAR_TOKEN);
+    padded[1..=len].copy_from_slice(&token[..len]);
+    let padded = &padded[..len + 2];
+    let mut n_features = 0;
+    for start in 0..padded.len() {
+        let window = &padded[start..padded.len().min(start + cmax)];
+        let mut h = CHAR_SEED;
+        for (n, &b) in window.iter().enumerate() {
+            h = step(h, b);
+            if n + 1 >= cmin {
+                emit(bucket(h, bits));
+                n_features += 1;
             }
         }
     }
-    counts
+    n_features
 }
 
 #[cfg(test)]
@@ -257,6 +311,17 @@ mod tests {
         assert!(
             !FeatureConfig { pair_tokens: FeatureConfig::MAX_PAIR_TOKENS + 1, ..config }.is_valid()
         );
+    }
+
+    #[test]
+    fn token_hash_is_the_lexicon_hash() {
+        // The scorer hashes each token once and passes it to the lexicon.
+        for token in ["prijs", "ij", "", "straße", "0000"] {
+            assert_eq!(
+                hash_bytes(WORD_SEED, token.as_bytes()),
+                crate::lexicon::token_hash(token.as_bytes())
+            );
+        }
     }
 
     #[test]

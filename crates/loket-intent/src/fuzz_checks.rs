@@ -6,7 +6,8 @@ use crate::normalize::normalize_into;
 
 /// Arbitrary bytes (lossy UTF-8) through normalisation and scoring with the
 /// built-in model: never panics, normalisation is idempotent, every score is
-/// finite and in `[0, 1]`.
+/// finite and in `[0, 1]`, and a scratch whose token cache is warm (and
+/// full of earlier inputs' tokens) scores exactly like one without a cache.
 pub fn intent_score(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut once = String::new();
@@ -17,8 +18,19 @@ pub fn intent_score(data: &[u8]) {
     assert!(!once.starts_with(' ') && !once.ends_with(' ') && !once.contains("  "));
 
     let model = Model::builtin();
-    let mut scratch = Scratch::new();
+    let mut scratch = Scratch::without_token_cache();
     let score = model.score(&text, &mut scratch);
+    thread_local! {
+        static WARM: std::cell::RefCell<Scratch> = std::cell::RefCell::new({
+            let mut warm = Scratch::new();
+            for i in 0..100 {
+                Model::builtin().score(&format!("warm up {i}"), &mut warm);
+            }
+            warm
+        });
+    }
+    let cached = WARM.with(|warm| model.score(&text, &mut warm.borrow_mut()));
+    assert_eq!(cached, score, "the token cache changed the score of {text:?}");
     for (name, v) in [("confidence", score.confidence), ("buying_intent", score.buying_intent)] {
         assert!(v.is_finite() && (0.0..=1.0).contains(&v), "{name} = {v} for {text:?}");
     }

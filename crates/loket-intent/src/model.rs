@@ -30,6 +30,11 @@
 //! and character features, and computes
 //! `score[c] = bias[c] + scale[c] * (sw * acc_word[c] + sc * acc_char[c])`
 //! with the group scales `sw`, `sc` of [`FeatureCounts::scales`].
+//!
+//! A token's character n-grams (and its lexicon facts) depend on the token
+//! alone, so each [`Scratch`] caches, per token, the exact sum of its
+//! character rows: a word seen before adds one row of `stride` sums instead
+//! of reading some 25 scattered rows. The cache changes no score.
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -37,8 +42,9 @@ use std::sync::LazyLock;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use crate::features::{FeatureConfig, FeatureCounts, Group, for_each_feature};
+use crate::features::{FeatureConfig, FeatureCounts, FeatureSink, char_features, for_each_token};
 use crate::language::Language;
+use crate::lexicon::{self, Analysis, TokenFacts};
 use crate::normalize::normalize_into;
 use crate::signals::Signals;
 
@@ -270,6 +276,14 @@ pub struct Score {
 
 /// Per-thread working memory for [`Model::score`]. Reuse one per thread:
 /// after the first few messages, scoring allocates nothing.
+///
+/// A scratch also caches, per token, the summed character-feature rows of
+/// the model it last scored with (see [`TokenCache`]), so a word it has seen
+/// before costs one row read instead of one per character n-gram. The cache
+/// is exact (scores are bit-identical with or without it) and is only
+/// allocated once the scratch has scored [`TokenCache::WARM_UP`] messages
+/// with the same model, so a scratch used for a handful of messages stays
+/// small.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
     text: String,
@@ -279,6 +293,7 @@ pub struct Scratch {
     acc_char: Vec<i32>,
     scores: Vec<f32>,
     exps: Vec<f32>,
+    tokens: TokenCache,
 }
 
 impl Scratch {
@@ -287,9 +302,154 @@ impl Scratch {
         Scratch::default()
     }
 
+    /// Scratch space that never caches tokens: every message is scored
+    /// from its n-grams (for tests and comparisons; slower).
+    pub fn without_token_cache() -> Scratch {
+        Scratch { tokens: TokenCache { disabled: true, ..TokenCache::default() }, ..Scratch::new() }
+    }
+
     /// The normalised text of the last scored message.
     pub fn normalized(&self) -> &str {
         &self.text
+    }
+
+    /// How many tokens were found in the token cache, and how many were
+    /// looked up, since this scratch was made.
+    pub fn token_cache_hits(&self) -> (u64, u64) {
+        (self.tokens.hits, self.tokens.lookups)
+    }
+}
+
+/// A direct-mapped cache from token to the sum of its character-feature
+/// rows, for one model (identified by [`Model`]'s load-time id).
+///
+/// Invariants: an occupied slot holds a token of at most
+/// [`TokenCache::MAX_TOKEN`] bytes, its exact bytes, its number of character
+/// features, and the exact `i16` sum of their weight rows: at most
+/// [`TokenCache::MAX_ROWS`] rows of `i8`, so the sum stays within `i16`.
+/// Entries are dropped whenever the model changes.
+#[derive(Debug, Default, Clone)]
+struct TokenCache {
+    /// Never allocate or use the cache.
+    disabled: bool,
+    /// Id of the model the entries belong to (0: none yet).
+    model: u64,
+    /// Messages scored with `model`, counted up to [`TokenCache::WARM_UP`].
+    scored: u32,
+    /// Row length of `model`.
+    stride: usize,
+    /// Per slot: the [`TokenCache::key`] of its token (all zero: empty).
+    keys: Vec<[u8; 32]>,
+    /// Per slot: number of character features of the token.
+    counts: Vec<u32>,
+    /// Per slot: the token's lexicon facts (signals, language votes).
+    facts: Vec<TokenFacts>,
+    /// Per slot: `stride` summed weights.
+    sums: Vec<i16>,
+    hits: u64,
+    lookups: u64,
+}
+
+impl TokenCache {
+    /// Longest token that is cached.
+    const MAX_TOKEN: usize = 31;
+    /// Most character n-grams a cached token can have: n-grams of lengths
+    /// 1 to [`FeatureConfig::MAX_CHAR_N`] over `MAX_TOKEN + 2` padded bytes.
+    /// Times 128 (the largest `|i8|`) it stays below `i16::MAX`.
+    const MAX_ROWS: usize = 236;
+    /// Messages a scratch scores with one model before it allocates a cache.
+    const WARM_UP: u32 = 64;
+    /// Memory budget of the row sums, in bytes (the slot count is the
+    /// largest power of two that fits, at most [`TokenCache::MAX_SLOTS`]).
+    const BUDGET_BYTES: usize = 4 << 20;
+    const MAX_SLOTS: usize = 16_384;
+
+    /// Prepares for scoring one message with `model`; returns whether the
+    /// cache is in use for it.
+    fn begin(&mut self, model: &Model) -> bool {
+        if self.disabled {
+            return false;
+        }
+        if self.model != model.id {
+            self.model = model.id;
+            self.scored = 0;
+            self.keys = Vec::new();
+            self.counts = Vec::new();
+            self.facts = Vec::new();
+            self.sums = Vec::new();
+        }
+        if self.scored < Self::WARM_UP {
+            self.scored += 1;
+            return false;
+        }
+        if self.keys.is_empty() {
+            let stride = row_stride(model.n_classes);
+            let slots = (Self::BUDGET_BYTES / (2 * stride)).clamp(1, Self::MAX_SLOTS);
+            let slots = 1 << slots.ilog2();
+            self.stride = stride;
+            self.keys = vec![[0; 32]; slots];
+            self.counts = vec![0; slots];
+            self.facts = vec![TokenFacts::default(); slots];
+            self.sums = vec![0; slots * stride];
+        }
+        true
+    }
+
+    /// The fixed-size key of a token of at most `MAX_TOKEN` bytes: its
+    /// length, then its bytes, zero-padded (never all zero).
+    #[inline(always)]
+    fn key(token: &[u8]) -> [u8; 32] {
+        let mut key = [0u8; 32];
+        key[0] = token.len() as u8;
+        key[1..=token.len()].copy_from_slice(token);
+        key
+    }
+
+    /// Adds `token`'s character-feature row sum to `acc` and returns its
+    /// feature count and lexicon facts, filling the slot first when it
+    /// holds something else. `hash` is the token's hash from
+    /// [`for_each_token`] (which is also its [`lexicon::token_hash`]).
+    /// Tokens longer than [`TokenCache::MAX_TOKEN`] bytes (and empty ones)
+    /// return `None`.
+    #[inline(always)]
+    fn add(
+        &mut self,
+        token: &[u8],
+        hash: u64,
+        config: &FeatureConfig,
+        weights: &[i8],
+        acc: &mut [i32],
+    ) -> Option<(u32, TokenFacts)> {
+        if token.is_empty() || token.len() > Self::MAX_TOKEN {
+            return None;
+        }
+        let stride = self.stride;
+        self.lookups += 1;
+        let key = Self::key(token);
+        let slot =
+            (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (self.keys.len() - 1);
+        let sum = &mut self.sums[slot * stride..(slot + 1) * stride];
+        if self.keys[slot] == key {
+            self.hits += 1;
+        } else {
+            sum.fill(0);
+            let count = char_features(token, config, |bucket| {
+                let offset = bucket as usize * stride;
+                if let Some(row) = weights.get(offset..offset + stride) {
+                    for (s, &w) in sum.iter_mut().zip(row) {
+                        *s += i16::from(w);
+                    }
+                }
+            });
+            debug_assert!(count as usize <= Self::MAX_ROWS);
+            self.keys[slot] = key;
+            self.counts[slot] = count;
+            self.facts[slot] = lexicon::token_facts(token, hash);
+        }
+        for (a, &s) in acc.iter_mut().zip(sum.iter()) {
+            *a += i32::from(s);
+        }
+        Some((self.counts[slot], self.facts[slot]))
     }
 }
 
@@ -301,6 +461,9 @@ enum Backing {
 /// A loaded, validated intent model. `Send + Sync`: share one behind an
 /// `Arc` and give every thread its own [`Scratch`].
 pub struct Model {
+    /// Unique per loaded model in this process (never 0): keys the token
+    /// caches of [`Scratch`]es.
+    id: u64,
     backing: Backing,
     config: FeatureConfig,
     n_classes: usize,
@@ -415,7 +578,9 @@ impl Model {
             u32::MAX => None,
             c => Some(c as usize),
         };
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Model {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             config,
             n_classes: data.labels.len(),
             has_buying: buying.iter().any(|&b| b),
@@ -518,8 +683,7 @@ impl Model {
 
     #[inline(always)]
     fn score_impl(&self, text: &str, scratch: &mut Scratch) -> Score {
-        let (best, confidence, p_buying) = self.classify(text, scratch);
-        let (signals, language) = crate::lexicon::analyse(&scratch.text);
+        let (best, confidence, p_buying, (signals, language)) = self.classify(text, scratch);
         let intent = match best {
             Some(c) if Some(c) != self.oos_class && confidence >= self.oos_threshold => {
                 IntentId(c as u16)
@@ -545,22 +709,34 @@ impl Model {
     }
 
     /// Best class (None when the model saw no features and has no classes),
-    /// its softmax probability, and the summed probability of buying classes.
+    /// its softmax probability, the summed probability of buying classes,
+    /// and the message's lexicon signals and language.
     #[inline(always)]
-    fn classify(&self, text: &str, scratch: &mut Scratch) -> (Option<usize>, f32, f32) {
-        self.compute_scores(text, scratch);
+    fn classify(
+        &self,
+        text: &str,
+        scratch: &mut Scratch,
+    ) -> (Option<usize>, f32, f32, (Signals, Language)) {
+        let lexicon = self.compute_scores(text, scratch);
         let scores = &scratch.scores;
-        let mut best = 0;
-        let mut max = f32::NEG_INFINITY;
-        for (c, &s) in scores.iter().enumerate() {
-            if s > max {
-                max = s;
-                best = c;
+        // The maximum in 8 lanes (vectorises), then its first position.
+        let mut max_lanes = [f32::NEG_INFINITY; 8];
+        let mut chunks = scores.chunks_exact(8);
+        for chunk in &mut chunks {
+            for (m, &s) in max_lanes.iter_mut().zip(chunk) {
+                *m = if s > *m { s } else { *m };
             }
         }
-        if !max.is_finite() {
-            return (None, 0.0, 0.0);
+        for &s in chunks.remainder() {
+            max_lanes[0] = if s > max_lanes[0] { s } else { max_lanes[0] };
         }
+        let max = max_lanes.iter().fold(f32::NEG_INFINITY, |m, &s| if s > m { s } else { m });
+        if !max.is_finite() {
+            return (None, 0.0, 0.0, lexicon);
+        }
+        let Some(best) = scores.iter().position(|&s| s == max) else {
+            return (None, 0.0, 0.0, lexicon);
+        };
         let t = self.temperature;
         // Branch-free loops over arrays so they vectorise; sums in 8 lanes
         // because the compiler may not reorder a serial float sum.
@@ -584,38 +760,50 @@ impl Model {
         let z: f32 = z_lanes.iter().sum();
         let buy: f32 = buy_lanes.iter().sum();
         // z >= 1 because the best class contributes exp(0) = 1.
-        (Some(best), 1.0 / z, buy / z)
+        (Some(best), 1.0 / z, buy / z, lexicon)
     }
 
+    /// Fills `scratch.scores` and returns the message's lexicon signals and
+    /// language (from the same walk over its tokens).
     #[inline(always)]
-    fn compute_scores(&self, text: &str, scratch: &mut Scratch) {
+    fn compute_scores(&self, text: &str, scratch: &mut Scratch) -> (Signals, Language) {
         let n = self.n_classes;
         let stride = row_stride(n);
-        let Scratch { text: norm, word_buckets, char_buckets, acc_word, acc_char, scores, exps: _ } =
-            scratch;
+        let Scratch {
+            text: norm,
+            word_buckets,
+            char_buckets,
+            acc_word,
+            acc_char,
+            scores,
+            exps: _,
+            tokens,
+        } = scratch;
         normalize_into(text, norm);
         word_buckets.clear();
         char_buckets.clear();
+        acc_word.clear();
+        acc_word.resize(stride, 0);
+        acc_char.clear();
+        acc_char.resize(stride, 0);
         let weights: &[i8] = self.archived().weights.as_slice();
         let prefetch = weights.len() > PREFETCH_ABOVE_BYTES;
-        let counts: FeatureCounts = for_each_feature(norm, &self.config, |bucket, group| {
-            // The rows are scattered over a table larger than the L2 cache:
-            // request each one as soon as its bucket is known, so the loads
-            // overlap with hashing instead of stalling the kernel.
-            // Small tables (the built-in model) stay in the L2 cache anyway.
-            if prefetch {
-                kernel::prefetch_row(weights, bucket as usize * stride, stride);
-            }
-            match group {
-                Group::Word => word_buckets.push(bucket),
-                Group::Char => char_buckets.push(bucket),
-            }
-        });
-        for (acc, buckets) in [(&mut *acc_word, &*word_buckets), (&mut *acc_char, &*char_buckets)] {
-            acc.clear();
-            acc.resize(stride, 0);
-            kernel::accumulate(weights, stride, buckets, acc);
-        }
+        let cached = tokens.begin(self);
+        let mut sink = Sink {
+            config: &self.config,
+            weights,
+            stride,
+            prefetch,
+            tokens: if cached { Some(tokens) } else { None },
+            word_buckets,
+            char_buckets,
+            acc_char,
+            analysis: Analysis::default(),
+        };
+        let counts: FeatureCounts = for_each_token(norm, &self.config, &mut sink);
+        let lexicon = sink.analysis.finish();
+        kernel::accumulate(weights, stride, word_buckets, acc_word);
+        kernel::accumulate(weights, stride, char_buckets, acc_char);
         let (sw, sc) = counts.scales(&self.config);
         scores.clear();
         scores.extend(
@@ -625,6 +813,55 @@ impl Model {
                 .zip(self.class_scale.iter().zip(&self.bias))
                 .map(|((&w, &c), (&scale, &bias))| bias + scale * (sw * w as f32 + sc * c as f32)),
         );
+        lexicon
+    }
+}
+
+/// Where [`Model::compute_scores`] puts a message's features: word buckets
+/// for the kernel; each token's character features from the token cache when
+/// it is in use, or as buckets for the kernel; and each token's lexicon
+/// facts into the message's [`Analysis`].
+struct Sink<'a> {
+    config: &'a FeatureConfig,
+    weights: &'a [i8],
+    stride: usize,
+    /// Request each row as soon as its bucket is known: the rows are
+    /// scattered over a table larger than the L2 cache, and the loads then
+    /// overlap with hashing instead of stalling the kernel.
+    prefetch: bool,
+    tokens: Option<&'a mut TokenCache>,
+    word_buckets: &'a mut Vec<u32>,
+    char_buckets: &'a mut Vec<u32>,
+    acc_char: &'a mut [i32],
+    analysis: Analysis<'a>,
+}
+
+impl<'a> FeatureSink<'a> for Sink<'a> {
+    #[inline(always)]
+    fn word(&mut self, bucket: u32) {
+        if self.prefetch {
+            kernel::prefetch_row(self.weights, bucket as usize * self.stride, self.stride);
+        }
+        self.word_buckets.push(bucket);
+    }
+
+    #[inline(always)]
+    fn token(&mut self, token: &'a [u8], hash: u64) -> u32 {
+        if let Some(cache) = self.tokens.as_deref_mut()
+            && let Some((count, facts)) =
+                cache.add(token, hash, self.config, self.weights, self.acc_char)
+        {
+            self.analysis.push(token, hash, facts);
+            return count;
+        }
+        self.analysis.push(token, hash, lexicon::token_facts(token, hash));
+        let Sink { weights, stride, prefetch, char_buckets, .. } = self;
+        char_features(token, self.config, |bucket| {
+            if *prefetch {
+                kernel::prefetch_row(weights, bucket as usize * *stride, *stride);
+            }
+            char_buckets.push(bucket);
+        })
     }
 }
 
@@ -636,18 +873,24 @@ mod kernel {
     /// Rows summed in `i16` before flushing: 255 * 128 < 32767.
     const FLUSH: usize = 255;
 
-    /// Hints the CPU to load `weights[offset..offset + len]` into the cache.
+    /// Hints the CPU to load `weights[offset..offset + len]` into the cache
+    /// (its first, second and last cache line: the whole row up to 192
+    /// bytes).
     #[inline(always)]
     pub(super) fn prefetch_row(weights: &[i8], offset: usize, len: usize) {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let mut at = offset;
-            while at < (offset + len).min(weights.len()) {
-                // Safety: prefetching is only a hint and never faults; the
-                // pointer is in bounds anyway. SSE is part of x86-64.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(weights.as_ptr().add(at)) };
-                at += 64;
+            if len == 0 || offset + len > weights.len() {
+                return;
+            }
+            let row = weights[offset..].as_ptr();
+            // Safety: prefetching is only a hint and never faults; the
+            // pointers are within the row anyway. SSE is part of x86-64.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(row);
+                _mm_prefetch::<_MM_HINT_T0>(row.add((len - 1).min(64)));
+                _mm_prefetch::<_MM_HINT_T0>(row.add(len - 1));
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -679,6 +922,17 @@ mod kernel {
 
     #[inline(always)]
     fn accumulate_generic(weights: &[i8], stride: usize, buckets: &[u32], acc: &mut [i32]) {
+        // Rows up to 192 classes wide are summed in one pass, all classes
+        // in registers at once, so each row is read once.
+        macro_rules! one_pass {
+            ($($w:literal)*) => {
+                match stride {
+                    $($w => return block::<$w>(weights, stride, 0, buckets, acc),)*
+                    _ => {}
+                }
+            };
+        }
+        one_pass!(16 32 48 64 80 96 112 128 144 160 176 192);
         let mut start = 0;
         while start + 128 <= stride {
             block::<128>(weights, stride, start, buckets, acc);
@@ -734,9 +988,14 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
     // exp(x) = 2^(x log2 e) = 2^i * 2^f with f in [0, 1). `floor` is a libm
     // call on baseline x86-64, so truncate and correct instead.
     let y = x * std::f32::consts::LOG2_E;
-    let t = y as i32;
-    let i = t - i32::from((t as f32) > y);
-    let f = y - i as f32;
+    // floor(y) without a float-to-int conversion (which does not vectorise
+    // branch-free): adding 1.5 * 2^23 rounds to an integer held in the low
+    // mantissa bits, for |y| < 2^22.
+    const MAGIC: f32 = 12_582_912.0;
+    let rounded = (y + MAGIC) - MAGIC;
+    let floor = rounded - if rounded > y { 1.0 } else { 0.0 };
+    let i = ((floor + MAGIC).to_bits() as i32) - (MAGIC.to_bits() as i32);
+    let f = y - floor;
     // Degree-5 polynomial for 2^f on [0, 1).
     let p = 1.0
         + f * (std::f32::consts::LN_2
@@ -780,6 +1039,7 @@ fn split_header(bytes: &[u8]) -> Result<&[u8], ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::{Group, for_each_feature};
 
     pub(crate) fn tiny_model() -> ModelData {
         let config = FeatureConfig {
@@ -891,6 +1151,83 @@ mod tests {
         let mut m = tiny_model();
         m.oos_class = 7;
         assert!(matches!(m.to_bytes(), Err(ModelError::Invalid(_))));
+    }
+
+    /// Messages with repeated, long, accented and unusual tokens.
+    const CACHE_TEXTS: &[&str] = &[
+        "wat kost deze jas in maat 43?",
+        "Wat KOST deze jas?? prijs prijs prijs",
+        "heeft u de bananenboom (Musa) op voorraad",
+        "can i talk to a human please, this is taking forever",
+        "where is my order #123456",
+        "supercalifragilisticexpialidociousandevenlongerwords are rare",
+        "ik twijfel tussen de blauwe en de groene, wat raad je aan",
+        "kan ik met ideal betalen en wanneer wordt het bezorgd",
+        "ik wil mijn abonnement opzeggen",
+        "😡😡 nog steeds niet geleverd",
+        "é ë ï ü ß straße",
+        "",
+        "a b c d e f g h i j k l m n o p q r s t u v w x y z",
+    ];
+
+    /// Scores every text `rounds` times with `scratch` and checks each
+    /// result against a scratch that never caches, bit for bit, and the
+    /// signals and language against the lexicon's own pass.
+    fn assert_same_as_uncached(model: &Model, scratch: &mut Scratch, rounds: usize) {
+        let mut plain = Scratch::without_token_cache();
+        for _ in 0..rounds {
+            for text in CACHE_TEXTS {
+                let cached = model.score(text, scratch);
+                let uncached = model.score(text, &mut plain);
+                assert_eq!(cached, uncached, "{text}");
+                let (signals, language) = crate::lexicon::analyse(scratch.normalized());
+                assert_eq!((cached.signals, cached.language), (signals, language), "{text}");
+                let a = model.class_scores(text, scratch).to_vec();
+                let b = model.class_scores(text, &mut plain).to_vec();
+                assert_eq!(
+                    a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn token_cache_is_exact() {
+        let model = Model::builtin();
+        let mut scratch = Scratch::new();
+        // Enough rounds to pass the warm-up and then hit the cache.
+        assert_same_as_uncached(model, &mut scratch, 2 * TokenCache::WARM_UP as usize / 10 + 3);
+        let (hits, lookups) = scratch.token_cache_hits();
+        assert!(lookups > 0 && hits * 2 > lookups, "{hits} of {lookups}");
+        assert_eq!(Scratch::without_token_cache().token_cache_hits(), (0, 0));
+    }
+
+    #[test]
+    fn token_cache_follows_the_model() {
+        let tiny = Model::load(&tiny_model().to_bytes().unwrap()).unwrap();
+        let again = Model::load(&tiny_model().to_bytes().unwrap()).unwrap();
+        let mut scratch = Scratch::new();
+        // Alternate models with one scratch: entries never leak across.
+        for model in [Model::builtin(), &tiny, Model::builtin(), &again, &tiny] {
+            assert_same_as_uncached(model, &mut scratch, 8);
+        }
+    }
+
+    #[test]
+    fn cached_token_sums_cannot_overflow() {
+        // The most n-grams a cached token can have, at the widest n-gram
+        // range a model file may ask for.
+        let config = FeatureConfig {
+            char_min: 1,
+            char_max: FeatureConfig::MAX_CHAR_N,
+            ..FeatureConfig::default()
+        };
+        let token = [b'x'; TokenCache::MAX_TOKEN];
+        let rows = char_features(&token, &config, |_| {});
+        assert_eq!(rows as usize, TokenCache::MAX_ROWS);
+        assert!(TokenCache::MAX_ROWS * 128 <= i16::MAX as usize + 1);
     }
 
     #[test]

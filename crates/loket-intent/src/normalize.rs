@@ -37,6 +37,9 @@ pub const MAX_INPUT_BYTES: usize = 4096;
 pub fn normalize_into(text: &str, out: &mut String) {
     out.clear();
     let text = truncate(text, MAX_INPUT_BYTES);
+    // The output is rarely longer than the input; growing it once up front
+    // keeps the per-letter pushes off the reallocation path.
+    out.reserve(text.len() + 8);
     let mut w = Writer { out, state: State::Start, last_char: '\0', run: 0, last_special: None };
     // Digits of the current number before its first separator (0: not in a number).
     let mut digits = 0usize;
@@ -132,6 +135,7 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    #[inline(always)]
     fn begin_token(&mut self) {
         if self.state != State::Start {
             self.out.push(' ');
@@ -140,11 +144,10 @@ impl Writer<'_> {
         self.last_char = '\0';
     }
 
+    #[inline(always)]
     fn letter(&mut self, ch: char) {
         if self.state != State::Word {
-            self.begin_token();
-            self.state = State::Word;
-            self.last_special = None;
+            self.begin_word();
         }
         if ch == self.last_char {
             self.run += 1;
@@ -158,12 +161,20 @@ impl Writer<'_> {
         self.out.push(ch);
     }
 
+    #[inline(never)]
+    fn begin_word(&mut self) {
+        self.begin_token();
+        self.state = State::Word;
+        self.last_special = None;
+    }
+
     fn letters(&mut self, s: &str) {
         for ch in s.chars() {
             self.letter(ch);
         }
     }
 
+    #[inline(always)]
     fn separate(&mut self) {
         if self.state == State::Word {
             self.state = State::Gap;

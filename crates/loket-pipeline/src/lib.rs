@@ -315,7 +315,8 @@ impl Pipeline {
         self.catalog.as_deref()
     }
 
-    /// Fresh per-thread working memory.
+    /// Fresh working memory: keep one per thread and reuse it (scoring
+    /// allocates nothing once it is warm, and its token cache stays useful).
     pub fn scratch(&self) -> Scratch {
         Scratch::default()
     }

@@ -4,6 +4,7 @@
 //! the tenant, and a handler only ever sees that tenant. Errors are JSON:
 //! `{"error": {"code": "...", "message": "..."}}` with a stable code.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -272,6 +273,22 @@ struct BatchBody {
     messages: Vec<MessageBody>,
 }
 
+thread_local! {
+    /// This worker thread's scoring memory, kept across requests so that
+    /// buffers are not regrown and the model's token cache stays warm (see
+    /// `loket_intent::Scratch`).
+    static SCRATCH: RefCell<loket_pipeline::Scratch> = RefCell::default();
+}
+
+/// Runs `f` with this thread's scoring memory (a fresh one should it be
+/// in use already, which synchronous scoring never causes).
+fn with_scratch<R>(f: impl FnOnce(&mut loket_pipeline::Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut loket_pipeline::Scratch::default()),
+    })
+}
+
 fn language_code(language: Option<&str>) -> Result<u8, String> {
     match language {
         None => Ok(loket_wire::language::DETECT),
@@ -297,7 +314,15 @@ fn score_messages(
         ));
     }
     let pipeline = tenant.pipeline();
-    let mut scratch = pipeline.scratch();
+    with_scratch(|scratch| score_each(pipeline, scratch, limits, messages))
+}
+
+fn score_each(
+    pipeline: &loket_pipeline::Pipeline,
+    scratch: &mut loket_pipeline::Scratch,
+    limits: &LimitsConfig,
+    messages: &[MessageBody],
+) -> Result<Vec<ScoredMessage>, ApiError> {
     let mut scored_messages = Vec::with_capacity(messages.len());
     for (index, message) in messages.iter().enumerate() {
         if message.text.len() > limits.max_text_bytes {
@@ -317,7 +342,7 @@ fn score_messages(
             tier: message.tier,
             text: &message.text,
         };
-        scored_messages.push(scored(pipeline, &mut scratch, &incoming));
+        scored_messages.push(scored(pipeline, scratch, &incoming));
     }
     Ok(scored_messages)
 }
@@ -623,7 +648,7 @@ async fn score(
         )));
     }
     let pipeline = tenant.pipeline();
-    let score = pipeline.score(&body.text, &mut pipeline.scratch());
+    let score = with_scratch(|scratch| pipeline.score(&body.text, scratch));
     let mut value = score_json(&tenant, &score);
     if let Some(id) = body.conversation_id {
         value["conversation_id"] = json!(id);
