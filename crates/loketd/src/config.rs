@@ -31,6 +31,14 @@ pub struct Config {
     pub event_retention: usize,
     /// Longest a graceful shutdown may take before the daemon exits anyway.
     pub shutdown_timeout_ms: u64,
+    /// Let the kernel back the daemon's heap with transparent huge pages
+    /// (Linux). Off by default: the kernel zeroes a whole 2 MiB page in the
+    /// first touch of it, inside whichever allocation touched it, and on
+    /// the test machine (a virtual machine) one such fault stalled a batch
+    /// of decisions for 5-7 ms. The `loketd` binary applies this at start
+    /// (`prctl(PR_SET_THP_DISABLE)`); a daemon embedded with [`crate::run`]
+    /// leaves the process setting to its host program.
+    pub huge_pages: bool,
     /// The tenants. Each has its own agents, conversations, catalog and events.
     pub tenants: Vec<TenantConfig>,
 }
@@ -46,6 +54,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             event_retention: 1 << 18,
             shutdown_timeout_ms: 10_000,
+            huge_pages: false,
             tenants: vec![TenantConfig::demo()],
         }
     }
@@ -278,6 +287,7 @@ mod tests {
         assert!(config.listen.ip().is_loopback());
         assert_eq!(config.tenants.len(), 1);
         assert_eq!(config.tenants[0].tokens, ["demo-token"]);
+        assert!(!config.huge_pages, "huge pages are off unless asked for");
     }
 
     #[test]
@@ -286,12 +296,13 @@ mod tests {
         let path = dir.path().join("loketd.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\n[journal]\nfsync = \"always\"\n\
+            "listen = \"127.0.0.1:9000\"\nhuge_pages = true\n[journal]\nfsync = \"always\"\n\
              [[tenants]]\nname = \"shop\"\ntokens = [\"secret-token-1\"]\n",
         )
         .unwrap();
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(config.listen.port(), 9000);
+        assert!(config.huge_pages);
         assert_eq!(config.journal.fsync, FsyncPolicy::Always);
         assert_eq!(config.tenants[0].name, "shop");
 

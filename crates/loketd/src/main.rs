@@ -55,6 +55,9 @@ fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&config)?);
         return Ok(());
     }
+    if !config.huge_pages {
+        disable_transparent_huge_pages();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("loketd-io")
@@ -69,6 +72,22 @@ fn main() -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+
+/// Asks the kernel not to back this process's memory with transparent huge
+/// pages from now on (see `Config::huge_pages`); a failure is logged, and
+/// the daemon runs on.
+#[cfg(target_os = "linux")]
+fn disable_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and reads or
+    // writes no memory of this process.
+    let result = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if result != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "could not turn transparent huge pages off");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn disable_transparent_huge_pages() {}
 
 /// SIGINT or SIGTERM.
 async fn shutdown_signal() {

@@ -15,8 +15,34 @@ fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
-fn start(data: &Path, http_addr: SocketAddr, binary_addr: SocketAddr) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_loketd"))
+/// The daemon process, killed if the test fails before it does (an orphan
+/// would keep the test's output pipe open and hang the run).
+struct Daemon(Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn start(data: &Path, http_addr: SocketAddr, binary_addr: SocketAddr) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_loketd"))
         .arg("--data-dir")
         .arg(data)
         .arg("--listen")
@@ -30,7 +56,8 @@ fn start(data: &Path, http_addr: SocketAddr, binary_addr: SocketAddr) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("the loketd binary starts")
+        .expect("the loketd binary starts");
+    Daemon(child)
 }
 
 async fn wait_ready(http_addr: SocketAddr) {
@@ -53,6 +80,15 @@ async fn every_acknowledged_message_and_decision_survives_sigkill() {
     let (http_addr, binary_addr) = (free_port(), free_port());
     let mut daemon = start(dir.path(), http_addr, binary_addr);
     wait_ready(http_addr).await;
+    // By default the binary turns transparent huge pages off for itself
+    // (`huge_pages = false`), so no first-touch 2 MiB fault stalls decisions.
+    #[cfg(target_os = "linux")]
+    {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", daemon.id())).unwrap();
+        if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+            assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+        }
+    }
 
     // Load: pipelined batches; note each acknowledgement as it arrives.
     let (mut client, welcome) = Binary::connect(binary_addr, TOKEN).await;
