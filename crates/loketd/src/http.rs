@@ -5,7 +5,6 @@
 //! `{"error": {"code": "...", "message": "..."}}` with a stable code.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +28,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::auth::TokenTable;
 use crate::command::{Command, ScoredMessage, SkillRecord};
 use crate::config::LimitsConfig;
 use crate::demo::agent_record;
@@ -40,7 +40,7 @@ use crate::tenant::{Tenant, TenantError};
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// Tenants by bearer token.
-    pub tokens: Arc<HashMap<String, Arc<Tenant>>>,
+    pub tokens: Arc<TokenTable<Tenant>>,
     /// All tenants.
     pub tenants: Arc<Vec<Arc<Tenant>>>,
     /// Limits.

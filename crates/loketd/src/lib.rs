@@ -23,11 +23,14 @@
 //! - Nothing is acknowledged, and no event published, before the journal
 //!   record behind it is on disk.
 //! - A request authenticated for one tenant can reach only that tenant.
+//!   Tokens are looked up by SHA-256 digest and compared in constant time
+//!   ([`auth::TokenTable`]).
 //! - Input from the network never panics the daemon: frames, JSON and
 //!   journal records are validated before use.
 
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod binary;
 // rkyv's derive makes undocumented `Archived*` twins of documented types.
 #[allow(missing_docs)]
@@ -41,7 +44,6 @@ pub mod metrics;
 pub mod state;
 pub mod tenant;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -110,10 +112,11 @@ pub async fn run(
     })
     .await
     .map_err(|e| std::io::Error::other(format!("tenant start-up panicked: {e}")))??;
-    let mut tokens = HashMap::new();
+    // `Config::check` refused tokens used twice.
+    let mut tokens = auth::TokenTable::new();
     for (tenant, tenant_config) in tenants.iter().zip(&config.tenants) {
         for token in &tenant_config.tokens {
-            tokens.insert(token.clone(), tenant.clone());
+            tokens.insert(token, tenant.clone());
         }
     }
     let (stop, stopping) = watch::channel(false);
