@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SlotSet {
     words: Vec<u64>,
+    /// Number of slots in the set (kept by `insert` and `remove`).
+    members: u32,
 }
 
 impl std::fmt::Debug for SlotSet {
@@ -20,7 +22,7 @@ impl std::fmt::Debug for SlotSet {
 impl SlotSet {
     /// An empty set.
     pub fn new() -> SlotSet {
-        SlotSet { words: Vec::new() }
+        SlotSet { words: Vec::new(), members: 0 }
     }
 
     /// Adds `slot`, growing as needed.
@@ -29,13 +31,17 @@ impl SlotSet {
         if word >= self.words.len() {
             self.words.resize(word + 1, 0);
         }
-        self.words[word] |= 1 << (slot % 64);
+        let bit = 1 << (slot % 64);
+        self.members += u32::from(self.words[word] & bit == 0);
+        self.words[word] |= bit;
     }
 
     /// Removes `slot`.
     pub fn remove(&mut self, slot: u32) {
         if let Some(word) = self.words.get_mut(slot as usize / 64) {
-            *word &= !(1 << (slot % 64));
+            let bit = 1 << (slot % 64);
+            self.members -= u32::from(*word & bit != 0);
+            *word &= !bit;
         }
     }
 
@@ -46,9 +52,9 @@ impl SlotSet {
     }
 
     /// Number of slots in the set.
-    #[cfg(test)]
+    #[inline]
     pub fn len(&self) -> usize {
-        self.words.iter().map(|w| w.count_ones() as usize).sum()
+        self.members as usize
     }
 
     /// The slots, ascending.
@@ -91,6 +97,10 @@ impl Iterator for Ones {
 /// cyclic order from `start` (the members `>= start` ascending, then those
 /// `< start` ascending), without allocating. Stops early when `visit`
 /// returns `false`.
+///
+/// Each word is built from the sets in the order given, stopping at the
+/// first that leaves it empty, and the hint last: pass the sparsest set
+/// first and most words cost one load.
 #[inline]
 pub(crate) fn for_each_in_intersection_from(
     sets: &[&SlotSet],
@@ -102,17 +112,17 @@ pub(crate) fn for_each_in_intersection_from(
         return;
     };
     let word_at = |index: usize| {
-        let mut word = match hint {
-            Some(words) => words.get(index).map_or(0, |w| w.load(Ordering::Relaxed)),
-            None => u64::MAX,
-        };
+        let mut word = u64::MAX;
         for set in sets {
             word &= set.words()[index];
             if word == 0 {
-                break;
+                return 0;
             }
         }
-        word
+        match hint {
+            Some(words) => word & words.get(index).map_or(0, |w| w.load(Ordering::Relaxed)),
+            None => word,
+        }
     };
     let first = start as usize / 64;
     // Bits of the first word at or above `start` (all of them when the
@@ -170,6 +180,51 @@ mod tests {
             prop_assert_eq!(got, want);
             prop_assert_eq!(sa.len(), a.len());
             prop_assert_eq!(sa.iter().collect::<Vec<_>>(), a.iter().copied().collect::<Vec<_>>());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn len_counts_members_through_inserts_and_removes(
+            ops in proptest::collection::vec((any::<bool>(), 0u32..300), 0..200),
+        ) {
+            let mut set = SlotSet::new();
+            let mut model = BTreeSet::new();
+            for (insert, slot) in ops {
+                if insert {
+                    set.insert(slot);
+                    model.insert(slot);
+                } else {
+                    set.remove(slot);
+                    model.remove(&slot);
+                }
+                prop_assert_eq!(set.len(), model.len());
+            }
+            let ones: usize = set.words().iter().map(|w| w.count_ones() as usize).sum();
+            prop_assert_eq!(set.len(), ones);
+        }
+
+        #[test]
+        fn the_hint_filters_whatever_the_set_order(
+            a in proptest::collection::btree_set(0u32..300, 0..150),
+            b in proptest::collection::btree_set(0u32..300, 0..150),
+            hint in proptest::collection::btree_set(0u32..300, 0..150),
+            start in 0u32..320,
+        ) {
+            let build = |s: &BTreeSet<u32>| { let mut set = SlotSet::new(); for &x in s { set.insert(x); } set };
+            let (sa, sb) = (build(&a), build(&b));
+            let words: Vec<AtomicU64> = (0..5)
+                .map(|i| AtomicU64::new(hint.iter().filter(|&&x| x / 64 == i).fold(0, |w, &x| w | 1 << (x % 64))))
+                .collect();
+            let run = |sets: &[&SlotSet]| {
+                let mut got = Vec::new();
+                for_each_in_intersection_from(sets, Some(&words), start, |slot| { got.push(slot); true });
+                got
+            };
+            let all: Vec<u32> = a.iter().filter(|x| b.contains(x) && hint.contains(x)).copied().collect();
+            let want: Vec<u32> = all.iter().filter(|&&x| x >= start).chain(all.iter().filter(|&&x| x < start)).copied().collect();
+            prop_assert_eq!(run(&[&sa, &sb]), want.clone());
+            prop_assert_eq!(run(&[&sb, &sa]), want);
         }
     }
 

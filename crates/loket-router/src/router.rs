@@ -706,6 +706,8 @@ impl Inner {
             sets.push(index.at_least(requirement.level));
             skills.push(index);
         }
+        // Sparsest first: most words of the scan then cost one load.
+        sets.sort_unstable_by_key(|set| set.len());
         let strategy = self.config.strategy;
         let cursor = if strategy == Strategy::RoundRobin {
             self.round_robin.load(Ordering::Relaxed)
