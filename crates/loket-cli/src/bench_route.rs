@@ -65,8 +65,10 @@ struct Report {
     open_conversations: usize,
 }
 
-/// Open conversations each thread keeps for sticky traffic.
-const OPEN_PER_THREAD: usize = 4_000;
+/// Open conversations kept for sticky traffic, in all: split over the
+/// threads, so every thread count routes against the same load (twice the
+/// threads must not mean twice as many busy agents).
+const OPEN_CONVERSATIONS: usize = 4_000;
 /// Distinct customers: a web shop's customers active within the affinity
 /// look-back. Returning customers exercise affinity on new conversations.
 const CUSTOMERS: u64 = 100_000;
@@ -167,12 +169,13 @@ fn drive(
         CUSTOMERS,
         args.seed ^ ((thread as u64 + 1) * 0x9E37),
     );
-    // Open conversations to send follow-ups to, oldest first in a ring.
-    // At most one per agent on average, so the agents keep room for new
-    // conversations; a bounded number of tries, so a roster with too little
-    // capacity still runs (with fewer open conversations).
-    let target = OPEN_PER_THREAD.min(args.agents / args.threads).max(1);
-    let mut open = traffic.open_conversations(router, target);
+    // Open conversations to send follow-ups to, oldest first in a ring:
+    // this thread's share of `OPEN_CONVERSATIONS`. At most one per agent on
+    // average, so the agents keep room for new conversations; a bounded
+    // number of tries, so a roster with too little capacity still runs
+    // (with fewer open conversations).
+    let target = (OPEN_CONVERSATIONS.min(args.agents) / args.threads).max(1);
+    let open = traffic.open_conversations(router, target);
     let mut events = Vec::with_capacity(64);
     // Pre-generate the whole run so the loop measures routing only.
     let new_share = match args.scenario {
@@ -180,43 +183,93 @@ fn drive(
         Scenario::New => 100,
         Scenario::Mixed => 10,
     };
-    let plan: Vec<(bool, Message)> = (0..args.messages)
-        .map(|_| {
-            if open.is_empty() || traffic.pick(100) < new_share {
-                (true, traffic.new_conversation().0)
-            } else {
-                let index = traffic.pick(open.len());
-                (false, traffic.follow_up(&open[index]))
-            }
-        })
-        .collect();
+    let plan = plan(&mut traffic, open, new_share, args.messages);
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
-    let mut oldest = 0usize;
     let mut successes = 0u64;
     barrier.wait();
     let start = Instant::now();
-    for (is_new, message) in &plan {
+    for (victim, message) in &plan {
         let before = Instant::now();
         let decision = router.route(message, &mut events);
         let took = before.elapsed();
         let _ = histogram.record(took.as_nanos() as u64);
         successes += u64::from(decision.is_assignment());
-        if *is_new {
-            // Keep the agents' load steady: close the oldest open conversation
-            // and let the new one take its place in the ring (or close the new
-            // one if it had to wait).
-            let victim: ConversationId = if decision.is_assignment() && !open.is_empty() {
-                let victim = open[oldest].conversation;
-                open[oldest] = message.clone();
-                oldest = (oldest + 1) % open.len();
-                victim
-            } else {
-                message.conversation
-            };
-            let _ = router.close(victim, &mut events);
+        if let Some(victim) = victim {
+            // Keep the agents' load steady: close the oldest open
+            // conversation, whose place the new one took in the ring; a new
+            // conversation that had to wait is closed as well (rare: the
+            // agents keep room), so the backlog does not grow.
+            let _ = router.close(*victim, &mut events);
+            if !decision.is_assignment() {
+                let _ = router.close(message.conversation, &mut events);
+            }
         }
         events.clear();
     }
     (histogram, successes, start.elapsed())
+}
+
+/// One step of a thread's run: a message, and for a new conversation the
+/// open conversation whose place it takes (closed right after it).
+type Step = (Option<ConversationId>, Message);
+
+/// Pre-generates a thread's run, so the timed loop measures routing only.
+/// `new_share` percent of the messages open new conversations; the rest
+/// are follow-ups in `open`, a ring in which each new conversation takes
+/// the place of the oldest, as the run will do. Follow-ups therefore only
+/// go to conversations still open (a follow-up to a closed conversation
+/// would open it again, and the share of new conversations would drift
+/// past `new_share`).
+fn plan(
+    traffic: &mut Traffic,
+    mut open: Vec<Message>,
+    new_share: usize,
+    messages: usize,
+) -> Vec<Step> {
+    let mut oldest = 0usize;
+    (0..messages)
+        .map(|_| {
+            if open.is_empty() || traffic.pick(100) < new_share {
+                let message = traffic.new_conversation().0;
+                let victim = (!open.is_empty()).then(|| {
+                    let victim = std::mem::replace(&mut open[oldest], message.clone());
+                    oldest = (oldest + 1) % open.len();
+                    victim.conversation
+                });
+                (victim, message)
+            } else {
+                let index = traffic.pick(open.len());
+                (None, traffic.follow_up(&open[index]))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn mixed_plans_keep_the_new_share_and_never_follow_up_a_closed_conversation() {
+        let mut traffic = Traffic::new(vec![loket_router::SkillId(0)], 1, 1_000, 7);
+        let open: Vec<Message> = (0..200).map(|_| traffic.new_conversation().0).collect();
+        let plan = plan(&mut traffic, open, 10, 20_000);
+        let new = plan.iter().filter(|(victim, _)| victim.is_some()).count();
+        assert!((1_700..2_300).contains(&new), "{new} of 20000 open a conversation");
+        let mut closed = HashSet::new();
+        for (victim, message) in &plan {
+            match victim {
+                Some(victim) => {
+                    assert!(closed.insert(*victim), "{victim:?} closed twice");
+                }
+                None => assert!(
+                    !closed.contains(&message.conversation),
+                    "a follow-up to closed {:?}",
+                    message.conversation
+                ),
+            }
+        }
+    }
 }
