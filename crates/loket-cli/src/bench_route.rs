@@ -189,19 +189,25 @@ fn drive(
     let mut successes = 0u64;
     barrier.wait();
     let start = Instant::now();
-    for (victim, message) in &plan {
+    for step in &plan {
+        let message = step.message();
         let before = Instant::now();
         let decision = router.route(message, &mut events);
         let took = before.elapsed();
         let _ = histogram.record(took.as_nanos() as u64);
         successes += u64::from(decision.is_assignment());
-        if let Some(victim) = victim {
+        match step {
+            Step::FollowUp(_) => {}
             // Keep the agents' load steady: close the oldest open
-            // conversation, whose place the new one took in the ring; a new
-            // conversation that had to wait is closed as well (rare: the
-            // agents keep room), so the backlog does not grow.
-            let _ = router.close(*victim, &mut events);
-            if !decision.is_assignment() {
+            // conversation, whose place the new one took in the ring. A new
+            // conversation that had to wait stays queued: the capacity just
+            // freed usually goes to it, and `queued_at_end` counts any left.
+            Step::New { victim: Some(victim), .. } => {
+                let _ = router.close(*victim, &mut events);
+            }
+            // No ring to keep (no conversation could be opened beforehand):
+            // close the new conversation itself.
+            Step::New { victim: None, message } => {
                 let _ = router.close(message.conversation, &mut events);
             }
         }
@@ -210,9 +216,23 @@ fn drive(
     (histogram, successes, start.elapsed())
 }
 
-/// One step of a thread's run: a message, and for a new conversation the
-/// open conversation whose place it takes (closed right after it).
-type Step = (Option<ConversationId>, Message);
+/// One step of a thread's run.
+#[derive(Debug)]
+enum Step {
+    /// A message in an open conversation.
+    FollowUp(Message),
+    /// A new conversation, taking the place of `victim` (closed right
+    /// after it) in the ring of open conversations, if there is a ring.
+    New { victim: Option<ConversationId>, message: Message },
+}
+
+impl Step {
+    fn message(&self) -> &Message {
+        match self {
+            Step::FollowUp(message) | Step::New { message, .. } => message,
+        }
+    }
+}
 
 /// Pre-generates a thread's run, so the timed loop measures routing only.
 /// `new_share` percent of the messages open new conversations; the rest
@@ -237,10 +257,10 @@ fn plan(
                     oldest = (oldest + 1) % open.len();
                     victim.conversation
                 });
-                (victim, message)
+                Step::New { victim, message }
             } else {
                 let index = traffic.pick(open.len());
-                (None, traffic.follow_up(&open[index]))
+                Step::FollowUp(traffic.follow_up(&open[index]))
             }
         })
         .collect()
@@ -256,20 +276,28 @@ mod tests {
         let mut traffic = Traffic::new(vec![loket_router::SkillId(0)], 1, 1_000, 7);
         let open: Vec<Message> = (0..200).map(|_| traffic.new_conversation().0).collect();
         let plan = plan(&mut traffic, open, 10, 20_000);
-        let new = plan.iter().filter(|(victim, _)| victim.is_some()).count();
+        let new = plan.iter().filter(|step| matches!(step, Step::New { .. })).count();
         assert!((1_700..2_300).contains(&new), "{new} of 20000 open a conversation");
         let mut closed = HashSet::new();
-        for (victim, message) in &plan {
-            match victim {
-                Some(victim) => {
-                    assert!(closed.insert(*victim), "{victim:?} closed twice");
+        for step in &plan {
+            match step {
+                Step::New { victim, .. } => {
+                    let victim = victim.expect("the ring is never empty here");
+                    assert!(closed.insert(victim), "{victim:?} closed twice");
                 }
-                None => assert!(
+                Step::FollowUp(message) => assert!(
                     !closed.contains(&message.conversation),
                     "a follow-up to closed {:?}",
                     message.conversation
                 ),
             }
         }
+    }
+
+    #[test]
+    fn without_a_ring_every_new_conversation_is_its_own_victim() {
+        let mut traffic = Traffic::new(vec![loket_router::SkillId(0)], 1, 1_000, 7);
+        let plan = plan(&mut traffic, Vec::new(), 10, 100);
+        assert!(plan.iter().all(|step| matches!(step, Step::New { victim: None, .. })));
     }
 }

@@ -31,8 +31,9 @@ pub struct Config {
     pub event_retention: usize,
     /// Longest a graceful shutdown may take before the daemon exits anyway.
     pub shutdown_timeout_ms: u64,
-    /// Let the kernel back the daemon's heap with transparent huge pages
-    /// (Linux). Off by default: the kernel zeroes a whole 2 MiB page in the
+    /// Leave the process's transparent huge pages (Linux) as the system
+    /// and the parent process set them; `false`, the default, turns them off
+    /// for all of the daemon's memory. Off by default: the kernel zeroes a whole 2 MiB page in the
     /// first touch of it, inside whichever allocation touched it, and on
     /// the test machine (a virtual machine) one such fault stalled a batch
     /// of decisions for 5-7 ms. The `loketd` binary applies this at start

@@ -116,7 +116,8 @@ pub async fn run(
     let mut tokens = auth::TokenTable::new();
     for (tenant, tenant_config) in tenants.iter().zip(&config.tenants) {
         for token in &tenant_config.tokens {
-            tokens.insert(token, tenant.clone());
+            let added = tokens.insert(token, tenant.clone());
+            debug_assert!(added, "Config::check refuses a token used twice");
         }
     }
     let (stop, stopping) = watch::channel(false);
