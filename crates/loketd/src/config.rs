@@ -32,11 +32,11 @@ pub struct Config {
     /// Longest a graceful shutdown may take before the daemon exits anyway.
     pub shutdown_timeout_ms: u64,
     /// Leave the process's transparent huge pages (Linux) as the system
-    /// and the parent process set them; `false`, the default, turns them off
-    /// for all of the daemon's memory. Off by default: the kernel zeroes a whole 2 MiB page in the
-    /// first touch of it, inside whichever allocation touched it, and on
-    /// the test machine (a virtual machine) one such fault stalled a batch
-    /// of decisions for 5-7 ms. The `loketd` binary applies this at start
+    /// and the parent process set them; `false`, the default, turns them
+    /// off for all of the daemon's memory. Off by default because the
+    /// kernel zeroes a whole 2 MiB page on the first touch of it, inside
+    /// whichever allocation touched it, and on the test machine (a virtual
+    /// machine) one such fault stalled a batch of decisions for 5-7 ms. The `loketd` binary applies this at start
     /// (`prctl(PR_SET_THP_DISABLE)`); a daemon embedded with [`crate::run`]
     /// leaves the process setting to its host program.
     pub huge_pages: bool,

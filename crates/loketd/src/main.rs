@@ -78,10 +78,10 @@ fn main() -> anyhow::Result<()> {
 /// the daemon runs on.
 #[cfg(target_os = "linux")]
 fn disable_transparent_huge_pages() {
-    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and reads or
-    // writes no memory of this process.
     // The kernel reads every argument as an `unsigned long`.
     let (on, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and reads or
+    // writes no memory of this process.
     let result = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, on, unused, unused, unused) };
     if result != 0 {
         tracing::warn!(error = %std::io::Error::last_os_error(), "could not turn transparent huge pages off");
