@@ -737,7 +737,9 @@ impl Model {
                 &mut self.history.last_mut().expect("just pushed").1
             }
         };
-        history.retain(|s| s.agent != agent);
+        // By slot, as the router: an agent removed and registered again
+        // has a new slot, and its old one stays until it drops out.
+        history.retain(|s| s.slot != slot);
         history.truncate(HISTORY - 1);
         history.insert(0, served);
     }

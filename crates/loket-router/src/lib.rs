@@ -87,6 +87,7 @@ mod config;
 mod conversation;
 mod error;
 mod event;
+mod history;
 mod hours;
 mod ids;
 mod roster;

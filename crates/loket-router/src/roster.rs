@@ -6,6 +6,7 @@
 //! serialised by the writer lock, build a new [`Indexes`] (copying only the
 //! sets they touch) and publish it.
 
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
@@ -14,7 +15,9 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use loket_capacity::{CapacityCell, Limits};
-use parking_lot::Mutex;
+use parking_lot::lock_api::RawMutex as _;
+use parking_lot::{Mutex, RawMutex};
+use smallvec::SmallVec;
 
 use crate::agent::{AgentKind, AgentSpec, Presence};
 use crate::bitset::SlotSet;
@@ -28,10 +31,17 @@ const CHUNKS: usize = 1024;
 /// The most agents one router can register over its lifetime.
 pub const MAX_AGENTS: u32 = (CHUNK * CHUNKS) as u32;
 
+/// The conversations holding capacity on one agent.
+pub(crate) type Held = SmallVec<[ConversationId; 2]>;
+
 /// The hot, shared state of one agent. Lives as long as the router: slots
 /// are never reused, so a slot number held by a conversation always names
 /// the same agent.
-#[derive(Debug)]
+///
+/// Exactly one cache line (checked below), with the first two held
+/// conversations inline: opening or closing a conversation touches the
+/// agent's line and nothing else of it.
+#[repr(align(64))]
 pub(crate) struct AgentCell {
     pub(crate) capacity: CapacityCell,
     pub(crate) last_assigned_ms: AtomicU64,
@@ -39,10 +49,32 @@ pub(crate) struct AgentCell {
     presence: AtomicU8,
     kind: AtomicU8,
     pub(crate) missed_offers: AtomicU32,
+    /// Guards `holding`. A leaf lock: nothing else is locked while it is
+    /// held. A separate field rather than a `Mutex<Held>`, whose padding
+    /// would push the cell past one cache line.
+    holding_lock: RawMutex,
     /// Conversations holding capacity on this agent (assigned, offered, in
-    /// wrap-up, or a bot's while escalating). A leaf lock: nothing else is
-    /// locked while it is held.
-    pub(crate) holding: Mutex<Vec<ConversationId>>,
+    /// wrap-up, or a bot's while escalating). Only touched through
+    /// [`AgentCell::with_holding`].
+    holding: UnsafeCell<Held>,
+}
+
+const _: () = assert!(std::mem::size_of::<AgentCell>() == 64);
+
+// SAFETY: every field but `holding` is `Sync`; `holding` is only reached
+// through `with_holding`, which hands out its one `&mut` while
+// `holding_lock` is held, so no two threads ever access it at once.
+unsafe impl Sync for AgentCell {}
+
+impl std::fmt::Debug for AgentCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentCell")
+            .field("id", &self.id())
+            .field("capacity", &self.capacity)
+            .field("presence", &self.presence())
+            .field("kind", &self.kind())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AgentCell {
@@ -54,7 +86,8 @@ impl AgentCell {
             presence: AtomicU8::new(Presence::Offline.to_u8()),
             kind: AtomicU8::new(0),
             missed_offers: AtomicU32::new(0),
-            holding: Mutex::new(Vec::new()),
+            holding_lock: RawMutex::INIT,
+            holding: UnsafeCell::new(Held::new()),
         }
     }
 
@@ -71,15 +104,42 @@ impl AgentCell {
         if self.kind.load(Ordering::Relaxed) == 1 { AgentKind::Bot } else { AgentKind::Human }
     }
 
+    /// Runs `f` on the held conversations under the cell's holding lock.
+    /// `f` must not call back into this cell's `with_holding` (it would
+    /// deadlock); it may panic, the lock is released either way.
+    #[inline]
+    pub(crate) fn with_holding<R>(&self, f: impl FnOnce(&mut Held) -> R) -> R {
+        struct Unlock<'a>(&'a RawMutex);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                // SAFETY: created right after `lock()` below on this thread,
+                // so the lock is held by this thread here.
+                unsafe { self.0.unlock() }
+            }
+        }
+        self.holding_lock.lock();
+        let _unlock = Unlock(&self.holding_lock);
+        // SAFETY: the lock is held until `_unlock` drops, after `f` has
+        // returned (or unwound), and `holding` is reached only here, so
+        // this is the only reference to it meanwhile.
+        f(unsafe { &mut *self.holding.get() })
+    }
+
     pub(crate) fn hold(&self, conversation: ConversationId) {
-        self.holding.lock().push(conversation);
+        self.with_holding(|held| held.push(conversation));
     }
 
     pub(crate) fn unhold(&self, conversation: ConversationId) {
-        let mut holding = self.holding.lock();
-        if let Some(index) = holding.iter().position(|&c| c == conversation) {
-            holding.swap_remove(index);
-        }
+        self.with_holding(|held| {
+            if let Some(index) = held.iter().position(|&c| c == conversation) {
+                held.swap_remove(index);
+            }
+        });
+    }
+
+    /// A copy of the held conversations, in order.
+    pub(crate) fn held(&self) -> Vec<ConversationId> {
+        self.with_holding(|held| held.to_vec())
     }
 }
 
@@ -406,7 +466,7 @@ impl Roster {
                 missed_offers: cell.missed_offers.load(Ordering::Relaxed),
                 last_assigned_ms: cell.last_assigned_ms.load(Ordering::Relaxed),
                 load,
-                holding: cell.holding.lock().clone(),
+                holding: cell.held(),
             });
         }
         slots
@@ -446,7 +506,7 @@ impl Roster {
                 }
             }
             cell.capacity.set_limits(limits);
-            *cell.holding.lock() = state.holding;
+            cell.with_holding(|held| *held = Held::from_vec(state.holding));
             self.mark(slot, cell.capacity.total_load() == 0);
             if !state.removed {
                 index(&mut indexes, slot, &state.spec);

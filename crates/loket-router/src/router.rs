@@ -43,6 +43,7 @@ use crate::conversation::{
 };
 use crate::error::RouterError;
 use crate::event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason};
+use crate::history::{HISTORY, History};
 use crate::hours::{HoursGate, OpeningHours};
 use crate::ids::{
     AgentId, ConversationId, CustomerId, Requirements, SkillId, SkillLevel, Timestamp,
@@ -52,20 +53,10 @@ use crate::roster::{Change, Indexes, Roster, tie_origin};
 /// Slots whose freed capacity should be offered to the backlog.
 type Drains = SmallVec<[u32; 4]>;
 
-/// How many agents a customer's history remembers.
-const HISTORY: usize = 4;
-
 /// A cheap-to-clone, `Send + Sync` handle to one router. See the crate docs.
 #[derive(Clone, Debug)]
 pub struct Router {
     inner: Arc<Inner>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Served {
-    agent: AgentId,
-    slot: u32,
-    at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +96,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     roster: Roster,
     conversations: DashMap<ConversationId, Conversation, FxBuildHasher>,
-    customers: DashMap<CustomerId, SmallVec<[Served; HISTORY]>, FxBuildHasher>,
+    customers: DashMap<CustomerId, History, FxBuildHasher>,
     backlog: Mutex<Backlog>,
     /// Conversations in the backlog plus those about to look again before
     /// waiting; see the module docs.
@@ -518,7 +509,7 @@ impl Router {
             spec,
             load,
             total_load: cell.capacity.total_load(),
-            holding: cell.holding.lock().clone(),
+            holding: cell.held(),
             missed_offers: cell.missed_offers.load(Ordering::Relaxed),
         })
     }
@@ -847,7 +838,7 @@ impl Inner {
             conv.bump();
         }
         if kind == AgentKind::Human {
-            self.remember(conv.customer, agent, slot, now);
+            self.remember(conv.customer, slot, now);
         }
         conv.first_queued_at = None;
         conv.boosted = false;
@@ -856,13 +847,8 @@ impl Inner {
         event
     }
 
-    fn remember(&self, customer: CustomerId, agent: AgentId, slot: u32, at: Timestamp) {
-        let mut history = self.customers.entry(customer).or_default();
-        history.retain(|served| served.agent != agent);
-        if history.len() == HISTORY {
-            history.pop();
-        }
-        history.insert(0, Served { agent, slot, at });
+    fn remember(&self, customer: CustomerId, slot: u32, at: Timestamp) {
+        self.customers.entry(customer).or_default().remember(slot, at);
     }
 
     /// Returns the holder's capacity; the caller decides whether to drain.
@@ -944,21 +930,20 @@ impl Inner {
             && self.config.affinity_lookback_ms > 0;
         if affinity && let Some(history) = self.history(conv.customer) {
             let indexes = self.roster.indexes();
-            for (index, served) in history.iter().enumerate() {
-                if now.since(served.at) > self.config.affinity_lookback_ms
-                    || conv.excluded == Some(served.slot)
-                    || self.roster.cell(served.slot).id() != served.agent
-                    || !self.eligible(&indexes, served.slot, &need, now)
+            for (index, (slot, served_at)) in history.iter().enumerate() {
+                if now.since(served_at) > self.config.affinity_lookback_ms
+                    || conv.excluded == Some(slot)
+                    || !self.eligible(&indexes, slot, &need, now)
                 {
                     continue;
                 }
-                if self.roster.reserve(served.slot, need.channel) {
+                if self.roster.reserve(slot, need.channel) {
                     let reason = if placement == Placement::Reassign {
                         AssignReason::Reassignment
                     } else {
                         AssignReason::Affinity
                     };
-                    return self.assign(id, conv, served.slot, now, reason, 0, out, drains);
+                    return self.assign(id, conv, slot, now, reason, 0, out, drains);
                 }
                 if index == 0 && placement == Placement::New && self.config.affinity_wait_ms > 0 {
                     let until = now.plus_ms(self.config.affinity_wait_ms);
@@ -968,7 +953,7 @@ impl Inner {
                         need,
                         now,
                         QueueReason::WaitingForPreferredAgent,
-                        Some((served.slot, until)),
+                        Some((slot, until)),
                         out,
                         drains,
                     );
@@ -982,8 +967,9 @@ impl Inner {
         self.enqueue(id, conv, need, now, queue_reason, None, out, drains)
     }
 
-    fn history(&self, customer: CustomerId) -> Option<SmallVec<[Served; HISTORY]>> {
-        self.customers.get(&customer).map(|h| h.clone())
+    /// A copy of the customer's history (the map guard is dropped at once).
+    fn history(&self, customer: CustomerId) -> Option<History> {
+        self.customers.get(&customer).map(|history| *history)
     }
 
     /// Puts a conversation in the backlog, after one more look for an agent
@@ -1411,7 +1397,7 @@ impl Inner {
     fn reassign_all(&self, slot: u32, out: &mut Vec<Event>, drains: &mut Drains) {
         // The agent's new presence is published; see the fence in `assign`.
         fence(Ordering::SeqCst);
-        let held: Vec<ConversationId> = self.roster.cell(slot).holding.lock().clone();
+        let held: Vec<ConversationId> = self.roster.cell(slot).held();
         for id in held {
             let now = self.clock.now();
             let Some(mut conv) = self.conversations.get_mut(&id) else { continue };
@@ -1544,8 +1530,9 @@ impl Inner {
             return;
         }
         let lookback = self.config.affinity_lookback_ms;
-        self.customers
-            .retain(|_, history| history.first().is_some_and(|s| now.since(s.at) <= lookback));
+        self.customers.retain(|_, history| {
+            history.last_served_at().is_some_and(|at| now.since(at) <= lookback)
+        });
     }
 
     fn fire(&self, timer: Timer, now: Timestamp, out: &mut Vec<Event>) {
@@ -1682,8 +1669,7 @@ impl Inner {
                     ));
                 }
             }
-            let holding = cell.holding.lock();
-            for conversation in holding.iter() {
+            for conversation in cell.held().iter() {
                 if holders.get(conversation) != Some(&slot) {
                     problems.push(format!(
                         "agent {} lists conversation {} it does not hold",

@@ -529,6 +529,14 @@ pub enum SnapshotError {
         /// The most the router keeps.
         max: usize,
     },
+    /// One agent listed twice in a customer's history.
+    #[error("customer {customer} has agent {agent} twice in its history")]
+    DuplicateServed {
+        /// The customer.
+        customer: u64,
+        /// The agent.
+        agent: u64,
+    },
 }
 
 /// Cuts a string quoted in an error.

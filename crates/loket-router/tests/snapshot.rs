@@ -480,6 +480,12 @@ fn restore_names_what_is_wrong() {
     assert!(matches!(refused(c, s), SnapshotError::HistoryTooLong { len: 5, max: 4, .. }));
 
     let mut s = good.clone();
+    let served = s.customers[0].served[0].clone();
+    s.customers[0].served = vec![served.clone(), served];
+    let error = refused(c, s);
+    assert!(matches!(error, SnapshotError::DuplicateServed { .. }), "{error}");
+
+    let mut s = good.clone();
     s.customers[0].served.insert(0, SnapshotServed { agent: 77, slot: 0, at: 0 });
     s.customers[0].served.truncate(4);
     let error = refused(c, s);

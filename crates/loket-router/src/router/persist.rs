@@ -58,7 +58,11 @@ impl Router {
                 served: entry
                     .value()
                     .iter()
-                    .map(|s| SnapshotServed { agent: s.agent.0, slot: s.slot, at: s.at.0 })
+                    .map(|(slot, at)| SnapshotServed {
+                        agent: inner.roster.cell(slot).id().0,
+                        slot,
+                        at: at.0,
+                    })
                     .collect(),
             })
             .collect();
@@ -242,7 +246,7 @@ struct Checked {
     waiting: Vec<(ConversationId, Waiting)>,
     timers: Vec<Timer>,
     timer_seq: u64,
-    customers: Vec<(CustomerId, SmallVec<[Served; HISTORY]>)>,
+    customers: Vec<(CustomerId, History)>,
     round_robin: u32,
     customers_swept_at: u64,
     incarnation_base: u32,
@@ -613,14 +617,16 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
                 max: HISTORY,
             });
         }
-        let mut history = SmallVec::new();
+        let mut history = History::default();
         for served in customer.served {
             same_agent("a customer's history", served.slot, served.agent)?;
-            history.push(Served {
-                agent: AgentId(served.agent),
-                slot: served.slot,
-                at: Timestamp(served.at),
-            });
+            if history.contains(served.slot) {
+                return Err(SnapshotError::DuplicateServed {
+                    customer: customer.customer,
+                    agent: served.agent,
+                });
+            }
+            history.push_oldest(served.slot, Timestamp(served.at));
         }
         customers.push((CustomerId(customer.customer), history));
     }
