@@ -1207,44 +1207,41 @@ impl Inner {
     fn close(&self, id: ConversationId, out: &mut Vec<Event>) -> Result<(), RouterError> {
         let now = self.clock.now();
         let mut drains = Drains::new();
-        let forget = {
-            let mut conv =
-                self.conversations.get_mut(&id).ok_or(RouterError::UnknownConversation(id))?;
-            match conv.state {
-                ConversationState::Closed | ConversationState::WrapUp => {
-                    return Ok(());
-                }
-                ConversationState::Queued => {
-                    self.unqueue(id);
-                }
-                _ => {}
-            }
-            let agent = conv.holder.map(|h| h.agent);
-            out.push(self.event(now, id, agent, EventKind::Closed));
-            let human =
-                conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Human);
-            if human && self.config.wrap_up_ms > 0 && conv.state == ConversationState::Assigned {
-                conv.state = ConversationState::WrapUp;
-                let generation = conv.bump();
-                self.schedule(
-                    now.plus_ms(self.config.wrap_up_ms),
-                    TimerKind::WrapUpEnd,
-                    id,
-                    generation,
-                );
-                false
-            } else {
-                if let Some(slot) = self.release_holder(id, &mut conv) {
-                    drains.push(slot);
-                    out.push(self.event(now, id, agent, EventKind::Released));
-                }
-                conv.state = ConversationState::Closed;
-                conv.bump();
-                true
-            }
+        // One lookup: the entry is closed and, unless wrap-up keeps it,
+        // forgotten under the same guard.
+        let Entry::Occupied(mut entry) = self.conversations.entry(id) else {
+            return Err(RouterError::UnknownConversation(id));
         };
-        if forget {
-            self.conversations.remove_if(&id, |_, c| c.state == ConversationState::Closed);
+        let conv = entry.get_mut();
+        match conv.state {
+            ConversationState::Closed | ConversationState::WrapUp => {
+                return Ok(());
+            }
+            ConversationState::Queued => {
+                self.unqueue(id);
+            }
+            _ => {}
+        }
+        let agent = conv.holder.map(|h| h.agent);
+        out.push(self.event(now, id, agent, EventKind::Closed));
+        let human =
+            conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Human);
+        if human && self.config.wrap_up_ms > 0 && conv.state == ConversationState::Assigned {
+            conv.state = ConversationState::WrapUp;
+            let generation = conv.bump();
+            self.schedule(
+                now.plus_ms(self.config.wrap_up_ms),
+                TimerKind::WrapUpEnd,
+                id,
+                generation,
+            );
+            drop(entry);
+        } else {
+            if let Some(slot) = self.release_holder(id, conv) {
+                drains.push(slot);
+                out.push(self.event(now, id, agent, EventKind::Released));
+            }
+            entry.remove();
         }
         self.drain(drains, out);
         Ok(())
