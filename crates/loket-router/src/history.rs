@@ -6,14 +6,16 @@ use crate::ids::Timestamp;
 pub(crate) const HISTORY: usize = 4;
 
 /// The agents (by slot) who last took one customer's conversations, most
-/// recent first, each once, at most [`HISTORY`] of them.
+/// recent first, each slot once, at most [`HISTORY`] of them.
 ///
 /// Slots stand for agents: a slot is never reused, so a slot in a history
-/// always names the agent that was served from it. A removed agent's slot
-/// is never eligible again; registered again, the agent gets a new slot,
-/// and its old one stays in histories until it drops out. Kept to 56 bytes, so a map entry with its
-/// 8-byte customer key fills exactly one cache line: opening a conversation
-/// for a returning customer then costs one memory access for the history.
+/// always names the agent that was served from it. A removed agent's slot is
+/// never eligible again; registered again, the agent gets a new slot, and
+/// its old one keeps its place in histories until it drops out.
+///
+/// 56 bytes, so a map entry with its 8-byte customer key takes 64 (half of
+/// the 112-byte entries before, and one cache line where the map's table is
+/// 64-byte aligned).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct History {
     slots: [u32; HISTORY],

@@ -56,15 +56,20 @@ pub(crate) struct AgentCell {
     /// Conversations holding capacity on this agent (assigned, offered, in
     /// wrap-up, or a bot's while escalating). Only touched through
     /// [`AgentCell::with_holding`].
-    holding: UnsafeCell<Held>,
+    holding: HeldCell,
 }
 
 const _: () = assert!(std::mem::size_of::<AgentCell>() == 64);
 
-// SAFETY: every field but `holding` is `Sync`; `holding` is only reached
-// through `with_holding`, which hands out its one `&mut` while
-// `holding_lock` is held, so no two threads ever access it at once.
-unsafe impl Sync for AgentCell {}
+/// The holding list's storage, shared between threads but only ever
+/// reached under its cell's `holding_lock` (see [`AgentCell::with_holding`]).
+struct HeldCell(UnsafeCell<Held>);
+
+// SAFETY: `Held` is `Send` (conversation ids), so it may be mutated and
+// dropped on any thread; and the only access, `AgentCell::with_holding`,
+// hands out its one `&mut` while the cell's `holding_lock` is held, so no
+// two threads ever reach it at once.
+unsafe impl Sync for HeldCell {}
 
 impl std::fmt::Debug for AgentCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,7 +92,7 @@ impl AgentCell {
             kind: AtomicU8::new(0),
             missed_offers: AtomicU32::new(0),
             holding_lock: RawMutex::INIT,
-            holding: UnsafeCell::new(Held::new()),
+            holding: HeldCell(UnsafeCell::new(Held::new())),
         }
     }
 
@@ -122,7 +127,7 @@ impl AgentCell {
         // SAFETY: the lock is held until `_unlock` drops, after `f` has
         // returned (or unwound), and `holding` is reached only here, so
         // this is the only reference to it meanwhile.
-        f(unsafe { &mut *self.holding.get() })
+        f(unsafe { &mut *self.holding.0.get() })
     }
 
     pub(crate) fn hold(&self, conversation: ConversationId) {

@@ -1207,41 +1207,42 @@ impl Inner {
     fn close(&self, id: ConversationId, out: &mut Vec<Event>) -> Result<(), RouterError> {
         let now = self.clock.now();
         let mut drains = Drains::new();
-        // One lookup: the entry is closed and, unless wrap-up keeps it,
-        // forgotten under the same guard.
-        let Entry::Occupied(mut entry) = self.conversations.entry(id) else {
-            return Err(RouterError::UnknownConversation(id));
-        };
-        let conv = entry.get_mut();
-        match conv.state {
-            ConversationState::Closed | ConversationState::WrapUp => {
-                return Ok(());
+        // One lookup, and no room reserved as `entry` would: the
+        // conversation is closed and, unless wrap-up keeps it, forgotten
+        // under the same guard.
+        let mut found = false;
+        self.conversations.remove_if_mut(&id, |_, conv| {
+            found = true;
+            match conv.state {
+                ConversationState::Closed | ConversationState::WrapUp => return false,
+                ConversationState::Queued => {
+                    self.unqueue(id);
+                }
+                _ => {}
             }
-            ConversationState::Queued => {
-                self.unqueue(id);
+            let agent = conv.holder.map(|h| h.agent);
+            out.push(self.event(now, id, agent, EventKind::Closed));
+            let human =
+                conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Human);
+            if human && self.config.wrap_up_ms > 0 && conv.state == ConversationState::Assigned {
+                conv.state = ConversationState::WrapUp;
+                let generation = conv.bump();
+                self.schedule(
+                    now.plus_ms(self.config.wrap_up_ms),
+                    TimerKind::WrapUpEnd,
+                    id,
+                    generation,
+                );
+                return false;
             }
-            _ => {}
-        }
-        let agent = conv.holder.map(|h| h.agent);
-        out.push(self.event(now, id, agent, EventKind::Closed));
-        let human =
-            conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Human);
-        if human && self.config.wrap_up_ms > 0 && conv.state == ConversationState::Assigned {
-            conv.state = ConversationState::WrapUp;
-            let generation = conv.bump();
-            self.schedule(
-                now.plus_ms(self.config.wrap_up_ms),
-                TimerKind::WrapUpEnd,
-                id,
-                generation,
-            );
-            drop(entry);
-        } else {
             if let Some(slot) = self.release_holder(id, conv) {
                 drains.push(slot);
                 out.push(self.event(now, id, agent, EventKind::Released));
             }
-            entry.remove();
+            true
+        });
+        if !found {
+            return Err(RouterError::UnknownConversation(id));
         }
         self.drain(drains, out);
         Ok(())

@@ -529,13 +529,14 @@ pub enum SnapshotError {
         /// The most the router keeps.
         max: usize,
     },
-    /// One agent listed twice in a customer's history.
-    #[error("customer {customer} has agent {agent} twice in its history")]
-    DuplicateServed {
+    /// One slot listed twice in a customer's history (an agent registered
+    /// again has a new slot, so it may appear once per slot).
+    #[error("customer {customer} has slot {slot} twice in its history")]
+    DuplicateSlotInHistory {
         /// The customer.
         customer: u64,
-        /// The agent.
-        agent: u64,
+        /// The slot.
+        slot: u32,
     },
 }
 

@@ -483,7 +483,7 @@ fn restore_names_what_is_wrong() {
     let served = s.customers[0].served[0].clone();
     s.customers[0].served = vec![served.clone(), served];
     let error = refused(c, s);
-    assert!(matches!(error, SnapshotError::DuplicateServed { .. }), "{error}");
+    assert!(matches!(error, SnapshotError::DuplicateSlotInHistory { .. }), "{error}");
 
     let mut s = good.clone();
     s.customers[0].served.insert(0, SnapshotServed { agent: 77, slot: 0, at: 0 });
@@ -633,4 +633,42 @@ fn a_restored_router_opens_new_conversations_without_meeting_stale_timers() {
     restored_clock.advance(1);
     restored.advance(&mut out);
     assert_eq!(out.len(), 2, "the new offer expires once and the conversation waits: {out:?}");
+}
+
+#[test]
+fn an_agent_registered_again_keeps_a_history_place_per_slot() {
+    // Agent 1 serves customer 1, is removed and registered again (a new
+    // slot), and serves the customer again: the history lists both slots,
+    // the newer first, and survives a snapshot round trip unchanged.
+    let config = RouterConfig::default();
+    let (router, clock) = fresh(&config);
+    let mut out = Vec::new();
+    let agent = || {
+        let mut spec = loket_router::AgentSpec::new(AgentId(1));
+        spec.languages = vec![loket_router::Language::NL];
+        spec
+    };
+    let message = |conversation| {
+        loket_router::Message::new(
+            ConversationId(conversation),
+            CustomerId(1),
+            loket_router::Channel::Chat,
+            loket_router::Language::NL,
+        )
+    };
+    router.upsert_agent(agent(), &mut out).unwrap();
+    assert_eq!(router.route(&message(1), &mut out).agent, Some(AgentId(1)));
+    router.close(ConversationId(1), &mut out).unwrap();
+    clock.advance(1_000);
+    router.remove_agent(AgentId(1), &mut out).unwrap();
+    router.upsert_agent(agent(), &mut out).unwrap();
+    clock.advance(1_000);
+    let decision = router.route(&message(2), &mut out);
+    assert_eq!(decision.agent, Some(AgentId(1)));
+
+    let snapshot = router.snapshot();
+    let served: Vec<(u64, u32)> =
+        snapshot.customers[0].served.iter().map(|s| (s.agent, s.slot)).collect();
+    assert_eq!(served, [(1, 1), (1, 0)], "the new slot first, the old one kept");
+    round_trips(&config, &snapshot);
 }

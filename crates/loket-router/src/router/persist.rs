@@ -95,7 +95,8 @@ impl RouterBuilder {
     /// names or skill ids past them; agent slots not listed `0, 1, 2, ...`
     /// or registered agent ids twice; agent specs the router would refuse;
     /// holders, exclusions, preferred agents or histories naming slots that
-    /// do not exist or another agent; loads that differ from the
+    /// do not exist or another agent; histories longer than four agents or
+    /// listing a slot twice; loads that differ from the
     /// conversations held or exceed what a capacity cell counts; holding
     /// lists that differ from the holders; queued conversations not in the
     /// backlog exactly once; duplicate or future sequence numbers. Skill ids
@@ -621,9 +622,9 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
         for served in customer.served {
             same_agent("a customer's history", served.slot, served.agent)?;
             if history.contains(served.slot) {
-                return Err(SnapshotError::DuplicateServed {
+                return Err(SnapshotError::DuplicateSlotInHistory {
                     customer: customer.customer,
-                    agent: served.agent,
+                    slot: served.slot,
                 });
             }
             history.push_oldest(served.slot, Timestamp(served.at));
