@@ -124,7 +124,6 @@ struct Conversation {
 
 #[derive(Debug, Clone, Copy)]
 struct Served {
-    agent: AgentId,
     slot: usize,
     at: Timestamp,
 }
@@ -717,7 +716,7 @@ impl Model {
         };
         let customer = conv.customer;
         if kind == AgentKind::Human {
-            self.remember(customer, agent_id, slot);
+            self.remember(customer, slot);
         }
         let kind = match offer {
             Some((expires_at, _)) => EventKind::Offered { reason, expires_at },
@@ -728,8 +727,8 @@ impl Model {
         event
     }
 
-    fn remember(&mut self, customer: CustomerId, agent: AgentId, slot: usize) {
-        let served = Served { agent, slot, at: self.now };
+    fn remember(&mut self, customer: CustomerId, slot: usize) {
+        let served = Served { slot, at: self.now };
         let history = match self.history.iter().position(|(c, _)| *c == customer) {
             Some(position) => &mut self.history[position].1,
             None => {
@@ -776,7 +775,6 @@ impl Model {
                 .unwrap_or_default();
             for served in history {
                 if self.now.since(served.at) > self.config.affinity_lookback_ms
-                    || self.agents[served.slot].spec.id != served.agent
                     || !self.eligible(served.slot, &need)
                     || !self.agents[served.slot].has_room(need.channel)
                 {

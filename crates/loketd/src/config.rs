@@ -36,9 +36,10 @@ pub struct Config {
     /// off for all of the daemon's memory. Off by default because the
     /// kernel zeroes a whole 2 MiB page on the first touch of it, inside
     /// whichever allocation touched it, and on the test machine (a virtual
-    /// machine) one such fault stalled a batch of decisions for 5-7 ms. The `loketd` binary applies this at start
-    /// (`prctl(PR_SET_THP_DISABLE)`); a daemon embedded with [`crate::run`]
-    /// leaves the process setting to its host program.
+    /// machine) one such fault stalled a batch of decisions for 5-7 ms. The
+    /// `loketd` binary applies this at start (`prctl(PR_SET_THP_DISABLE)`);
+    /// a daemon embedded with [`crate::run`] leaves the process setting to
+    /// its host program.
     pub huge_pages: bool,
     /// The tenants. Each has its own agents, conversations, catalog and events.
     pub tenants: Vec<TenantConfig>,
