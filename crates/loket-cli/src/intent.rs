@@ -58,8 +58,20 @@ pub struct HyperArgs {
     /// on the validation data.
     #[arg(long, default_value_t = 0.003)]
     max_inscope_loss: f32,
-    /// Weight features by inverse document frequency (measured: worse on
-    /// CLINC150 with this feature scaling, so off by default).
+    /// Word features from English Porter2 stems (character n-grams keep
+    /// the raw words).
+    #[arg(long)]
+    stem_words: bool,
+    /// Co-occurrence pairs among content words only (English stop words
+    /// take no part).
+    #[arg(long)]
+    content_pairs: bool,
+    /// A `not` word feature after English negations (`dont`, `cant`, `no`, ...).
+    #[arg(long)]
+    negation_token: bool,
+    /// Weight features by inverse document frequency and normalise each
+    /// feature group to the length of its weight (`--word-weight`,
+    /// `--char-weight`) under those weights.
     #[arg(long)]
     idf: bool,
     /// After calibrating on --val, retrain on training plus validation data.
@@ -68,6 +80,22 @@ pub struct HyperArgs {
 }
 
 impl HyperArgs {
+    /// The on/off options that are set, as command-line switches (each with
+    /// a leading space), for a model's provenance.
+    fn switches(&self) -> String {
+        [
+            (self.stem_words, " --stem-words"),
+            (self.content_pairs, " --content-pairs"),
+            (self.negation_token, " --negation-token"),
+            (self.idf, " --idf"),
+            (self.refit, " --refit"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, switch)| *switch)
+        .collect()
+    }
+
     fn config(&self, description: String) -> TrainConfig {
         TrainConfig {
             features: FeatureConfig {
@@ -77,6 +105,9 @@ impl HyperArgs {
                 word_weight: self.word_weight,
                 char_weight: self.char_weight,
                 pair_tokens: self.pair_tokens,
+                stem_words: self.stem_words,
+                content_pairs: self.content_pairs,
+                negation_token: self.negation_token,
             },
             c: self.c,
             max_epochs: self.epochs,
@@ -191,7 +222,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         args.hyper.char_min,
         args.hyper.char_max,
         args.hyper.pair_tokens,
-    );
+    ) + &args.hyper.switches();
     let config = args.hyper.config(description);
     eprintln!("training on {} examples ({} validation)", data.len(), val.len());
     let start = Instant::now();

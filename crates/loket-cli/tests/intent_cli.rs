@@ -96,6 +96,39 @@ fn train_is_deterministic_and_eval_reports_json() {
 }
 
 #[test]
+fn feature_options_change_the_model_and_are_recorded_in_it() {
+    let dir = temp_dir("options");
+    let (train, test) = write_data(&dir);
+    let plain = dir.join("plain.lkm");
+    let options = dir.join("options.lkm");
+    let switches = ["--stem-words", "--content-pairs", "--negation-token", "--idf"];
+    for (out, extra) in [(&plain, &[][..]), (&options, &switches[..])] {
+        run(loket()
+            .args(["intent", "train", "--bucket-bits", "12", "--data"])
+            .arg(&train)
+            .arg("--out")
+            .arg(out)
+            .args(extra));
+    }
+    let bytes = std::fs::read(&options).unwrap();
+    // Every switch reaches the model.
+    let model = loket_intent::Model::open(&options).unwrap();
+    let config = model.feature_config();
+    assert!(config.stem_words && config.content_pairs && config.negation_token, "{config:?}");
+    assert!(model.uses_idf());
+    let plain = loket_intent::Model::open(&plain).unwrap();
+    assert_eq!(plain.feature_config().flags(), 0);
+    assert!(!plain.uses_idf());
+    // The provenance names every switch, in the command's spelling.
+    let recorded = switches.join(" ");
+    assert!(bytes.windows(recorded.len()).any(|w| w == recorded.as_bytes()), "{recorded}");
+    let o = run(loket().args(["intent", "eval", "--model"]).arg(&options).arg("--data").arg(&test));
+    let j = last_json(&o);
+    assert_eq!(j["n"], 6);
+    assert!(j["accuracy"].as_f64().unwrap() >= 4.0 / 6.0, "{j}");
+}
+
+#[test]
 fn eval_without_oos_rows_has_no_oos_recall() {
     let dir = temp_dir("eval_no_oos");
     let (train, _) = write_data(&dir);

@@ -8,7 +8,9 @@
 //!   the first `pair_tokens` tokens of the message wherever they occur (word
 //!   co-occurrence: `"card ... not ... arrived"` links `card` and `arrived`
 //!   across the words between them, the degree-2 interactions a linear
-//!   model cannot otherwise express);
+//!   model cannot otherwise express). Per model, words may be taken as
+//!   their English stems, pairs may skip stop words, and a `not` may follow
+//!   each English negation (see [`FeatureConfig`]);
 //! - **characters**: the byte n-grams of length `char_min..=char_max` of every
 //!   token padded with a space on each side (`" jas "` gives `" j"`, `"ja"`,
 //!   ... `"s "` for n = 2), which makes the model robust to typos and Dutch
@@ -16,14 +18,18 @@
 //!
 //! A message's feature vector counts occurrences per bucket; each group is
 //! scaled by its weight over the square root of the number of occurrences
-//! in that group, so that long and short messages produce vectors of similar
-//! length. Training and scoring both go through [`for_each_feature`], so
-//! they can never disagree about what a feature is.
+//! in that group (or, for a model trained with idf, of the sum of their
+//! squared idf factors: [`group_scale`]), so that long and short messages
+//! produce vectors of similar length. Training and scoring both go through
+//! [`for_each_token`], so they can never disagree about what a feature is.
+
+use crate::stem::{StemBuf, english_stem};
 
 /// Feature group of a hashed feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
-    /// Word unigram or bigram.
+    /// Word unigram, bigram or co-occurrence pair (including the `not` of
+    /// [`FeatureConfig::negation_token`]).
     Word,
     /// Character n-gram.
     Char,
@@ -42,10 +48,23 @@ pub struct FeatureConfig {
     pub word_weight: f32,
     /// Weight of the character group.
     pub char_weight: f32,
-    /// Word co-occurrence pairs are formed among this many leading tokens
-    /// (0: none). At most [`FeatureConfig::MAX_PAIR_TOKENS`], which bounds
-    /// the pairs of a message to `n (n - 1) / 2`.
+    /// Word co-occurrence pairs are formed among this many leading words
+    /// (0: none); an added `not` counts as a word. At most
+    /// [`FeatureConfig::MAX_PAIR_TOKENS`], which bounds the pairs of a
+    /// message to `n (n - 1) / 2`.
     pub pair_tokens: u8,
+    /// Word features (unigrams, bigrams, pairs) are built from each token's
+    /// English Porter2 stem ([`crate::stem::english_stem`]) instead of the
+    /// token itself; character n-grams and the lexicon keep the raw token.
+    pub stem_words: bool,
+    /// Co-occurrence pairs are formed among content words only: English
+    /// stop words ([`is_pair_stop_word`]) take no part, and do not count
+    /// towards `pair_tokens`.
+    pub content_pairs: bool,
+    /// After an English negation (`dont`, `cant`, `never`, `no`, ... see
+    /// [`is_negation`]) a word feature `not` follows, as if the message said
+    /// it: contracted and plain negations then share their word features.
+    pub negation_token: bool,
 }
 
 impl FeatureConfig {
@@ -57,6 +76,38 @@ impl FeatureConfig {
     pub const MAX_CHAR_N: u8 = 8;
     /// Largest accepted `pair_tokens`.
     pub const MAX_PAIR_TOKENS: u8 = 64;
+
+    /// Bit of [`FeatureConfig::flags`] for `stem_words`.
+    pub const FLAG_STEM_WORDS: u8 = 1;
+    /// Bit of [`FeatureConfig::flags`] for `content_pairs`.
+    pub const FLAG_CONTENT_PAIRS: u8 = 2;
+    /// Bit of [`FeatureConfig::flags`] for `negation_token`.
+    pub const FLAG_NEGATION_TOKEN: u8 = 4;
+    /// Every defined flag bit.
+    pub const KNOWN_FLAGS: u8 =
+        Self::FLAG_STEM_WORDS | Self::FLAG_CONTENT_PAIRS | Self::FLAG_NEGATION_TOKEN;
+
+    /// The boolean options as the bit set a model file stores.
+    pub fn flags(&self) -> u8 {
+        let bit = |on: bool, flag: u8| if on { flag } else { 0 };
+        bit(self.stem_words, Self::FLAG_STEM_WORDS)
+            | bit(self.content_pairs, Self::FLAG_CONTENT_PAIRS)
+            | bit(self.negation_token, Self::FLAG_NEGATION_TOKEN)
+    }
+
+    /// This configuration with the boolean options of a stored bit set, or
+    /// `None` when `flags` has a bit this build does not know.
+    pub fn with_flags(self, flags: u8) -> Option<FeatureConfig> {
+        if flags & !Self::KNOWN_FLAGS != 0 {
+            return None;
+        }
+        Some(FeatureConfig {
+            stem_words: flags & Self::FLAG_STEM_WORDS != 0,
+            content_pairs: flags & Self::FLAG_CONTENT_PAIRS != 0,
+            negation_token: flags & Self::FLAG_NEGATION_TOKEN != 0,
+            ..self
+        })
+    }
 
     /// Number of buckets.
     pub fn buckets(&self) -> usize {
@@ -89,6 +140,9 @@ impl Default for FeatureConfig {
             word_weight: 1.0,
             char_weight: 1.0,
             pair_tokens: 32,
+            stem_words: false,
+            content_pairs: false,
+            negation_token: false,
         }
     }
 }
@@ -107,13 +161,19 @@ fn cooc(a: u64, b: u64) -> u64 {
 }
 
 #[inline]
-fn step(h: u64, byte: u8) -> u64 {
-    (h ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+const fn step(h: u64, byte: u8) -> u64 {
+    (h ^ byte as u64).wrapping_mul(FNV_PRIME)
 }
 
 #[inline]
-fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(seed, |h, &b| step(h, b))
+const fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed;
+    let mut i = 0;
+    while i < bytes.len() {
+        h = step(h, bytes[i]);
+        i += 1;
+    }
+    h
 }
 
 /// Reduction to `bits` bits by Fibonacci hashing: one multiply by 2^64/phi
@@ -121,6 +181,18 @@ fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
 #[inline]
 fn bucket(h: u64, bits: u8) -> u32 {
     ((h ^ (h >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - u32::from(bits))) as u32
+}
+
+/// The per-occurrence value of a feature in a group with `weight` whose
+/// occurrences have squared norm `norm_sq`: `weight / sqrt(norm_sq)`, or 0
+/// for an empty group.
+///
+/// Without idf every occurrence has norm 1, so `norm_sq` is the group's
+/// occurrence count; with idf it is the sum of the squared idf factors of
+/// its occurrences, which scales every message's group to length `weight`.
+#[inline]
+pub fn group_scale(weight: f32, norm_sq: f32) -> f32 {
+    if norm_sq > 0.0 { weight / norm_sq.sqrt() } else { 0.0 }
 }
 
 /// Counts of feature occurrences per group in one message.
@@ -133,13 +205,13 @@ pub struct FeatureCounts {
 }
 
 impl FeatureCounts {
-    /// The per-occurrence value of a feature in each group:
-    /// `weight / sqrt(count)`, or 0 for an empty group.
+    /// The per-occurrence value of a feature in each group of a model
+    /// without idf: `weight / sqrt(count)`, or 0 for an empty group.
     pub fn scales(&self, config: &FeatureConfig) -> (f32, f32) {
-        let s = |weight: f32, n: u32| {
-            if n == 0 { 0.0 } else { weight / (n as f32).sqrt() }
-        };
-        (s(config.word_weight, self.words), s(config.char_weight, self.chars))
+        (
+            group_scale(config.word_weight, self.words as f32),
+            group_scale(config.char_weight, self.chars as f32),
+        )
     }
 }
 
@@ -199,13 +271,15 @@ pub fn for_each_token<'t>(
     sink: &mut impl FeatureSink<'t>,
 ) -> FeatureCounts {
     debug_assert!(config.is_valid());
-    let bits = config.bucket_bits;
     let mut counts = FeatureCounts::default();
-    let mut prev: Option<u64> = None;
-    // Hashes of the leading tokens, for co-occurrence pairs.
-    let mut seen = [0u64; FeatureConfig::MAX_PAIR_TOKENS as usize];
-    let mut n_seen = 0usize;
-    let pair_tokens = usize::from(config.pair_tokens).min(seen.len());
+    let mut words = WordWalk {
+        bits: config.bucket_bits,
+        prev: None,
+        seen: [0; FeatureConfig::MAX_PAIR_TOKENS as usize],
+        n_seen: 0,
+        pair_tokens: usize::from(config.pair_tokens).min(FeatureConfig::MAX_PAIR_TOKENS.into()),
+    };
+    let mut stem = StemBuf::new();
     // Tokens are the non-empty runs between spaces (an ASCII byte, so
     // splitting the bytes never cuts a UTF-8 sequence).
     for bytes in normalized.as_bytes().split(|&b| b == b' ') {
@@ -213,27 +287,152 @@ pub fn for_each_token<'t>(
             continue;
         }
         let h = hash_bytes(WORD_SEED, bytes);
-        sink.word(bucket(h, bits));
-        counts.words += 1;
-        if let Some(p) = prev {
-            let pair = (p ^ PAIR_SEED).rotate_left(23).wrapping_mul(FNV_PRIME) ^ h;
-            sink.word(bucket(pair, bits));
-            counts.words += 1;
-        }
-        prev = Some(h);
-        if n_seen < pair_tokens {
-            for &p in &seen[..n_seen] {
-                if p != h {
-                    sink.word(bucket(cooc(p, h), bits));
-                    counts.words += 1;
-                }
-            }
-            seen[n_seen] = h;
-            n_seen += 1;
+        let word = if config.stem_words {
+            hash_bytes(WORD_SEED, english_stem(bytes, &mut stem))
+        } else {
+            h
+        };
+        let pairs = !(config.content_pairs && is_pair_stop_word(bytes));
+        counts.words += words.push(word, pairs, sink);
+        if config.negation_token && is_negation(bytes) {
+            counts.words += words.push(NOT_HASH, true, sink);
         }
         counts.chars += sink.token(bytes, h);
     }
     counts
+}
+
+/// Hash of the word `not`, the word feature [`FeatureConfig::negation_token`] adds.
+const NOT_HASH: u64 = hash_bytes(WORD_SEED, b"not");
+
+/// The word features of a message so far: the previous word (for bigrams)
+/// and the leading words that form co-occurrence pairs.
+struct WordWalk {
+    bits: u8,
+    prev: Option<u64>,
+    seen: [u64; FeatureConfig::MAX_PAIR_TOKENS as usize],
+    n_seen: usize,
+    pair_tokens: usize,
+}
+
+impl WordWalk {
+    /// Emits the word features of the next word (hash `h`): its unigram,
+    /// its bigram with the previous word, and, when `pairs` and fewer than
+    /// `pair_tokens` words have paired yet, its pairs with every distinct
+    /// earlier pairing word. Returns how many features it emitted.
+    #[inline(always)]
+    fn push<'t>(&mut self, h: u64, pairs: bool, sink: &mut impl FeatureSink<'t>) -> u32 {
+        let bits = self.bits;
+        sink.word(bucket(h, bits));
+        let mut n = 1;
+        if let Some(p) = self.prev {
+            let pair = (p ^ PAIR_SEED).rotate_left(23).wrapping_mul(FNV_PRIME) ^ h;
+            sink.word(bucket(pair, bits));
+            n += 1;
+        }
+        self.prev = Some(h);
+        if pairs && self.n_seen < self.pair_tokens {
+            for &p in &self.seen[..self.n_seen] {
+                if p != h {
+                    sink.word(bucket(cooc(p, h), bits));
+                    n += 1;
+                }
+            }
+            self.seen[self.n_seen] = h;
+            self.n_seen += 1;
+        }
+        n
+    }
+}
+
+/// English words left out of co-occurrence pairs under
+/// [`FeatureConfig::content_pairs`]: articles, pronouns, auxiliaries and
+/// other function words that pair with everything and so say little.
+pub fn is_pair_stop_word(token: &[u8]) -> bool {
+    matches!(
+        token,
+        b"a" | b"an"
+            | b"the"
+            | b"my"
+            | b"i"
+            | b"me"
+            | b"to"
+            | b"is"
+            | b"are"
+            | b"was"
+            | b"be"
+            | b"been"
+            | b"of"
+            | b"for"
+            | b"in"
+            | b"on"
+            | b"at"
+            | b"it"
+            | b"its"
+            | b"this"
+            | b"that"
+            | b"and"
+            | b"or"
+            | b"do"
+            | b"does"
+            | b"did"
+            | b"have"
+            | b"has"
+            | b"had"
+            | b"am"
+            | b"with"
+            | b"from"
+            | b"by"
+            | b"so"
+            | b"just"
+            | b"please"
+            | b"you"
+            | b"your"
+            | b"im"
+            | b"some"
+            | b"any"
+            | b"there"
+            | b"would"
+            | b"could"
+            | b"should"
+            | b"will"
+            | b"can"
+            | b"if"
+            | b"as"
+            | b"we"
+            | b"our"
+            | b"us"
+            | b"still"
+            | b"get"
+            | b"got"
+    )
+}
+
+/// English negations (in normalised form, apostrophes dropped) that
+/// [`FeatureConfig::negation_token`] follows with a `not`.
+pub fn is_negation(token: &[u8]) -> bool {
+    matches!(
+        token,
+        b"dont"
+            | b"doesnt"
+            | b"didnt"
+            | b"isnt"
+            | b"arent"
+            | b"wasnt"
+            | b"werent"
+            | b"hasnt"
+            | b"havent"
+            | b"hadnt"
+            | b"cant"
+            | b"cannot"
+            | b"couldnt"
+            | b"wont"
+            | b"wouldnt"
+            | b"shouldnt"
+            | b"aint"
+            | b"never"
+            | b"no"
+    )
 }
 
 /// Calls `emit(bucket)` for every character n-gram of one token (length
@@ -282,6 +481,7 @@ mod tests {
             word_weight: 1.0,
             char_weight: 1.0,
             pair_tokens: 0,
+            ..FeatureConfig::default()
         };
         // "ab cd": 2 unigrams + 1 bigram; " ab " has 3 bigrams + 2 trigrams, same for cd.
         let (v, counts) = collect("ab cd", &config);
@@ -311,6 +511,82 @@ mod tests {
         assert!(
             !FeatureConfig { pair_tokens: FeatureConfig::MAX_PAIR_TOKENS + 1, ..config }.is_valid()
         );
+    }
+
+    fn word_buckets(text: &str, config: &FeatureConfig) -> Vec<u32> {
+        let (v, _) = collect(text, config);
+        v.into_iter().filter(|f| f.1 == Group::Word).map(|f| f.0).collect()
+    }
+
+    fn char_buckets(text: &str, config: &FeatureConfig) -> Vec<u32> {
+        let (v, _) = collect(text, config);
+        v.into_iter().filter(|f| f.1 == Group::Char).map(|f| f.0).collect()
+    }
+
+    #[test]
+    fn stemmed_words_share_word_features_but_keep_their_characters() {
+        let plain = FeatureConfig { pair_tokens: 0, ..FeatureConfig::default() };
+        let stemmed = FeatureConfig { stem_words: true, ..plain };
+        assert_ne!(word_buckets("transferring", &plain), word_buckets("transfers", &plain));
+        assert_eq!(word_buckets("transferring", &stemmed), word_buckets("transfers", &stemmed));
+        assert_eq!(word_buckets("transfer", &stemmed), word_buckets("transfers", &stemmed));
+        // Bigrams are over stems too.
+        assert_eq!(
+            word_buckets("cards declined", &stemmed),
+            word_buckets("card declining", &stemmed)
+        );
+        // Characters come from the raw token either way.
+        assert_eq!(char_buckets("transferring", &stemmed), char_buckets("transferring", &plain));
+    }
+
+    #[test]
+    fn content_pairs_leave_stop_words_out() {
+        let all = FeatureConfig { pair_tokens: 32, ..FeatureConfig::default() };
+        let content = FeatureConfig { content_pairs: true, ..all };
+        // "my card is lost": 4 unigrams + 3 bigrams, and pairs among 4 words
+        // (6) or among the content words card and lost (1).
+        assert_eq!(collect("my card is lost", &all).1.words, 4 + 3 + 6);
+        assert_eq!(collect("my card is lost", &content).1.words, 4 + 3 + 1);
+        // Stop words do not use up the pair budget.
+        let narrow = FeatureConfig { pair_tokens: 2, ..content };
+        assert_eq!(collect("the a an card lost", &narrow).1.words, 5 + 4 + 1);
+        assert!(is_pair_stop_word(b"the") && !is_pair_stop_word(b"card"));
+    }
+
+    #[test]
+    fn negations_are_followed_by_not() {
+        let base = FeatureConfig { pair_tokens: 0, ..FeatureConfig::default() };
+        let neg = FeatureConfig { negation_token: true, ..base };
+        // "dont work": dont, not, work + 2 bigrams.
+        assert_eq!(collect("dont work", &neg).1.words, 5);
+        assert_eq!(collect("dont work", &base).1.words, 3);
+        // The contracted and the plain negation share the `not` unigram and
+        // the `not work` bigram.
+        let contracted = word_buckets("dont work", &neg);
+        let plain = word_buckets("do not work", &neg);
+        let shared = contracted.iter().filter(|b| plain.contains(b)).count();
+        assert!(shared >= 3, "{contracted:?} {plain:?}");
+        // No character features for the added word.
+        assert_eq!(collect("dont work", &neg).1.chars, collect("dont work", &base).1.chars);
+        assert!(is_negation(b"cant") && !is_negation(b"not"));
+    }
+
+    #[test]
+    fn flags_round_trip_and_unknown_bits_are_refused() {
+        for flags in 0..=FeatureConfig::KNOWN_FLAGS {
+            let config = FeatureConfig::default().with_flags(flags).unwrap();
+            assert_eq!(config.flags(), flags);
+        }
+        assert!(FeatureConfig::default().with_flags(8).is_none());
+        assert!(FeatureConfig::default().with_flags(0x80).is_none());
+    }
+
+    #[test]
+    fn group_scale_is_weight_over_the_norm() {
+        assert_eq!(group_scale(2.0, 4.0), 1.0);
+        assert_eq!(group_scale(1.0, 0.0), 0.0);
+        let counts = FeatureCounts { words: 9, chars: 0 };
+        assert_eq!(counts.scales(&FeatureConfig::default()), (1.0 / 3.0, 0.0));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Every message gets, in well under a microsecond:
 //!
 //! - an **intent** with a **confidence** from a trainable linear model over
-//!   hashed word and character n-grams ([`Model`], trained by [`train`]), or
+//!   hashed word and character n-grams ([`Model`], trained by [`train()`]), or
 //!   [`IntentId::OOS`] when no intent fits;
 //! - a **buying-intent** score in `[0, 1]` ([`buying`]);
 //! - the **language** (Dutch or English, [`Language`]);
@@ -52,6 +52,7 @@ mod lexicon;
 pub mod model;
 pub mod normalize;
 pub mod signals;
+pub mod stem;
 pub mod train;
 
 #[doc(hidden)]
@@ -107,21 +108,28 @@ mod allocation_tests {
             "I want to speak to a real person",
             "ÇA VA? Straße ĳsje",
             "",
+            "why dont my transfers work, theyre still pending",
         ];
+        // The built-in model, and one with stems, content pairs, the
+        // negation token and idf.
+        let english = crate::model::tests::english_idf_model();
+        for model in [crate::Model::builtin(), &english] {
+            let mut scratch = crate::Scratch::new();
+            // Warm-up: the buffers grow, and the token cache is allocated
+            // once after its own warm-up of 64 messages.
+            for m in messages.iter().cycle().take(200) {
+                model.score(m, &mut scratch);
+            }
+            let before = ALLOCATIONS.with(Cell::get);
+            let mut conversation = crate::ConversationScore::new();
+            for (i, m) in messages.iter().cycle().take(100).enumerate() {
+                let s = model.score(m, &mut scratch);
+                conversation.update(s.buying_intent, i as u64 * 1000);
+            }
+            assert_eq!(ALLOCATIONS.with(Cell::get), before, "scoring allocated");
+        }
         let model = crate::Model::builtin();
-        let mut scratch = crate::Scratch::new();
-        // Warm-up: the buffers grow, and the token cache is allocated once
-        // after its own warm-up of 64 messages.
-        for m in messages.iter().cycle().take(200) {
-            model.score(m, &mut scratch);
-        }
         let before = ALLOCATIONS.with(Cell::get);
-        let mut conversation = crate::ConversationScore::new();
-        for (i, m) in messages.iter().cycle().take(100).enumerate() {
-            let s = model.score(m, &mut scratch);
-            conversation.update(s.buying_intent, i as u64 * 1000);
-        }
-        assert_eq!(ALLOCATIONS.with(Cell::get), before, "scoring allocated");
         // The counter does count: a fresh scratch allocates.
         model.score("wat kost dat", &mut crate::Scratch::new());
         assert!(ALLOCATIONS.with(Cell::get) > before);

@@ -1,11 +1,11 @@
 //! The model file format, loading, and the scoring hot path.
 //!
-//! # File format (version 2)
+//! # File format (version 3)
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  magic  b"LKINTENT"
-//!      8     4  format version, u32 little endian (= 2)
+//!      8     4  format version, u32 little endian (= 3)
 //!     12     4  CRC-32 (IEEE) of the payload, u32 little endian
 //!     16     8  payload length in bytes, u64 little endian
 //!     24     8  reserved, zero
@@ -29,7 +29,10 @@
 //! `i16` and flushed to `i32` before they could overflow), separately for word
 //! and character features, and computes
 //! `score[c] = bias[c] + scale[c] * (sw * acc_word[c] + sc * acc_char[c])`
-//! with the group scales `sw`, `sc` of [`FeatureCounts::scales`].
+//! with the group scales `sw`, `sc` of [`group_scale`]: each group's weight
+//! over the square root of its squared norm, which is its occurrence count
+//! or, for a model trained with idf, the sum of its occurrences'
+//! [`ModelData::idf_squared`] (the idf itself is folded into the weights).
 //!
 //! A token's character n-grams (and its lexicon facts) depend on the token
 //! alone, so each [`Scratch`] caches, per token, the exact sum of its
@@ -42,7 +45,7 @@ use std::sync::LazyLock;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use crate::features::{FeatureConfig, FeatureCounts, FeatureSink, char_features, for_each_token};
+use crate::features::{FeatureConfig, FeatureSink, char_features, for_each_token, group_scale};
 use crate::language::Language;
 use crate::lexicon::{self, Analysis, TokenFacts};
 use crate::normalize::normalize_into;
@@ -53,8 +56,12 @@ pub const MAGIC: [u8; 8] = *b"LKINTENT";
 /// The format version this build reads and writes.
 ///
 /// Version 2 added [`ModelData::pair_tokens`] (word co-occurrence features);
-/// version 1 files are refused with [`ModelError::UnsupportedVersion`].
-pub const FORMAT_VERSION: u32 = 2;
+/// version 3 added [`ModelData::feature_flags`] (stems, content pairs, the
+/// negation token) and [`ModelData::idf_squared`] (idf-normalised groups).
+/// Files of other versions are refused with
+/// [`ModelError::UnsupportedVersion`]: retrain them (training is
+/// deterministic).
+pub const FORMAT_VERSION: u32 = 3;
 /// Length of the header before the rkyv payload (a multiple of 16, so the
 /// payload of a 16-aligned file is 16-aligned).
 pub const HEADER_LEN: usize = 32;
@@ -130,6 +137,15 @@ pub struct ModelData {
     /// Word co-occurrence pairs among this many leading tokens (0: none);
     /// see [`FeatureConfig::pair_tokens`].
     pub pair_tokens: u8,
+    /// The boolean feature options ([`FeatureConfig::flags`]: stems, content
+    /// pairs, negation token). A bit this build does not know makes the
+    /// model invalid.
+    pub feature_flags: u8,
+    /// Per bucket, the square of the idf factor folded into its weights:
+    /// a feature group's norm is the sum of these over its occurrences (see
+    /// [`crate::features::group_scale`]). Empty for a model without idf,
+    /// where every occurrence counts 1.
+    pub idf_squared: Vec<f32>,
     /// Class labels, one per class.
     pub labels: Vec<String>,
     /// Per class: whether it is a buying (pre-purchase) intent.
@@ -151,16 +167,19 @@ pub struct ModelData {
 }
 
 impl ModelData {
-    /// The feature configuration.
+    /// The feature configuration (flag bits this build does not know are
+    /// dropped here; [`ModelData::to_bytes`] refuses them).
     pub fn feature_config(&self) -> FeatureConfig {
-        FeatureConfig {
+        let config = FeatureConfig {
             bucket_bits: self.bucket_bits,
             char_min: self.char_min,
             char_max: self.char_max,
             word_weight: self.word_weight,
             char_weight: self.char_weight,
             pair_tokens: self.pair_tokens,
-        }
+            ..FeatureConfig::default()
+        };
+        config.with_flags(self.feature_flags & FeatureConfig::KNOWN_FLAGS).unwrap_or(config)
     }
 
     /// Serialises into a model file (header and payload).
@@ -170,6 +189,8 @@ impl ModelData {
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
         check_invariants(&View {
             config: self.feature_config(),
+            feature_flags: self.feature_flags,
+            idf_squared: &self.idf_squared,
             labels: self.labels.len(),
             buying: self.buying.len(),
             oos_class: self.oos_class,
@@ -195,6 +216,8 @@ impl ModelData {
 /// What [`check_invariants`] needs, from either the native or the archived form.
 struct View<'a, F> {
     config: FeatureConfig,
+    feature_flags: u8,
+    idf_squared: &'a [f32],
     labels: usize,
     buying: usize,
     oos_class: u32,
@@ -209,6 +232,21 @@ fn check_invariants<F: Copy + Into<f32>>(v: &View<'_, F>) -> Result<(), ModelErr
     let invalid = |what: &str| Err(ModelError::Invalid(what.to_owned()));
     if !v.config.is_valid() {
         return invalid("feature configuration out of range");
+    }
+    if v.feature_flags & !FeatureConfig::KNOWN_FLAGS != 0 {
+        return Err(ModelError::Invalid(format!(
+            "unknown feature flags {:#04x} (this build knows {:#04x})",
+            v.feature_flags,
+            FeatureConfig::KNOWN_FLAGS
+        )));
+    }
+    if !v.idf_squared.is_empty() && v.idf_squared.len() != v.config.buckets() {
+        return invalid("idf table size is neither 0 nor the number of buckets");
+    }
+    // Trained factors are at least 1, so a group's scale never exceeds its
+    // weight (as without idf).
+    if !v.idf_squared.iter().all(|&x| (1.0..1e6).contains(&x)) {
+        return invalid("idf factors must be finite, at least 1 and below 1e3");
     }
     let n = v.labels;
     if n == 0 || n > MAX_CLASSES {
@@ -278,12 +316,11 @@ pub struct Score {
 /// after the first few messages, scoring allocates nothing.
 ///
 /// A scratch also caches, per token, the summed character-feature rows of
-/// the model it last scored with (see [`TokenCache`]), so a word it has seen
-/// before costs one row read instead of one per character n-gram. The cache
-/// is exact (scores are bit-identical with or without it) and is only
-/// allocated once the scratch has scored [`TokenCache::WARM_UP`] messages
-/// with the same model, so a scratch used for a handful of messages stays
-/// small.
+/// the model it last scored with, so a word it has seen before costs one
+/// row read instead of one per character n-gram. The cache is exact (scores
+/// are bit-identical with or without it) and is only allocated once the
+/// scratch has scored 64 messages with the same model, so a scratch used for
+/// a handful of messages stays small.
 #[derive(Debug, Default, Clone)]
 pub struct Scratch {
     text: String,
@@ -342,6 +379,9 @@ struct TokenCache {
     keys: Vec<[u8; 32]>,
     /// Per slot: number of character features of the token.
     counts: Vec<u32>,
+    /// Per slot: the squared norm of the token's character features (the
+    /// sum of their [`ModelData::idf_squared`], or their count).
+    norms: Vec<f32>,
     /// Per slot: the token's lexicon facts (signals, language votes).
     facts: Vec<TokenFacts>,
     /// Per slot: `stride` summed weights.
@@ -358,6 +398,7 @@ impl TokenCache {
     /// Times 128 (the largest `|i8|`) it stays below `i16::MAX`.
     const MAX_ROWS: usize = 236;
     /// Messages a scratch scores with one model before it allocates a cache.
+    /// ([`Scratch`]'s docs name the number: keep them in step.)
     const WARM_UP: u32 = 64;
     /// Memory budget of the row sums, in bytes (the slot count is the
     /// largest power of two that fits, at most [`TokenCache::MAX_SLOTS`]).
@@ -375,6 +416,7 @@ impl TokenCache {
             self.scored = 0;
             self.keys = Vec::new();
             self.counts = Vec::new();
+            self.norms = Vec::new();
             self.facts = Vec::new();
             self.sums = Vec::new();
         }
@@ -389,6 +431,7 @@ impl TokenCache {
             self.stride = stride;
             self.keys = vec![[0; 32]; slots];
             self.counts = vec![0; slots];
+            self.norms = vec![0.0; slots];
             self.facts = vec![TokenFacts::default(); slots];
             self.sums = vec![0; slots * stride];
         }
@@ -406,8 +449,8 @@ impl TokenCache {
     }
 
     /// Adds `token`'s character-feature row sum to `acc` and returns its
-    /// feature count and lexicon facts, filling the slot first when it
-    /// holds something else. `hash` is the token's hash from
+    /// feature count, squared norm (see [`Sink`]) and lexicon facts, filling
+    /// the slot first when it holds something else. `hash` is the token's hash from
     /// [`for_each_token`] (which is also its [`lexicon::token_hash`]).
     /// Tokens longer than [`TokenCache::MAX_TOKEN`] bytes (and empty ones)
     /// return `None`.
@@ -418,8 +461,9 @@ impl TokenCache {
         hash: u64,
         config: &FeatureConfig,
         weights: &[i8],
+        idf_squared: &[f32],
         acc: &mut [i32],
-    ) -> Option<(u32, TokenFacts)> {
+    ) -> Option<(u32, f32, TokenFacts)> {
         if token.is_empty() || token.len() > Self::MAX_TOKEN {
             return None;
         }
@@ -433,7 +477,9 @@ impl TokenCache {
             self.hits += 1;
         } else {
             sum.fill(0);
+            let mut norm = 0.0f32;
             let count = char_features(token, config, |bucket| {
+                norm += idf_squared.get(bucket as usize).copied().unwrap_or(1.0);
                 let offset = bucket as usize * stride;
                 if let Some(row) = weights.get(offset..offset + stride) {
                     for (s, &w) in sum.iter_mut().zip(row) {
@@ -444,12 +490,13 @@ impl TokenCache {
             debug_assert!(count as usize <= Self::MAX_ROWS);
             self.keys[slot] = key;
             self.counts[slot] = count;
+            self.norms[slot] = norm;
             self.facts[slot] = lexicon::token_facts(token, hash);
         }
         for (a, &s) in acc.iter_mut().zip(sum.iter()) {
             *a += i32::from(s);
         }
-        Some((self.counts[slot], self.facts[slot]))
+        Some((self.counts[slot], self.norms[slot], self.facts[slot]))
     }
 }
 
@@ -471,6 +518,8 @@ pub struct Model {
     // hot path reads native floats; the weight table stays in place.
     class_scale: Vec<f32>,
     bias: Vec<f32>,
+    /// See [`ModelData::idf_squared`] (empty: no idf).
+    idf_squared: Vec<f32>,
     buying: Vec<bool>,
     /// 1.0 for buying classes, 0.0 otherwise (multiplied in the softmax sum).
     buying_mask: Vec<f32>,
@@ -559,11 +608,16 @@ impl Model {
             word_weight: data.word_weight.to_native(),
             char_weight: data.char_weight.to_native(),
             pair_tokens: data.pair_tokens,
+            ..FeatureConfig::default()
         };
+        let feature_flags = data.feature_flags;
+        let idf_squared: Vec<f32> = data.idf_squared.iter().map(|x| x.to_native()).collect();
         let class_scale: Vec<f32> = data.class_scale.iter().map(|x| x.to_native()).collect();
         let bias: Vec<f32> = data.bias.iter().map(|x| x.to_native()).collect();
         check_invariants(&View {
             config,
+            feature_flags,
+            idf_squared: &idf_squared,
             labels: data.labels.len(),
             buying: data.buying.len(),
             oos_class: data.oos_class.to_native(),
@@ -573,6 +627,7 @@ impl Model {
             bias: &bias,
             weights: data.weights.len(),
         })?;
+        let config = config.with_flags(feature_flags).unwrap_or(config);
         let buying: Vec<bool> = data.buying.iter().copied().collect();
         let oos_class = match data.oos_class.to_native() {
             u32::MAX => None,
@@ -588,6 +643,7 @@ impl Model {
             buying,
             class_scale,
             bias,
+            idf_squared,
             oos_class,
             oos_threshold: data.oos_threshold.to_native(),
             temperature: data.temperature.to_native(),
@@ -620,6 +676,12 @@ impl Model {
     /// The feature configuration.
     pub fn feature_config(&self) -> FeatureConfig {
         self.config
+    }
+
+    /// Whether the model was trained with idf (and re-normalises its feature
+    /// groups with it).
+    pub fn uses_idf(&self) -> bool {
+        !self.idf_squared.is_empty()
     }
 
     /// Confidence below which a message is out of scope.
@@ -792,6 +854,9 @@ impl Model {
         let mut sink = Sink {
             config: &self.config,
             weights,
+            idf_squared: &self.idf_squared,
+            word_norm: 0.0,
+            char_norm: 0.0,
             stride,
             prefetch,
             tokens: if cached { Some(tokens) } else { None },
@@ -800,11 +865,13 @@ impl Model {
             acc_char,
             analysis: Analysis::default(),
         };
-        let counts: FeatureCounts = for_each_token(norm, &self.config, &mut sink);
+        for_each_token(norm, &self.config, &mut sink);
+        let (word_norm, char_norm) = (sink.word_norm, sink.char_norm);
         let lexicon = sink.analysis.finish();
         kernel::accumulate(weights, stride, word_buckets, acc_word);
         kernel::accumulate(weights, stride, char_buckets, acc_char);
-        let (sw, sc) = counts.scales(&self.config);
+        let sw = group_scale(self.config.word_weight, word_norm);
+        let sc = group_scale(self.config.char_weight, char_norm);
         scores.clear();
         scores.extend(
             acc_word
@@ -820,10 +887,15 @@ impl Model {
 /// Where [`Model::compute_scores`] puts a message's features: word buckets
 /// for the kernel; each token's character features from the token cache when
 /// it is in use, or as buckets for the kernel; and each token's lexicon
-/// facts into the message's [`Analysis`].
+/// facts into the message's [`Analysis`]. It also sums each group's squared
+/// norm: per occurrence the bucket's [`ModelData::idf_squared`], or 1 when
+/// the model has no idf (the sum is then the occurrence count).
 struct Sink<'a> {
     config: &'a FeatureConfig,
     weights: &'a [i8],
+    idf_squared: &'a [f32],
+    word_norm: f32,
+    char_norm: f32,
     stride: usize,
     /// Request each row as soon as its bucket is known: the rows are
     /// scattered over a table larger than the L2 cache, and the loads then
@@ -842,26 +914,34 @@ impl<'a> FeatureSink<'a> for Sink<'a> {
         if self.prefetch {
             kernel::prefetch_row(self.weights, bucket as usize * self.stride, self.stride);
         }
+        self.word_norm += self.idf_squared.get(bucket as usize).copied().unwrap_or(1.0);
         self.word_buckets.push(bucket);
     }
 
     #[inline(always)]
     fn token(&mut self, token: &'a [u8], hash: u64) -> u32 {
         if let Some(cache) = self.tokens.as_deref_mut()
-            && let Some((count, facts)) =
-                cache.add(token, hash, self.config, self.weights, self.acc_char)
+            && let Some((count, norm, facts)) =
+                cache.add(token, hash, self.config, self.weights, self.idf_squared, self.acc_char)
         {
+            self.char_norm += norm;
             self.analysis.push(token, hash, facts);
             return count;
         }
         self.analysis.push(token, hash, lexicon::token_facts(token, hash));
-        let Sink { weights, stride, prefetch, char_buckets, .. } = self;
-        char_features(token, self.config, |bucket| {
+        let Sink { weights, stride, prefetch, char_buckets, idf_squared, .. } = self;
+        // Summed per token first, as the token cache does, so the cache
+        // changes no bit of the score.
+        let mut norm = 0.0f32;
+        let count = char_features(token, self.config, |bucket| {
+            norm += idf_squared.get(bucket as usize).copied().unwrap_or(1.0);
             if *prefetch {
                 kernel::prefetch_row(weights, bucket as usize * *stride, *stride);
             }
             char_buckets.push(bucket);
-        })
+        });
+        self.char_norm += norm;
+        count
     }
 }
 
@@ -1037,7 +1117,7 @@ fn split_header(bytes: &[u8]) -> Result<&[u8], ModelError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::features::{Group, for_each_feature};
 
@@ -1049,6 +1129,7 @@ mod tests {
             word_weight: 1.0,
             char_weight: 0.5,
             pair_tokens: 0,
+            ..FeatureConfig::default()
         };
         let n = 3;
         let stride = row_stride(n);
@@ -1069,6 +1150,8 @@ mod tests {
             word_weight: config.word_weight,
             char_weight: config.char_weight,
             pair_tokens: config.pair_tokens,
+            feature_flags: 0,
+            idf_squared: Vec::new(),
             labels: vec!["buy.price".into(), "service.track".into(), "oos".into()],
             buying: vec![true, false, false],
             oos_class: 2,
@@ -1151,6 +1234,67 @@ mod tests {
         let mut m = tiny_model();
         m.oos_class = 7;
         assert!(matches!(m.to_bytes(), Err(ModelError::Invalid(_))));
+        let mut m = tiny_model();
+        m.feature_flags = 0x80;
+        let err = m.to_bytes().unwrap_err();
+        assert!(err.to_string().contains("unknown feature flags 0x80"), "{err}");
+        let mut m = tiny_model();
+        m.idf_squared = vec![1.0; 3];
+        assert!(matches!(m.to_bytes(), Err(ModelError::Invalid(_))));
+        let mut m = tiny_model();
+        m.idf_squared = vec![1.0; 1 << m.bucket_bits];
+        assert!(m.to_bytes().is_ok());
+        for bad in [f32::NAN, f32::INFINITY, 0.0, 0.5, 1e7] {
+            m.idf_squared[7] = bad;
+            assert!(matches!(m.to_bytes(), Err(ModelError::Invalid(_))), "{bad}");
+        }
+    }
+
+    /// A small English model with every feature option and idf.
+    pub(crate) fn english_idf_model() -> Model {
+        let mut data = Vec::new();
+        for item in ["card", "transfer", "payment", "refund", "account"] {
+            for (label, text) in [
+                ("declined", format!("my {item} was declined")),
+                ("declined", format!("why dont my {item}s work")),
+                ("pending", format!("the {item} is still pending")),
+                ("pending", format!("{item} pending for days, hasnt arrived")),
+                ("fee", format!("why was i charged a fee for the {item}")),
+                ("fee", format!("extra charges on {item}s")),
+            ] {
+                data.push(crate::Example { text, label: label.into() });
+            }
+        }
+        let config = crate::TrainConfig {
+            features: FeatureConfig {
+                bucket_bits: 12,
+                stem_words: true,
+                content_pairs: true,
+                negation_token: true,
+                ..FeatureConfig::default()
+            },
+            idf: true,
+            ..crate::TrainConfig::default()
+        };
+        let data = crate::train(&data, None, &config, &|_| {}).unwrap();
+        Model::load(&data.to_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn options_and_idf_survive_the_file_and_cache_exactly() {
+        let model = english_idf_model();
+        let config = model.feature_config();
+        assert!(config.stem_words && config.content_pairs && config.negation_token);
+        assert_eq!(model.idf_squared.len(), config.buckets());
+        assert!(model.idf_squared.iter().all(|&x| x >= 1.0));
+        let mut scratch = Scratch::new();
+        assert_same_as_uncached(&model, &mut scratch, 2 * TokenCache::WARM_UP as usize / 10 + 3);
+        let (hits, lookups) = scratch.token_cache_hits();
+        assert!(lookups > 0 && hits * 2 > lookups, "{hits} of {lookups}");
+        let s = model.score("my transfers are declined", &mut scratch);
+        assert_eq!(model.label(s.intent), "declined");
+        let s = model.score("fees on my payments", &mut scratch);
+        assert_eq!(model.label(s.intent), "fee");
     }
 
     /// Messages with repeated, long, accented and unusual tokens.

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::features::{FeatureConfig, Group, for_each_feature};
+use crate::features::{FeatureConfig, Group, for_each_feature, group_scale};
 use crate::model::{Model, ModelData, ModelError, OOS_LABEL, Scratch};
 use crate::normalize::normalize_into;
 
@@ -158,7 +158,9 @@ pub struct TrainConfig {
     /// Most in-scope accuracy the out-of-scope threshold may cost.
     pub max_inscope_loss: f32,
     /// Scale every feature by its smoothed inverse document frequency
-    /// `ln((1 + n) / (1 + df)) + 1` (folded into the stored weights).
+    /// `ln((1 + n) / (1 + df)) + 1` (folded into the stored weights), and
+    /// normalise each feature group of a message to length `weight` under
+    /// those factors (the model stores the squared factors per bucket).
     pub idf: bool,
     /// After calibrating on validation data, retrain on training plus
     /// validation data (keeping the calibrated temperature and threshold).
@@ -329,6 +331,9 @@ struct Matrix {
     buckets: Vec<u32>,
     /// Factor folded into the weights of each compact id (idf, or 1).
     idf: Vec<f32>,
+    /// Per bucket, the squared idf (for [`ModelData::idf_squared`]); empty
+    /// without idf.
+    idf_squared: Vec<f32>,
 }
 
 impl Matrix {
@@ -338,21 +343,79 @@ impl Matrix {
     }
 }
 
+/// Builds the training matrix with exactly the feature values the scorer
+/// uses: per occurrence `group_scale(weight, norm) * idf`, summed per bucket,
+/// where a group's squared norm is the sum of its occurrences' squared idf
+/// (their count without idf), added up token by token as the scorer does.
+///
+/// With `use_idf`, a bucket's idf is the smoothed
+/// `ln((1 + n) / (1 + df)) + 1` over the `n` examples, `df` of which contain
+/// it: at least 1. A bucket no example contains (df = 0) has no weight, but at scoring time it still
+/// counts in its group's norm with the largest idf, so a message full of
+/// words the model never saw has its known features scaled down. Storing 0
+/// for such buckets instead (dropping them from the norm) measured the same
+/// on BANKING77 (5-fold, seeds 1-3: 91.52, 91.19, 91.41% against 91.53,
+/// 91.21, 91.41%).
 fn featurise(examples: &[Example], config: &FeatureConfig, use_idf: bool) -> Matrix {
+    let mut norm = String::new();
+    let idf_squared: Vec<f32> = if use_idf {
+        // Pass 1: document frequencies.
+        let mut df = vec![0u32; config.buckets()];
+        let mut last_row = vec![u32::MAX; config.buckets()];
+        for (r, e) in examples.iter().enumerate() {
+            let r = r as u32;
+            normalize_into(&e.text, &mut norm);
+            for_each_feature(&norm, config, |b, _| {
+                if last_row[b as usize] != r {
+                    last_row[b as usize] = r;
+                    df[b as usize] += 1;
+                }
+            });
+        }
+        let n = examples.len() as f32;
+        df.iter()
+            .map(|&d| {
+                let idf = ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0;
+                idf * idf
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let factor_squared = |b: u32| idf_squared.get(b as usize).copied().unwrap_or(1.0);
+
+    // Pass 2: rows of merged values over compact ids.
     let mut compact = vec![u32::MAX; config.buckets()];
     let mut buckets = Vec::new();
     let mut offsets = vec![0usize];
     let (mut ids, mut values, mut sqnorm) = (Vec::new(), Vec::new(), Vec::new());
-    let mut norm = String::new();
     let mut raw: Vec<(u32, Group)> = Vec::new();
     let mut row: Vec<(u32, f32)> = Vec::new();
     for e in examples {
         normalize_into(&e.text, &mut norm);
         raw.clear();
-        let counts = for_each_feature(&norm, config, |b, g| raw.push((b, g)));
-        let (sw, sc) = counts.scales(config);
+        for_each_feature(&norm, config, |b, g| raw.push((b, g)));
+        // A token's character n-grams are one run between word features:
+        // sum each run first, as the scorer's per-token sums (and its token
+        // cache) do, so both get the same bits.
+        let (mut word_norm, mut char_norm, mut token_norm) = (0.0f32, 0.0f32, 0.0f32);
+        for &(b, g) in &raw {
+            match g {
+                Group::Word => {
+                    char_norm += std::mem::take(&mut token_norm);
+                    word_norm += factor_squared(b);
+                }
+                Group::Char => token_norm += factor_squared(b),
+            }
+        }
+        char_norm += token_norm;
+        let sw = group_scale(config.word_weight, word_norm);
+        let sc = group_scale(config.char_weight, char_norm);
         row.clear();
-        row.extend(raw.iter().map(|&(b, g)| (b, if g == Group::Word { sw } else { sc })));
+        row.extend(raw.iter().map(|&(b, g)| {
+            let scale = if g == Group::Word { sw } else { sc };
+            (b, scale * factor_squared(b).sqrt())
+        }));
         row.sort_unstable_by_key(|&(b, _)| b);
         let mut sq = 0.0f32;
         let mut i = 0;
@@ -378,26 +441,8 @@ fn featurise(examples: &[Example], config: &FeatureConfig, use_idf: bool) -> Mat
         offsets.push(ids.len());
         sqnorm.push(sq);
     }
-    let mut idf = vec![1.0f32; buckets.len()];
-    if use_idf {
-        // Each row holds a compact id at most once, so counting ids counts documents.
-        let mut df = vec![0u32; buckets.len()];
-        for &id in &ids {
-            df[id as usize] += 1;
-        }
-        let n = examples.len() as f32;
-        for (f, &d) in idf.iter_mut().zip(&df) {
-            *f = ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0;
-        }
-        for (v, &id) in values.iter_mut().zip(&ids) {
-            *v *= idf[id as usize];
-        }
-        for (i, sq) in sqnorm.iter_mut().enumerate() {
-            let r = offsets[i]..offsets[i + 1];
-            *sq = values[r].iter().map(|v| v * v).sum();
-        }
-    }
-    Matrix { offsets, ids, values, sqnorm, buckets, idf }
+    let idf = buckets.iter().map(|&b| factor_squared(b).sqrt()).collect();
+    Matrix { offsets, ids, values, sqnorm, buckets, idf, idf_squared }
 }
 
 /// Trains the classifier and quantises it; temperature 1, threshold 0.
@@ -472,6 +517,8 @@ fn fit(
         word_weight: f.word_weight,
         char_weight: f.char_weight,
         pair_tokens: f.pair_tokens,
+        feature_flags: f.flags(),
+        idf_squared: matrix.idf_squared,
         labels,
         buying,
         oos_class,
@@ -789,6 +836,7 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Scratch;
 
     fn ex(text: &str, label: &str) -> Example {
         Example { text: text.into(), label: label.into() }
@@ -830,6 +878,106 @@ mod tests {
         let score = model.score("mijn pakket is niet bezorgd", &mut s);
         assert_eq!(model.label(score.intent), "service.track");
         assert!(score.buying_intent < 0.5);
+    }
+
+    #[test]
+    fn feature_groups_are_normalised_with_and_without_idf() {
+        let data = [ex("card lost", "a"), ex("card", "b"), ex("money sent", "b")];
+        let config =
+            FeatureConfig { bucket_bits: 16, content_pairs: true, ..FeatureConfig::default() };
+        for use_idf in [false, true] {
+            let m = featurise(&data, &config, use_idf);
+            // No bucket repeats within "card lost", so each group has
+            // length exactly its weight: the row's squared norm is 1 + 1.
+            assert!((m.sqnorm[0] - 2.0).abs() < 1e-4, "idf {use_idf}: {}", m.sqnorm[0]);
+            assert_eq!(m.idf_squared.len(), if use_idf { config.buckets() } else { 0 });
+        }
+        let m = featurise(&data, &config, true);
+        let idf_of = |word: &str| {
+            let mut unigram = None;
+            for_each_feature(word, &config, |b, g| {
+                if g == Group::Word && unigram.is_none() {
+                    unigram = Some(b);
+                }
+            });
+            let id = m.buckets.iter().position(|&b| Some(b) == unigram).unwrap();
+            m.idf[id]
+        };
+        // `card` is in two of the three examples, `lost` in one.
+        assert!((idf_of("card") - ((4.0f32 / 3.0).ln() + 1.0)).abs() < 1e-5);
+        assert!((idf_of("lost") - (2.0f32.ln() + 1.0)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_scorer_sees_the_trainers_feature_values() {
+        let config = TrainConfig {
+            features: FeatureConfig {
+                bucket_bits: 12,
+                stem_words: true,
+                content_pairs: true,
+                negation_token: true,
+                ..FeatureConfig::default()
+            },
+            idf: true,
+            ..TrainConfig::default()
+        };
+        let data = toy();
+        let model_data = fit(&data, &config, &|_| {}).unwrap();
+        let model = Model::load(&model_data.to_bytes().unwrap()).unwrap();
+        let m = featurise(&data, &config.features, true);
+        let n = model.n_classes();
+        let stride = crate::model::row_stride(n);
+        let mut scratch = Scratch::new();
+        for (i, e) in data.iter().enumerate() {
+            // score[c] = bias[c] + scale[c] * sum over features of
+            // value / idf * quantised weight (the idf is in the weight).
+            let (ids, values) = m.row(i);
+            let expected: Vec<f32> = (0..n)
+                .map(|c| {
+                    let sum: f32 = ids
+                        .iter()
+                        .zip(values)
+                        .map(|(&id, &v)| {
+                            let q =
+                                model_data.weights[m.buckets[id as usize] as usize * stride + c];
+                            v / m.idf[id as usize] * f32::from(q)
+                        })
+                        .sum();
+                    model_data.bias[c] + model_data.class_scale[c] * sum
+                })
+                .collect();
+            let got = model.class_scores(&e.text, &mut scratch);
+            for (c, (&g, &x)) in got.iter().zip(&expected).enumerate() {
+                assert!(
+                    (g - x).abs() <= 1e-4 * (1.0 + x.abs()),
+                    "{}: class {c}: {g} vs {x}",
+                    e.text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn learns_with_every_feature_option_and_idf() {
+        let config = TrainConfig {
+            features: FeatureConfig {
+                bucket_bits: 12,
+                stem_words: true,
+                content_pairs: true,
+                negation_token: true,
+                ..FeatureConfig::default()
+            },
+            idf: true,
+            ..TrainConfig::default()
+        };
+        let data = toy();
+        let a = train(&data, None, &config, &|_| {}).unwrap();
+        assert_eq!(a, train(&data, None, &config, &|_| {}).unwrap());
+        assert_eq!(a.feature_flags, FeatureConfig::KNOWN_FLAGS);
+        let model = Model::load(&a.to_bytes().unwrap()).unwrap();
+        assert_eq!(model.feature_config(), config.features);
+        let m = evaluate(&model, &data);
+        assert!(m.accuracy > 0.95, "{m:?}");
     }
 
     #[test]
