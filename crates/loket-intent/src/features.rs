@@ -252,6 +252,16 @@ pub const MAX_CHAR_TOKEN: usize = 64;
 pub trait FeatureSink<'t> {
     /// One word feature (unigram, bigram or co-occurrence pair).
     fn word(&mut self, bucket: u32);
+    /// For a model that stems words ([`FeatureConfig::stem_words`]): the
+    /// hash its word features use for `token` (whose own hash is `hash`),
+    /// which must equal [`stem_hash`]`(token)`. Called once per token,
+    /// before its word features and its [`FeatureSink::token`] call; a sink
+    /// may take it from a cache.
+    #[inline(always)]
+    fn stem_hash(&mut self, token: &'t [u8], hash: u64) -> u64 {
+        let _ = hash;
+        stem_hash(token)
+    }
     /// One token, after its word features: must account for the token's
     /// character features (normally by calling [`char_features`]) and return
     /// how many there were. `hash` is a 64-bit hash of the token's bytes.
@@ -279,7 +289,6 @@ pub fn for_each_token<'t>(
         n_seen: 0,
         pair_tokens: usize::from(config.pair_tokens).min(FeatureConfig::MAX_PAIR_TOKENS.into()),
     };
-    let mut stem = StemBuf::new();
     // Tokens are the non-empty runs between spaces (an ASCII byte, so
     // splitting the bytes never cuts a UTF-8 sequence).
     for bytes in normalized.as_bytes().split(|&b| b == b' ') {
@@ -287,11 +296,7 @@ pub fn for_each_token<'t>(
             continue;
         }
         let h = hash_bytes(WORD_SEED, bytes);
-        let word = if config.stem_words {
-            hash_bytes(WORD_SEED, english_stem(bytes, &mut stem))
-        } else {
-            h
-        };
+        let word = if config.stem_words { sink.stem_hash(bytes, h) } else { h };
         let pairs = !(config.content_pairs && is_pair_stop_word(bytes));
         counts.words += words.push(word, pairs, sink);
         if config.negation_token && is_negation(bytes) {
@@ -300,6 +305,14 @@ pub fn for_each_token<'t>(
         counts.chars += sink.token(bytes, h);
     }
     counts
+}
+
+/// The hash the word features of a model that stems words use for `token`:
+/// the hash of its English stem ([`english_stem`]).
+#[inline]
+pub fn stem_hash(token: &[u8]) -> u64 {
+    let mut buf = StemBuf::new();
+    hash_bytes(WORD_SEED, english_stem(token, &mut buf))
 }
 
 /// Hash of the word `not`, the word feature [`FeatureConfig::negation_token`] adds.

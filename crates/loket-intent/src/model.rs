@@ -45,7 +45,9 @@ use std::sync::LazyLock;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use crate::features::{FeatureConfig, FeatureSink, char_features, for_each_token, group_scale};
+use crate::features::{
+    FeatureConfig, FeatureSink, char_features, for_each_token, group_scale, stem_hash,
+};
 use crate::language::Language;
 use crate::lexicon::{self, Analysis, TokenFacts};
 use crate::normalize::normalize_into;
@@ -316,8 +318,9 @@ pub struct Score {
 /// after the first few messages, scoring allocates nothing.
 ///
 /// A scratch also caches, per token, the summed character-feature rows of
-/// the model it last scored with, so a word it has seen before costs one
-/// row read instead of one per character n-gram. The cache is exact (scores
+/// the model it last scored with (and, for a model that stems words, the
+/// token's stem), so a word it has seen before costs one row read instead
+/// of one per character n-gram. The cache is exact (scores
 /// are bit-identical with or without it) and is only allocated once the
 /// scratch has scored 64 messages with the same model, so a scratch used for
 /// a handful of messages stays small.
@@ -384,6 +387,9 @@ struct TokenCache {
     norms: Vec<f32>,
     /// Per slot: the token's lexicon facts (signals, language votes).
     facts: Vec<TokenFacts>,
+    /// Per slot: the hash of the token's stem (see [`stem_hash`]) when the
+    /// model stems words, else 0.
+    stems: Vec<u64>,
     /// Per slot: `stride` summed weights.
     sums: Vec<i16>,
     hits: u64,
@@ -418,6 +424,7 @@ impl TokenCache {
             self.counts = Vec::new();
             self.norms = Vec::new();
             self.facts = Vec::new();
+            self.stems = Vec::new();
             self.sums = Vec::new();
         }
         if self.scored < Self::WARM_UP {
@@ -433,6 +440,7 @@ impl TokenCache {
             self.counts = vec![0; slots];
             self.norms = vec![0.0; slots];
             self.facts = vec![TokenFacts::default(); slots];
+            self.stems = vec![0; slots];
             self.sums = vec![0; slots * stride];
         }
         true
@@ -448,22 +456,21 @@ impl TokenCache {
         key
     }
 
-    /// Adds `token`'s character-feature row sum to `acc` and returns its
-    /// feature count, squared norm (see [`Sink`]) and lexicon facts, filling
-    /// the slot first when it holds something else. `hash` is the token's hash from
-    /// [`for_each_token`] (which is also its [`lexicon::token_hash`]).
-    /// Tokens longer than [`TokenCache::MAX_TOKEN`] bytes (and empty ones)
-    /// return `None`.
+    /// The slot holding `token`, filled first when it holds something else:
+    /// the token's character-feature row sum, count and squared norm (see
+    /// [`Sink`]), its lexicon facts and, for a model that stems words, the
+    /// hash of its stem. `hash` is the token's hash from [`for_each_token`]
+    /// (which is also its [`lexicon::token_hash`]). Tokens longer than
+    /// [`TokenCache::MAX_TOKEN`] bytes (and empty ones) return `None`.
     #[inline(always)]
-    fn add(
+    fn slot(
         &mut self,
         token: &[u8],
         hash: u64,
         config: &FeatureConfig,
         weights: &[i8],
         idf_squared: &[f32],
-        acc: &mut [i32],
-    ) -> Option<(u32, f32, TokenFacts)> {
+    ) -> Option<usize> {
         if token.is_empty() || token.len() > Self::MAX_TOKEN {
             return None;
         }
@@ -472,31 +479,40 @@ impl TokenCache {
         let key = Self::key(token);
         let slot =
             (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize & (self.keys.len() - 1);
-        let sum = &mut self.sums[slot * stride..(slot + 1) * stride];
         if self.keys[slot] == key {
             self.hits += 1;
-        } else {
-            sum.fill(0);
-            let mut norm = 0.0f32;
-            let count = char_features(token, config, |bucket| {
-                norm += idf_squared.get(bucket as usize).copied().unwrap_or(1.0);
-                let offset = bucket as usize * stride;
-                if let Some(row) = weights.get(offset..offset + stride) {
-                    for (s, &w) in sum.iter_mut().zip(row) {
-                        *s += i16::from(w);
-                    }
-                }
-            });
-            debug_assert!(count as usize <= Self::MAX_ROWS);
-            self.keys[slot] = key;
-            self.counts[slot] = count;
-            self.norms[slot] = norm;
-            self.facts[slot] = lexicon::token_facts(token, hash);
+            return Some(slot);
         }
-        for (a, &s) in acc.iter_mut().zip(sum.iter()) {
+        let sum = &mut self.sums[slot * stride..(slot + 1) * stride];
+        sum.fill(0);
+        let mut norm = 0.0f32;
+        let count = char_features(token, config, |bucket| {
+            norm += idf_squared.get(bucket as usize).copied().unwrap_or(1.0);
+            let offset = bucket as usize * stride;
+            if let Some(row) = weights.get(offset..offset + stride) {
+                for (s, &w) in sum.iter_mut().zip(row) {
+                    *s += i16::from(w);
+                }
+            }
+        });
+        debug_assert!(count as usize <= Self::MAX_ROWS);
+        self.keys[slot] = key;
+        self.counts[slot] = count;
+        self.norms[slot] = norm;
+        self.facts[slot] = lexicon::token_facts(token, hash);
+        self.stems[slot] = if config.stem_words { stem_hash(token) } else { 0 };
+        Some(slot)
+    }
+
+    /// Adds the row sum of a slot from [`TokenCache::slot`] to `acc` and
+    /// returns its feature count, squared norm and lexicon facts.
+    #[inline(always)]
+    fn add(&self, slot: usize, acc: &mut [i32]) -> (u32, f32, TokenFacts) {
+        let sum = &self.sums[slot * self.stride..(slot + 1) * self.stride];
+        for (a, &s) in acc.iter_mut().zip(sum) {
             *a += i32::from(s);
         }
-        Some((self.counts[slot], self.norms[slot], self.facts[slot]))
+        (self.counts[slot], self.norms[slot], self.facts[slot])
     }
 }
 
@@ -860,6 +876,7 @@ impl Model {
             stride,
             prefetch,
             tokens: if cached { Some(tokens) } else { None },
+            slot: None,
             word_buckets,
             char_buckets,
             acc_char,
@@ -902,6 +919,9 @@ struct Sink<'a> {
     /// overlap with hashing instead of stalling the kernel.
     prefetch: bool,
     tokens: Option<&'a mut TokenCache>,
+    /// The cache slot [`FeatureSink::stem_hash`] found for the token that
+    /// [`FeatureSink::token`] receives next.
+    slot: Option<usize>,
     word_buckets: &'a mut Vec<u32>,
     char_buckets: &'a mut Vec<u32>,
     acc_char: &'a mut [i32],
@@ -919,14 +939,29 @@ impl<'a> FeatureSink<'a> for Sink<'a> {
     }
 
     #[inline(always)]
-    fn token(&mut self, token: &'a [u8], hash: u64) -> u32 {
+    fn stem_hash(&mut self, token: &'a [u8], hash: u64) -> u64 {
         if let Some(cache) = self.tokens.as_deref_mut()
-            && let Some((count, norm, facts)) =
-                cache.add(token, hash, self.config, self.weights, self.idf_squared, self.acc_char)
+            && let Some(slot) = cache.slot(token, hash, self.config, self.weights, self.idf_squared)
         {
-            self.char_norm += norm;
-            self.analysis.push(token, hash, facts);
-            return count;
+            self.slot = Some(slot);
+            return cache.stems[slot];
+        }
+        stem_hash(token)
+    }
+
+    #[inline(always)]
+    fn token(&mut self, token: &'a [u8], hash: u64) -> u32 {
+        if let Some(cache) = self.tokens.as_deref_mut() {
+            let slot = match self.slot.take() {
+                Some(slot) => Some(slot),
+                None => cache.slot(token, hash, self.config, self.weights, self.idf_squared),
+            };
+            if let Some(slot) = slot {
+                let (count, norm, facts) = cache.add(slot, self.acc_char);
+                self.char_norm += norm;
+                self.analysis.push(token, hash, facts);
+                return count;
+            }
         }
         self.analysis.push(token, hash, lexicon::token_facts(token, hash));
         let Sink { weights, stride, prefetch, char_buckets, idf_squared, .. } = self;
@@ -1312,6 +1347,7 @@ pub(crate) mod tests {
         "é ë ï ü ß straße",
         "",
         "a b c d e f g h i j k l m n o p q r s t u v w x y z",
+        "my transfers werent arriving and the cards dont work, generously charged fees",
     ];
 
     /// Scores every text `rounds` times with `scratch` and checks each
