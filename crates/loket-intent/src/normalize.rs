@@ -19,7 +19,9 @@
 //!
 //! The output is idempotent: normalising it again changes nothing.
 //! Input beyond [`MAX_INPUT_BYTES`] is ignored, which bounds the work per
-//! message.
+//! message, and the output is cut to whole tokens within the same bound
+//! (numbers and symbols can make it longer than its input), so that it is
+//! never itself cut when normalised again.
 
 /// Only the first this many bytes of a message are normalised (cut at a
 /// character boundary). Chat messages are far shorter; the bound keeps the
@@ -100,6 +102,26 @@ pub fn normalize_into(text: &str, out: &mut String) {
     }
     if digits > 0 {
         w.number(digits);
+    }
+    cut_to_whole_tokens(out, MAX_INPUT_BYTES);
+}
+
+/// Cuts normalised text longer than `max` bytes after its last whole token
+/// within `max` bytes (a token cut in two could normalise differently:
+/// `0000` to `00` becomes `0`). A single token longer than `max` (letters
+/// only, so any prefix of it is normalised) is cut at a character boundary.
+fn cut_to_whole_tokens(out: &mut String, max: usize) {
+    if out.len() <= max {
+        return;
+    }
+    // The byte at `max` is a space exactly when the first `max` bytes end
+    // with a whole token.
+    match out.as_bytes()[..=max].iter().rposition(|&b| b == b' ') {
+        Some(space) => out.truncate(space),
+        None => {
+            let end = truncate(out, max).len();
+            out.truncate(end);
+        }
     }
 }
 
@@ -305,6 +327,31 @@ mod tests {
         assert_eq!(out, "ee");
         let words = "ab ".repeat(10_000);
         assert!(norm(&words).len() <= MAX_INPUT_BYTES);
+    }
+
+    #[test]
+    fn output_longer_than_its_input_is_cut_to_whole_tokens() {
+        // Each `a1` (2 bytes) becomes `a 0 ` (4 bytes): the output would be
+        // twice the bound, and normalising it again would cut it elsewhere.
+        let text = "a1".repeat(MAX_INPUT_BYTES / 2);
+        let once = norm(&text);
+        assert!(once.len() <= MAX_INPUT_BYTES, "{}", once.len());
+        assert!(once.ends_with(" 0") || once.ends_with(" a"), "{}", &once[once.len() - 8..]);
+        assert_eq!(norm(&once), once);
+        // Long numbers: a cut `0000` would come back as `0`.
+        let text = "x12345".repeat(MAX_INPUT_BYTES / 6);
+        let once = norm(&text);
+        assert!(once.len() <= MAX_INPUT_BYTES);
+        assert!(once.ends_with("0000") || once.ends_with('x'));
+        assert_eq!(norm(&once), once);
+        // One giant token is cut at a character boundary and stays put.
+        let mut long = String::new();
+        for i in 0..3000 {
+            long.push(if i % 2 == 0 { 'ĳ' } else { 'a' });
+        }
+        let once = norm(&long);
+        assert!(once.len() <= MAX_INPUT_BYTES);
+        assert_eq!(norm(&once), once);
     }
 
     #[test]
