@@ -195,6 +195,14 @@ pub fn group_scale(weight: f32, norm_sq: f32) -> f32 {
     if norm_sq > 0.0 { weight / norm_sq.sqrt() } else { 0.0 }
 }
 
+/// A bucket's term in its group's squared norm: its entry in a model's
+/// per-bucket squared-idf table, or 1 when the table is empty (no idf).
+/// Training and scoring both take it from here.
+#[inline(always)]
+pub fn squared_idf(idf_squared: &[f32], bucket: u32) -> f32 {
+    idf_squared.get(bucket as usize).copied().unwrap_or(1.0)
+}
+
 /// Counts of feature occurrences per group in one message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeatureCounts {

@@ -68,17 +68,7 @@ pub fn options_model() -> &'static Model {
             .iter()
             .map(|(t, l)| crate::Example { text: (*t).into(), label: (*l).into() })
             .collect();
-        let config = crate::TrainConfig {
-            features: crate::FeatureConfig {
-                bucket_bits: 10,
-                stem_words: true,
-                content_pairs: true,
-                negation_token: true,
-                ..crate::FeatureConfig::default()
-            },
-            idf: true,
-            ..crate::TrainConfig::default()
-        };
+        let config = crate::train::every_option_config(10);
         // Fixed inline data and a valid configuration: a failure is a bug in
         // training, which the fuzz target should report.
         let data = crate::train(&data, None, &config, &|_| {}).expect("training the options model");

@@ -46,7 +46,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use crate::features::{
-    FeatureConfig, FeatureSink, char_features, for_each_token, group_scale, stem_hash,
+    FeatureConfig, FeatureSink, char_features, for_each_token, group_scale, squared_idf, stem_hash,
 };
 use crate::language::Language;
 use crate::lexicon::{self, Analysis, TokenFacts};
@@ -487,7 +487,7 @@ impl TokenCache {
         sum.fill(0);
         let mut norm = 0.0f32;
         let count = char_features(token, config, |bucket| {
-            norm += idf_squared.get(bucket as usize).copied().unwrap_or(1.0);
+            norm += squared_idf(idf_squared, bucket);
             let offset = bucket as usize * stride;
             if let Some(row) = weights.get(offset..offset + stride) {
                 for (s, &w) in sum.iter_mut().zip(row) {
@@ -934,7 +934,7 @@ impl<'a> FeatureSink<'a> for Sink<'a> {
         if self.prefetch {
             kernel::prefetch_row(self.weights, bucket as usize * self.stride, self.stride);
         }
-        self.word_norm += self.idf_squared.get(bucket as usize).copied().unwrap_or(1.0);
+        self.word_norm += squared_idf(self.idf_squared, bucket);
         self.word_buckets.push(bucket);
     }
 
@@ -969,7 +969,7 @@ impl<'a> FeatureSink<'a> for Sink<'a> {
         // changes no bit of the score.
         let mut norm = 0.0f32;
         let count = char_features(token, self.config, |bucket| {
-            norm += idf_squared.get(bucket as usize).copied().unwrap_or(1.0);
+            norm += squared_idf(idf_squared, bucket);
             if *prefetch {
                 kernel::prefetch_row(weights, bucket as usize * *stride, *stride);
             }
@@ -1300,17 +1300,7 @@ pub(crate) mod tests {
                 data.push(crate::Example { text, label: label.into() });
             }
         }
-        let config = crate::TrainConfig {
-            features: FeatureConfig {
-                bucket_bits: 12,
-                stem_words: true,
-                content_pairs: true,
-                negation_token: true,
-                ..FeatureConfig::default()
-            },
-            idf: true,
-            ..crate::TrainConfig::default()
-        };
+        let config = crate::train::every_option_config(12);
         let data = crate::train(&data, None, &config, &|_| {}).unwrap();
         Model::load(&data.to_bytes().unwrap()).unwrap()
     }

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::features::{FeatureConfig, Group, for_each_feature, group_scale};
+use crate::features::{FeatureConfig, Group, for_each_feature, group_scale, squared_idf};
 use crate::model::{Model, ModelData, ModelError, OOS_LABEL, Scratch};
 use crate::normalize::normalize_into;
 
@@ -270,6 +270,23 @@ pub fn train(
     }
 }
 
+/// A configuration with every feature option and idf on, over
+/// `2^bucket_bits` buckets: the models the tests and fuzz checks use to
+/// cover those paths.
+pub(crate) fn every_option_config(bucket_bits: u8) -> TrainConfig {
+    TrainConfig {
+        features: FeatureConfig {
+            bucket_bits,
+            stem_words: true,
+            content_pairs: true,
+            negation_token: true,
+            ..FeatureConfig::default()
+        },
+        idf: true,
+        ..TrainConfig::default()
+    }
+}
+
 /// Splits off about `fraction` of every label's examples (at least one when a
 /// label has three or more), deterministically for a seed.
 pub fn stratified_split(
@@ -382,7 +399,7 @@ fn featurise(examples: &[Example], config: &FeatureConfig, use_idf: bool) -> Mat
     } else {
         Vec::new()
     };
-    let factor_squared = |b: u32| idf_squared.get(b as usize).copied().unwrap_or(1.0);
+    let factor_squared = |b: u32| squared_idf(&idf_squared, b);
 
     // Pass 2: rows of merged values over compact ids.
     let mut compact = vec![u32::MAX; config.buckets()];
@@ -910,17 +927,7 @@ mod tests {
 
     #[test]
     fn the_scorer_sees_the_trainers_feature_values() {
-        let config = TrainConfig {
-            features: FeatureConfig {
-                bucket_bits: 12,
-                stem_words: true,
-                content_pairs: true,
-                negation_token: true,
-                ..FeatureConfig::default()
-            },
-            idf: true,
-            ..TrainConfig::default()
-        };
+        let config = every_option_config(12);
         let data = toy();
         let model_data = fit(&data, &config, &|_| {}).unwrap();
         let model = Model::load(&model_data.to_bytes().unwrap()).unwrap();
@@ -959,17 +966,7 @@ mod tests {
 
     #[test]
     fn learns_with_every_feature_option_and_idf() {
-        let config = TrainConfig {
-            features: FeatureConfig {
-                bucket_bits: 12,
-                stem_words: true,
-                content_pairs: true,
-                negation_token: true,
-                ..FeatureConfig::default()
-            },
-            idf: true,
-            ..TrainConfig::default()
-        };
+        let config = every_option_config(12);
         let data = toy();
         let a = train(&data, None, &config, &|_| {}).unwrap();
         assert_eq!(a, train(&data, None, &config, &|_| {}).unwrap());
