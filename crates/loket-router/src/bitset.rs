@@ -51,6 +51,13 @@ impl SlotSet {
         self.words.get(slot as usize / 64).is_some_and(|w| w & (1 << (slot % 64)) != 0)
     }
 
+    /// Starts loading the word that holds `slot` into the cache (see
+    /// [`crate::prefetch::line`]); reads nothing.
+    #[inline]
+    pub(crate) fn prefetch(&self, slot: u32) {
+        crate::prefetch::line(self.words.as_ptr().wrapping_add(slot as usize / 64));
+    }
+
     /// Number of slots in the set.
     #[inline]
     pub fn len(&self) -> usize {

@@ -71,6 +71,17 @@ impl History {
         (self.len > 0).then(|| Timestamp(self.at_ms[0]))
     }
 
+    /// Number of agents remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether no agent is remembered.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Whether `slot` is in the history.
     pub(crate) fn contains(&self, slot: u32) -> bool {
         self.slots[..usize::from(self.len)].contains(&slot)

@@ -4,7 +4,7 @@
 //! # Locks, in the only order they may be taken
 //!
 //! 1. one conversation entry (a `DashMap` shard guard), never two at once;
-//! 2. the customer history map (a `DashMap` shard guard), briefly;
+//! 2. one shard of the customer histories ([`CustomerHistories`]), briefly;
 //! 3. the roster's writer lock;
 //! 4. the backlog mutex;
 //! 5. the timer heap mutex and an agent's `holding` list (leaves).
@@ -41,6 +41,7 @@ use crate::config::{RouterConfig, Strategy, Widen};
 use crate::conversation::{
     Conversation, ConversationState, ConversationView, Holder, Message, clamp_unit,
 };
+use crate::customers::CustomerHistories;
 use crate::error::RouterError;
 use crate::event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason};
 use crate::history::{HISTORY, History};
@@ -96,7 +97,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     roster: Roster,
     conversations: DashMap<ConversationId, Conversation, FxBuildHasher>,
-    customers: DashMap<CustomerId, History, FxBuildHasher>,
+    customers: CustomerHistories,
     backlog: Mutex<Backlog>,
     /// Conversations in the backlog plus those about to look again before
     /// waiting; see the module docs.
@@ -250,7 +251,7 @@ impl Parts {
             clock: self.clock,
             roster,
             conversations: DashMap::with_hasher_and_shard_amount(FxBuildHasher, MAP_SHARDS),
-            customers: DashMap::with_hasher_and_shard_amount(FxBuildHasher, MAP_SHARDS),
+            customers: CustomerHistories::default(),
             backlog: Mutex::new(Backlog::default()),
             waiting: AtomicUsize::new(0),
             timers: Mutex::new(BinaryHeap::new()),
@@ -617,16 +618,20 @@ impl Inner {
     }
 
     /// Could `slot` take a conversation with this need (capacity aside)?
+    ///
+    /// Reads only the published indexes, as [`Inner::select`] does: an
+    /// agent's kind is the availability set it is in, so the check does not
+    /// touch the agent's cell (a cache miss per history entry on the
+    /// affinity path, where most entries are not eligible).
     fn eligible(&self, indexes: &Indexes, slot: u32, need: &Need, now: Timestamp) -> bool {
-        let kind = self.roster.cell(slot).kind();
-        let kind_ok = match need.pool {
-            Pool::Humans => kind == AgentKind::Human,
-            Pool::Bots => kind == AgentKind::Bot,
-            Pool::HumansOrBots => true,
+        let available_as = |kind: AgentKind| indexes.available(kind).contains(slot);
+        let kind = match need.pool {
+            Pool::Humans if available_as(AgentKind::Human) => AgentKind::Human,
+            Pool::Bots if available_as(AgentKind::Bot) => AgentKind::Bot,
+            Pool::HumansOrBots if available_as(AgentKind::Human) => AgentKind::Human,
+            Pool::HumansOrBots if available_as(AgentKind::Bot) => AgentKind::Bot,
+            _ => return false,
         };
-        if !kind_ok || !indexes.available(kind).contains(slot) {
-            return false;
-        }
         if !indexes.language(need.language).is_some_and(|set| set.contains(slot)) {
             return false;
         }
@@ -643,14 +648,17 @@ impl Inner {
     /// Picks an agent for conversation `id`'s `need` by the strategy and
     /// reserves its capacity. Ties go to the first agent in slot order from
     /// the conversation's [`tie_origin`], wrapping around.
+    ///
+    /// `indexes` is the caller's snapshot of the roster's indexes (one load
+    /// per placement: each load costs two atomic read-modify-writes).
     fn select(
         &self,
+        indexes: &Indexes,
         id: ConversationId,
         need: &Need,
         excluded: Option<u32>,
         now: Timestamp,
     ) -> Option<u32> {
-        let indexes = self.roster.indexes();
         let origin = tie_origin(id, indexes.slots);
         let kinds: &[AgentKind] = match need.pool {
             Pool::Humans => &[AgentKind::Human],
@@ -665,7 +673,7 @@ impl Inner {
             }
             for _attempt in 0..4 {
                 let Some(slot) =
-                    self.best_candidate(&indexes, kind, need, required, excluded, origin)
+                    self.best_candidate(indexes, kind, need, required, excluded, origin)
                 else {
                     break;
                 };
@@ -676,6 +684,20 @@ impl Inner {
             }
         }
         None
+    }
+
+    /// Starts loading the first words [`Inner::select`] will read for a new
+    /// conversation: each required skill's eligibility set where the scan
+    /// starts. They miss the cache (there are thousands of such sets), and
+    /// the loads overlap with the customer-history lookup and affinity
+    /// checks that come first.
+    fn prefetch_selection(&self, indexes: &Indexes, id: ConversationId, required: &[SkillLevel]) {
+        let origin = tie_origin(id, indexes.slots);
+        for requirement in required {
+            if let Some(index) = indexes.skill(requirement.skill) {
+                index.at_least(requirement.level).prefetch(origin);
+            }
+        }
     }
 
     fn best_candidate(
@@ -848,7 +870,7 @@ impl Inner {
     }
 
     fn remember(&self, customer: CustomerId, slot: u32, at: Timestamp) {
-        self.customers.entry(customer).or_default().remember(slot, at);
+        self.customers.update(customer, |history| history.remember(slot, at));
     }
 
     /// Returns the holder's capacity; the caller decides whether to drain.
@@ -887,9 +909,14 @@ impl Inner {
             _ => QueueReason::NoEligibleAgent,
         };
 
+        let indexes = self.roster.indexes();
+        if placement == Placement::New {
+            self.prefetch_selection(&indexes, id, &need.required);
+        }
+
         if placement == Placement::New && self.config.bot_first {
             let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
-            if let Some(slot) = self.select(id, &bots, None, now) {
+            if let Some(slot) = self.select(&indexes, id, &bots, None, now) {
                 return self.assign(id, conv, slot, now, AssignReason::BotFirst, 0, out, drains);
             }
         }
@@ -900,7 +927,7 @@ impl Inner {
                 conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Bot);
             if !bot_holds {
                 let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
-                if let Some(slot) = self.select(id, &bots, None, now) {
+                if let Some(slot) = self.select(&indexes, id, &bots, None, now) {
                     return self.assign(
                         id,
                         conv,
@@ -929,7 +956,6 @@ impl Inner {
         let affinity = matches!(placement, Placement::New | Placement::Reassign)
             && self.config.affinity_lookback_ms > 0;
         if affinity && let Some(history) = self.history(conv.customer) {
-            let indexes = self.roster.indexes();
             for (index, (slot, served_at)) in history.iter().enumerate() {
                 if now.since(served_at) > self.config.affinity_lookback_ms
                     || conv.excluded == Some(slot)
@@ -961,7 +987,7 @@ impl Inner {
             }
         }
 
-        if let Some(slot) = self.select(id, &need, conv.excluded, now) {
+        if let Some(slot) = self.select(&indexes, id, &need, conv.excluded, now) {
             return self.assign(id, conv, slot, now, human_reason, 0, out, drains);
         }
         self.enqueue(id, conv, need, now, queue_reason, None, out, drains)
@@ -969,7 +995,7 @@ impl Inner {
 
     /// A copy of the customer's history (the map guard is dropped at once).
     fn history(&self, customer: CustomerId) -> Option<History> {
-        self.customers.get(&customer).map(|history| *history)
+        self.customers.get(customer)
     }
 
     /// Puts a conversation in the backlog, after one more look for an agent
@@ -993,7 +1019,7 @@ impl Inner {
         let again = match preferred {
             Some((slot, _)) => self.roster.reserve(slot, need.channel).then_some(slot),
             None if reason == QueueReason::OutsideBusinessHours => None,
-            None => self.select(id, &need, conv.excluded, now),
+            None => self.select(&self.roster.indexes(), id, &need, conv.excluded, now),
         };
         if let Some(slot) = again {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -1069,10 +1095,17 @@ impl Inner {
                 }
             }
             Entry::Vacant(entry) => {
-                let mut conv = Conversation::new(message, now, self.incarnation());
-                let decision = self.place(id, &mut conv, now, Placement::New, out, &mut drains);
-                entry.insert(conv);
-                decision
+                // Placing reads the customer's history first: start that
+                // cache miss now, to overlap with storing the conversation.
+                if self.config.affinity_lookback_ms > 0 {
+                    self.customers.prefetch(message.customer);
+                }
+                // Stored first and placed in the map: the shard stays locked
+                // throughout, so nobody sees it half-placed, and the stores
+                // into the (cold) bucket complete while placing instead of
+                // stalling the unlock at the end.
+                let mut conv = entry.insert(Conversation::new(message, now, self.incarnation()));
+                self.place(id, &mut conv, now, Placement::New, out, &mut drains)
             }
         };
         self.drain(drains, out);
@@ -1285,7 +1318,7 @@ impl Inner {
                     || erased.binary_search(&timer.conversation).is_err()
             });
         }
-        self.customers.remove(&customer);
+        self.customers.remove(customer);
         self.drain(drains, out);
         erased
     }

@@ -52,11 +52,11 @@ impl Router {
         timers.sort_unstable_by_key(|t| (t.at, t.seq));
         let mut customers: Vec<SnapshotCustomer> = inner
             .customers
-            .iter()
-            .map(|entry| SnapshotCustomer {
-                customer: entry.key().0,
-                served: entry
-                    .value()
+            .to_vec()
+            .into_iter()
+            .map(|(customer, history)| SnapshotCustomer {
+                customer: customer.0,
+                served: history
                     .iter()
                     .map(|(slot, at)| SnapshotServed {
                         agent: inner.roster.cell(slot).id().0,
@@ -117,6 +117,8 @@ impl RouterBuilder {
         for (id, conv) in checked.conversations {
             inner.conversations.insert(id, conv);
         }
+        // A customer whose history names no agent is stored as none: the
+        // same for affinity, and a router's own snapshots never list one.
         for (customer, history) in checked.customers {
             inner.customers.insert(customer, history);
         }
