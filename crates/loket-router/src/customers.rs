@@ -71,14 +71,11 @@ struct Table {
     len: usize,
 }
 
-/// A customer's hash: splitmix64's finaliser, so sequential ids spread. The
-/// top [`SHARD_BITS`] bits pick the shard, the low bits the home slot.
+/// A customer's hash ([`crate::ids::spread`]). The top [`SHARD_BITS`] bits
+/// pick the shard, the low bits the home slot.
 #[inline]
 fn spread(customer: CustomerId) -> u64 {
-    let mut z = customer.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    crate::ids::spread(customer.0)
 }
 
 #[inline]

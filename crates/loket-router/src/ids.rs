@@ -121,6 +121,16 @@ pub struct SkillLevel {
 /// Conversation requirements: inline up to four skills, so building one never allocates.
 pub type Requirements = smallvec::SmallVec<[SkillLevel; 4]>;
 
+/// splitmix64's output function: a cheap, well-spread 64-bit hash of an id,
+/// so sequential ids land far apart (tie origins, customer-table homes).
+#[inline]
+pub(crate) fn spread(id: u64) -> u64 {
+    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,12 +195,7 @@ pub(crate) fn tie_origin(conversation: ConversationId, slots: u32) -> u32 {
     if slots == 0 {
         return 0;
     }
-    // splitmix64's finaliser.
-    let mut z = conversation.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z % u64::from(slots)) as u32
+    (crate::ids::spread(conversation.0) % u64::from(slots)) as u32
 }
 
 impl Indexes {
