@@ -178,12 +178,7 @@ impl CustomerHistories {
             if kept.len() == table.len {
                 continue;
             }
-            let mut rebuilt = Table::with_slots(Table::slots_for(kept.len()));
-            for slot in kept {
-                let customer = CustomerId(slot.customer);
-                rebuilt.insert_new(customer, spread(customer), slot.history);
-            }
-            *table = rebuilt;
+            *table = Table::filled(Table::slots_for(kept.len()), kept);
             shard.mirror(&mut table);
         }
     }
@@ -228,6 +223,18 @@ impl Table {
         Table { slots: vec![Slot::default(); slots], len: 0 }
     }
 
+    /// A table of `slots` slots holding `members` (occupied, distinct
+    /// customers, few enough for the load limit).
+    fn filled(slots: usize, members: impl IntoIterator<Item = Slot>) -> Table {
+        let mut table = Table::with_slots(slots);
+        for slot in members {
+            table.place(slot, spread(CustomerId(slot.customer)));
+            table.len += 1;
+        }
+        debug_assert!(table.len * 8 <= table.slots.len() * 5);
+        table
+    }
+
     /// The slot count that holds `len` customers within the load limit.
     fn slots_for(len: usize) -> usize {
         (len.saturating_mul(8) / 5 + 1).next_power_of_two().max(INITIAL_SLOTS)
@@ -259,11 +266,9 @@ impl Table {
         debug_assert!(!history.is_empty());
         let grown = (self.len + 1) * 8 > self.slots.len() * 5;
         if grown {
-            let doubled = vec![Slot::default(); self.slots.len() * 2];
-            let old = std::mem::replace(&mut self.slots, doubled);
-            for slot in old.into_iter().filter(|slot| !slot.is_vacant()) {
-                self.place(slot, spread(CustomerId(slot.customer)));
-            }
+            let members = std::mem::take(&mut self.slots);
+            let doubled = members.len() * 2;
+            *self = Table::filled(doubled, members.into_iter().filter(|slot| !slot.is_vacant()));
         }
         self.place(Slot { customer: customer.0, history }, hash);
         self.len += 1;

@@ -645,21 +645,21 @@ impl Inner {
             && self.closed_group(&need.required, now).is_none()
     }
 
-    /// Picks an agent for conversation `id`'s `need` by the strategy and
+    /// Picks an agent for a conversation's `need` by the strategy and
     /// reserves its capacity. Ties go to the first agent in slot order from
-    /// the conversation's [`tie_origin`], wrapping around.
+    /// `origin`, the conversation's [`tie_origin`], wrapping around.
     ///
     /// `indexes` is the caller's snapshot of the roster's indexes (one load
-    /// per placement: each load costs two atomic read-modify-writes).
+    /// per placement: each load costs two atomic read-modify-writes), and
+    /// `origin` was computed from it.
     fn select(
         &self,
         indexes: &Indexes,
-        id: ConversationId,
+        origin: u32,
         need: &Need,
         excluded: Option<u32>,
         now: Timestamp,
     ) -> Option<u32> {
-        let origin = tie_origin(id, indexes.slots);
         let kinds: &[AgentKind] = match need.pool {
             Pool::Humans => &[AgentKind::Human],
             Pool::Bots => &[AgentKind::Bot],
@@ -687,12 +687,11 @@ impl Inner {
     }
 
     /// Starts loading the first words [`Inner::select`] will read for a new
-    /// conversation: each required skill's eligibility set where the scan
-    /// starts. They miss the cache (there are thousands of such sets), and
-    /// the loads overlap with the customer-history lookup and affinity
-    /// checks that come first.
-    fn prefetch_selection(&self, indexes: &Indexes, id: ConversationId, required: &[SkillLevel]) {
-        let origin = tie_origin(id, indexes.slots);
+    /// conversation: each required skill's eligibility set at `origin`,
+    /// where the scan starts. They miss the cache (there are thousands of
+    /// such sets), and the loads overlap with the customer-history lookup
+    /// and affinity checks that come first.
+    fn prefetch_selection(&self, indexes: &Indexes, origin: u32, required: &[SkillLevel]) {
         for requirement in required {
             if let Some(index) = indexes.skill(requirement.skill) {
                 index.at_least(requirement.level).prefetch(origin);
@@ -910,13 +909,14 @@ impl Inner {
         };
 
         let indexes = self.roster.indexes();
+        let origin = tie_origin(id, indexes.slots);
         if placement == Placement::New {
-            self.prefetch_selection(&indexes, id, &need.required);
+            self.prefetch_selection(&indexes, origin, &need.required);
         }
 
         if placement == Placement::New && self.config.bot_first {
             let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
-            if let Some(slot) = self.select(&indexes, id, &bots, None, now) {
+            if let Some(slot) = self.select(&indexes, origin, &bots, None, now) {
                 return self.assign(id, conv, slot, now, AssignReason::BotFirst, 0, out, drains);
             }
         }
@@ -927,7 +927,7 @@ impl Inner {
                 conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Bot);
             if !bot_holds {
                 let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
-                if let Some(slot) = self.select(&indexes, id, &bots, None, now) {
+                if let Some(slot) = self.select(&indexes, origin, &bots, None, now) {
                     return self.assign(
                         id,
                         conv,
@@ -987,7 +987,7 @@ impl Inner {
             }
         }
 
-        if let Some(slot) = self.select(&indexes, id, &need, conv.excluded, now) {
+        if let Some(slot) = self.select(&indexes, origin, &need, conv.excluded, now) {
             return self.assign(id, conv, slot, now, human_reason, 0, out, drains);
         }
         self.enqueue(id, conv, need, now, queue_reason, None, out, drains)
@@ -1019,7 +1019,10 @@ impl Inner {
         let again = match preferred {
             Some((slot, _)) => self.roster.reserve(slot, need.channel).then_some(slot),
             None if reason == QueueReason::OutsideBusinessHours => None,
-            None => self.select(&self.roster.indexes(), id, &need, conv.excluded, now),
+            None => {
+                let indexes = self.roster.indexes();
+                self.select(&indexes, tie_origin(id, indexes.slots), &need, conv.excluded, now)
+            }
         };
         if let Some(slot) = again {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
