@@ -91,33 +91,43 @@ pub(crate) struct Holder {
 }
 
 /// The router's record of one open conversation.
+///
+/// `repr(C)`, in this order, for [`crate::conversations`]: behind the 8-byte
+/// id, the fields up to `generation` fill the slot's first cache line.
+/// They are what a message in an open conversation, a close and a sticky
+/// decision read; the rest are read when placing or queueing.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Conversation {
-    pub(crate) customer: CustomerId,
+    pub(crate) state: ConversationState,
     pub(crate) channel: Channel,
     pub(crate) language: Language,
-    pub(crate) state: ConversationState,
-    pub(crate) holder: Option<Holder>,
-    pub(crate) required: Requirements,
     pub(crate) tier: u8,
     pub(crate) overflow_step: u8,
     pub(crate) escalated: bool,
     /// Declined, reassigned or escalated: goes ahead in the queue.
     pub(crate) boosted: bool,
+    pub(crate) messages: u32,
     pub(crate) buying_intent: f32,
-    pub(crate) created_at: Timestamp,
-    pub(crate) last_message_at: Timestamp,
-    /// First time it entered the queue (overflow steps count from here).
-    pub(crate) first_queued_at: Option<Timestamp>,
-    /// The agent that last declined or missed an offer, skipped on re-route.
-    pub(crate) excluded: Option<u32>,
+    pub(crate) holder: Option<Holder>,
+    pub(crate) customer: CustomerId,
     /// Bumped on every state change; timers and backlog entries carry it and
     /// are ignored when stale. The high 32 bits are the incarnation, unique
     /// per router, so a conversation id that closes and opens again never
     /// matches a stale entry of its earlier life.
     pub(crate) generation: u64,
-    pub(crate) messages: u32,
+    pub(crate) last_message_at: Timestamp,
+    pub(crate) created_at: Timestamp,
+    pub(crate) required: Requirements,
+    /// First time it entered the queue (overflow steps count from here).
+    pub(crate) first_queued_at: Option<Timestamp>,
+    /// The agent that last declined or missed an offer, skipped on re-route.
+    pub(crate) excluded: Option<u32>,
 }
+
+/// The first-line fields end where the second line starts (the slot's id
+/// comes first).
+const _: () = assert!(std::mem::offset_of!(Conversation, last_message_at) + 8 == 64);
 
 impl Conversation {
     pub(crate) fn new(message: &Message, now: Timestamp, incarnation: u32) -> Conversation {

@@ -35,9 +35,9 @@
 //!
 //! - No I/O and no async: the router is a data structure. Time comes from an
 //!   injected [`Clock`]; timers fire only when [`Router::advance`] is called.
-//! - No global lock on the message path: conversations live in a sharded map,
-//!   agent eligibility in immutable indexes swapped atomically, capacity in
-//!   one atomic word per agent ([`loket_capacity::CapacityCell`]).
+//! - No global lock on the message path: conversations live in a sharded
+//!   table, agent eligibility in immutable indexes swapped atomically,
+//!   capacity in one atomic word per agent ([`loket_capacity::CapacityCell`]).
 //! - Capacity is reserved before a conversation is given to an agent and is
 //!   returned exactly once; it never exceeds an agent's limits.
 //! - A message in an assigned conversation never takes capacity again.
@@ -85,6 +85,7 @@ mod bitset;
 mod clock;
 mod config;
 mod conversation;
+mod conversations;
 mod customers;
 mod error;
 mod event;
@@ -95,6 +96,7 @@ mod prefetch;
 mod roster;
 mod router;
 pub mod snapshot;
+mod table;
 
 pub use agent::{AgentKind, AgentSpec, Capacity, Presence};
 pub use clock::{Clock, ManualClock, SystemClock};

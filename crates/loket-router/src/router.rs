@@ -3,7 +3,8 @@
 //!
 //! # Locks, in the only order they may be taken
 //!
-//! 1. one conversation entry (a `DashMap` shard guard), never two at once;
+//! 1. one conversation entry (a [`Conversations`] shard guard), never two at
+//!    once;
 //! 2. one shard of the customer histories ([`CustomerHistories`]), briefly;
 //! 3. the roster's writer lock;
 //! 4. the backlog mutex;
@@ -26,11 +27,9 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry;
 use loket_capacity::Channel;
 use parking_lot::{Mutex, RwLock};
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::agent::{AgentKind, AgentSpec, Capacity, Presence};
@@ -41,6 +40,7 @@ use crate::config::{RouterConfig, Strategy, Widen};
 use crate::conversation::{
     Conversation, ConversationState, ConversationView, Holder, Message, clamp_unit,
 };
+use crate::conversations::{Conversations, Entry};
 use crate::customers::CustomerHistories;
 use crate::error::RouterError;
 use crate::event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason};
@@ -96,7 +96,7 @@ struct Inner {
     config: RouterConfig,
     clock: Arc<dyn Clock>,
     roster: Roster,
-    conversations: DashMap<ConversationId, Conversation, FxBuildHasher>,
+    conversations: Conversations,
     customers: CustomerHistories,
     backlog: Mutex<Backlog>,
     /// Conversations in the backlog plus those about to look again before
@@ -238,11 +238,6 @@ struct Parts {
     overflow: Vec<(u64, Widening)>,
 }
 
-/// Shards of the conversation and customer maps. DashMap's default (four
-/// per CPU) leaves two threads on a 2-core machine writing the same shard
-/// lock one time in eight; 64 makes that rare for a few KiB.
-const MAP_SHARDS: usize = 64;
-
 impl Parts {
     /// An empty router around `roster`.
     fn into_inner(self, roster: Roster) -> Inner {
@@ -250,7 +245,7 @@ impl Parts {
             config: self.config,
             clock: self.clock,
             roster,
-            conversations: DashMap::with_hasher_and_shard_amount(FxBuildHasher, MAP_SHARDS),
+            conversations: Conversations::default(),
             customers: CustomerHistories::default(),
             backlog: Mutex::new(Backlog::default()),
             waiting: AtomicUsize::new(0),
@@ -479,7 +474,7 @@ impl Router {
 
     /// A conversation's current state.
     pub fn conversation(&self, conversation: ConversationId) -> Option<ConversationView> {
-        let conv = self.inner.conversations.get(&conversation)?;
+        let conv = self.inner.conversations.get(conversation)?;
         let view = ConversationView {
             id: conversation,
             customer: conv.customer,
@@ -686,15 +681,15 @@ impl Inner {
         None
     }
 
-    /// Starts loading the first words [`Inner::select`] will read for a new
-    /// conversation: each required skill's eligibility set at `origin`,
-    /// where the scan starts. They miss the cache (there are thousands of
-    /// such sets), and the loads overlap with the customer-history lookup
-    /// and affinity checks that come first.
-    fn prefetch_selection(&self, indexes: &Indexes, origin: u32, required: &[SkillLevel]) {
+    /// Starts loading each required skill's eligibility-set word for slot
+    /// `at`: where [`Inner::select`] starts its scan (`at` = the origin),
+    /// or what [`Inner::eligible`] reads for an agent (`at` = its slot).
+    /// They miss the cache (there are thousands of such sets), and the
+    /// loads overlap with each other and with the work that comes first.
+    fn prefetch_skill_words(&self, indexes: &Indexes, at: u32, required: &[SkillLevel]) {
         for requirement in required {
             if let Some(index) = indexes.skill(requirement.skill) {
-                index.at_least(requirement.level).prefetch(origin);
+                index.at_least(requirement.level).prefetch(at);
             }
         }
     }
@@ -911,7 +906,7 @@ impl Inner {
         let indexes = self.roster.indexes();
         let origin = tie_origin(id, indexes.slots);
         if placement == Placement::New {
-            self.prefetch_selection(&indexes, origin, &need.required);
+            self.prefetch_skill_words(&indexes, origin, &need.required);
         }
 
         if placement == Placement::New && self.config.bot_first {
@@ -956,6 +951,11 @@ impl Inner {
         let affinity = matches!(placement, Placement::New | Placement::Reassign)
             && self.config.affinity_lookback_ms > 0;
         if affinity && let Some(history) = self.history(conv.customer) {
+            // The checks below miss the cache on each agent's skill words,
+            // one after another: start those loads together first.
+            for (slot, _) in history.iter() {
+                self.prefetch_skill_words(&indexes, slot, &need.required);
+            }
             for (index, (slot, served_at)) in history.iter().enumerate() {
                 if now.since(served_at) > self.config.affinity_lookback_ms
                     || conv.excluded == Some(slot)
@@ -1084,12 +1084,15 @@ impl Inner {
     // ----- Messages ----------------------------------------------------------
 
     fn route(&self, message: &Message, out: &mut Vec<Event>) -> Event {
+        // The conversation's slot is the first thing read, and usually not
+        // in cache: start loading it while the clock is read.
+        self.conversations.prefetch(message.conversation);
         let now = self.clock.now();
         let id = message.conversation;
         let mut drains = Drains::new();
         let decision = match self.conversations.entry(id) {
-            Entry::Occupied(mut entry) => {
-                let conv = entry.get_mut();
+            Entry::Occupied(mut conv) => {
+                let conv = &mut *conv;
                 if conv.state == ConversationState::Closed {
                     *conv = Conversation::new(message, now, self.incarnation());
                     self.place(id, conv, now, Placement::New, out, &mut drains)
@@ -1097,7 +1100,7 @@ impl Inner {
                     self.route_existing(id, conv, message, now, out, &mut drains)
                 }
             }
-            Entry::Vacant(entry) => {
+            Entry::Vacant(vacant) => {
                 // Placing reads the customer's history first: start that
                 // cache miss now, to overlap with storing the conversation.
                 if self.config.affinity_lookback_ms > 0 {
@@ -1107,7 +1110,7 @@ impl Inner {
                 // throughout, so nobody sees it half-placed, and the stores
                 // into the (cold) bucket complete while placing instead of
                 // stalling the unlock at the end.
-                let mut conv = entry.insert(Conversation::new(message, now, self.incarnation()));
+                let mut conv = vacant.insert(Conversation::new(message, now, self.incarnation()));
                 self.place(id, &mut conv, now, Placement::New, out, &mut drains)
             }
         };
@@ -1243,61 +1246,54 @@ impl Inner {
     fn close(&self, id: ConversationId, out: &mut Vec<Event>) -> Result<(), RouterError> {
         let now = self.clock.now();
         let mut drains = Drains::new();
-        // One lookup, and no room reserved as `entry` would: the
-        // conversation is closed and, unless wrap-up keeps it, forgotten
-        // under the same guard.
-        let mut found = false;
-        self.conversations.remove_if_mut(&id, |_, conv| {
-            found = true;
-            match conv.state {
-                ConversationState::Closed | ConversationState::WrapUp => return false,
-                ConversationState::Queued => {
-                    self.unqueue(id);
-                }
-                _ => {}
+        // One lookup: the conversation is closed and, unless wrap-up keeps
+        // it, forgotten under the same guard.
+        let mut conv = self.conversations.get(id).ok_or(RouterError::UnknownConversation(id))?;
+        match conv.state {
+            ConversationState::Closed | ConversationState::WrapUp => return Ok(()),
+            ConversationState::Queued => {
+                self.unqueue(id);
             }
-            let agent = conv.holder.map(|h| h.agent);
-            out.push(self.event(now, id, agent, EventKind::Closed));
-            let human =
-                conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Human);
-            if human && self.config.wrap_up_ms > 0 && conv.state == ConversationState::Assigned {
-                conv.state = ConversationState::WrapUp;
-                let generation = conv.bump();
-                self.schedule(
-                    now.plus_ms(self.config.wrap_up_ms),
-                    TimerKind::WrapUpEnd,
-                    id,
-                    generation,
-                );
-                return false;
-            }
-            if let Some(slot) = self.release_holder(id, conv) {
-                drains.push(slot);
-                out.push(self.event(now, id, agent, EventKind::Released));
-            }
-            true
-        });
-        if !found {
-            return Err(RouterError::UnknownConversation(id));
+            _ => {}
         }
+        let agent = conv.holder.map(|h| h.agent);
+        out.push(self.event(now, id, agent, EventKind::Closed));
+        let human =
+            conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Human);
+        if human && self.config.wrap_up_ms > 0 && conv.state == ConversationState::Assigned {
+            conv.state = ConversationState::WrapUp;
+            let generation = conv.bump();
+            self.schedule(
+                now.plus_ms(self.config.wrap_up_ms),
+                TimerKind::WrapUpEnd,
+                id,
+                generation,
+            );
+            return Ok(());
+        }
+        if let Some(slot) = self.release_holder(id, &mut conv) {
+            drains.push(slot);
+            out.push(self.event(now, id, agent, EventKind::Released));
+        }
+        conv.remove();
         self.drain(drains, out);
         Ok(())
     }
 
     fn erase_customer(&self, customer: CustomerId, out: &mut Vec<Event>) -> Vec<ConversationId> {
         let now = self.clock.now();
-        let mut ids: Vec<ConversationId> = self
-            .conversations
-            .iter()
-            .filter(|entry| entry.value().customer == customer)
-            .map(|entry| *entry.key())
-            .collect();
+        let mut ids: Vec<ConversationId> = Vec::new();
+        self.conversations.for_each(|id, conv| {
+            if conv.customer == customer {
+                ids.push(id);
+            }
+        });
         ids.sort_unstable();
         let mut drains = Drains::new();
         let mut erased = Vec::with_capacity(ids.len());
         for id in ids {
             {
-                let Some(mut conv) = self.conversations.get_mut(&id) else { continue };
+                let Some(mut conv) = self.conversations.get(id) else { continue };
                 if conv.customer != customer {
                     continue;
                 }
@@ -1312,7 +1308,7 @@ impl Inner {
                 conv.bump();
                 out.push(self.event(now, id, agent, EventKind::Erased));
             }
-            self.conversations.remove_if(&id, |_, c| c.state == ConversationState::Closed);
+            self.conversations.remove_if(id, |c| c.state == ConversationState::Closed);
             erased.push(id);
         }
         if !erased.is_empty() {
@@ -1337,7 +1333,7 @@ impl Inner {
         let mut drains = Drains::new();
         {
             let mut conv =
-                self.conversations.get_mut(&id).ok_or(RouterError::UnknownConversation(id))?;
+                self.conversations.get(id).ok_or(RouterError::UnknownConversation(id))?;
             let holder = conv.holder.filter(|h| h.agent == agent);
             let (Some(holder), ConversationState::Offered) = (holder, conv.state) else {
                 return Err(RouterError::NoSuchOffer { conversation: id, agent });
@@ -1384,7 +1380,7 @@ impl Inner {
         let mut drains = Drains::new();
         {
             let mut conv =
-                self.conversations.get_mut(&id).ok_or(RouterError::UnknownConversation(id))?;
+                self.conversations.get(id).ok_or(RouterError::UnknownConversation(id))?;
             let cannot = |why| RouterError::AgentCannotTake { conversation: id, agent, why };
             if matches!(conv.state, ConversationState::Closed | ConversationState::WrapUp) {
                 return Err(RouterError::UnknownConversation(id));
@@ -1434,7 +1430,7 @@ impl Inner {
         let held: Vec<ConversationId> = self.roster.cell(slot).held();
         for id in held {
             let now = self.clock.now();
-            let Some(mut conv) = self.conversations.get_mut(&id) else { continue };
+            let Some(mut conv) = self.conversations.get(id) else { continue };
             if conv.holder.is_none_or(|h| h.slot != slot) {
                 continue;
             }
@@ -1445,7 +1441,7 @@ impl Inner {
                     conv.bump();
                     out.push(self.event(now, id, None, EventKind::Released));
                     drop(conv);
-                    self.conversations.remove_if(&id, |_, c| c.state == ConversationState::Closed);
+                    self.conversations.remove_if(id, |c| c.state == ConversationState::Closed);
                 }
                 ConversationState::Queued => {
                     // A bot was holding it while it waits for a human.
@@ -1498,7 +1494,7 @@ impl Inner {
                 drop(backlog);
                 drop(indexes);
                 let mut more = Drains::new();
-                match self.conversations.get_mut(&id) {
+                match self.conversations.get(id) {
                     // The same life of the conversation that was queued, still waiting.
                     Some(mut conv)
                         if conv.state == ConversationState::Queued
@@ -1584,7 +1580,7 @@ impl Inner {
         }
         let mut forget = false;
         {
-            let Some(mut conv) = self.conversations.get_mut(&id) else { return };
+            let Some(mut conv) = self.conversations.get(id) else { return };
             if conv.generation != timer.generation {
                 return;
             }
@@ -1640,7 +1636,7 @@ impl Inner {
             }
         }
         if forget {
-            self.conversations.remove_if(&id, |_, c| c.state == ConversationState::Closed);
+            self.conversations.remove_if(id, |c| c.state == ConversationState::Closed);
         }
         self.drain(drains, out);
     }
@@ -1652,8 +1648,7 @@ impl Inner {
         let mut held: FxHashMap<(u32, Channel), u32> = FxHashMap::default();
         let mut holders: FxHashMap<ConversationId, u32> = FxHashMap::default();
         let backlog = self.backlog.lock();
-        for entry in self.conversations.iter() {
-            let (id, conv) = (*entry.key(), entry.value());
+        self.conversations.for_each(|id, conv| {
             if let Some(holder) = conv.holder {
                 *held.entry((holder.slot, conv.channel)).or_default() += 1;
                 holders.insert(id, holder.slot);
@@ -1676,9 +1671,9 @@ impl Inner {
                     if queued { "in" } else { "not in" }
                 ));
             }
-        }
+        });
         for (id, _) in backlog.conversations() {
-            if !self.conversations.contains_key(id) {
+            if !self.conversations.contains(*id) {
                 problems.push(format!("backlog holds unknown conversation {}", id.0));
             }
         }

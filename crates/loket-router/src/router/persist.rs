@@ -31,11 +31,8 @@ impl Router {
         let inner = &*self.inner;
         let skills = inner.skills.read().names.clone();
         let agents = inner.roster.export().into_iter().enumerate().map(agent_out).collect();
-        let mut conversations: Vec<SnapshotConversation> = inner
-            .conversations
-            .iter()
-            .map(|entry| conversation_out(*entry.key(), entry.value()))
-            .collect();
+        let mut conversations: Vec<SnapshotConversation> = Vec::new();
+        inner.conversations.for_each(|id, conv| conversations.push(conversation_out(id, conv)));
         conversations.sort_unstable_by_key(|c| c.id);
         let backlog = {
             let backlog = inner.backlog.lock();
