@@ -177,3 +177,68 @@ impl DerefMut for Held<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::{ConversationState, Message};
+    use crate::ids::{CustomerId, Language, Timestamp};
+    use loket_capacity::Channel;
+
+    fn conversation(customer: u64) -> Conversation {
+        let message =
+            Message::new(ConversationId(0), CustomerId(customer), Channel::Chat, Language::NL);
+        Conversation::new(&message, Timestamp(1), 0)
+    }
+
+    #[test]
+    fn a_guard_changes_removes_and_replaces_in_place() {
+        let conversations = Conversations::default();
+        let id = ConversationId(u64::MAX);
+        assert!(conversations.get(id).is_none());
+        match conversations.entry(id) {
+            Entry::Vacant(vacant) => {
+                let mut held = vacant.insert(conversation(7));
+                held.state = ConversationState::Assigned;
+            }
+            Entry::Occupied(_) => panic!("nothing stored yet"),
+        }
+        assert!(conversations.contains(id));
+        assert_eq!(conversations.get(id).unwrap().state, ConversationState::Assigned);
+        assert_eq!(conversations.get(id).unwrap().customer, CustomerId(7));
+
+        // `insert` replaces; `remove_if` only removes what it is told to.
+        conversations.insert(id, conversation(8));
+        assert_eq!(conversations.len(), 1);
+        assert_eq!(conversations.get(id).unwrap().customer, CustomerId(8));
+        conversations.remove_if(id, |c| c.customer == CustomerId(9));
+        assert!(conversations.contains(id));
+        conversations.remove_if(id, |c| c.customer == CustomerId(8));
+        assert!(!conversations.contains(id));
+        assert_eq!(conversations.len(), 0);
+    }
+
+    #[test]
+    fn removing_through_a_guard_keeps_the_others_reachable() {
+        let conversations = Conversations::default();
+        for id in 0..2_000u64 {
+            conversations.prefetch(ConversationId(id));
+            conversations.insert(ConversationId(id), conversation(id));
+        }
+        for id in (0..2_000u64).step_by(3) {
+            conversations.get(ConversationId(id)).unwrap().remove();
+        }
+        let mut seen = Vec::new();
+        conversations.for_each(|id, conv| {
+            assert_eq!(conv.customer, CustomerId(id.0));
+            seen.push(id.0);
+        });
+        seen.sort_unstable();
+        let expected: Vec<u64> = (0..2_000u64).filter(|id| id % 3 != 0).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(conversations.len(), expected.len());
+        for id in 0..2_000u64 {
+            assert_eq!(conversations.contains(ConversationId(id)), id % 3 != 0);
+        }
+    }
+}

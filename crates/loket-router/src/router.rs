@@ -1258,9 +1258,13 @@ impl Inner {
         }
         let agent = conv.holder.map(|h| h.agent);
         out.push(self.event(now, id, agent, EventKind::Closed));
-        let human =
-            conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Human);
-        if human && self.config.wrap_up_ms > 0 && conv.state == ConversationState::Assigned {
+        // Wrap-up keeps a human's capacity; the agent's kind is read last
+        // (its cell is the next cache miss, and without wrap-up it is not
+        // needed before the release).
+        if self.config.wrap_up_ms > 0
+            && conv.state == ConversationState::Assigned
+            && conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Human)
+        {
             conv.state = ConversationState::WrapUp;
             let generation = conv.bump();
             self.schedule(
