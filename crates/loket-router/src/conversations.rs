@@ -97,11 +97,6 @@ impl Conversations {
         }
     }
 
-    /// Whether `id` is stored.
-    pub(crate) fn contains(&self, id: ConversationId) -> bool {
-        self.get(id).is_some()
-    }
-
     /// Stores `conversation` as `id`, replacing any stored.
     pub(crate) fn insert(&self, id: ConversationId, conversation: Conversation) {
         match self.entry(id) {
@@ -203,7 +198,7 @@ mod tests {
             }
             Entry::Occupied(_) => panic!("nothing stored yet"),
         }
-        assert!(conversations.contains(id));
+        assert!(conversations.get(id).is_some());
         assert_eq!(conversations.get(id).unwrap().state, ConversationState::Assigned);
         assert_eq!(conversations.get(id).unwrap().customer, CustomerId(7));
 
@@ -212,9 +207,9 @@ mod tests {
         assert_eq!(conversations.len(), 1);
         assert_eq!(conversations.get(id).unwrap().customer, CustomerId(8));
         conversations.remove_if(id, |c| c.customer == CustomerId(9));
-        assert!(conversations.contains(id));
+        assert!(conversations.get(id).is_some());
         conversations.remove_if(id, |c| c.customer == CustomerId(8));
-        assert!(!conversations.contains(id));
+        assert!(conversations.get(id).is_none());
         assert_eq!(conversations.len(), 0);
     }
 
@@ -238,7 +233,7 @@ mod tests {
         assert_eq!(seen, expected);
         assert_eq!(conversations.len(), expected.len());
         for id in 0..2_000u64 {
-            assert_eq!(conversations.contains(ConversationId(id)), id % 3 != 0);
+            assert_eq!(conversations.get(ConversationId(id)).is_some(), id % 3 != 0);
         }
     }
 }

@@ -537,8 +537,10 @@ impl Router {
     }
 
     /// Checks the router's bookkeeping and returns every inconsistency found.
-    /// Meant for tests and debugging endpoints; call it when no other thread
-    /// is changing the router, or it may report changes in flight.
+    /// Meant for tests and debugging endpoints. Safe to call while other
+    /// threads route (it takes the locks in the documented order), but then
+    /// it may report changes in flight: call it when nothing else changes
+    /// the router for a verdict.
     pub fn audit(&self) -> Vec<String> {
         self.inner.audit()
     }
@@ -1651,8 +1653,12 @@ impl Inner {
         let mut problems = Vec::new();
         let mut held: FxHashMap<(u32, Channel), u32> = FxHashMap::default();
         let mut holders: FxHashMap<ConversationId, u32> = FxHashMap::default();
-        let backlog = self.backlog.lock();
+        // The conversations first, then the backlog: the lock order puts a
+        // conversation's shard before the backlog, so neither is read while
+        // holding the other (a concurrent caller would deadlock).
+        let mut states: FxHashMap<ConversationId, ConversationState> = FxHashMap::default();
         self.conversations.for_each(|id, conv| {
+            states.insert(id, conv.state);
             if let Some(holder) = conv.holder {
                 *held.entry((holder.slot, conv.channel)).or_default() += 1;
                 holders.insert(id, holder.slot);
@@ -1666,18 +1672,24 @@ impl Inner {
                 problems
                     .push(format!("conversation {} is {:?} without an agent", id.0, conv.state));
             }
+        });
+        let backlog = self.backlog.lock();
+        let mut ids: Vec<ConversationId> = states.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let state = states[&id];
             let queued = backlog.get(id).is_some();
-            if queued != (conv.state == ConversationState::Queued) {
+            if queued != (state == ConversationState::Queued) {
                 problems.push(format!(
                     "conversation {} is {:?} but {} the backlog",
                     id.0,
-                    conv.state,
+                    state,
                     if queued { "in" } else { "not in" }
                 ));
             }
-        });
+        }
         for (id, _) in backlog.conversations() {
-            if !self.conversations.contains(*id) {
+            if !states.contains_key(id) {
                 problems.push(format!("backlog holds unknown conversation {}", id.0));
             }
         }

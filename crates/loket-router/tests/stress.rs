@@ -142,6 +142,40 @@ fn threads_routing_at_once_leave_a_consistent_router() {
     }
 }
 
+/// `audit` may be called while threads route (a debugging endpoint does):
+/// it takes the locks in the router's order, so it never deadlocks with
+/// them. The workers queue and drain constantly on this desk, taking a
+/// conversation's shard and then the backlog; an audit taking them the
+/// other way round would hang here.
+#[test]
+fn audits_while_threads_route_never_deadlock() {
+    let (router, clock) = desk();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|thread| {
+                let (router, clock) = (router.clone(), clock.clone());
+                scope.spawn(move || worker(&router, &clock, 99, thread))
+            })
+            .collect();
+        let auditor = scope.spawn(|| {
+            let mut audits = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                // Changes in flight may show as problems; only finishing counts.
+                let _ = router.audit();
+                audits += 1;
+            }
+            audits
+        });
+        for worker in workers {
+            worker.join().expect("a worker panicked");
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(auditor.join().expect("the auditor panicked") > 0);
+    });
+    assert!(router.audit().is_empty(), "{:#?}", router.audit());
+}
+
 fn check_round(round: u64) {
     let (router, clock) = desk();
     let open: BTreeSet<ConversationId> = std::thread::scope(|scope| {
