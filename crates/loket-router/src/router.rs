@@ -1656,9 +1656,9 @@ impl Inner {
         // The conversations first, then the backlog: the lock order puts a
         // conversation's shard before the backlog, so neither is read while
         // holding the other (a concurrent caller would deadlock).
-        let mut states: FxHashMap<ConversationId, ConversationState> = FxHashMap::default();
+        let mut states: Vec<(ConversationId, ConversationState)> = Vec::new();
         self.conversations.for_each(|id, conv| {
-            states.insert(id, conv.state);
+            states.push((id, conv.state));
             if let Some(holder) = conv.holder {
                 *held.entry((holder.slot, conv.channel)).or_default() += 1;
                 holders.insert(id, holder.slot);
@@ -1673,11 +1673,9 @@ impl Inner {
                     .push(format!("conversation {} is {:?} without an agent", id.0, conv.state));
             }
         });
+        states.sort_unstable_by_key(|&(id, _)| id);
         let backlog = self.backlog.lock();
-        let mut ids: Vec<ConversationId> = states.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let state = states[&id];
+        for &(id, state) in &states {
             let queued = backlog.get(id).is_some();
             if queued != (state == ConversationState::Queued) {
                 problems.push(format!(
@@ -1689,7 +1687,7 @@ impl Inner {
             }
         }
         for (id, _) in backlog.conversations() {
-            if !states.contains_key(id) {
+            if states.binary_search_by_key(id, |&(id, _)| id).is_err() {
                 problems.push(format!("backlog holds unknown conversation {}", id.0));
             }
         }

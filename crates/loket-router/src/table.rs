@@ -64,7 +64,7 @@ pub(crate) struct Table<S> {
 }
 
 impl<S: Slot> Table<S> {
-    pub(crate) fn with_slots(slots: usize) -> Table<S> {
+    fn with_slots(slots: usize) -> Table<S> {
         debug_assert!(slots.is_power_of_two());
         Table { slots: std::iter::repeat_with(S::default).take(slots).collect(), len: 0 }
     }
@@ -92,7 +92,7 @@ impl<S: Slot> Table<S> {
     }
 
     /// The slot holding `key`, if any. `hash` is the key's.
-    pub(crate) fn find(&self, key: u64, hash: u64) -> Option<usize> {
+    fn find(&self, key: u64, hash: u64) -> Option<usize> {
         let mask = self.mask();
         let mut index = hash as usize & mask;
         loop {
@@ -109,20 +109,20 @@ impl<S: Slot> Table<S> {
 
     /// The slot at `index` (from [`Table::find`] or [`Table::insert_new`],
     /// with no insertion or removal since).
-    pub(crate) fn at(&self, index: usize) -> &S {
+    fn at(&self, index: usize) -> &S {
         &self.slots[index]
     }
 
     /// The slot at `index`, to change it in place. It must keep its key and
     /// stay occupied; [`Table::remove_at`] empties slots.
-    pub(crate) fn at_mut(&mut self, index: usize) -> &mut S {
+    fn at_mut(&mut self, index: usize) -> &mut S {
         &mut self.slots[index]
     }
 
     /// Stores `slot`, whose key is known to be absent, growing first if the
     /// table would pass 5/8 full. Returns where it went and whether the
     /// table was reallocated.
-    pub(crate) fn insert_new(&mut self, slot: S, hash: u64) -> (usize, bool) {
+    fn insert_new(&mut self, slot: S, hash: u64) -> (usize, bool) {
         debug_assert!(!slot.is_vacant());
         let grown = (self.len + 1) * 8 > self.slots.len() * 5;
         if grown {
@@ -149,7 +149,7 @@ impl<S: Slot> Table<S> {
     /// Empties slot `hole` and moves later members of its probe run back,
     /// so every member stays reachable from its home without tombstones.
     /// Returns what the slot held.
-    pub(crate) fn remove_at(&mut self, mut hole: usize) -> S {
+    fn remove_at(&mut self, mut hole: usize) -> S {
         let removed = std::mem::take(&mut self.slots[hole]);
         let mask = self.mask();
         let mut next = hole;
@@ -174,7 +174,7 @@ impl<S: Slot> Table<S> {
     }
 
     /// The occupied slots, in table order.
-    pub(crate) fn members(&self) -> impl Iterator<Item = &S> {
+    fn members(&self) -> impl Iterator<Item = &S> {
         self.slots.iter().filter(|slot| !slot.is_vacant())
     }
 
@@ -182,17 +182,17 @@ impl<S: Slot> Table<S> {
     /// member), then shrinks to fit. True when the table was rebuilt
     /// (reallocated): when anything was dropped.
     fn retain(&mut self, mut keep: impl FnMut(&S) -> bool) -> bool {
-        let doomed: Vec<u64> =
-            self.members().filter(|slot| !keep(slot)).map(|slot| slot.key()).collect();
-        if doomed.is_empty() {
+        // Which slots stay, in table order: the members `keep` accepts.
+        let stays: Vec<bool> =
+            self.slots.iter().map(|slot| !slot.is_vacant() && keep(slot)).collect();
+        let kept = stays.iter().filter(|&&stays| stays).count();
+        if kept == self.len {
             return false;
         }
-        let kept = self.len - doomed.len();
-        let members = std::mem::take(&mut self.slots);
-        let doomed: rustc_hash::FxHashSet<u64> = doomed.into_iter().collect();
+        let slots = std::mem::take(&mut self.slots);
         *self = Table::filled(
             Table::<S>::slots_for(kept),
-            members.into_iter().filter(|slot| !slot.is_vacant() && !doomed.contains(&slot.key())),
+            slots.into_iter().zip(stays).filter_map(|(slot, stays)| stays.then_some(slot)),
         );
         true
     }
