@@ -114,6 +114,35 @@ fn bench_route_ends_with_one_json_object() {
     }
     assert_eq!(last["messages"], 40_000);
     assert_eq!(last["threads"], 2);
+    // By default one call in 16 is timed: 1,250 per thread.
+    assert_eq!(last["latency_every"], 16);
+    assert_eq!(last["latency_samples"], 2_500);
+}
+
+#[test]
+fn bench_route_times_every_call_when_asked() {
+    let output = loket(&[
+        "bench",
+        "route",
+        "--scenario",
+        "new",
+        "--agents",
+        "300",
+        "--skills",
+        "10",
+        "--messages",
+        "5000",
+        "--latency-every",
+        "1",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let last = json_lines(&output).pop().unwrap();
+    assert_eq!(last["messages"], 5_000);
+    assert_eq!(last["latency_samples"], 5_000);
+    let refused = loket(&["bench", "route", "--latency-every", "0"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--latency-every"));
 }
 
 #[test]

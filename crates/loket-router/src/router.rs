@@ -1246,6 +1246,8 @@ impl Inner {
     // ----- Closing, offers, transfers ----------------------------------------
 
     fn close(&self, id: ConversationId, out: &mut Vec<Event>) -> Result<(), RouterError> {
+        // As in `route`: the slot's cache miss overlaps with the clock read.
+        self.conversations.prefetch(id);
         let now = self.clock.now();
         let mut drains = Drains::new();
         // One lookup: the conversation is closed and, unless wrap-up keeps
