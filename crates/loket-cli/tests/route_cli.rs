@@ -19,6 +19,14 @@ fn json_lines(output: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Runs `loket bench route ARGS --json`, which must succeed, and returns
+/// its last line: the JSON summary.
+fn bench_route_json(args: &[&str]) -> serde_json::Value {
+    let output = loket(&[&["bench", "route"], args, &["--json"]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    json_lines(&output).pop().expect("a JSON summary line")
+}
+
 #[test]
 fn route_replays_the_examples_with_decisions_errors_and_a_summary() {
     let agents = example("agents.jsonl");
@@ -92,9 +100,7 @@ fn route_reports_a_missing_file() {
 
 #[test]
 fn bench_route_ends_with_one_json_object() {
-    let output = loket(&[
-        "bench",
-        "route",
+    let last = bench_route_json(&[
         "--scenario",
         "mixed",
         "--agents",
@@ -105,10 +111,7 @@ fn bench_route_ends_with_one_json_object() {
         "20000",
         "--threads",
         "2",
-        "--json",
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let last = json_lines(&output).pop().unwrap();
     for field in ["msgs_per_sec", "p50_ns", "p99_ns"] {
         assert!(last[field].as_f64().unwrap() > 0.0, "{field}: {last}");
     }
@@ -121,9 +124,7 @@ fn bench_route_ends_with_one_json_object() {
 
 #[test]
 fn bench_route_times_every_call_when_asked() {
-    let output = loket(&[
-        "bench",
-        "route",
+    let last = bench_route_json(&[
         "--scenario",
         "new",
         "--agents",
@@ -134,10 +135,7 @@ fn bench_route_times_every_call_when_asked() {
         "5000",
         "--latency-every",
         "1",
-        "--json",
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let last = json_lines(&output).pop().unwrap();
     assert_eq!(last["messages"], 5_000);
     assert_eq!(last["latency_samples"], 5_000);
     let refused = loket(&["bench", "route", "--latency-every", "0"]);

@@ -995,7 +995,7 @@ impl Inner {
         self.enqueue(id, conv, need, now, queue_reason, None, out, drains)
     }
 
-    /// A copy of the customer's history (the map guard is dropped at once).
+    /// A copy of the customer's history (the shard lock is released at once).
     fn history(&self, customer: CustomerId) -> Option<History> {
         self.customers.get(customer)
     }
@@ -1108,9 +1108,9 @@ impl Inner {
                 if self.config.affinity_lookback_ms > 0 {
                     self.customers.prefetch(message.customer);
                 }
-                // Stored first and placed in the map: the shard stays locked
+                // Stored first and placed in the table: the shard stays locked
                 // throughout, so nobody sees it half-placed, and the stores
-                // into the (cold) bucket complete while placing instead of
+                // into the (cold) slot complete while placing instead of
                 // stalling the unlock at the end.
                 let mut conv = vacant.insert(Conversation::new(message, now, self.incarnation()));
                 self.place(id, &mut conv, now, Placement::New, out, &mut drains)
