@@ -9,7 +9,7 @@
 use loket_router::{
     AgentId, AgentKind, AgentSpec, AssignReason, Capacity, Channel, ConversationId,
     ConversationState, CustomerId, EscalationTrigger, Event, EventKind, Language, Message,
-    Presence, QueueReason, Requirements, RouterConfig, SkillLevel, Strategy, Timestamp, Widen,
+    Presence, QueueReason, Requirements, RouterConfig, SkillLevel, Strategy, Timestamp, Why, Widen,
 };
 
 /// How many agents a customer's history remembers (as the router).
@@ -553,6 +553,54 @@ impl Model {
         Need { channel: conv.channel, language: conv.language, required, pool }
     }
 
+    /// Why nobody can take a waiting conversation: checked in this order,
+    /// over the pool's humans (or its bots, for a pool of bots only):
+    /// nobody registered with a language; nobody with the required skills,
+    /// one more at a time; nobody of those who speaks the language; nobody
+    /// of those available; the only one with room declined; else all are
+    /// at capacity.
+    fn why(&self, need: &Need, excluded: Option<usize>) -> Why {
+        let kind = match need.pool {
+            Pool::Humans | Pool::HumansOrBots => AgentKind::Human,
+            Pool::Bots => AgentKind::Bot,
+        };
+        let pool: Vec<&Agent> =
+            self.agents.iter().filter(|a| !a.removed && a.spec.kind == kind).collect();
+        if pool.iter().all(|a| a.spec.languages.is_empty()) {
+            return Why::NoAgents;
+        }
+        if kind == AgentKind::Human {
+            for (i, requirement) in need.required.iter().enumerate() {
+                if !pool.iter().any(|a| a.qualifies(&need.required[..=i])) {
+                    return Why::NoSkill { skill: requirement.skill, level: requirement.level };
+                }
+            }
+        }
+        let skilled = |a: &&&Agent| kind == AgentKind::Bot || a.qualifies(&need.required);
+        let speaking: Vec<&Agent> = pool
+            .iter()
+            .filter(skilled)
+            .filter(|a| a.spec.languages.contains(&need.language))
+            .copied()
+            .collect();
+        if speaking.is_empty() {
+            return Why::NoLanguage { language: need.language };
+        }
+        if speaking.iter().all(|a| a.presence() != Presence::Available) {
+            return Why::Unavailable;
+        }
+        if let Some(slot) = excluded {
+            let agent = &self.agents[slot];
+            if speaking.iter().any(|a| std::ptr::eq(*a, agent))
+                && agent.presence() == Presence::Available
+                && agent.has_room(need.channel)
+            {
+                return Why::Declined;
+            }
+        }
+        Why::AtCapacity { channel: need.channel }
+    }
+
     /// Could `slot` take a conversation with this need, capacity aside?
     /// Bots answer in any skill area once the pool lets them in.
     fn eligible(&self, slot: usize, need: &Need) -> bool {
@@ -825,6 +873,10 @@ impl Model {
             let first = self.conversations[index].first_queued_at.unwrap_or(self.now);
             (first.plus_ms(after).max(self.now), self.next_timer)
         });
+        let why = (reason == QueueReason::NoEligibleAgent).then(|| {
+            let conv = &self.conversations[index];
+            self.why(&self.need(conv), conv.excluded)
+        });
         let conv = &mut self.conversations[index];
         conv.first_queued_at.get_or_insert(self.now);
         conv.overflow_timer = timer;
@@ -834,7 +886,7 @@ impl Model {
             at: self.now,
             conversation: Some(conv.id),
             agent: holder,
-            kind: EventKind::Queued { reason, position, priority },
+            kind: EventKind::Queued { reason, position, priority, why },
         };
         out.push(event);
         event
@@ -917,6 +969,31 @@ impl Model {
         }
     }
 
+    /// Places a conversation that `message` starts (or restarts after its
+    /// wrap-up outlived its agent). With bot-first, a message that meets an
+    /// escalation trigger goes past the bots: escalated at once.
+    fn open(
+        &mut self,
+        index: usize,
+        message: &Message,
+        out: &mut Vec<Event>,
+        drains: &mut Vec<usize>,
+    ) -> Event {
+        if self.config.bot_first
+            && let Some(trigger) = self.escalation_trigger(message)
+        {
+            out.push(Event {
+                at: self.now,
+                conversation: Some(message.conversation),
+                agent: None,
+                kind: EventKind::Escalated { trigger },
+            });
+            self.conversations[index].escalated = true;
+            return self.place(index, Placement::Escalate, out, drains);
+        }
+        self.place(index, Placement::New, out, drains)
+    }
+
     /// Routes one message; see `Router::route`.
     pub fn route(&mut self, message: &Message, out: &mut Vec<Event>) -> Event {
         let mut drains = Vec::new();
@@ -944,7 +1021,7 @@ impl Model {
                     excluded: None,
                 });
                 let index = self.conversations.len() - 1;
-                self.place(index, Placement::New, out, &mut drains)
+                self.open(index, message, out, &mut drains)
             }
         };
         self.drain(drains, out);
@@ -1013,6 +1090,7 @@ impl Model {
                     conversation: Some(message.conversation),
                     agent: holder_id,
                     kind: EventKind::Queued {
+                        why: None,
                         reason: QueueReason::AlreadyQueued,
                         position: self.ahead_of(index, queued),
                         priority: queued.priority,
@@ -1025,16 +1103,16 @@ impl Model {
             // model always sweeps, so this only mirrors the router's rule.
             // A conversation whose wrap-up outlived its agent starts afresh.
             _ => {
-                let placement = if self.conversations[index].state == ConversationState::WrapUp {
-                    Placement::New
-                } else {
-                    Placement::Reassign
-                };
+                let reopened = self.conversations[index].state == ConversationState::WrapUp;
                 self.release_holder(index);
                 let conv = &mut self.conversations[index];
                 conv.wrap_up_until = None;
-                conv.boosted = placement == Placement::Reassign;
-                self.place(index, placement, out, drains)
+                conv.boosted = !reopened;
+                if reopened {
+                    self.open(index, message, out, drains)
+                } else {
+                    self.place(index, Placement::Reassign, out, drains)
+                }
             }
         }
     }

@@ -2,8 +2,10 @@
 
 use serde::Serialize;
 
+use loket_capacity::Channel;
+
 use crate::config::Strategy;
-use crate::ids::{AgentId, ConversationId, SkillId, Timestamp};
+use crate::ids::{AgentId, ConversationId, Language, SkillId, Timestamp};
 
 /// Why a conversation went to an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,6 +57,41 @@ pub enum QueueReason {
     AlreadyQueued,
 }
 
+/// Why no agent could take a conversation that waits with
+/// [`QueueReason::NoEligibleAgent`]: the first requirement, in this order,
+/// that nobody in the pool (humans, or bots where overflow lets them in)
+/// meets. Computed only when a conversation queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "code")]
+pub enum Why {
+    /// No agent of the pool is registered with a language.
+    NoAgents,
+    /// No agent has this skill at this proficiency or above (together with
+    /// the required skills listed before it).
+    NoSkill {
+        /// The skill.
+        skill: SkillId,
+        /// The minimum proficiency asked for.
+        level: u8,
+    },
+    /// Agents have the skills, but none speaks the language.
+    NoLanguage {
+        /// The conversation's language.
+        language: Language,
+    },
+    /// Agents have the skills and the language, but all are away, offline
+    /// or not responding.
+    Unavailable,
+    /// The available agents who qualify are all at capacity on the channel
+    /// (or overall).
+    AtCapacity {
+        /// The conversation's channel.
+        channel: Channel,
+    },
+    /// The only qualifying agent with room declined or missed the offer.
+    Declined,
+}
+
 /// What triggered an escalation from bot to human.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -104,6 +141,10 @@ pub enum EventKind {
         position: u32,
         /// Its priority in points, before aging.
         priority: u32,
+        /// With [`QueueReason::NoEligibleAgent`]: which requirement nobody
+        /// meets. `None` for every other reason.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        why: Option<Why>,
     },
     /// Requirements widened while waiting.
     OverflowStep {

@@ -106,7 +106,7 @@ pub use config::{
 };
 pub use conversation::{ConversationState, ConversationView, Message, Signals};
 pub use error::RouterError;
-pub use event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason};
+pub use event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason, Why};
 pub use hours::BusinessHours;
 pub use ids::{
     AgentId, ConversationId, CustomerId, Language, Proficiency, Requirements, SkillId, SkillLevel,

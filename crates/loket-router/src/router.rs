@@ -43,7 +43,7 @@ use crate::conversation::{
 use crate::conversations::{Conversations, Entry};
 use crate::customers::CustomerHistories;
 use crate::error::RouterError;
-use crate::event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason};
+use crate::event::{AssignReason, EscalationTrigger, Event, EventKind, QueueReason, Why};
 use crate::history::{HISTORY, History};
 use crate::hours::{HoursGate, OpeningHours};
 use crate::ids::{
@@ -683,6 +683,58 @@ impl Inner {
         None
     }
 
+    /// Why nobody in `need`'s pool can take a conversation: the first
+    /// requirement, in [`Why`]'s order, that no agent meets. For a pool of
+    /// humans or bots it explains the humans. Slow (it scans the roster's
+    /// sets), so only called for a conversation that queues.
+    fn why(&self, indexes: &Indexes, need: &Need, excluded: Option<u32>) -> Why {
+        /// Does the intersection of `sets` hold a slot that `accept`s?
+        fn any(sets: &[&SlotSet], mut accept: impl FnMut(u32) -> bool) -> bool {
+            let mut found = false;
+            for_each_in_intersection_from(sets, None, 0, |slot| {
+                found = accept(slot);
+                !found
+            });
+            found
+        }
+        let kind = match need.pool {
+            Pool::Humans | Pool::HumansOrBots => AgentKind::Human,
+            Pool::Bots => AgentKind::Bot,
+        };
+        let of_kind = |slot: u32| self.roster.cell(slot).kind() == kind;
+        if !indexes.by_language.iter().any(|(_, set)| any(&[&**set], of_kind)) {
+            return Why::NoAgents;
+        }
+        let mut sets: SmallVec<[&SlotSet; 8]> = SmallVec::new();
+        if kind == AgentKind::Human {
+            for requirement in &need.required {
+                let no_skill = Why::NoSkill { skill: requirement.skill, level: requirement.level };
+                let Some(index) = indexes.skill(requirement.skill) else { return no_skill };
+                sets.push(index.at_least(requirement.level));
+                if !any(&sets, of_kind) {
+                    return no_skill;
+                }
+            }
+        }
+        let no_language = Why::NoLanguage { language: need.language };
+        let Some(language) = indexes.language(need.language) else { return no_language };
+        sets.push(language);
+        if !any(&sets, of_kind) {
+            return no_language;
+        }
+        sets.push(indexes.available(kind));
+        if !any(&sets, |_| true) {
+            return Why::Unavailable;
+        }
+        if let Some(slot) = excluded
+            && sets.iter().all(|set| set.contains(slot))
+            && self.roster.cell(slot).capacity.has_room(need.channel)
+        {
+            return Why::Declined;
+        }
+        Why::AtCapacity { channel: need.channel }
+    }
+
     /// Starts loading each required skill's eligibility-set word for slot
     /// `at`: where [`Inner::select`] starts its scan (`at` = the origin),
     /// or what [`Inner::eligible`] reads for an agent (`at` = its slot).
@@ -1045,6 +1097,9 @@ impl Inner {
         conv.state = ConversationState::Queued;
         let generation = conv.bump();
         let excluded = conv.excluded;
+        // Explaining the wait reads the roster: done after the backlog lock
+        // is released, from a copy of the need.
+        let explain = (reason == QueueReason::NoEligibleAgent).then(|| need.clone());
         let waiting = Waiting {
             key,
             need,
@@ -1065,11 +1120,12 @@ impl Inner {
         if let Some((_, until)) = preferred {
             self.schedule(until, TimerKind::AffinityEnd, id, generation);
         }
+        let why = explain.map(|need| self.why(&self.roster.indexes(), &need, excluded));
         let event = self.event(
             now,
             id,
             conv.holder.map(|h| h.agent),
-            EventKind::Queued { reason, position, priority },
+            EventKind::Queued { reason, position, priority, why },
         );
         out.push(event);
         event
@@ -1097,7 +1153,7 @@ impl Inner {
                 let conv = &mut *conv;
                 if conv.state == ConversationState::Closed {
                     *conv = Conversation::new(message, now, self.incarnation());
-                    self.place(id, conv, now, Placement::New, out, &mut drains)
+                    self.open(id, conv, message, now, out, &mut drains)
                 } else {
                     self.route_existing(id, conv, message, now, out, &mut drains)
                 }
@@ -1113,7 +1169,7 @@ impl Inner {
                 // into the (cold) slot complete while placing instead of
                 // stalling the unlock at the end.
                 let mut conv = vacant.insert(Conversation::new(message, now, self.incarnation()));
-                self.place(id, &mut conv, now, Placement::New, out, &mut drains)
+                self.open(id, &mut conv, message, now, out, &mut drains)
             }
         };
         self.drain(drains, out);
@@ -1139,6 +1195,29 @@ impl Inner {
             range.set((next.wrapping_add(1), end));
             next.wrapping_add(self.incarnation_base)
         })
+    }
+
+    /// Places a conversation that starts with `message`. Under bot-first, a
+    /// first message that already meets an escalation trigger skips the
+    /// bot: it escalates at once (an `escalated` event, then a human or a
+    /// place ahead in the queue), as a later message would.
+    fn open(
+        &self,
+        id: ConversationId,
+        conv: &mut Conversation,
+        message: &Message,
+        now: Timestamp,
+        out: &mut Vec<Event>,
+        drains: &mut Drains,
+    ) -> Event {
+        if self.config.bot_first
+            && let Some(trigger) = self.escalation_trigger(message)
+        {
+            out.push(self.event(now, id, None, EventKind::Escalated { trigger }));
+            conv.escalated = true;
+            return self.place(id, conv, now, Placement::Escalate, out, drains);
+        }
+        self.place(id, conv, now, Placement::New, out, drains)
     }
 
     fn escalation_trigger(&self, message: &Message) -> Option<EscalationTrigger> {
@@ -1223,7 +1302,12 @@ impl Inner {
                     now,
                     id,
                     holder,
-                    EventKind::Queued { reason: QueueReason::AlreadyQueued, position, priority },
+                    EventKind::Queued {
+                        reason: QueueReason::AlreadyQueued,
+                        position,
+                        priority,
+                        why: None,
+                    },
                 );
                 out.push(event);
                 event
@@ -1231,14 +1315,14 @@ impl Inner {
             // The holder is away, offline or removed (the reassignment sweep
             // has not reached this conversation yet), or wrap-up ended.
             _ => {
-                let placement = if conv.state == ConversationState::WrapUp {
-                    Placement::New
-                } else {
-                    Placement::Reassign
-                };
+                let reopened = conv.state == ConversationState::WrapUp;
                 self.release_holder(id, conv);
-                conv.boosted = placement == Placement::Reassign;
-                self.place(id, conv, now, placement, out, drains)
+                conv.boosted = !reopened;
+                if reopened {
+                    self.open(id, conv, message, now, out, drains)
+                } else {
+                    self.place(id, conv, now, Placement::Reassign, out, drains)
+                }
             }
         }
     }

@@ -151,6 +151,16 @@ impl Checked {
             Op::Message(m) => Some(m.message()),
             _ => None,
         };
+        let opens = message.as_ref().filter(|m| !self.open.contains_key(&m.conversation));
+        let escalates_at_once = opens.is_some_and(|m| {
+            let config = self.router.config();
+            let policy = &config.escalation;
+            config.bot_first
+                && ((policy.on_human_request && m.signals.human_request)
+                    || (policy.on_complaint && m.signals.complaint)
+                    || (policy.on_doubt && m.signals.doubt)
+                    || m.buying_intent.clamp(0.0, 1.0) >= policy.buying_intent_threshold)
+        });
         if let Some(message) = &message
             && !self.open.contains_key(&message.conversation)
         {
@@ -195,6 +205,18 @@ impl Checked {
             let queued = matches!(decision.kind, EventKind::Queued { .. });
             if !(delivered || queued) || !self.events.contains(&decision) {
                 return Err(format!("decision {decision:?} is neither delivery nor queueing"));
+            }
+        }
+        // A first message that meets an escalation trigger goes past the
+        // bots at once.
+        if escalates_at_once {
+            let escalated =
+                self.events.iter().any(|e| matches!(e.kind, EventKind::Escalated { .. }));
+            let to_bot = self.events.iter().any(|e| {
+                matches!(e.kind, EventKind::Assigned { reason: AssignReason::BotFirst, .. })
+            });
+            if !escalated || to_bot {
+                return Err(format!("a first message that escalates: {:?}", self.events));
             }
         }
         self.check_events()?;
@@ -296,7 +318,10 @@ impl Checked {
                         }
                     }
                 }
-                EventKind::Queued { reason, priority, .. } => {
+                EventKind::Queued { reason, priority, why, .. } => {
+                    if why.is_some() != (reason == QueueReason::NoEligibleAgent) {
+                        return Err(format!("{event:?}: a why is for no_eligible_agent only"));
+                    }
                     let open = self.open.get_mut(&id).ok_or(format!("queued unknown {id:?}"))?;
                     if matches!(reason, QueueReason::Reassignment | QueueReason::OfferNotTaken) {
                         open.boosted = true;

@@ -496,6 +496,138 @@ fn bots_go_first_and_escalate_to_humans_ahead_of_the_queue() {
 }
 
 #[test]
+fn a_first_message_that_meets_a_trigger_goes_past_the_bots() {
+    type Meet = fn(&mut Message);
+    let triggers: [(&str, Meet, EscalationTrigger); 4] = [
+        ("human request", |m| m.signals.human_request = true, EscalationTrigger::HumanRequest),
+        ("complaint", |m| m.signals.complaint = true, EscalationTrigger::Complaint),
+        ("doubt", |m| m.signals.doubt = true, EscalationTrigger::Doubt),
+        ("buying intent", |m| m.buying_intent = 0.95, EscalationTrigger::BuyingIntent),
+    ];
+    for (name, meet, trigger) in triggers {
+        let config =
+            RouterConfig { bot_first: true, affinity_lookback_ms: 0, ..RouterConfig::default() };
+        let mut desk = Desk::new(config);
+        desk.bot(9, NL);
+        desk.agent(1, &[("sales", 5)], NL, CHAT1);
+        let mut first = desk.message(10, 100, Channel::Chat, &[("sales", 3)]);
+        meet(&mut first);
+        let decision = desk.send(&first);
+        assert_eq!(decision.agent, Some(AgentId(1)), "{name}: a human takes it");
+        assert_eq!(reason(&decision), Some(AssignReason::Escalation), "{name}");
+        assert!(
+            desk.events.iter().any(|e| e.conversation == Some(ConversationId(10))
+                && e.kind == EventKind::Escalated { trigger }),
+            "{name}: the escalation and its trigger are reported"
+        );
+        assert_eq!(desk.load(9), 0, "{name}: the bot never held it");
+
+        // The human is busy now: the next such conversation waits for a
+        // human, ahead of conversations that merely wait.
+        desk.chat(11, 101, &[("sales", 3)]); // a plain one goes to the bot
+        let mut second = desk.message(12, 102, Channel::Chat, &[("sales", 3)]);
+        meet(&mut second);
+        let waiting = desk.send(&second);
+        assert!(
+            matches!(waiting.kind, EventKind::Queued { reason: QueueReason::Escalation, .. }),
+            "{name}: {waiting:?}"
+        );
+        assert_eq!(desk.state(12), Some(ConversationState::Queued));
+        desk.close(10);
+        assert_eq!(desk.holder(12), Some(1), "{name}: the escalation gets the freed human");
+    }
+}
+
+#[test]
+fn without_bot_first_a_first_message_routes_as_before() {
+    let mut desk = Desk::new(RouterConfig { affinity_lookback_ms: 0, ..RouterConfig::default() });
+    desk.bot(9, NL);
+    desk.agent(1, &[("sales", 5)], NL, CHAT1);
+    let mut first = desk.message(10, 100, Channel::Chat, &[("sales", 3)]);
+    first.signals.human_request = true;
+    let decision = desk.send(&first);
+    assert_eq!(decision.agent, Some(AgentId(1)));
+    assert!(matches!(reason(&decision), Some(AssignReason::SkillMatch { .. })));
+}
+
+/// The `why` of a conversation that waits with `no_eligible_agent`.
+fn why_of(event: &Event) -> Option<Why> {
+    match event.kind {
+        EventKind::Queued { reason: QueueReason::NoEligibleAgent, why, .. } => why,
+        _ => None,
+    }
+}
+
+#[test]
+fn a_conversation_that_waits_says_which_requirement_nobody_meets() {
+    let config = RouterConfig { affinity_lookback_ms: 0, ..RouterConfig::default() };
+    let mut desk = Desk::new(config.clone());
+    assert_eq!(why_of(&desk.chat(1, 1, &[])), Some(Why::NoAgents));
+
+    desk.agent(1, &[("plants", 4), ("advice", 9)], NL, CHAT1);
+    desk.agent(2, &[("plants", 8)], &[Language::EN], CHAT1);
+    let plants = desk.skill("plants");
+    let advice = desk.skill("advice");
+    let tools = desk.skill("tools");
+    // Nobody has tools at all; nobody has plants at 9.
+    assert_eq!(
+        why_of(&desk.chat(2, 2, &[("tools", 1)])),
+        Some(Why::NoSkill { skill: tools, level: 1 })
+    );
+    assert_eq!(
+        why_of(&desk.chat(3, 3, &[("plants", 9)])),
+        Some(Why::NoSkill { skill: plants, level: 9 })
+    );
+    // Each skill on its own exists, but not together at these levels.
+    assert_eq!(
+        why_of(&desk.chat(4, 4, &[("plants", 6), ("advice", 5)])),
+        Some(Why::NoSkill { skill: advice, level: 5 })
+    );
+    // Agent 2 has plants at 8, but speaks English only.
+    assert_eq!(
+        why_of(&desk.chat(5, 5, &[("plants", 6)])),
+        Some(Why::NoLanguage { language: Language::NL })
+    );
+    // Agent 1 qualifies but is away.
+    desk.router.set_presence(AgentId(1), Presence::Away, &mut desk.events).unwrap();
+    assert_eq!(why_of(&desk.chat(6, 6, &[("plants", 2)])), Some(Why::Unavailable));
+    desk.router.set_presence(AgentId(1), Presence::Available, &mut desk.events).unwrap();
+    // Back and given the waiting conversation 1 (the oldest that fits):
+    // now at capacity on chat.
+    assert_eq!(desk.load(1), 1);
+    assert_eq!(
+        why_of(&desk.chat(7, 7, &[("plants", 2)])),
+        Some(Why::AtCapacity { channel: Channel::Chat })
+    );
+}
+
+#[test]
+fn a_declined_offer_with_nobody_else_says_so() {
+    let config = RouterConfig {
+        affinity_lookback_ms: 0,
+        offers: Some(OfferPolicy { timeout_ms: 60_000, max_missed: 3 }),
+        overflow: vec![OverflowStep { after_ms: 10_000, widen: Widen::LowerProficiency { by: 1 } }],
+        ..RouterConfig::default()
+    };
+    let mut desk = Desk::new(config);
+    desk.agent(1, &[("plants", 4)], NL, CHAT1);
+    let offered = desk.chat(1, 1, &[("plants", 2)]);
+    assert!(matches!(offered.kind, EventKind::Offered { .. }));
+    desk.router.decline_offer(ConversationId(1), AgentId(1), &mut desk.events).unwrap();
+    let queued = desk.last_for(1);
+    assert!(
+        matches!(
+            queued.kind,
+            EventKind::Queued { reason: QueueReason::OfferNotTaken, why: None, .. }
+        ),
+        "only no_eligible_agent explains itself: {queued:?}"
+    );
+    // The overflow step looks again, without the agent who declined.
+    desk.tick(10_000);
+    assert_eq!(why_of(&desk.last_for(1)), Some(Why::Declined));
+}
+
+#[test]
 fn offers_expire_reroute_and_mark_unresponsive_agents() {
     let config = RouterConfig {
         offers: Some(OfferPolicy { timeout_ms: 15_000, max_missed: 2 }),
