@@ -150,6 +150,24 @@ pub struct Hit {
     pub matched: MatchKind,
 }
 
+/// The one JSON shape of a hit, on every surface (`loket catalog search`,
+/// loketd): `sku`, `name`, `score` (4 decimals), `stock`, `in_stock`,
+/// `price_cents` (null when unknown) and `matched` ([`MatchKind::as_str`]).
+impl serde::Serialize for Hit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut hit = serializer.serialize_struct("Hit", 7)?;
+        hit.serialize_field("sku", &*self.sku)?;
+        hit.serialize_field("name", &*self.name)?;
+        hit.serialize_field("score", &((f64::from(self.score) * 10_000.0).round() / 10_000.0))?;
+        hit.serialize_field("stock", &self.stock)?;
+        hit.serialize_field("in_stock", &self.in_stock)?;
+        hit.serialize_field("price_cents", &self.price_cents)?;
+        hit.serialize_field("matched", self.matched.as_str())?;
+        hit.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,9 @@ use loket_catalog::eval::{self, EvalReport};
 use loket_catalog::{Catalog, CatalogBuilder, Hit, ImportReport, NameDictionary, Synonyms};
 use serde::Serialize;
 
+/// The most hits one search returns (as loketd's `limit`).
+const MAX_LIMIT: usize = 100;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum CatalogCommand {
     /// Search a catalog: one JSON line per query on stdout.
@@ -74,7 +77,7 @@ pub fn run(command: CatalogCommand) -> anyhow::Result<()> {
 }
 
 fn read_to_string(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    crate::files::read_to_string(path)
 }
 
 /// Builds the catalog; bad rows are reported on stderr and skipped.
@@ -94,7 +97,7 @@ fn load(source: &CatalogSource) -> anyhow::Result<Catalog> {
         builder = builder.synonyms(synonyms);
     }
     let path = &source.catalog;
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let jsonl = path
         .extension()
         .and_then(|e| e.to_str())
@@ -118,25 +121,16 @@ fn report_import(path: &Path, report: &ImportReport) {
     }
 }
 
+/// One query's results: the shape loketd's `GET /v1/catalog/search` answers.
 #[derive(Serialize)]
 struct SearchLine<'a> {
     query: &'a str,
-    results: Vec<ResultJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct ResultJson<'a> {
-    sku: &'a str,
-    name: &'a str,
-    score: f32,
-    stock: i64,
-    in_stock: bool,
-    matched: &'static str,
+    hits: &'a [Hit],
 }
 
 fn search(args: SearchArgs) -> anyhow::Result<()> {
-    if args.limit == 0 {
-        bail!("--limit must be at least 1");
+    if !(1..=MAX_LIMIT).contains(&args.limit) {
+        bail!("--limit must be 1 to {MAX_LIMIT}, not {}", args.limit);
     }
     let catalog = load(&args.source)?;
     let queries: Vec<String> = match (&args.query, &args.queries) {
@@ -153,20 +147,7 @@ fn search(args: SearchArgs) -> anyhow::Result<()> {
     let mut hits: Vec<Hit> = Vec::with_capacity(args.limit);
     for query in &queries {
         catalog.search_into(query, args.limit, &mut hits)?;
-        let line = SearchLine {
-            query,
-            results: hits
-                .iter()
-                .map(|h| ResultJson {
-                    sku: &h.sku,
-                    name: &h.name,
-                    score: h.score,
-                    stock: h.stock,
-                    in_stock: h.in_stock,
-                    matched: h.matched.as_str(),
-                })
-                .collect(),
-        };
+        let line = SearchLine { query, hits: &hits };
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
     }

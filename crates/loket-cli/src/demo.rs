@@ -98,10 +98,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         histogram.value_at_quantile(0.99)
     );
     println!(
-        "{} conversations open, {} waiting, {} agents; virtual time {:.1} s",
-        stats.conversations,
+        "{} open, {} waiting, {}; virtual time {:.1} s",
+        crate::route::count(stats.conversations as u64, "conversation"),
         stats.queued,
-        stats.agents,
+        crate::route::count(stats.agents as u64, "agent"),
         clock.now().since(start_time) as f64 / 1000.0
     );
     Ok(())

@@ -32,7 +32,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use loket_router::{ConversationId, CustomerId, Language, Message, SkillId};
 use loket_wire::{
-    Frame, FrameCodec, Hello, Limits, MessageBatch, PROTOCOL_VERSION, WireMessage, channel,
+    Frame, FrameCodec, Hello, Id, Limits, MessageBatch, PROTOCOL_VERSION, WireMessage, channel,
     encode_batch, encode_frame, language,
 };
 use loket_workload::{TEXTS, Traffic};
@@ -73,6 +73,17 @@ pub enum Protocol {
     Binary,
 }
 
+/// How the generated traffic names conversations and customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdStyle {
+    /// Integers.
+    Numeric,
+    /// Strings as platforms use them: UUIDs for conversations, phone-number
+    /// keys for customers (the daemon interns them).
+    Text,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct LoadArgs {
     /// The daemon's address, `host:port` (an `http://` prefix is ignored).
@@ -99,12 +110,17 @@ pub struct LoadArgs {
     /// Random seed for the traffic.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Conversation and customer ids: integers, or strings (UUIDs and
+    /// phone numbers) as platforms send them.
+    #[arg(long, value_enum, default_value = "numeric")]
+    ids: IdStyle,
 }
 
 /// The last stdout line.
 #[derive(Debug, Serialize)]
 pub struct Report {
     protocol: Protocol,
+    ids: IdStyle,
     target: String,
     rate: u64,
     duration_s: f64,
@@ -243,7 +259,7 @@ async fn run_async(args: LoadArgs, target: String) -> anyhow::Result<()> {
         .enumerate()
         .map(|(c, schedule)| {
             let count = schedule.batches().min(pool_batches) as usize;
-            build_pool(args.protocol, c, count, args.batch, args.seed)
+            build_pool(args.protocol, args.ids, c, count, args.batch, args.seed)
         })
         .collect::<anyhow::Result<_>>()?;
     eprintln!(
@@ -318,6 +334,7 @@ async fn run_async(args: LoadArgs, target: String) -> anyhow::Result<()> {
     let quantile = |q: f64| if histogram.is_empty() { 0 } else { histogram.value_at_quantile(q) };
     let report = Report {
         protocol: args.protocol,
+        ids: args.ids,
         target: args.target.clone(),
         rate: args.rate,
         duration_s: args.duration.as_secs_f64(),
@@ -745,10 +762,11 @@ struct Generator {
     texts: [Vec<usize>; 2],
     base: u64,
     made: u64,
+    ids: IdStyle,
 }
 
 impl Generator {
-    fn new(connection: usize, seed: u64) -> Generator {
+    fn new(connection: usize, seed: u64, ids: IdStyle) -> Generator {
         // Connection c owns ids [(c + 1) << 40, (c + 2) << 40).
         let base = (connection as u64 + 1) << 40;
         let seed = seed ^ (connection as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -762,6 +780,7 @@ impl Generator {
             texts: [by(Language::NL), by(Language::EN)],
             base,
             made: 0,
+            ids,
         }
     }
 
@@ -793,16 +812,39 @@ impl Generator {
         } else {
             language::NL
         };
+        let (conversation_id, customer_id) = match self.ids {
+            IdStyle::Numeric => (Id::Number(conversation_id), Id::Number(self.base + customer)),
+            IdStyle::Text => (uuid_like(conversation_id), phone_like(self.base + customer)),
+        };
         WireMessage {
             conversation_id,
-            customer_id: self.base + customer,
+            customer_id,
             channel: message.channel.index() as u8,
             language,
             tier: message.tier,
             text: TEXTS[text].1.to_owned(),
             sent_at_us: 0,
+            skills: Vec::new(),
         }
     }
+}
+
+/// A UUID-shaped string id (36 bytes), one per number.
+fn uuid_like(n: u64) -> Id {
+    let mixed = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    Id::Text(format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        mixed >> 32,
+        (mixed >> 16) & 0xFFFF,
+        mixed & 0xFFF,
+        (n >> 48) & 0xFFF,
+        n & 0xFFFF_FFFF_FFFF
+    ))
+}
+
+/// A phone-number-shaped string id, one per number.
+fn phone_like(n: u64) -> Id {
+    Id::Text(format!("+31{n:015}"))
 }
 
 /// The JSON body of `POST /v1/messages/batch`.
@@ -813,8 +855,8 @@ struct HttpBatch<'a> {
 
 #[derive(Serialize)]
 struct HttpMessage<'a> {
-    conversation_id: u64,
-    customer_id: u64,
+    conversation_id: &'a Id,
+    customer_id: &'a Id,
     channel: &'static str,
     text: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -826,12 +868,13 @@ struct HttpMessage<'a> {
 /// frames, or JSON request bodies.
 fn build_pool(
     protocol: Protocol,
+    ids: IdStyle,
     connection: usize,
     count: usize,
     batch: usize,
     seed: u64,
 ) -> anyhow::Result<Vec<Bytes>> {
-    let mut generator = Generator::new(connection, seed);
+    let mut generator = Generator::new(connection, seed, ids);
     (0..count)
         .map(|index| {
             let messages: Vec<WireMessage> = (0..batch).map(|_| generator.next()).collect();
@@ -846,8 +889,8 @@ fn build_pool(
                     messages: messages
                         .iter()
                         .map(|m| HttpMessage {
-                            conversation_id: m.conversation_id,
-                            customer_id: m.customer_id,
+                            conversation_id: &m.conversation_id,
+                            customer_id: &m.customer_id,
                             channel: channel::name(m.channel).unwrap_or("chat"),
                             text: &m.text,
                             language: language::code(m.language),
@@ -918,8 +961,8 @@ mod tests {
 
     #[test]
     fn pools_use_disjoint_ids_per_connection_and_valid_fields() {
-        let a = build_pool(Protocol::Binary, 0, 3, 50, 1).unwrap();
-        let b = build_pool(Protocol::Binary, 1, 3, 50, 1).unwrap();
+        let a = build_pool(Protocol::Binary, IdStyle::Numeric, 0, 3, 50, 1).unwrap();
+        let b = build_pool(Protocol::Binary, IdStyle::Numeric, 1, 3, 50, 1).unwrap();
         let limits = Limits::default();
         let ids = |pool: &[Bytes]| {
             let mut ids = std::collections::BTreeSet::new();
@@ -931,7 +974,7 @@ mod tests {
                 };
                 assert_eq!(used, bytes.len());
                 assert_eq!(batch.message_count(), 50);
-                ids.extend(batch.archived().messages.iter().map(|m| m.conversation_id.to_native()));
+                ids.extend(batch.archived().messages.iter().map(|m| m.conversation_id.to_id()));
             }
             ids
         };
@@ -939,15 +982,20 @@ mod tests {
         assert!(ids_a.len() > 1 && ids_b.len() > 1);
         assert!(ids_a.is_disjoint(&ids_b));
         // Same seed, same traffic.
-        assert_eq!(a, build_pool(Protocol::Binary, 0, 3, 50, 1).unwrap());
+        assert_eq!(a, build_pool(Protocol::Binary, IdStyle::Numeric, 0, 3, 50, 1).unwrap());
+        let text = build_pool(Protocol::Binary, IdStyle::Text, 0, 3, 50, 1).unwrap();
+        let text_ids = ids(&text);
+        assert_eq!(text_ids.len(), ids_a.len(), "one string per number");
+        assert!(text_ids.iter().all(|id| matches!(id, Id::Text(t) if t.len() == 36)));
 
-        let http = build_pool(Protocol::Http, 2, 1, 10, 1).unwrap();
+        let http = build_pool(Protocol::Http, IdStyle::Numeric, 2, 1, 10, 1).unwrap();
         let body: serde_json::Value = serde_json::from_slice(&http[0]).unwrap();
         let messages = body["messages"].as_array().unwrap();
         assert_eq!(messages.len(), 10);
         for m in messages {
             assert!(channel::from_name(m["channel"].as_str().unwrap()).is_some());
-            assert!(m["conversation_id"].as_u64().unwrap() >= 3 << 40);
+            let id: u64 = m["conversation_id"].as_str().unwrap().parse().unwrap();
+            assert!(id >= 3 << 40);
             assert!(!m["text"].as_str().unwrap().is_empty());
             assert!(m.get("language").is_none_or(|l| l == "nl" || l == "en"));
         }

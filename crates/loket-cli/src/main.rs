@@ -14,6 +14,7 @@ mod bench_route;
 mod bench_search;
 mod catalog;
 mod demo;
+mod files;
 mod intent;
 mod load;
 mod route;

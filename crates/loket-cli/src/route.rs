@@ -1,8 +1,7 @@
 //! `loket route`: replay agents and a timestamped event stream on a virtual
 //! clock; one decision per line, then a summary line.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -39,14 +38,9 @@ struct SummaryLine<'a> {
     wall_ms: u128,
 }
 
-fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
-    if path == Path::new("-") {
-        return Ok(Box::new(BufReader::new(io::stdin().lock())));
-    }
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
-}
-
+/// Runs `loket route`. Bad lines never stop it; when any line was rejected
+/// it returns an error (so the exit status is 1) after writing everything
+/// else.
 pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         !(args.agents == Path::new("-") && args.events == Path::new("-")),
@@ -54,28 +48,23 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     );
     let config: RouterConfig = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            let text = crate::files::read_to_string(path)?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a routing policy", path.display()))?
         }
         None => RouterConfig::default(),
     };
     let mut replayer = Replayer::new(config).context("building the router")?;
-    let sink: Box<dyn Write> = match &args.out {
-        Some(path) => {
-            Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)
-        }
-        None => Box::new(io::stdout().lock()),
-    };
+    let sink = crate::files::create(args.out.as_deref().unwrap_or(Path::new("-")))?;
     let mut out = BufWriter::with_capacity(1 << 16, sink);
     let started = Instant::now();
     let mut decisions: Vec<DecisionRecord> = Vec::new();
 
     for (path, is_agents) in [(&args.agents, true), (&args.events, false)] {
         let name = path.display().to_string();
-        let mut lines = BoundedLines::new(open(path)?, args.max_line_bytes);
+        let mut lines = BoundedLines::new(crate::files::open(path)?, args.max_line_bytes);
         while let Some((number, line)) =
-            lines.next_line().with_context(|| format!("reading {name}"))?
+            lines.next_line().with_context(|| format!("cannot read {name}"))?
         {
             let result = match line {
                 Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
@@ -97,6 +86,9 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
             if let Err(error) = result {
                 eprintln!("loket route: {name}: {error}");
             }
+            for warning in replayer.take_warnings() {
+                eprintln!("loket route: {name}: {warning}");
+            }
         }
     }
     let summary = replayer.summary();
@@ -106,13 +98,22 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     out.write_all(b"\n")?;
     out.flush()?;
     eprintln!(
-        "loket route: {} lines, {} messages, {} decisions, {} errors; {} conversations open, {} queued",
-        summary.lines,
-        summary.messages,
-        summary.decisions,
-        summary.errors,
-        summary.open_conversations,
+        "loket route: {}, {}, {}, {}, {}; {} open, {} queued",
+        count(summary.lines, "line"),
+        count(summary.messages, "message"),
+        count(summary.decisions, "decision"),
+        count(summary.errors, "error"),
+        count(summary.warnings, "warning"),
+        count(summary.open_conversations as u64, "conversation"),
         summary.queued
     );
+    if summary.errors > 0 {
+        anyhow::bail!("{} rejected (see above)", count(summary.errors, "input line"));
+    }
     Ok(())
+}
+
+/// `1 line`, `2 lines`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }

@@ -39,13 +39,13 @@ fn search_prints_one_json_line_per_query_with_the_contract_fields() {
         stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["query"], "hebben jullie nog bananenbomen op voorraad?");
-    let first = &lines[0]["results"][0];
+    let first = &lines[0]["hits"][0];
     assert_eq!(first["sku"], "GC001");
     let mut keys: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["in_stock", "matched", "name", "score", "sku", "stock"]);
-    assert_eq!(lines[1]["results"][0]["sku"], "GC003");
-    assert!(lines[1]["results"].as_array().unwrap().len() <= 3);
+    assert_eq!(keys, ["in_stock", "matched", "name", "price_cents", "score", "sku", "stock"]);
+    assert_eq!(lines[1]["hits"][0]["sku"], "GC003");
+    assert!(lines[1]["hits"].as_array().unwrap().len() <= 3);
     std::fs::remove_file(queries).unwrap();
 }
 
@@ -65,7 +65,7 @@ fn bad_rows_are_reported_on_stderr_and_the_run_continues() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 3, field `stock`"), "{stderr}");
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(line["results"][0]["sku"], "B1");
+    assert_eq!(line["hits"][0]["sku"], "B1");
     std::fs::remove_file(catalog).unwrap();
 }
 

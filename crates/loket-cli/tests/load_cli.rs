@@ -12,12 +12,23 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use loket_wire::{Ack, ErrorFrame, Frame, FrameCodec, Limits, Welcome, codes, encode_frame};
+use loket_wire::{
+    Ack, ErrorFrame, Frame, FrameCodec, Limits, PROTOCOL_VERSION, Welcome, codes, encode_frame,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::Decoder;
 
 const TOKEN: &str = "demo-token";
+
+/// What a fake server received.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Messages.
+    messages: AtomicU64,
+    /// Messages whose conversation and customer ids were both strings.
+    text_ids: AtomicU64,
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
@@ -41,14 +52,14 @@ fn stderr(output: &Output) -> String {
 /// Accepts binary-protocol connections: `Welcome` for the right token,
 /// `Error unauthorized` otherwise, and an `Ack` for every batch. Counts the
 /// messages it received.
-async fn binary_server(listener: TcpListener, received: Arc<AtomicU64>) {
+async fn binary_server(listener: TcpListener, received: Arc<Counts>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { return };
         tokio::spawn(binary_connection(stream, received.clone()));
     }
 }
 
-async fn binary_connection(mut stream: TcpStream, received: Arc<AtomicU64>) {
+async fn binary_connection(mut stream: TcpStream, received: Arc<Counts>) {
     let limits = Limits::default();
     let mut codec = FrameCodec::new(limits);
     let mut input = BytesMut::new();
@@ -63,7 +74,9 @@ async fn binary_connection(mut stream: TcpStream, received: Arc<AtomicU64>) {
                 Err(error) => panic!("the load generator sent a bad frame: {error}"),
             };
             let answer = match frame {
-                Frame::Hello(hello) if hello.token == TOKEN && hello.version == 1 => {
+                Frame::Hello(hello)
+                    if hello.token == TOKEN && hello.version == PROTOCOL_VERSION =>
+                {
                     Frame::Welcome(Welcome {
                         tenant: "demo".into(),
                         max_frame_bytes: limits.max_frame_bytes,
@@ -77,7 +90,19 @@ async fn binary_connection(mut stream: TcpStream, received: Arc<AtomicU64>) {
                 }),
                 Frame::Batch(batch) => {
                     let count = batch.message_count() as u64;
-                    received.fetch_add(count, Ordering::Relaxed);
+                    received.messages.fetch_add(count, Ordering::Relaxed);
+                    let text = batch
+                        .archived()
+                        .messages
+                        .iter()
+                        .filter(|m| {
+                            matches!(
+                                (&m.conversation_id, &m.customer_id),
+                                (loket_wire::ArchivedId::Text(_), loket_wire::ArchivedId::Text(_))
+                            )
+                        })
+                        .count();
+                    received.text_ids.fetch_add(text as u64, Ordering::Relaxed);
                     seq += count;
                     Frame::Ack(Ack {
                         batch_id: batch.batch_id(),
@@ -101,7 +126,7 @@ async fn binary_connection(mut stream: TcpStream, received: Arc<AtomicU64>) {
 
 /// Answers `POST /v1/messages/batch` with `{"accepted": n}` after checking
 /// the headers and the body's shape.
-async fn http_server(listener: TcpListener, received: Arc<AtomicU64>) {
+async fn http_server(listener: TcpListener, received: Arc<Counts>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { return };
         let received = received.clone();
@@ -117,7 +142,7 @@ async fn http_server(listener: TcpListener, received: Arc<AtomicU64>) {
     }
 }
 
-async fn handle_http(request: Request<Incoming>, received: &AtomicU64) -> Response<Full<Bytes>> {
+async fn handle_http(request: Request<Incoming>, received: &Counts) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, body: String| {
         Response::builder()
             .status(status)
@@ -144,8 +169,8 @@ async fn handle_http(request: Request<Incoming>, received: &AtomicU64) -> Respon
         return reply(StatusCode::BAD_REQUEST, "{}".into());
     };
     let well_formed = messages.iter().all(|m| {
-        m["conversation_id"].is_u64()
-            && m["customer_id"].is_u64()
+        m["conversation_id"].as_str().is_some_and(|id| !id.is_empty())
+            && m["customer_id"].as_str().is_some_and(|id| !id.is_empty())
             && loket_wire::channel::from_name(m["channel"].as_str().unwrap_or("")).is_some()
             && m["text"].is_string()
             && m["tier"].is_u64()
@@ -153,13 +178,13 @@ async fn handle_http(request: Request<Incoming>, received: &AtomicU64) -> Respon
     if !well_formed || messages.is_empty() {
         return reply(StatusCode::BAD_REQUEST, "{}".into());
     }
-    received.fetch_add(messages.len() as u64, Ordering::Relaxed);
+    received.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
     reply(StatusCode::OK, format!(r#"{{"accepted":{},"last_seq":0}}"#, messages.len()))
 }
 
 /// Starts a fake server of `kind` and returns its address and counter.
-fn start(runtime: &tokio::runtime::Runtime, kind: &str) -> (SocketAddr, Arc<AtomicU64>) {
-    let received = Arc::new(AtomicU64::new(0));
+fn start(runtime: &tokio::runtime::Runtime, kind: &str) -> (SocketAddr, Arc<Counts>) {
+    let received = Arc::new(Counts::default());
     let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     match kind {
@@ -172,6 +197,7 @@ fn start(runtime: &tokio::runtime::Runtime, kind: &str) -> (SocketAddr, Arc<Atom
 fn check_report(report: &serde_json::Value, protocol: &str, sent: u64) {
     let fields = [
         "protocol",
+        "ids",
         "target",
         "rate",
         "duration_s",
@@ -231,7 +257,34 @@ fn binary_load_is_acked_in_full() {
     assert_eq!(report["target"], target.as_str());
     assert_eq!(report["connections"], 2);
     assert_eq!(report["batch"], 50);
-    assert_eq!(received.load(Ordering::Relaxed), 2_000);
+    assert_eq!(received.messages.load(Ordering::Relaxed), 2_000);
+    assert_eq!(received.text_ids.load(Ordering::Relaxed), 0);
+    assert_eq!(report["ids"], "numeric");
+}
+
+#[test]
+fn binary_load_can_name_conversations_and_customers_with_strings() {
+    let runtime = runtime();
+    let (addr, received) = start(&runtime, "binary");
+    let target = addr.to_string();
+    let output = loket(&[
+        "load",
+        "--target",
+        &target,
+        "--rate",
+        "1000",
+        "--duration",
+        "1s",
+        "--batch",
+        "50",
+        "--ids",
+        "text",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = last_json_line(&output);
+    check_report(&report, "binary", 1_000);
+    assert_eq!(report["ids"], "text");
+    assert_eq!(received.text_ids.load(Ordering::Relaxed), 1_000);
 }
 
 #[test]
@@ -257,7 +310,7 @@ fn http_load_is_acked_in_full() {
     assert!(output.status.success(), "{}", stderr(&output));
     let report = last_json_line(&output);
     check_report(&report, "http", 1_000);
-    assert_eq!(received.load(Ordering::Relaxed), 1_000);
+    assert_eq!(received.messages.load(Ordering::Relaxed), 1_000);
 }
 
 #[test]

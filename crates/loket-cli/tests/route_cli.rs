@@ -38,7 +38,9 @@ fn route_replays_the_examples_with_decisions_errors_and_a_summary() {
         "--events",
         events.to_str().unwrap(),
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // Two lines of the example are bad on purpose: everything else is
+    // replayed, and the exit status says not all of it was.
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
     let lines = json_lines(&output);
     let first = &lines[0];
     assert_eq!(first["conversation"], "c-101");
@@ -55,6 +57,91 @@ fn route_replays_the_examples_with_decisions_errors_and_a_summary() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("line 8, field `capacity.chat`: negative capacity -1"), "{stderr}");
     assert!(stderr.contains("line 10, field `agent`: unknown agent \"ghost\""), "{stderr}");
+    assert!(stderr.contains("loket: 2 input lines rejected"), "{stderr}");
+}
+
+#[test]
+fn route_exits_cleanly_only_when_every_line_applied_and_warns_of_unknown_skills() {
+    let dir = std::env::temp_dir().join(format!("loket-route-clean-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let agents = dir.join("agents.jsonl");
+    let events = dir.join("events.jsonl");
+    std::fs::write(&agents, r#"{"id": "anna", "skills": {"plants": 5}, "languages": ["nl"]}"#)
+        .unwrap();
+    std::fs::write(
+        &events,
+        r#"{"at": 1, "type": "message", "conversation": "c1", "customer": "k1", "channel": "chat", "language": "nl", "skills": {"plantz": 3}}"#,
+    )
+    .unwrap();
+    let output = loket(&[
+        "route",
+        "--agents",
+        agents.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "a warning is not an error: {stderr}");
+    assert!(
+        stderr.contains("events.jsonl: line 1, field `skills.plantz`: warning: no agent has ever had skill \"plantz\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 warning;"), "{stderr}");
+    let lines = json_lines(&output);
+    assert_eq!(lines[0]["reason"], "no_eligible_agent");
+    assert_eq!(lines[0]["why"]["code"], "no_skill");
+    assert_eq!(lines[0]["why"]["skill"], "plantz");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn route_escalates_a_first_message_that_asks_for_a_person() {
+    let dir = std::env::temp_dir().join(format!("loket-route-escalate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (agents, events, config) =
+        (dir.join("agents.jsonl"), dir.join("events.jsonl"), dir.join("config.json"));
+    std::fs::write(
+        &agents,
+        "{\"id\": \"bot-1\", \"kind\": \"bot\", \"languages\": [\"nl\"]}\n\
+         {\"id\": \"anna\", \"skills\": {\"sales\": 5}, \"languages\": [\"nl\"]}\n",
+    )
+    .unwrap();
+    std::fs::write(&config, r#"{"bot_first": true}"#).unwrap();
+    let mut lines = String::new();
+    for (i, signal) in ["human_request", "doubt", "complaint"].iter().enumerate() {
+        lines += &format!(
+            "{{\"at\": {i}, \"type\": \"message\", \"conversation\": \"c{i}\", \"customer\": \"k{i}\", \"channel\": \"chat\", \"language\": \"nl\", \"skills\": {{\"sales\": 1}}, \"signals\": {{\"{signal}\": true}}}}\n"
+        );
+    }
+    lines += r#"{"at": 9, "type": "message", "conversation": "c9", "customer": "k9", "channel": "chat", "language": "nl", "skills": {"sales": 1}, "buying_intent": 0.95}"#;
+    std::fs::write(&events, lines).unwrap();
+    let output = loket(&[
+        "route",
+        "--agents",
+        agents.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines = json_lines(&output);
+    for (conversation, trigger) in
+        [("c0", "human_request"), ("c1", "doubt"), ("c2", "complaint"), ("c9", "buying_intent")]
+    {
+        let escalated = lines
+            .iter()
+            .find(|l| l["conversation"] == conversation && l["type"] == "escalated")
+            .unwrap_or_else(|| panic!("{conversation} escalates: {lines:?}"));
+        assert_eq!(escalated["trigger"], trigger);
+        let decision = lines
+            .iter()
+            .find(|l| l["conversation"] == conversation && l["type"] != "escalated")
+            .unwrap();
+        assert_eq!(decision["reason"], "escalation", "{decision}");
+        assert_ne!(decision["agent"], "bot-1");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -80,7 +167,7 @@ fn route_survives_oversized_and_malformed_lines_and_keeps_earlier_decisions() {
         "--max-line-bytes",
         "1000",
     ]);
-    assert!(output.status.success());
+    assert_eq!(output.status.code(), Some(1), "two lines were rejected");
     let lines = json_lines(&output);
     assert_eq!(lines[0]["conversation"], "c1");
     assert_eq!(lines[1]["conversation"], "c2");
@@ -95,7 +182,9 @@ fn route_survives_oversized_and_malformed_lines_and_keeps_earlier_decisions() {
 fn route_reports_a_missing_file() {
     let output = loket(&["route", "--agents", "/nonexistent/agents.jsonl", "--events", "-"]);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("opening /nonexistent/agents.jsonl"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot open /nonexistent/agents.jsonl: ")
+    );
 }
 
 #[test]

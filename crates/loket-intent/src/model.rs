@@ -111,7 +111,7 @@ pub enum ModelError {
     #[error("model is inconsistent: {0}")]
     Invalid(String),
     /// The model file could not be read or written.
-    #[error("cannot access model file {path}: {source}")]
+    #[error("cannot open {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -43,7 +43,7 @@ pub struct Example {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file could not be opened or read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot open {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,

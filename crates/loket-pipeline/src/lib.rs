@@ -139,6 +139,9 @@ pub struct Inbound<'a> {
     pub language: Option<Language>,
     /// Customer tier (0 = default).
     pub tier: u8,
+    /// Skills the platform requires, on top of those the intent maps to
+    /// (a listed skill counts at its higher minimum).
+    pub required: &'a [SkillLevel],
 }
 
 impl<'a> Inbound<'a> {
@@ -149,7 +152,7 @@ impl<'a> Inbound<'a> {
         channel: Channel,
         text: &'a str,
     ) -> Self {
-        Inbound { conversation, customer, channel, text, language: None, tier: 0 }
+        Inbound { conversation, customer, channel, text, language: None, tier: 0, required: &[] }
     }
 }
 
@@ -378,6 +381,7 @@ impl Pipeline {
         if let Some(required) = self.skills_by_intent.get(&score.intent) {
             message.required.extend(required.iter().copied());
         }
+        message.required.extend(inbound.required.iter().copied());
         message.tier = inbound.tier;
         // Priority and escalation follow the conversation, not one message:
         // a conversation turning towards buying rises, one going cold decays.

@@ -36,11 +36,12 @@ mod replay;
 mod wire;
 
 pub use lines::{BoundedLines, DEFAULT_MAX_LINE, Line};
+pub use loket_ids::{Id, MAX_ID_BYTES};
 pub use loket_router::RouterConfig;
 pub use replay::{LineError, Replayer, Summary, kind_label};
 pub use wire::{
-    AgentLine, At, CapacityError, CapacityLine, DecisionRecord, EventBody, EventLine, ExternalId,
-    MAX_ID_LEN, MessageLine,
+    AgentLine, At, CapacityError, CapacityLine, DecisionRecord, EventBody, EventLine, MessageLine,
+    WhyRecord,
 };
 
 /// Checks for the fuzz targets; not part of the API.

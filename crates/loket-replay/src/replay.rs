@@ -3,15 +3,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use loket_ids::{Id, TenantIds};
 use loket_router::{
     AgentId, AgentSpec, Capacity, Clock, ConversationId, CustomerId, Event, EventKind, Language,
     ManualClock, Message, Presence, Router, RouterConfig, RouterError, SkillLevel, Timestamp,
 };
-use rustc_hash::FxHashMap;
+use rustc_hash::FxHashSet;
 use serde::Serialize;
 
 use crate::wire::{
-    AgentLine, At, CapacityLine, DecisionRecord, EventBody, EventLine, ExternalId, MessageLine,
+    AgentLine, At, CapacityLine, DecisionRecord, EventBody, EventLine, MessageLine, WhyRecord,
 };
 
 /// A problem with one input line. The replay goes on with the next line.
@@ -32,33 +33,6 @@ impl LineError {
     }
 }
 
-/// Interns the platform's string ids as the router's integers.
-#[derive(Debug, Default)]
-struct Interner {
-    by_name: FxHashMap<String, u64>,
-    names: Vec<String>,
-}
-
-impl Interner {
-    fn intern(&mut self, id: &ExternalId) -> u64 {
-        if let Some(&number) = self.by_name.get(&id.0) {
-            return number;
-        }
-        let number = self.names.len() as u64;
-        self.by_name.insert(id.0.clone(), number);
-        self.names.push(id.0.clone());
-        number
-    }
-
-    fn find(&self, id: &ExternalId) -> Option<u64> {
-        self.by_name.get(&id.0).copied()
-    }
-
-    fn name(&self, number: u64) -> Option<&str> {
-        self.names.get(number as usize).map(String::as_str)
-    }
-}
-
 /// Counts for the summary line.
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -66,6 +40,9 @@ pub struct Summary {
     pub lines: u64,
     /// Lines rejected with an error.
     pub errors: u64,
+    /// Lines applied with a warning (a message asking for a skill no agent
+    /// has ever had).
+    pub warnings: u64,
     /// Messages routed.
     pub messages: u64,
     /// Decision and state-change records written.
@@ -87,9 +64,13 @@ pub struct Summary {
 pub struct Replayer {
     router: Router,
     clock: Arc<ManualClock>,
-    agents: Interner,
-    conversations: Interner,
-    customers: Interner,
+    ids: TenantIds,
+    /// Skills some agent has been registered with, or the configuration
+    /// names (overflow groups, opening hours).
+    known_skills: FxHashSet<String>,
+    warnings: Vec<LineError>,
+    /// When customer ids kept for their history were last checked.
+    swept_at: u64,
     events: Vec<Event>,
     first_at: Option<u64>,
     summary: Summary,
@@ -100,13 +81,20 @@ impl Replayer {
     /// and jumps to the first event's time.
     pub fn new(config: RouterConfig) -> Result<Replayer, RouterError> {
         let clock = Arc::new(ManualClock::new(Timestamp(0)));
+        let mut known_skills = FxHashSet::default();
+        known_skills.extend(config.business_hours.iter().map(|hours| hours.skill.clone()));
+        known_skills.extend(config.overflow.iter().filter_map(|step| match &step.widen {
+            loket_router::Widen::SkillGroup { skill } => Some(skill.clone()),
+            _ => None,
+        }));
         let router = Router::builder().config(config).clock(clock.clone()).build()?;
         Ok(Replayer {
             router,
             clock,
-            agents: Interner::default(),
-            conversations: Interner::default(),
-            customers: Interner::default(),
+            ids: TenantIds::default(),
+            known_skills,
+            warnings: Vec::new(),
+            swept_at: 0,
             events: Vec::new(),
             first_at: None,
             summary: Summary::default(),
@@ -128,6 +116,12 @@ impl Replayer {
             virtual_ms: self.first_at.map_or(0, |first| self.clock.now().0.saturating_sub(first)),
             ..self.summary.clone()
         }
+    }
+
+    /// Takes the warnings of the lines applied since the last call: lines
+    /// that applied, but probably not as meant.
+    pub fn take_warnings(&mut self) -> Vec<LineError> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Records that a line was rejected before parsing (too long, not UTF-8).
@@ -197,9 +191,24 @@ impl Replayer {
         let accept = matches!(event.body, EventBody::Accept { .. });
         match event.body {
             EventBody::Message(message) => {
-                let message = self.message(line, &message)?;
+                let routed = self.message(line, &message)?;
                 self.summary.messages += 1;
-                self.router.route(&message, &mut self.events);
+                self.router.route(&routed, &mut self.events);
+                let router = &self.router;
+                self.ids.routed(routed.conversation.0, routed.customer.0, |customer| {
+                    router.remembers_customer(CustomerId(customer))
+                });
+                let unknown: Vec<&String> =
+                    message.skills.keys().filter(|s| !self.known_skills.contains(*s)).collect();
+                if !unknown.is_empty() {
+                    let field = format!("skills.{}", unknown[0]);
+                    let message = format!(
+                        "warning: no agent has ever had skill {:?}; the conversation waits until one does",
+                        unknown[0]
+                    );
+                    self.summary.warnings += 1;
+                    self.warnings.push(LineError::new(line, field, message));
+                }
             }
             EventBody::Close { conversation } => {
                 let id = self.existing_conversation(line, &conversation)?;
@@ -229,10 +238,11 @@ impl Replayer {
             }
             EventBody::Skills { agent, skills } => {
                 let id = self.existing_agent(line, &agent)?;
-                let skills = self.skills(line, &skills, "skills.")?;
+                let levels = self.skills(line, &skills, "skills.")?;
                 self.router
-                    .set_skills(id, skills, &mut self.events)
+                    .set_skills(id, levels, &mut self.events)
                     .map_err(|e| router_error(e, "skills"))?;
+                self.known_skills.extend(skills.into_keys());
             }
             EventBody::Remove { agent } => {
                 let id = self.existing_agent(line, &agent)?;
@@ -291,10 +301,11 @@ impl Replayer {
         spec.team = agent.team.clone();
         spec.tenant = agent.tenant.clone();
         // Intern only once the line is known to be good.
-        spec.id = AgentId(self.agents.intern(&agent.id));
+        spec.id = AgentId(self.ids.agents.intern(&agent.id));
         self.router
             .upsert_agent(spec, &mut self.events)
             .map_err(|e| LineError::new(line, format!("{prefix}id"), e.to_string()))?;
+        self.known_skills.extend(agent.skills.keys().cloned());
         self.flush(line, out);
         Ok(())
     }
@@ -350,8 +361,8 @@ impl Replayer {
             }
         };
         let mut routed = Message::new(
-            ConversationId(self.conversations.intern(&message.conversation)),
-            CustomerId(self.customers.intern(&message.customer)),
+            ConversationId(self.ids.conversations.intern(&message.conversation)),
+            CustomerId(self.ids.customers.intern(&message.customer)),
             message.channel,
             language,
         );
@@ -362,50 +373,70 @@ impl Replayer {
         Ok(routed)
     }
 
-    fn existing_agent(&self, line: u64, agent: &ExternalId) -> Result<AgentId, LineError> {
-        self.agents.find(agent).map(AgentId).ok_or_else(|| {
-            LineError::new(line, "agent".to_string(), format!("unknown agent {:?}", agent.0))
+    fn existing_agent(&self, line: u64, agent: &Id) -> Result<AgentId, LineError> {
+        self.ids.agents.find(agent).map(AgentId).ok_or_else(|| {
+            LineError::new(line, "agent".to_string(), format!("unknown agent \"{agent}\""))
         })
     }
 
     fn existing_conversation(
         &self,
         line: u64,
-        conversation: &ExternalId,
+        conversation: &Id,
     ) -> Result<ConversationId, LineError> {
-        self.conversations.find(conversation).map(ConversationId).ok_or_else(|| {
+        self.ids.conversations.find(conversation).map(ConversationId).ok_or_else(|| {
             LineError::new(
                 line,
                 "conversation".to_string(),
-                format!("unknown conversation {:?}", conversation.0),
+                format!("unknown conversation \"{conversation}\""),
             )
         })
     }
 
-    /// Turns the router's events into records with the platform's ids.
+    /// Turns the router's events into records with the platform's ids, then
+    /// lets go of the ids of conversations the router forgot.
     fn flush(&mut self, line: u64, out: &mut Vec<DecisionRecord>) {
-        for event in self.events.drain(..) {
-            let skill_name = match event.kind {
-                EventKind::OutsideBusinessHours { skill } => self.router.skill_name(skill),
-                _ => None,
-            };
+        let router = &self.router;
+        let skill_name = |skill| router.skill_name(skill);
+        for event in &self.events {
             let record = DecisionRecord {
                 line,
                 at: event.at.0,
                 conversation: event
                     .conversation
-                    .and_then(|c| self.conversations.name(c.0))
-                    .map(str::to_owned),
-                agent: event.agent.and_then(|a| self.agents.name(a.0)).map(str::to_owned),
+                    .and_then(|c| self.ids.conversations.name(c.0))
+                    .map(|name| name.to_string()),
+                agent: event.agent.and_then(|a| self.ids.agents.name(a.0)).map(|n| n.to_string()),
                 kind: event.kind,
-                skill_name,
+                skill_name: match event.kind {
+                    EventKind::OutsideBusinessHours { skill } => skill_name(skill),
+                    _ => None,
+                },
+                why: WhyRecord::of(&event.kind, skill_name),
             };
             *self.summary.by_kind.entry(kind_label(&event.kind)).or_default() += 1;
             self.summary.decisions += 1;
             out.push(record);
         }
+        let remembered = |customer| router.remembers_customer(CustomerId(customer));
+        for event in self.events.drain(..) {
+            if let Some(conversation) = event.conversation
+                && matches!(event.kind, EventKind::Closed | EventKind::Released | EventKind::Erased)
+                && router.conversation(conversation).is_none()
+            {
+                self.ids.forgotten(conversation.0, remembered);
+            }
+        }
+        if self.clock.now().0 >= self.swept_at.saturating_add(SWEEP_EVERY_MS) {
+            self.swept_at = self.clock.now().0;
+            self.ids.sweep(remembered);
+        }
     }
 }
+
+/// How often (virtual time) customer ids kept for their history are
+/// checked again.
+const SWEEP_EVERY_MS: u64 = 60_000;
 
 /// `type/reason` (for example `assigned/sticky`), for counting events by kind.
 pub fn kind_label(kind: &EventKind) -> String {
@@ -514,6 +545,76 @@ not json"#;
         assert_eq!(shown[8], "line 5, field `buying_intent`: 2 is outside 0..=1");
         assert_eq!(replayer.summary().errors, 9);
         assert_eq!(replayer.router().stats().agents, 0);
+    }
+
+    #[test]
+    fn numbers_are_their_decimal_strings_and_names_go_with_their_conversations() {
+        let agents =
+            r#"{"id": 7, "skills": {"plants": 8}, "languages": ["nl"], "capacity": {"chat": 5}}"#;
+        let events = r#"{"at": 1000, "type": "message", "conversation": "0b8e0c8e-5a4f-4f7e-9d5c-1f2a3b4c5d6e", "customer": "+31612345678", "channel": "chat", "language": "nl"}
+{"at": 1001, "type": "message", "conversation": 42, "customer": "+31612345678", "channel": "chat", "language": "nl"}
+{"at": 1002, "type": "message", "conversation": "42", "customer": 9, "channel": "chat", "language": "nl"}
+{"at": 1003, "type": "transfer", "conversation": 42, "agent": "7"}
+{"at": 1004, "type": "close", "conversation": "0b8e0c8e-5a4f-4f7e-9d5c-1f2a3b4c5d6e"}
+{"at": 1005, "type": "close", "conversation": "42"}"#;
+        let (out, errors, replayer) = replay(agents, events);
+        assert!(errors.is_empty(), "{errors:?}");
+        let conversations: Vec<&str> =
+            out.iter().filter_map(|r| r.conversation.as_deref()).collect();
+        assert_eq!(conversations[0], "0b8e0c8e-5a4f-4f7e-9d5c-1f2a3b4c5d6e");
+        assert_eq!(conversations[1..3], ["42", "42"], "{conversations:?}");
+        assert!(out.iter().filter_map(|r| r.agent.as_deref()).all(|a| a == "7"));
+        let sticky = &out[2];
+        assert_eq!(kind_label(&sticky.kind), "assigned/sticky", "42 and \"42\" are one");
+        // Closed and forgotten: the conversation's id goes; the customer's
+        // stays while affinity can still use their history.
+        assert!(replayer.ids.conversations.is_empty());
+        assert_eq!(replayer.ids.customers.find_str("+31612345678"), Some(loket_ids::TEXT_BASE));
+        assert_eq!(replayer.ids.lingering(), 1);
+    }
+
+    #[test]
+    fn a_waiting_conversation_says_why_and_an_unknown_skill_warns() {
+        let events = r#"{"at": 1000, "type": "message", "conversation": "c1", "customer": "k1", "channel": "chat", "language": "nl", "skills": {"plants": 9}}
+{"at": 1001, "type": "message", "conversation": "c2", "customer": "k2", "channel": "chat", "language": "nl", "skills": {"tools": 1}}"#;
+        let (out, errors, mut replayer) = replay(AGENTS, events);
+        assert!(errors.is_empty(), "{errors:?}");
+        let why = out[0].why.as_ref().expect("queued with a why");
+        assert_eq!(
+            (why.code, why.skill.as_deref(), why.level),
+            ("no_skill", Some("plants"), Some(9))
+        );
+        assert_eq!(why.message, "no agent has skill plants at level 9 or higher");
+        let line = serde_json::to_value(&out[1]).unwrap();
+        assert_eq!(line["why"]["code"], "no_skill");
+        assert_eq!(line["why"]["skill"], "tools");
+        let warnings = replayer.take_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].line, 2);
+        assert_eq!(warnings[0].field.as_deref(), Some("skills.tools"));
+        assert!(warnings[0].message.contains("\"tools\""), "{}", warnings[0].message);
+        assert_eq!(replayer.summary().warnings, 1);
+    }
+
+    #[test]
+    fn a_first_message_asking_for_a_person_skips_the_bot() {
+        let config: RouterConfig = serde_json::from_str(r#"{"bot_first": true}"#).unwrap();
+        let mut replayer = Replayer::new(config).unwrap();
+        let mut out = Vec::new();
+        let agents = [
+            r#"{"id": "bot", "kind": "bot", "languages": ["nl"], "capacity": {"chat": 50}}"#,
+            r#"{"id": "anna", "skills": {"sales": 5}, "languages": ["nl"]}"#,
+        ];
+        for (i, line) in agents.iter().enumerate() {
+            replayer.agent_line(i as u64 + 1, line.as_bytes(), &mut out).unwrap();
+        }
+        let message = r#"{"at": 1000, "type": "message", "conversation": "c1", "customer": "k1", "channel": "chat", "language": "nl", "skills": {"sales": 1}, "signals": {"human_request": true}, "buying_intent": 0.95}"#;
+        replayer.event_line(1, message.as_bytes(), &mut out).unwrap();
+        let kinds: Vec<String> = out.iter().map(|r| kind_label(&r.kind)).collect();
+        assert_eq!(kinds, ["escalated", "assigned/escalation"]);
+        let escalated = serde_json::to_value(&out[0]).unwrap();
+        assert_eq!(escalated["trigger"], "human_request");
+        assert_eq!(out[1].agent.as_deref(), Some("anna"));
     }
 
     #[test]

@@ -1,53 +1,13 @@
 //! The JSON shapes of agents, events and decisions.
 //!
-//! Identifiers are the platform's own strings (numbers are accepted and read
-//! as their decimal text); skills are names with a proficiency.
+//! Identifiers are the platform's own strings ([`Id`]: numbers are accepted
+//! and mean their decimal text); skills are names with a proficiency.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use loket_router::{AgentKind, Channel, EventKind, Presence, Signals};
-use serde::de::{self, Deserializer, Visitor};
+use loket_ids::Id;
+use loket_router::{AgentKind, Channel, EventKind, Language, Presence, Signals, SkillId, Why};
 use serde::{Deserialize, Serialize};
-
-/// An identifier as written: a string, or an integer read as its decimal text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct ExternalId(pub String);
-
-impl<'de> Deserialize<'de> for ExternalId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ExternalId, D::Error> {
-        struct IdVisitor;
-        impl Visitor<'_> for IdVisitor {
-            type Value = ExternalId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a non-empty string or a non-negative integer id")
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<ExternalId, E> {
-                if value.is_empty() || value.len() > MAX_ID_LEN {
-                    return Err(E::custom(format_args!(
-                        "ids are 1 to {MAX_ID_LEN} bytes, got {}",
-                        value.len()
-                    )));
-                }
-                Ok(ExternalId(value.to_owned()))
-            }
-            fn visit_u64<E: de::Error>(self, value: u64) -> Result<ExternalId, E> {
-                Ok(ExternalId(value.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, value: i64) -> Result<ExternalId, E> {
-                if value < 0 {
-                    return Err(E::custom("ids may not be negative"));
-                }
-                Ok(ExternalId(value.to_string()))
-            }
-        }
-        deserializer.deserialize_any(IdVisitor)
-    }
-}
-
-/// The longest identifier accepted, in bytes.
-pub const MAX_ID_LEN: usize = 256;
 
 /// Capacity as written: any channel left out is 0; `total` left out is the
 /// sum of the channels. Values are checked (no negatives, at most 255 per
@@ -132,7 +92,7 @@ impl CapacityLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentLine {
     /// The agent's id.
-    pub id: ExternalId,
+    pub id: Id,
     /// `human` (default) or `bot`.
     #[serde(default)]
     pub kind: AgentKind,
@@ -161,9 +121,9 @@ pub struct AgentLine {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageLine {
     /// Conversation id; a new one opens a conversation.
-    pub conversation: ExternalId,
+    pub conversation: Id,
     /// Customer id.
-    pub customer: ExternalId,
+    pub customer: Id,
     /// Channel.
     pub channel: Channel,
     /// Language code.
@@ -204,7 +164,7 @@ pub enum EventBody {
     /// The platform closes a conversation.
     Close {
         /// The conversation.
-        conversation: ExternalId,
+        conversation: Id,
     },
     /// An agent logs in or is updated (the full spec).
     Agent {
@@ -214,54 +174,54 @@ pub enum EventBody {
     /// An agent's presence changes.
     Presence {
         /// The agent.
-        agent: ExternalId,
+        agent: Id,
         /// The new presence.
         presence: Presence,
     },
     /// An agent logs out (presence offline).
     Logout {
         /// The agent.
-        agent: ExternalId,
+        agent: Id,
     },
     /// An agent's capacity changes.
     Capacity {
         /// The agent.
-        agent: ExternalId,
+        agent: Id,
         /// The new capacity.
         capacity: CapacityLine,
     },
     /// An agent's skills are replaced.
     Skills {
         /// The agent.
-        agent: ExternalId,
+        agent: Id,
         /// Skill name to proficiency.
         skills: BTreeMap<String, i64>,
     },
     /// An agent is removed.
     Remove {
         /// The agent.
-        agent: ExternalId,
+        agent: Id,
     },
     /// An agent accepts an offer.
     Accept {
         /// The conversation.
-        conversation: ExternalId,
+        conversation: Id,
         /// The agent.
-        agent: ExternalId,
+        agent: Id,
     },
     /// An agent declines an offer.
     Decline {
         /// The conversation.
-        conversation: ExternalId,
+        conversation: Id,
         /// The agent.
-        agent: ExternalId,
+        agent: Id,
     },
     /// The platform moves a conversation to an agent.
     Transfer {
         /// The conversation.
-        conversation: ExternalId,
+        conversation: Id,
         /// The agent.
-        agent: ExternalId,
+        agent: Id,
     },
     /// Nothing but the passing of time (timers fire).
     Tick,
@@ -296,6 +256,95 @@ pub struct DecisionRecord {
     /// For `outside_business_hours`: the skill group's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skill_name: Option<String>,
+    /// For `queued` with `no_eligible_agent`: which requirement nobody meets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<WhyRecord>,
+}
+
+/// Why a conversation waits for an agent ([`Why`]), with names: `code` is
+/// `no_agents`, `no_skill` (with `skill` and `level`), `no_language` (with
+/// `language`), `unavailable`, `at_capacity` (with `channel`) or
+/// `declined`; `message` says it in a sentence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WhyRecord {
+    /// What nobody meets.
+    pub code: &'static str,
+    /// For `no_skill`: the skill's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skill: Option<String>,
+    /// For `no_skill`: the proficiency asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
+    /// For `no_language`: the conversation's language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    /// For `at_capacity`: the conversation's channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    /// One sentence for people.
+    pub message: String,
+}
+
+impl WhyRecord {
+    /// The record for `why`, naming skills with `skill_name`.
+    pub fn new(why: Why, skill_name: impl Fn(SkillId) -> Option<String>) -> WhyRecord {
+        let blank = WhyRecord {
+            code: "",
+            skill: None,
+            level: None,
+            language: None,
+            channel: None,
+            message: String::new(),
+        };
+        match why {
+            Why::NoAgents => WhyRecord {
+                code: "no_agents",
+                message: "no agents are registered to take it".to_owned(),
+                ..blank
+            },
+            Why::NoSkill { skill, level } => {
+                let name = skill_name(skill).unwrap_or_else(|| format!("#{}", skill.0));
+                WhyRecord {
+                    code: "no_skill",
+                    message: format!("no agent has skill {name} at level {level} or higher"),
+                    skill: Some(name),
+                    level: Some(level),
+                    ..blank
+                }
+            }
+            Why::NoLanguage { language } => WhyRecord {
+                code: "no_language",
+                message: format!("agents have the skills, but none speaks {language}"),
+                language: Some(language),
+                ..blank
+            },
+            Why::Unavailable => WhyRecord {
+                code: "unavailable",
+                message: "the agents who qualify are all away, offline or not responding"
+                    .to_owned(),
+                ..blank
+            },
+            Why::AtCapacity { channel } => WhyRecord {
+                code: "at_capacity",
+                message: format!("the agents who qualify are all at capacity on {channel}"),
+                channel: Some(channel),
+                ..blank
+            },
+            Why::Declined => WhyRecord {
+                code: "declined",
+                message: "the only agent with room declined or missed the offer".to_owned(),
+                ..blank
+            },
+        }
+    }
+
+    /// The record for a queued event's why, if it has one.
+    pub fn of(kind: &EventKind, skill_name: impl Fn(SkillId) -> Option<String>) -> Option<Self> {
+        match kind {
+            EventKind::Queued { why: Some(why), .. } => Some(WhyRecord::new(*why, skill_name)),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

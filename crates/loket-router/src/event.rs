@@ -142,8 +142,9 @@ pub enum EventKind {
         /// Its priority in points, before aging.
         priority: u32,
         /// With [`QueueReason::NoEligibleAgent`]: which requirement nobody
-        /// meets. `None` for every other reason.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        /// meets. `None` for every other reason. Not serialized here: it
+        /// names skills by id, and outputs name them by name.
+        #[serde(skip)]
         why: Option<Why>,
     },
     /// Requirements widened while waiting.

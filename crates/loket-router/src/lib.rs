@@ -114,5 +114,5 @@ pub use ids::{
 };
 pub use loket_capacity::{CHANNELS, Channel};
 pub use roster::MAX_AGENTS;
-pub use router::{AgentLoad, AgentView, Router, RouterBuilder, RouterStats};
+pub use router::{AgentLoad, AgentView, LaneView, Router, RouterBuilder, RouterStats};
 pub use snapshot::{RouterSnapshot, SNAPSHOT_VERSION, SnapshotError};

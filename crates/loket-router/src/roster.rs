@@ -540,6 +540,16 @@ impl Roster {
         summary
     }
 
+    /// The registered (not removed) agents' ids, in slot order.
+    pub(crate) fn ids(&self) -> Vec<AgentId> {
+        let writer = self.writer.lock();
+        let mut ids: Vec<(u32, AgentId)> =
+            writer.by_id.iter().map(|(&id, &slot)| (slot, id)).collect();
+        drop(writer);
+        ids.sort_unstable();
+        ids.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// Number of registered (not removed) agents.
     pub(crate) fn len(&self) -> usize {
         self.writer.lock().by_id.len()

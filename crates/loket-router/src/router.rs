@@ -141,6 +141,19 @@ pub struct AgentView {
     pub missed_offers: u32,
 }
 
+/// One (channel, language) lane of the backlog: see [`Router::queues`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LaneView {
+    /// The channel.
+    pub channel: Channel,
+    /// The language.
+    pub language: crate::ids::Language,
+    /// Conversations waiting.
+    pub depth: usize,
+    /// When the longest-waiting of them first started waiting.
+    pub oldest_since: Timestamp,
+}
+
 /// How loaded the agents are: see [`Router::agent_load`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AgentLoad {
@@ -475,22 +488,62 @@ impl Router {
     /// A conversation's current state.
     pub fn conversation(&self, conversation: ConversationId) -> Option<ConversationView> {
         let conv = self.inner.conversations.get(conversation)?;
-        let view = ConversationView {
-            id: conversation,
-            customer: conv.customer,
-            channel: conv.channel,
-            language: conv.language,
-            state: conv.state,
-            agent: conv.holder.map(|h| h.agent),
-            required: self.inner.need_of(&conv).required,
-            overflow_step: conv.overflow_step,
-            escalated: conv.escalated,
-            buying_intent: conv.buying_intent,
-            created_at: conv.created_at,
-            last_message_at: conv.last_message_at,
-            messages: conv.messages,
-        };
-        Some(view)
+        Some(self.inner.view(conversation, &conv))
+    }
+
+    /// Every conversation the router holds, oldest first (by creation, then
+    /// id). Walks the whole table, one shard lock at a time: for listings
+    /// and debugging, not for every decision.
+    pub fn conversations(&self) -> Vec<ConversationView> {
+        let mut views = Vec::new();
+        self.inner.conversations.for_each(|id, conv| views.push(self.inner.view(id, conv)));
+        views.sort_unstable_by_key(|view| (view.created_at, view.id));
+        views
+    }
+
+    /// The registered agents' ids, in registration order.
+    pub fn agent_ids(&self) -> Vec<AgentId> {
+        self.inner.roster.ids()
+    }
+
+    /// The backlog per (channel, language) lane: how many wait and since
+    /// when the longest-waiting one has waited. Lanes with nobody waiting
+    /// are left out; the order is by channel, then language.
+    pub fn queues(&self) -> Vec<LaneView> {
+        let backlog = self.inner.backlog.lock();
+        let mut lanes: Vec<LaneView> = Vec::new();
+        for (_, waiting) in backlog.conversations() {
+            let (channel, language) = (waiting.need.channel, waiting.need.language);
+            match lanes.iter_mut().find(|l| l.channel == channel && l.language == language) {
+                Some(lane) => {
+                    lane.depth += 1;
+                    lane.oldest_since = lane.oldest_since.min(waiting.enqueued_at);
+                }
+                None => lanes.push(LaneView {
+                    channel,
+                    language,
+                    depth: 1,
+                    oldest_since: waiting.enqueued_at,
+                }),
+            }
+        }
+        drop(backlog);
+        lanes.sort_unstable_by_key(|l| (l.channel.index(), l.language.as_str().to_owned()));
+        lanes
+    }
+
+    /// Can the customer's history still steer routing: did an agent serve
+    /// them within the affinity look-back? (Always `false` with affinity
+    /// off.) Callers that keep data per customer, such as the customer's
+    /// own id, keep it while this holds.
+    pub fn remembers_customer(&self, customer: CustomerId) -> bool {
+        let lookback = self.inner.config.affinity_lookback_ms;
+        lookback > 0
+            && self
+                .inner
+                .history(customer)
+                .and_then(|h| h.last_served_at())
+                .is_some_and(|at| self.inner.clock.now().since(at) <= lookback)
     }
 
     /// An agent's current state.
@@ -582,6 +635,24 @@ impl Inner {
     }
 
     // ----- Requirements, eligibility and selection ---------------------------
+
+    fn view(&self, id: ConversationId, conv: &Conversation) -> ConversationView {
+        ConversationView {
+            id,
+            customer: conv.customer,
+            channel: conv.channel,
+            language: conv.language,
+            state: conv.state,
+            agent: conv.holder.map(|h| h.agent),
+            required: self.need_of(conv).required,
+            overflow_step: conv.overflow_step,
+            escalated: conv.escalated,
+            buying_intent: conv.buying_intent,
+            created_at: conv.created_at,
+            last_message_at: conv.last_message_at,
+            messages: conv.messages,
+        }
+    }
 
     /// What a conversation needs now, overflow steps applied.
     fn need_of(&self, conv: &Conversation) -> Need {

@@ -1,6 +1,7 @@
 //! Message batches: the rkyv payload of a `Batch` frame, and [`BatchFrame`],
 //! a payload validated once and then read in place.
 
+use loket_ids::Id;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
@@ -19,13 +20,14 @@ pub struct MessageBatch {
 }
 
 /// One inbound customer message.
-#[derive(Debug, Clone, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize)]
 #[rkyv(derive(Debug))]
 pub struct WireMessage {
-    /// The conversation; a new id opens a conversation.
-    pub conversation_id: u64,
-    /// The customer.
-    pub customer_id: u64,
+    /// The conversation, as the platform names it; a new id opens a
+    /// conversation. `Id::Number(n)` means the same as the text of `n`.
+    pub conversation_id: Id,
+    /// The customer, as the platform names them.
+    pub customer_id: Id,
     /// The channel, one of [`channel`]'s values (`0..channel::COUNT`).
     pub channel: u8,
     /// The language, one of [`language`]'s values: 0 = detect, 1 = nl, 2 = en.
@@ -37,11 +39,44 @@ pub struct WireMessage {
     /// When the client sent it, microseconds since the Unix epoch on the
     /// client's clock (for latency figures only); 0 if unknown.
     pub sent_at_us: u64,
+    /// Skills the conversation needs, besides those its intent maps to.
+    pub skills: Vec<WireSkill>,
 }
 
+impl Default for WireMessage {
+    fn default() -> WireMessage {
+        WireMessage {
+            conversation_id: Id::Number(0),
+            customer_id: Id::Number(0),
+            channel: 0,
+            language: 0,
+            tier: 0,
+            text: String::new(),
+            sent_at_us: 0,
+            skills: Vec::new(),
+        }
+    }
+}
+
+/// A skill a message requires: its name and the minimum proficiency.
+#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize)]
+#[rkyv(derive(Debug))]
+pub struct WireSkill {
+    /// The skill's name, 1 to 64 bytes.
+    pub name: String,
+    /// Minimum proficiency, 1..=10.
+    pub level: u8,
+}
+
+/// The longest skill name a message may carry, in bytes.
+pub const MAX_SKILL_NAME: usize = 64;
+
 /// Checks the rules bytecheck cannot: the batch is not empty and within
-/// `max_batch_messages`, and every message's channel, language and text
-/// length are in range. Errors name the message index and the field.
+/// `max_batch_messages`, and every message's ids are valid ids (1 to 128
+/// bytes, no control characters), its skills named (1 to
+/// [`MAX_SKILL_NAME`] bytes) with a proficiency of 1..=10, and its channel,
+/// language and text length in range. Errors name the message index and
+/// the field.
 ///
 /// # Errors
 /// [`WireError::EmptyBatch`], [`WireError::TooManyMessages`] or
@@ -56,7 +91,21 @@ pub fn validate_batch(batch: &ArchivedMessageBatch, limits: &Limits) -> Result<(
         return Err(WireError::TooManyMessages { batch_id, count, max: limits.max_batch_messages });
     }
     for (index, message) in batch.messages.iter().enumerate() {
-        let problem = if message.channel >= channel::COUNT {
+        let bad_skill = message.skills.iter().find(|skill| {
+            skill.name.is_empty()
+                || skill.name.len() > MAX_SKILL_NAME
+                || !(1..=10).contains(&skill.level)
+        });
+        let problem = if let Err(error) = message.conversation_id.check() {
+            Some(MessageProblem::Id { field: "conversation_id", error })
+        } else if let Err(error) = message.customer_id.check() {
+            Some(MessageProblem::Id { field: "customer_id", error })
+        } else if let Some(skill) = bad_skill {
+            Some(MessageProblem::Skill {
+                name: skill.name.as_str().chars().take(64).collect(),
+                level: skill.level,
+            })
+        } else if message.channel >= channel::COUNT {
             Some(MessageProblem::Channel(message.channel))
         } else if message.language >= language::COUNT {
             Some(MessageProblem::Language(message.language))
@@ -150,13 +199,18 @@ impl BatchFrame {
                 .messages
                 .iter()
                 .map(|m| WireMessage {
-                    conversation_id: m.conversation_id.to_native(),
-                    customer_id: m.customer_id.to_native(),
+                    conversation_id: m.conversation_id.to_id(),
+                    customer_id: m.customer_id.to_id(),
                     channel: m.channel,
                     language: m.language,
                     tier: m.tier,
                     text: m.text.as_str().to_owned(),
                     sent_at_us: m.sent_at_us.to_native(),
+                    skills: m
+                        .skills
+                        .iter()
+                        .map(|s| WireSkill { name: s.name.as_str().to_owned(), level: s.level })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -197,8 +251,12 @@ mod tests {
             batch_id: 99,
             messages: (0..messages)
                 .map(|i| WireMessage {
-                    conversation_id: 1_000 + i as u64,
-                    customer_id: 7,
+                    conversation_id: if i % 2 == 0 {
+                        Id::Number(1_000 + i as u64)
+                    } else {
+                        Id::Text(format!("conv-{i}"))
+                    },
+                    customer_id: Id::Text("+31612345678".into()),
                     channel: (i % 6) as u8,
                     language: (i % 3) as u8,
                     tier: 1,
@@ -208,6 +266,7 @@ mod tests {
                         "ok".into()
                     },
                     sent_at_us: 1_700_000_000_000_000 + i as u64,
+                    skills: vec![WireSkill { name: "plants".into(), level: 3 }],
                 })
                 .collect(),
         }
@@ -238,7 +297,8 @@ mod tests {
         assert_eq!(frame.message_count(), 5);
         let archived = frame.archived();
         assert_eq!(archived.messages[0].text.as_str(), batch.messages[0].text);
-        assert_eq!(archived.messages[4].conversation_id.to_native(), 1_004);
+        assert_eq!(archived.messages[4].conversation_id.to_id(), Id::Number(1_004));
+        assert_eq!(archived.messages[3].conversation_id.to_id(), Id::Text("conv-3".into()));
         assert_eq!(frame.to_batch(), batch);
         assert_eq!(&bytes[5..], frame.payload());
         assert_eq!(BatchFrame::from_batch(&batch, &Limits::default()).unwrap(), frame);
@@ -282,6 +342,25 @@ mod tests {
         ));
         batch.messages[1].text = "x".repeat(4096);
         assert!(decode_batch(&frame_bytes(&batch), &limits).is_ok());
+
+        type Spoil = fn(&mut WireMessage);
+        let problems: [(Spoil, &str); 5] = [
+            (|m| m.conversation_id = Id::Text(String::new()), "conversation_id"),
+            (|m| m.customer_id = Id::Text("a\nb".into()), "customer_id"),
+            (|m| m.conversation_id = Id::Text("x".repeat(129)), "conversation_id"),
+            (|m| m.skills[0].level = 11, "skills"),
+            (|m| m.skills[0].name = String::new(), "skills"),
+        ];
+        for (spoil, field) in problems {
+            let mut batch = sample(2);
+            spoil(&mut batch.messages[1]);
+            let error = decode_batch(&frame_bytes(&batch), &limits).unwrap_err();
+            let WireError::InvalidMessage { index: 1, problem, .. } = &error else {
+                panic!("{error}")
+            };
+            assert_eq!(problem.field(), field, "{error}");
+            assert!(error.to_string().contains(&format!("field `{field}`")), "{error}");
+        }
     }
 
     #[test]
@@ -319,7 +398,9 @@ mod tests {
     }
 
     fn arb_message() -> impl Strategy<Value = WireMessage> {
-        (any::<u64>(), any::<u64>(), 0u8..6, 0u8..3, any::<u8>(), ".{0,40}", any::<u64>()).prop_map(
+        let id =
+            prop_oneof![any::<u64>().prop_map(Id::Number), "[a-z0-9-]{1,40}".prop_map(Id::Text)];
+        (id.clone(), id, 0u8..6, 0u8..3, any::<u8>(), ".{0,40}", any::<u64>()).prop_map(
             |(conversation_id, customer_id, channel, language, tier, text, sent_at_us)| {
                 WireMessage {
                     conversation_id,
@@ -329,6 +410,7 @@ mod tests {
                     tier,
                     text,
                     sent_at_us,
+                    skills: Vec::new(),
                 }
             },
         )

@@ -157,9 +157,24 @@ impl WireError {
 }
 
 /// What is wrong with one message of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MessageProblem {
+    /// `conversation_id` or `customer_id` is not a valid id.
+    Id {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        error: loket_ids::IdError,
+    },
+    /// A required skill has an empty or too long name, or a proficiency
+    /// outside 1..=10.
+    Skill {
+        /// The skill's name (at most 64 characters of it).
+        name: String,
+        /// The proficiency given.
+        level: u8,
+    },
     /// `channel` is not one of [`crate::channel`]'s values.
     Channel(u8),
     /// `language` is not one of [`crate::language`]'s values.
@@ -174,9 +189,12 @@ pub enum MessageProblem {
 }
 
 impl MessageProblem {
-    /// The field at fault: `"channel"`, `"language"` or `"text"`.
+    /// The field at fault: `"conversation_id"`, `"customer_id"`,
+    /// `"skills"`, `"channel"`, `"language"` or `"text"`.
     pub fn field(&self) -> &'static str {
         match self {
+            MessageProblem::Id { field, .. } => field,
+            MessageProblem::Skill { .. } => "skills",
             MessageProblem::Channel(_) => "channel",
             MessageProblem::Language(_) => "language",
             MessageProblem::TextTooLong { .. } => "text",
@@ -187,6 +205,12 @@ impl MessageProblem {
 impl fmt::Display for MessageProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            MessageProblem::Id { field, error } => write!(f, "field `{field}`: {error}"),
+            MessageProblem::Skill { name, level } => write!(
+                f,
+                "field `skills`: skill {name:?} with proficiency {level} (names are 1 to {} bytes, proficiency 1..=10)",
+                crate::batch::MAX_SKILL_NAME
+            ),
             MessageProblem::Channel(value) => write!(
                 f,
                 "field `channel`: {value} is not a channel (0..={})",

@@ -103,8 +103,8 @@ mod error;
 mod frame;
 
 pub use batch::{
-    ArchivedMessageBatch, ArchivedWireMessage, BatchFrame, MessageBatch, WireMessage,
-    validate_batch,
+    ArchivedMessageBatch, ArchivedWireMessage, ArchivedWireSkill, BatchFrame, MAX_SKILL_NAME,
+    MessageBatch, WireMessage, WireSkill, validate_batch,
 };
 pub use codec::{FrameCodec, ServerCodec};
 pub use error::{MessageProblem, WireError, codes};
@@ -112,9 +112,10 @@ pub use frame::{
     Ack, ErrorFrame, Frame, FrameType, Hello, LENGTH_PREFIX, Limits, Welcome, decode_frame,
     encode_batch, encode_frame, frame_len,
 };
+pub use loket_ids::{ArchivedId, Id};
 
 /// The protocol version this crate speaks, sent in [`Hello::version`].
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The `channel` byte of a [`WireMessage`]; the same order as
 /// `loket_capacity::Channel`.

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use loket_wire::{
-    Ack, ErrorFrame, Frame, Hello, MessageBatch, Welcome, WireMessage, codes, encode_batch,
-    encode_frame,
+    Ack, ErrorFrame, Frame, Hello, Id, MessageBatch, PROTOCOL_VERSION, Welcome, WireMessage,
+    WireSkill, codes, encode_batch, encode_frame,
 };
 
 fn corpus() -> PathBuf {
@@ -23,6 +23,20 @@ fn frame_decoder_corpus_never_panics_and_round_trips() {
         replayed += 1;
     }
     assert!(replayed >= 10, "only {replayed} seeds in {}", corpus().display());
+}
+
+#[test]
+fn the_checked_in_seeds_are_what_the_generator_writes() {
+    for (name, bytes) in seeds() {
+        let path = corpus().join(name);
+        let stored = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            stored == bytes,
+            "{} differs from its generator: rewrite the seeds with \
+             LOKET_WRITE_SEEDS=1 cargo test -p loket-wire --test fuzz_corpus -- --ignored",
+            path.display()
+        );
+    }
 }
 
 #[test]
@@ -49,21 +63,36 @@ fn batch(batch_id: u64, messages: Vec<WireMessage>) -> Vec<u8> {
     out
 }
 
+/// A message; odd conversations have platform string ids, even ones numbers.
 fn message(conversation_id: u64, channel: u8, language: u8, text: &str) -> WireMessage {
+    let (conversation, customer) = if conversation_id % 2 == 1 {
+        (
+            Id::Text(format!("WT-{conversation_id}")),
+            Id::Text(format!("+3161234{conversation_id:04}")),
+        )
+    } else {
+        (Id::Number(conversation_id), Id::Number(conversation_id * 7))
+    };
     WireMessage {
-        conversation_id,
-        customer_id: conversation_id * 7,
+        conversation_id: conversation,
+        customer_id: customer,
         channel,
         language,
         tier: 1,
         text: text.into(),
         sent_at_us: 1_764_000_000_000_000,
+        skills: if conversation_id.is_multiple_of(3) {
+            vec![WireSkill { name: "plants".into(), level: 4 }]
+        } else {
+            Vec::new()
+        },
     }
 }
 
 /// The seeds: one meaningful case each.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
-    let hello = frame(&Frame::Hello(Hello { version: 1, token: "demo-token".into() }));
+    let hello =
+        frame(&Frame::Hello(Hello { version: PROTOCOL_VERSION, token: "demo-token".into() }));
     let welcome = frame(&Frame::Welcome(Welcome {
         tenant: "demo".into(),
         max_frame_bytes: 4 << 20,
@@ -130,6 +159,16 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("long_text_small_limit", batch(8, vec![message(1, 2, 2, &long_text)])),
         ("many_messages_small_limit", batch(10, (0..5).map(|i| message(i, 0, 1, "ja")).collect())),
         ("bad_batch_then_ack", bad_then_good),
+        ("bad_id", {
+            let mut bad = message(1, 0, 1, "hoi");
+            bad.conversation_id = Id::Text("tab\there".into());
+            batch(11, vec![bad])
+        }),
+        ("bad_skill", {
+            let mut bad = message(3, 0, 1, "hoi");
+            bad.skills[0].level = 0;
+            batch(12, vec![bad])
+        }),
         ("empty", vec![]),
     ]
 }

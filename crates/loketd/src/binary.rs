@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
 
 use crate::command::Command;
+use crate::command::SkillRecord;
 use crate::config::LimitsConfig;
 use crate::http::AppState;
 use crate::state::{Incoming, scored};
@@ -212,14 +213,19 @@ fn submit_batch(
         .iter()
         .map(|message| {
             let incoming = Incoming {
-                conversation: message.conversation_id.to_native(),
-                customer: message.customer_id.to_native(),
+                conversation: message.conversation_id.to_id(),
+                customer: message.customer_id.to_id(),
                 channel: message.channel,
                 language: message.language,
                 tier: message.tier,
                 text: message.text.as_str(),
+                skills: message
+                    .skills
+                    .iter()
+                    .map(|s| SkillRecord { name: s.name.as_str().to_owned(), level: s.level })
+                    .collect(),
             };
-            scored(pipeline, scratch, &incoming)
+            scored(pipeline, scratch, incoming)
         })
         .collect();
     let receiver = tenant.submit(Command::Messages(messages), ingest);

@@ -2,10 +2,14 @@
 //!
 //! A record is one [`Command`] with the tenant clock reading it was applied
 //! at, encoded with rkyv and validated before access when read back.
+//! Conversations, customers and agents are named by the platform's own ids
+//! ([`Id`]); the sequencer interns them while applying, so replaying the
+//! records rebuilds the same mapping to router integers.
 //! Applying the same records in the same order to the same starting state
 //! gives the same state and the same decisions: that is what makes the
 //! journal a complete account of a tenant.
 
+use loket_ids::Id;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -29,47 +33,47 @@ pub enum Command {
     /// Change an agent's presence (0 available, 1 away, 2 offline).
     SetPresence {
         /// The agent.
-        agent: u64,
+        agent: Id,
         /// The presence code.
         presence: u8,
     },
     /// Change an agent's capacity.
     SetCapacity {
         /// The agent.
-        agent: u64,
+        agent: Id,
         /// Chat, WhatsApp, Messenger, SMS, email, voice, total.
         capacity: [u32; 7],
     },
     /// Replace an agent's skills.
     SetSkills {
         /// The agent.
-        agent: u64,
+        agent: Id,
         /// Skill name and proficiency.
         skills: Vec<SkillRecord>,
     },
     /// Remove an agent (its conversations are re-routed).
     RemoveAgent {
         /// The agent.
-        agent: u64,
+        agent: Id,
     },
     /// Close a conversation.
     Close {
         /// The conversation.
-        conversation: u64,
+        conversation: Id,
     },
     /// Hand a conversation to a named agent.
     Transfer {
         /// The conversation.
-        conversation: u64,
+        conversation: Id,
         /// The agent.
-        agent: u64,
+        agent: Id,
     },
     /// An agent answers an offer.
     AnswerOffer {
         /// The conversation.
-        conversation: u64,
+        conversation: Id,
         /// The agent.
-        agent: u64,
+        agent: Id,
         /// Accepted (or declined).
         accept: bool,
     },
@@ -85,7 +89,7 @@ pub enum Command {
     /// Erase one customer's conversations and history (GDPR).
     EraseCustomer {
         /// The customer.
-        customer: u64,
+        customer: Id,
     },
 }
 
@@ -94,9 +98,9 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Archive, Serialize, Deserialize)]
 pub struct ScoredMessage {
     /// Conversation id.
-    pub conversation: u64,
+    pub conversation: Id,
     /// Customer id.
-    pub customer: u64,
+    pub customer: Id,
     /// Channel index (`loket_router::Channel::ALL` order).
     pub channel: u8,
     /// Language given by the platform: 0 none (detect), 1 Dutch, 2 English.
@@ -115,13 +119,15 @@ pub struct ScoredMessage {
     pub detected_language: u8,
     /// Signal bits (`loket_intent::Signals`).
     pub signals: u32,
+    /// Skills the platform requires, besides those the intent maps to.
+    pub skills: Vec<SkillRecord>,
 }
 
 /// An agent as registered.
 #[derive(Debug, Clone, PartialEq, Archive, Serialize, Deserialize)]
 pub struct AgentRecord {
     /// Id.
-    pub id: u64,
+    pub id: Id,
     /// Bot (or human).
     pub bot: bool,
     /// Skills.
@@ -180,8 +186,8 @@ mod tests {
         let record = Record {
             at_ms: 42,
             command: Command::Messages(vec![ScoredMessage {
-                conversation: 1,
-                customer: 2,
+                conversation: Id::Text("c-1".into()),
+                customer: Id::Number(2),
                 channel: 0,
                 language: 1,
                 tier: 0,
@@ -191,6 +197,7 @@ mod tests {
                 buying_intent: 0.8,
                 detected_language: 1,
                 signals: 4,
+                skills: vec![SkillRecord { name: "plants".into(), level: 3 }],
             }]),
         };
         let bytes = record.encode();

@@ -178,6 +178,11 @@ pub struct TenantConfig {
     pub router: RouterConfig,
     /// Scores to routing inputs.
     pub pipeline: PipelineConfig,
+    /// Accept messages that ask for a skill no agent has ever had (they
+    /// wait, with `why: no_skill`, until an agent has it). Off: such a
+    /// message is refused with 422 `unknown_skill`, so a typo in a skill
+    /// name never waits silently.
+    pub allow_new_skills: bool,
 }
 
 impl TenantConfig {

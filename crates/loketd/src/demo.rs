@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use loket_ids::Id;
 use loket_replay::AgentLine;
 use loket_router::Capacity;
 
@@ -31,7 +32,7 @@ pub fn agents() -> Vec<AgentRecord> {
         let languages =
             if i % 5 == 4 { vec!["en".to_owned()] } else { vec!["nl".to_owned(), "en".to_owned()] };
         agents.push(AgentRecord {
-            id: i + 1,
+            id: Id::Number(i + 1),
             bot: false,
             skills,
             languages,
@@ -42,7 +43,7 @@ pub fn agents() -> Vec<AgentRecord> {
     }
     for i in 0..40u64 {
         agents.push(AgentRecord {
-            id: FIRST_BOT + i,
+            id: Id::Number(FIRST_BOT + i),
             bot: true,
             skills: ["sales", "service", "returns"]
                 .iter()
@@ -57,10 +58,10 @@ pub fn agents() -> Vec<AgentRecord> {
     agents
 }
 
-/// Agents from a JSONL file in the `loket route` format; ids must be numbers.
+/// Agents from a JSONL file in the `loket route` format.
 pub fn agents_from_file(path: &Path) -> Result<Vec<AgentRecord>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("agents {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut agents = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -76,11 +77,6 @@ pub fn agents_from_file(path: &Path) -> Result<Vec<AgentRecord>, String> {
 
 /// An agent from its JSON form (the `loket route` agent line).
 pub fn agent_record(line: &AgentLine) -> Result<AgentRecord, String> {
-    let id = line
-        .id
-        .0
-        .parse::<u64>()
-        .map_err(|_| format!("agent id {:?} is not a number", line.id.0))?;
     let skills = line
         .skills
         .iter()
@@ -96,7 +92,7 @@ pub fn agent_record(line: &AgentLine) -> Result<AgentRecord, String> {
         ),
     };
     Ok(AgentRecord {
-        id,
+        id: line.id.clone(),
         bot: line.kind == loket_router::AgentKind::Bot,
         skills,
         languages: line.languages.clone(),

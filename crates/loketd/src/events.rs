@@ -3,6 +3,9 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
+use loket_ids::Name;
+use loket_replay::WhyRecord;
+use loket_router::{EventKind, Router};
 use parking_lot::RwLock;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -49,11 +52,11 @@ impl EventLog {
             let mut kept = self.events.write();
             if events.len() >= self.retention {
                 kept.clear();
-                kept.extend(&events[events.len() - self.retention..]);
+                kept.extend(events[events.len() - self.retention..].iter().cloned());
             } else {
                 let overflow = (kept.len() + events.len()).saturating_sub(self.retention);
                 kept.drain(..overflow);
-                kept.extend(events);
+                kept.extend(events.iter().cloned());
             }
         }
         self.latest.send_replace(last.seq);
@@ -74,7 +77,7 @@ impl EventLog {
         let kept = self.events.read();
         let oldest = kept.front().map_or(self.latest() + 1, |event| event.seq);
         let start = kept.partition_point(|event| event.seq < from);
-        out.extend(kept.range(start..).take(max));
+        out.extend(kept.range(start..).take(max).cloned());
         let next = out.last().map_or(from.max(oldest), |event| event.seq + 1);
         Read { oldest, next }
     }
@@ -94,19 +97,54 @@ impl EventLog {
     }
 }
 
-/// An event as JSON: its sequence number and the router's event.
+/// An event as the API shows it: its sequence number, the caller's ids,
+/// what happened, and skills by name (`skill_name` for a closed skill
+/// group; `why` for a conversation that waits with `no_eligible_agent`).
 #[derive(Debug, Serialize)]
 pub struct EventJson<'a> {
     /// Sequence number.
     pub seq: u64,
-    /// The event.
+    /// When, ms since the Unix epoch (tenant clock).
+    pub at: u64,
+    /// The conversation, as the platform names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<&'a Name>,
+    /// The agent, as the platform names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<&'a Name>,
+    /// What happened and why.
     #[serde(flatten)]
-    pub event: &'a loket_router::Event,
+    pub kind: &'a EventKind,
+    /// For `outside_business_hours`: the skill group's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skill_name: Option<String>,
+    /// For `queued` with `no_eligible_agent`: which requirement nobody meets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<WhyRecord>,
+}
+
+impl<'a> EventJson<'a> {
+    /// The JSON form of `event`, naming skills with `router`.
+    pub fn new(event: &'a SeqEvent, router: &Router) -> EventJson<'a> {
+        let skill_name = |skill| router.skill_name(skill);
+        EventJson {
+            seq: event.seq,
+            at: event.event.at.0,
+            conversation: event.conversation.as_ref(),
+            agent: event.agent.as_ref(),
+            kind: &event.event.kind,
+            skill_name: match event.event.kind {
+                EventKind::OutsideBusinessHours { skill } => skill_name(skill),
+                _ => None,
+            },
+            why: WhyRecord::of(&event.event.kind, skill_name),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use loket_router::{ConversationId, Event, EventKind, Timestamp};
+    use loket_router::{ConversationId, Event, Timestamp};
 
     use super::*;
 
@@ -119,6 +157,8 @@ mod tests {
                 agent: None,
                 kind: EventKind::Closed,
             },
+            conversation: Some(Name::Number(conversation)),
+            agent: None,
         }
     }
 

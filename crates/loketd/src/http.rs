@@ -1,30 +1,40 @@
 //! The HTTP/JSON API, the event stream, metrics and health.
 //!
 //! Every `/v1` route needs `Authorization: Bearer <token>`; the token names
-//! the tenant, and a handler only ever sees that tenant. Errors are JSON:
-//! `{"error": {"code": "...", "message": "..."}}` with a stable code.
+//! the tenant, and a handler only ever sees that tenant. Conversations,
+//! customers and agents are named by the platform's own ids (strings, or
+//! integers meaning their decimal string); answers carry them back as
+//! strings. Every error, on every route, is JSON:
+//! `{"error": {"code": "...", "message": "..."}}`, with the stable codes
+//! listed in `docs/loketd.md`.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
 use loket_catalog::{CatalogError, Hit};
+use loket_ids::{Id, Name};
 use loket_intent::Score;
-use loket_replay::AgentLine;
-use loket_router::{Channel, ConversationId, RouterError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use loket_replay::{AgentLine, CapacityLine};
+use loket_router::{
+    AgentKind, AgentView, Capacity, Channel, ConversationId, ConversationState, ConversationView,
+    EscalationTrigger, Language, Presence, RouterError, RouterStats, SkillLevel,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
 
@@ -33,8 +43,8 @@ use crate::command::{Command, ScoredMessage, SkillRecord};
 use crate::config::LimitsConfig;
 use crate::demo::agent_record;
 use crate::events::EventJson;
-use crate::state::{ApplyError, Decision, Incoming, presence_code, scored};
-use crate::tenant::{Tenant, TenantError};
+use crate::state::{ApplyError, Decision, Incoming, SeqEvent, presence_code, scored};
+use crate::tenant::{ErasureReport, Tenant, TenantError};
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
@@ -51,6 +61,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
 }
 
+// ----- Errors -------------------------------------------------------------------
+
 /// An API error: HTTP status, stable code, message.
 #[derive(Debug)]
 pub struct ApiError {
@@ -59,19 +71,41 @@ pub struct ApiError {
     message: String,
 }
 
+/// The JSON body of every error.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, for programs: see `docs/loketd.md`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into() }
     }
 
+    /// 422: the request parses but a value is wrong.
     fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
         (self.status, Json(body)).into_response()
     }
 }
@@ -80,11 +114,13 @@ impl From<TenantError> for ApiError {
     fn from(error: TenantError) -> ApiError {
         let message = error.to_string();
         match error {
-            TenantError::Apply(ApplyError::Router(
-                RouterError::UnknownAgent(_) | RouterError::UnknownConversation(_),
-            ))
-            | TenantError::Apply(ApplyError::Catalog(CatalogError::UnknownSku(_))) => {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            TenantError::Apply(
+                ApplyError::UnknownAgent(_)
+                | ApplyError::UnknownConversation(_)
+                | ApplyError::Catalog(CatalogError::UnknownSku(_)),
+            ) => ApiError::not_found(message),
+            TenantError::Apply(ApplyError::UnknownSkill { .. }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_skill", message)
             }
             TenantError::Apply(ApplyError::Router(RouterError::NoSuchOffer { .. })) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
@@ -106,6 +142,35 @@ impl From<TenantError> for ApiError {
     }
 }
 
+/// Gives the responses that axum and tower make themselves (405 with an
+/// empty body, 408 from the timeout, ...) the JSON error shape.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", format!("{method} is not allowed on this route"))
+        }
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is too large".to_owned()),
+        StatusCode::NOT_FOUND => ("not_found", "no such route".to_owned()),
+        status if status.is_server_error() => ("internal", status.to_string()),
+        status => ("bad_request", status.to_string()),
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
+// ----- Extractors -----------------------------------------------------------------
+
 /// The tenant a request's bearer token names.
 #[derive(Debug)]
 pub struct Authed(pub Arc<Tenant>);
@@ -118,7 +183,7 @@ impl FromRequestParts<AppState> for Authed {
             |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
         let header = parts
             .headers
-            .get(axum::http::header::AUTHORIZATION)
+            .get(header::AUTHORIZATION)
             .ok_or_else(|| unauthorized("an Authorization: Bearer <token> header is required"))?;
         let token = header
             .to_str()
@@ -134,34 +199,95 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
-/// A JSON body whose rejections are API errors.
+/// A JSON body. A `Content-Type` is optional; one that is not JSON is 415.
+/// A body that is not JSON is 400 `bad_json`; JSON with a missing, unknown
+/// or wrong field is 422 `invalid`, naming the field.
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(json_rejection(&rejection)),
+        let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
+        if let Some(value) = content_type {
+            let json = value.to_str().ok().and_then(|v| v.split(';').next()).is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || v.ends_with("+json")
+            });
+            if !json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    format!("send JSON (Content-Type: application/json), not {value:?}"),
+                ));
+            }
         }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            let code =
+                if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_json" };
+            ApiError::new(status, code, rejection.body_text())
+        })?;
+        parse_json(&bytes).map(Body)
     }
 }
 
-fn json_rejection(rejection: &JsonRejection) -> ApiError {
-    let status = rejection.status();
-    let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        _ => "bad_json",
-    };
-    ApiError::new(
-        if code == "bad_json" { StatusCode::BAD_REQUEST } else { status },
-        code,
-        rejection.body_text(),
-    )
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_data() {
+            let field = if path == "." { String::new() } else { format!("{path}: ") };
+            ApiError::invalid(format!("{field}{inner}"))
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                format!("the body is not JSON: {inner}"),
+            )
+        }
+    })?;
+    deserializer.end().map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("the body is not JSON: {e}"))
+    })?;
+    Ok(value)
 }
+
+/// An id in the path (`/v1/conversations/{id}`): a string of 1 to 128
+/// bytes without control characters. Anything else is 400 `bad_path`.
+#[derive(Debug)]
+pub struct PathId(pub Id);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", message);
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| bad(rejection.body_text()))?;
+        text.parse::<Id>().map(PathId).map_err(|e| bad(format!("the id in the path: {e}")))
+    }
+}
+
+/// Query parameters; a bad one is 400 `bad_query`.
+#[derive(Debug)]
+pub struct QueryOf<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryOf<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| QueryOf(value))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))
+    }
+}
+
+// ----- The application ------------------------------------------------------------
 
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
@@ -169,12 +295,14 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/messages", post(post_message))
         .route("/v1/messages/batch", post(post_batch))
-        .route("/v1/agents", post(upsert_agent))
+        .route("/v1/agents", get(list_agents).post(upsert_agent))
         .route("/v1/agents/{id}", get(get_agent).patch(update_agent).delete(remove_agent))
+        .route("/v1/conversations", get(list_conversations))
         .route("/v1/conversations/{id}", get(get_conversation))
         .route("/v1/conversations/{id}/close", post(close_conversation))
         .route("/v1/conversations/{id}/transfer", post(transfer_conversation))
         .route("/v1/conversations/{id}/offer", post(answer_offer))
+        .route("/v1/queues", get(queues))
         .route("/v1/customers/{id}", axum::routing::delete(erase_customer))
         .route("/v1/catalog/search", get(search_catalog))
         .route("/v1/catalog/stock", post(set_stock))
@@ -190,7 +318,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/events", get(events))
         .merge(api)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
 }
@@ -245,6 +374,105 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
+// ----- Shared shapes ----------------------------------------------------------------
+
+fn round(x: f32) -> f64 {
+    (f64::from(x) * 10_000.0).round() / 10_000.0
+}
+
+/// A skill by name with a proficiency.
+#[derive(Debug, Serialize)]
+pub struct SkillJson {
+    /// The skill's name.
+    pub skill: String,
+    /// Proficiency (an agent's) or minimum (a requirement), 1..=10.
+    pub level: u8,
+}
+
+fn name_skills(router: &loket_router::Router, skills: &[SkillLevel]) -> Vec<SkillJson> {
+    skills
+        .iter()
+        .map(|level| SkillJson {
+            skill: router.skill_name(level.skill).unwrap_or_default(),
+            level: level.level,
+        })
+        .collect()
+}
+
+/// Skills as a body gives them (name to proficiency), checked.
+fn skill_records(
+    skills: &BTreeMap<String, i64>,
+    field: &str,
+) -> Result<Vec<SkillRecord>, ApiError> {
+    skills
+        .iter()
+        .map(|(name, &level)| match u8::try_from(level) {
+            Ok(level @ 1..=10) => Ok(SkillRecord { name: name.clone(), level }),
+            _ => Err(ApiError::invalid(format!(
+                "{field}skills.{name}: proficiency {level} is outside 1..=10"
+            ))),
+        })
+        .collect()
+}
+
+/// Intent, buying intent, language and signals of one text.
+#[derive(Debug, Serialize)]
+pub struct ScoreJson {
+    /// Intent label (`out_of_scope` when none fits).
+    pub intent: String,
+    /// Confidence in the intent, 0..=1.
+    pub confidence: f64,
+    /// The message's buying intent, 0..=1.
+    pub buying_intent: f64,
+    /// `nl`, `en` or `unknown`.
+    pub language: &'static str,
+    /// Hand-off and topic signals.
+    pub signals: Vec<&'static str>,
+}
+
+fn score_json(tenant: &Tenant, score: &Score) -> ScoreJson {
+    let model = tenant.pipeline().model();
+    ScoreJson {
+        intent: model.label(score.intent).to_owned(),
+        confidence: round(score.confidence),
+        buying_intent: round(score.buying_intent),
+        language: score.language.code(),
+        signals: score.signals.names().collect(),
+    }
+}
+
+/// A routing decision: the event, plus what this message did to the
+/// conversation.
+#[derive(Debug, Serialize)]
+pub struct DecisionJson<'a> {
+    /// The decision event.
+    #[serde(flatten)]
+    pub event: EventJson<'a>,
+    /// The message escalated the conversation to a person: what triggered it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<EscalationTrigger>,
+    /// The conversation's buying intent after the message.
+    pub conversation_score: f64,
+}
+
+fn decision_json<'a>(
+    decision: &'a Decision,
+    router: &loket_router::Router,
+    holder: &'a mut Option<SeqEvent>,
+) -> DecisionJson<'a> {
+    let event = holder.insert(SeqEvent {
+        seq: decision.seq,
+        event: decision.event,
+        conversation: decision.conversation.clone(),
+        agent: decision.agent.clone(),
+    });
+    DecisionJson {
+        event: EventJson::new(event, router),
+        trigger: decision.escalation,
+        conversation_score: round(decision.conversation_score),
+    }
+}
+
 // ----- Messages ---------------------------------------------------------------
 
 /// A customer message as JSON.
@@ -252,9 +480,9 @@ pub async fn serve(
 #[serde(deny_unknown_fields)]
 pub struct MessageBody {
     /// Conversation id; a new one opens a conversation.
-    pub conversation_id: u64,
+    pub conversation_id: Id,
     /// Customer id.
-    pub customer_id: u64,
+    pub customer_id: Id,
     /// `chat`, `whatsapp`, `messenger`, `sms`, `email` or `voice`.
     pub channel: Channel,
     /// What the customer wrote.
@@ -265,6 +493,10 @@ pub struct MessageBody {
     /// Customer tier (0 = default).
     #[serde(default)]
     pub tier: u8,
+    /// Skills the conversation needs (name to minimum proficiency), on top
+    /// of those its intent maps to.
+    #[serde(default)]
+    pub skills: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,10 +530,13 @@ fn language_code(language: Option<&str>) -> Result<u8, String> {
     }
 }
 
+/// Scores the messages of one request. Errors name the field; in a batch,
+/// prefixed with `messages[i].`.
 fn score_messages(
     tenant: &Tenant,
     limits: &LimitsConfig,
-    messages: &[MessageBody],
+    messages: Vec<MessageBody>,
+    batch: bool,
 ) -> Result<Vec<ScoredMessage>, ApiError> {
     if messages.is_empty() {
         return Err(ApiError::invalid("messages: the batch is empty"));
@@ -314,158 +549,241 @@ fn score_messages(
         ));
     }
     let pipeline = tenant.pipeline();
-    with_scratch(|scratch| score_each(pipeline, scratch, limits, messages))
-}
-
-fn score_each(
-    pipeline: &loket_pipeline::Pipeline,
-    scratch: &mut loket_pipeline::Scratch,
-    limits: &LimitsConfig,
-    messages: &[MessageBody],
-) -> Result<Vec<ScoredMessage>, ApiError> {
-    let mut scored_messages = Vec::with_capacity(messages.len());
-    for (index, message) in messages.iter().enumerate() {
-        if message.text.len() > limits.max_text_bytes {
-            return Err(ApiError::invalid(format!(
-                "messages[{index}].text: {} bytes; at most {}",
-                message.text.len(),
-                limits.max_text_bytes
-            )));
+    with_scratch(|scratch| {
+        let mut scored_messages = Vec::with_capacity(messages.len());
+        for (index, message) in messages.into_iter().enumerate() {
+            let field = if batch { format!("messages[{index}].") } else { String::new() };
+            if message.text.len() > limits.max_text_bytes {
+                return Err(ApiError::invalid(format!(
+                    "{field}text: {} bytes; at most {}",
+                    message.text.len(),
+                    limits.max_text_bytes
+                )));
+            }
+            let language = language_code(message.language.as_deref())
+                .map_err(|e| ApiError::invalid(format!("{field}language: {e}")))?;
+            let incoming = Incoming {
+                conversation: message.conversation_id,
+                customer: message.customer_id,
+                channel: message.channel.index() as u8,
+                language,
+                tier: message.tier,
+                text: &message.text,
+                skills: skill_records(&message.skills, &field)?,
+            };
+            scored_messages.push(scored(pipeline, scratch, incoming));
         }
-        let language = language_code(message.language.as_deref())
-            .map_err(|e| ApiError::invalid(format!("messages[{index}].language: {e}")))?;
-        let incoming = Incoming {
-            conversation: message.conversation_id,
-            customer: message.customer_id,
-            channel: message.channel.index() as u8,
-            language,
-            tier: message.tier,
-            text: &message.text,
-        };
-        scored_messages.push(scored(pipeline, scratch, &incoming));
-    }
-    Ok(scored_messages)
-}
-
-fn decision_json(decision: &Decision) -> Value {
-    let mut value = serde_json::to_value(EventJson { seq: decision.seq, event: &decision.event })
-        .unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert("conversation_score".to_owned(), json!(round(decision.conversation_score)));
-    }
-    value
-}
-
-fn round(x: f32) -> f64 {
-    (f64::from(x) * 10_000.0).round() / 10_000.0
-}
-
-fn hit_json(hit: &Hit) -> Value {
-    json!({
-        "sku": &*hit.sku,
-        "name": &*hit.name,
-        "stock": hit.stock,
-        "in_stock": hit.in_stock,
-        "price_cents": hit.price_cents,
-        "matched": hit.matched.as_str(),
+        Ok(scored_messages)
     })
 }
 
-fn score_json(tenant: &Tenant, score: &Score) -> Value {
-    let model = tenant.pipeline().model();
-    json!({
-        "intent": model.label(score.intent),
-        "confidence": round(score.confidence),
-        "buying_intent": round(score.buying_intent),
-        "language": score.language.code(),
-        "signals": score.signals.names().collect::<Vec<_>>(),
-    })
+/// The answer to `POST /v1/messages`.
+#[derive(Debug, Serialize)]
+struct MessageAnswer<'a> {
+    #[serde(flatten)]
+    score: ScoreJson,
+    decision: DecisionJson<'a>,
+    conversation_score: f64,
+    products: &'a [Hit],
+    last_seq: u64,
 }
 
 async fn post_message(
     Authed(tenant): Authed,
     State(state): State<AppState>,
     Body(message): Body<MessageBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let ingest = Instant::now();
     tenant.check_rate(1)?;
-    let scored_messages = score_messages(&tenant, &state.limits, std::slice::from_ref(&message))?;
+    let text = message.text.clone();
+    let scored_messages = score_messages(&tenant, &state.limits, vec![message], false)?;
     let score = crate::state::score(&scored_messages[0]);
     let ack = tenant
         .submit(Command::Messages(scored_messages), ingest)
         .await
         .unwrap_or(Err(TenantError::ShuttingDown))?;
-    let decision = ack.applied.decisions.first().copied().ok_or_else(|| {
+    let decision = ack.applied.decisions.first().ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "no decision")
     })?;
-    let mut body = score_json(&tenant, &score);
-    body["decision"] = decision_json(&decision);
-    body["conversation_score"] = json!(round(decision.conversation_score));
-    body["products"] = Value::Array(
-        tenant.pipeline().products(&message.text, &score).iter().map(hit_json).collect(),
-    );
-    body["last_seq"] = json!(ack.last_seq);
-    Ok(Json(body))
+    let router = tenant.pipeline().router();
+    let products = tenant.pipeline().products(&text, &score);
+    let mut holder = None;
+    let answer = MessageAnswer {
+        score: score_json(&tenant, &score),
+        conversation_score: round(decision.conversation_score),
+        decision: decision_json(decision, router, &mut holder),
+        products: &products,
+        last_seq: ack.last_seq,
+    };
+    Ok(Json(answer).into_response())
+}
+
+/// The answer to `POST /v1/messages/batch`.
+#[derive(Debug, Serialize)]
+struct BatchAnswer<'a> {
+    accepted: usize,
+    last_seq: u64,
+    decisions: Vec<DecisionJson<'a>>,
 }
 
 async fn post_batch(
     Authed(tenant): Authed,
     State(state): State<AppState>,
     Body(batch): Body<BatchBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let ingest = Instant::now();
     tenant.check_rate(batch.messages.len())?;
-    let scored_messages = score_messages(&tenant, &state.limits, &batch.messages)?;
+    let scored_messages = score_messages(&tenant, &state.limits, batch.messages, true)?;
     let ack = tenant
         .submit(Command::Messages(scored_messages), ingest)
         .await
         .unwrap_or(Err(TenantError::ShuttingDown))?;
-    Ok(Json(json!({
-        "accepted": ack.applied.decisions.len(),
-        "last_seq": ack.last_seq,
-        "decisions": ack.applied.decisions.iter().map(decision_json).collect::<Vec<_>>(),
-    })))
+    let router = tenant.pipeline().router();
+    let mut holders: Vec<Option<SeqEvent>> = vec![None; ack.applied.decisions.len()];
+    let decisions = ack
+        .applied
+        .decisions
+        .iter()
+        .zip(holders.iter_mut())
+        .map(|(decision, holder)| decision_json(decision, router, holder))
+        .collect();
+    let answer =
+        BatchAnswer { accepted: ack.applied.decisions.len(), last_seq: ack.last_seq, decisions };
+    Ok(Json(answer).into_response())
 }
 
 // ----- Agents -----------------------------------------------------------------
 
-fn agent_json(tenant: &Tenant, id: u64) -> Result<Value, ApiError> {
-    let router = tenant.pipeline().router();
-    let view = router.agent(loket_router::AgentId(id)).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no agent {id}"))
-    })?;
-    let mut value = serde_json::to_value(&view).unwrap_or(Value::Null);
-    if let Some(skills) = value.pointer_mut("/spec/skills") {
-        *skills = name_skills(router, &view.spec.skills);
-    }
-    Ok(value)
+/// An agent as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct AgentJson {
+    /// The agent's id.
+    pub id: Name,
+    /// `human` or `bot`.
+    pub kind: AgentKind,
+    /// Skills by name.
+    pub skills: Vec<SkillJson>,
+    /// Languages spoken.
+    pub languages: Vec<Language>,
+    /// Capacity per channel and overall.
+    pub capacity: Capacity,
+    /// Presence.
+    pub presence: Presence,
+    /// Team.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Conversations held per channel.
+    pub load: BTreeMap<&'static str, u32>,
+    /// Conversations held in all.
+    pub total_load: u32,
+    /// The conversations holding this agent's capacity.
+    pub holding: Vec<Name>,
+    /// Offers missed in a row.
+    pub missed_offers: u32,
 }
 
-/// Skill ids mean nothing outside the router: name them.
-fn name_skills<'a>(
-    router: &loket_router::Router,
-    skills: impl IntoIterator<Item = &'a loket_router::SkillLevel>,
-) -> Value {
-    skills
-        .into_iter()
-        .map(|level| {
-            json!({"skill": router.skill_name(level.skill).unwrap_or_default(), "level": level.level})
-        })
-        .collect()
+fn agent_json(tenant: &Tenant, view: AgentView) -> AgentJson {
+    let router = tenant.pipeline().router();
+    let ids = tenant.ids().read();
+    AgentJson {
+        id: ids.agents.name(view.spec.id.0).unwrap_or(Name::Number(view.spec.id.0)),
+        kind: view.spec.kind,
+        skills: name_skills(router, &view.spec.skills),
+        languages: view.spec.languages,
+        capacity: view.spec.capacity,
+        presence: view.spec.presence,
+        team: view.spec.team,
+        load: Channel::ALL.iter().map(|c| (c.as_str(), view.load[c.index()])).collect(),
+        total_load: view.total_load,
+        holding: view.holding.iter().filter_map(|c| ids.conversations.name(c.0)).collect(),
+        missed_offers: view.missed_offers,
+    }
+}
+
+fn find_agent(tenant: &Tenant, id: &Id) -> Result<AgentView, ApiError> {
+    let key = tenant.ids().read().agents.find(id);
+    key.and_then(|key| tenant.pipeline().router().agent(loket_router::AgentId(key)))
+        .ok_or_else(|| ApiError::not_found(format!("no agent {:?}", id.to_string())))
 }
 
 async fn upsert_agent(
     Authed(tenant): Authed,
     Body(line): Body<AgentLine>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentJson>, ApiError> {
     let record = agent_record(&line).map_err(ApiError::invalid)?;
-    let id = record.id;
+    let id = record.id.clone();
     tenant.apply(Command::UpsertAgent(record)).await?;
-    Ok(Json(agent_json(&tenant, id)?))
+    Ok(Json(agent_json(&tenant, find_agent(&tenant, &id)?)))
 }
 
-async fn get_agent(Authed(tenant): Authed, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(agent_json(&tenant, id)?))
+async fn get_agent(
+    Authed(tenant): Authed,
+    PathId(id): PathId,
+) -> Result<Json<AgentJson>, ApiError> {
+    Ok(Json(agent_json(&tenant, find_agent(&tenant, &id)?)))
+}
+
+/// Paging of a listing: `limit` (1 to 1,000, default 100) items from
+/// `offset` (default 0).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    #[serde(default = "default_page_limit")]
+    limit: usize,
+    #[serde(default)]
+    offset: usize,
+}
+
+fn default_page_limit() -> usize {
+    100
+}
+
+impl Page {
+    fn check(&self) -> Result<(), ApiError> {
+        if (1..=1_000).contains(&self.limit) {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(format!("limit: must be 1 to 1000, not {}", self.limit)))
+        }
+    }
+
+    /// The page's items and the offset of the next page, if any.
+    fn cut<T>(&self, items: Vec<T>) -> (Vec<T>, Option<usize>) {
+        let total = items.len();
+        let end = self.offset.saturating_add(self.limit).min(total);
+        let next = (end < total).then_some(end);
+        (items.into_iter().skip(self.offset).take(self.limit).collect(), next)
+    }
+}
+
+/// A page of a listing.
+#[derive(Debug, Serialize)]
+struct Listing<T> {
+    /// Items in all.
+    total: usize,
+    /// Pass as `offset` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_offset: Option<usize>,
+    #[serde(flatten)]
+    items: T,
+}
+
+#[derive(Debug, Serialize)]
+struct Agents {
+    agents: Vec<AgentJson>,
+}
+
+async fn list_agents(
+    Authed(tenant): Authed,
+    QueryOf(page): QueryOf<Page>,
+) -> Result<Json<Listing<Agents>>, ApiError> {
+    page.check()?;
+    let router = tenant.pipeline().router();
+    let ids = router.agent_ids();
+    let total = ids.len();
+    let (ids, next_offset) = page.cut(ids);
+    let agents = ids.into_iter().filter_map(|id| router.agent(id)).map(|v| agent_json(&tenant, v));
+    Ok(Json(Listing { total, next_offset, items: Agents { agents: agents.collect() } }))
 }
 
 /// Changes to an agent; fields left out stay as they are.
@@ -473,121 +791,269 @@ async fn get_agent(Authed(tenant): Authed, Path(id): Path<u64>) -> Result<Json<V
 #[serde(deny_unknown_fields)]
 struct AgentUpdate {
     #[serde(default)]
-    skills: Option<std::collections::BTreeMap<String, i64>>,
+    skills: Option<BTreeMap<String, i64>>,
     #[serde(default)]
-    capacity: Option<loket_replay::CapacityLine>,
+    capacity: Option<CapacityLine>,
     #[serde(default)]
-    presence: Option<loket_router::Presence>,
+    presence: Option<Presence>,
 }
 
 async fn update_agent(
     Authed(tenant): Authed,
-    Path(id): Path<u64>,
+    PathId(id): PathId,
     Body(update): Body<AgentUpdate>,
-) -> Result<Json<Value>, ApiError> {
-    if tenant.pipeline().router().agent(loket_router::AgentId(id)).is_none() {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no agent {id}")));
+) -> Result<Json<AgentJson>, ApiError> {
+    find_agent(&tenant, &id)?;
+    if let Some(skills) = &update.skills {
+        let skills = skill_records(skills, "")?;
+        tenant.apply(Command::SetSkills { agent: id.clone(), skills }).await?;
     }
-    // Reuse the agent-line checks for skills and capacity.
-    let line = AgentLine {
-        id: loket_replay::ExternalId(id.to_string()),
-        kind: loket_router::AgentKind::Human,
-        skills: update.skills.clone().unwrap_or_default(),
-        languages: Vec::new(),
-        capacity: update.capacity.clone(),
-        presence: update.presence,
-        team: None,
-        tenant: None,
-    };
-    let record = agent_record(&line).map_err(ApiError::invalid)?;
-    if update.skills.is_some() {
-        let skills: Vec<SkillRecord> = record.skills.clone();
-        tenant.apply(Command::SetSkills { agent: id, skills }).await?;
-    }
-    if update.capacity.is_some() {
-        tenant.apply(Command::SetCapacity { agent: id, capacity: record.capacity }).await?;
+    if let Some(capacity) = &update.capacity {
+        let capacity = capacity
+            .to_capacity()
+            .map_err(|e| ApiError::invalid(format!("capacity.{}: {e}", e.field)))?;
+        let capacity = crate::state::capacity_values(&capacity);
+        tenant.apply(Command::SetCapacity { agent: id.clone(), capacity }).await?;
     }
     if let Some(presence) = update.presence {
-        tenant.apply(Command::SetPresence { agent: id, presence: presence_code(presence) }).await?;
+        let presence = presence_code(presence);
+        tenant.apply(Command::SetPresence { agent: id.clone(), presence }).await?;
     }
-    Ok(Json(agent_json(&tenant, id)?))
+    Ok(Json(agent_json(&tenant, find_agent(&tenant, &id)?)))
+}
+
+#[derive(Debug, Serialize)]
+struct Removed {
+    removed: Id,
+    last_seq: u64,
 }
 
 async fn remove_agent(
     Authed(tenant): Authed,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, ApiError> {
-    let ack = tenant.apply(Command::RemoveAgent { agent: id }).await?;
-    Ok(Json(json!({"removed": id, "last_seq": ack.last_seq})))
+    PathId(id): PathId,
+) -> Result<Json<Removed>, ApiError> {
+    let ack = tenant.apply(Command::RemoveAgent { agent: id.clone() }).await?;
+    Ok(Json(Removed { removed: id, last_seq: ack.last_seq }))
 }
 
 // ----- Conversations ------------------------------------------------------------
 
+/// A conversation as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ConversationJson {
+    /// Its id.
+    pub id: Option<Name>,
+    /// The customer's id.
+    pub customer: Option<Name>,
+    /// Channel.
+    pub channel: Channel,
+    /// Language.
+    pub language: Language,
+    /// `bot`, `queued`, `offered`, `assigned`, `wrap_up` or `closed`.
+    pub state: ConversationState,
+    /// The agent holding it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Name>,
+    /// Skills required now (after overflow steps).
+    pub required: Vec<SkillJson>,
+    /// Overflow steps applied.
+    pub overflow_step: u8,
+    /// Escalated from a bot to a person.
+    pub escalated: bool,
+    /// The latest message's buying intent as routed.
+    pub buying_intent: f64,
+    /// The conversation's buying intent (recency-weighted).
+    pub conversation_score: Option<f64>,
+    /// Opened, ms since the Unix epoch.
+    pub created_at: u64,
+    /// Last message, ms since the Unix epoch.
+    pub last_message_at: u64,
+    /// Messages seen.
+    pub messages: u32,
+}
+
+fn conversation_json(tenant: &Tenant, view: ConversationView) -> ConversationJson {
+    let pipeline = tenant.pipeline();
+    let ids = tenant.ids().read();
+    ConversationJson {
+        id: ids.conversations.name(view.id.0),
+        customer: ids.customers.name(view.customer.0),
+        channel: view.channel,
+        language: view.language,
+        state: view.state,
+        agent: view.agent.and_then(|a| ids.agents.name(a.0)),
+        required: name_skills(pipeline.router(), &view.required),
+        overflow_step: view.overflow_step,
+        escalated: view.escalated,
+        buying_intent: round(view.buying_intent),
+        conversation_score: pipeline.conversation_score(view.id).map(round),
+        created_at: view.created_at.0,
+        last_message_at: view.last_message_at.0,
+        messages: view.messages,
+    }
+}
+
 async fn get_conversation(
     Authed(tenant): Authed,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, ApiError> {
-    let pipeline = tenant.pipeline();
-    let view = pipeline.router().conversation(ConversationId(id)).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no conversation {id}"))
-    })?;
-    let mut value = serde_json::to_value(&view).unwrap_or(Value::Null);
-    value["required"] = name_skills(pipeline.router(), &view.required);
-    value["conversation_score"] = json!(pipeline.conversation_score(ConversationId(id)).map(round));
-    Ok(Json(value))
+    PathId(id): PathId,
+) -> Result<Json<ConversationJson>, ApiError> {
+    let key = tenant.ids().read().conversations.find(&id);
+    let view = key
+        .and_then(|key| tenant.pipeline().router().conversation(ConversationId(key)))
+        .ok_or_else(|| ApiError::not_found(format!("no conversation {:?}", id.to_string())))?;
+    Ok(Json(conversation_json(&tenant, view)))
+}
+
+/// `state` and the [`Page`] fields (not flattened: query strings carry
+/// no types, and serde's flatten loses the numbers' parsing).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConversationFilter {
+    #[serde(default)]
+    state: Option<ConversationState>,
+    #[serde(default = "default_page_limit")]
+    limit: usize,
+    #[serde(default)]
+    offset: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Conversations {
+    conversations: Vec<ConversationJson>,
+}
+
+/// `GET /v1/conversations?state=queued|assigned|bot|offered|wrap_up`: the
+/// open conversations, oldest first, paged. Walks every conversation: for
+/// supervisors and debugging, not for every message.
+async fn list_conversations(
+    Authed(tenant): Authed,
+    QueryOf(filter): QueryOf<ConversationFilter>,
+) -> Result<Json<Listing<Conversations>>, ApiError> {
+    let page = Page { limit: filter.limit, offset: filter.offset };
+    page.check()?;
+    let mut views = tenant.pipeline().router().conversations();
+    if let Some(state) = filter.state {
+        views.retain(|view| view.state == state);
+    }
+    let total = views.len();
+    let (views, next_offset) = page.cut(views);
+    let conversations = views.into_iter().map(|v| conversation_json(&tenant, v)).collect();
+    Ok(Json(Listing { total, next_offset, items: Conversations { conversations } }))
+}
+
+#[derive(Debug, Serialize)]
+struct Closed {
+    closed: Id,
+    last_seq: u64,
 }
 
 async fn close_conversation(
     Authed(tenant): Authed,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, ApiError> {
-    let ack = tenant.apply(Command::Close { conversation: id }).await?;
-    Ok(Json(json!({"closed": id, "last_seq": ack.last_seq})))
+    PathId(id): PathId,
+) -> Result<Json<Closed>, ApiError> {
+    let ack = tenant.apply(Command::Close { conversation: id.clone() }).await?;
+    Ok(Json(Closed { closed: id, last_seq: ack.last_seq }))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TransferBody {
-    agent: u64,
+    agent: Id,
+}
+
+#[derive(Debug, Serialize)]
+struct Transferred {
+    transferred: Id,
+    agent: Id,
+    last_seq: u64,
 }
 
 async fn transfer_conversation(
     Authed(tenant): Authed,
-    Path(id): Path<u64>,
+    PathId(id): PathId,
     Body(body): Body<TransferBody>,
-) -> Result<Json<Value>, ApiError> {
-    let ack = tenant.apply(Command::Transfer { conversation: id, agent: body.agent }).await?;
-    Ok(Json(json!({"transferred": id, "agent": body.agent, "last_seq": ack.last_seq})))
+) -> Result<Json<Transferred>, ApiError> {
+    let command = Command::Transfer { conversation: id.clone(), agent: body.agent.clone() };
+    let ack = tenant.apply(command).await?;
+    Ok(Json(Transferred { transferred: id, agent: body.agent, last_seq: ack.last_seq }))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OfferBody {
-    agent: u64,
+    agent: Id,
     accept: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct OfferAnswered {
+    conversation: Id,
+    accepted: bool,
+    last_seq: u64,
 }
 
 async fn answer_offer(
     Authed(tenant): Authed,
-    Path(id): Path<u64>,
+    PathId(id): PathId,
     Body(body): Body<OfferBody>,
-) -> Result<Json<Value>, ApiError> {
-    let command = Command::AnswerOffer { conversation: id, agent: body.agent, accept: body.accept };
+) -> Result<Json<OfferAnswered>, ApiError> {
+    let command =
+        Command::AnswerOffer { conversation: id.clone(), agent: body.agent, accept: body.accept };
     let ack = tenant.apply(command).await?;
-    Ok(Json(json!({"conversation": id, "accepted": body.accept, "last_seq": ack.last_seq})))
+    Ok(Json(OfferAnswered { conversation: id, accepted: body.accept, last_seq: ack.last_seq }))
+}
+
+/// One lane of the backlog.
+#[derive(Debug, Serialize)]
+struct LaneJson {
+    channel: Channel,
+    language: Language,
+    /// Conversations waiting.
+    depth: usize,
+    /// How long the longest-waiting one has waited, ms (tenant clock).
+    oldest_wait_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Queues {
+    queues: Vec<LaneJson>,
+}
+
+/// `GET /v1/queues`: per (channel, language) lane, how many wait and the
+/// longest wait.
+async fn queues(Authed(tenant): Authed) -> Json<Queues> {
+    let router = tenant.pipeline().router();
+    let now = router.now();
+    let queues = router
+        .queues()
+        .into_iter()
+        .map(|lane| LaneJson {
+            channel: lane.channel,
+            language: lane.language,
+            depth: lane.depth,
+            oldest_wait_ms: now.since(lane.oldest_since),
+        })
+        .collect();
+    Json(Queues { queues })
+}
+
+#[derive(Debug, Serialize)]
+struct Erased {
+    erased: ErasureReport,
 }
 
 async fn erase_customer(
     Authed(tenant): Authed,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, ApiError> {
+    PathId(id): PathId,
+) -> Result<Json<Erased>, ApiError> {
     let report = tenant.erase(id).await?;
-    Ok(Json(json!({"erased": report})))
+    Ok(Json(Erased { erased: report }))
 }
 
 // ----- Catalog and scoring ---------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SearchQuery {
     q: String,
     #[serde(default = "default_limit")]
@@ -598,21 +1064,35 @@ fn default_limit() -> usize {
     5
 }
 
+/// The most hits one search returns.
+const MAX_HITS: usize = 100;
+
+/// One query's hits: the shape `loket catalog search` prints too.
+#[derive(Debug, Serialize)]
+struct SearchAnswer {
+    query: String,
+    hits: Vec<Hit>,
+}
+
 async fn search_catalog(
     Authed(tenant): Authed,
-    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(query) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    QueryOf(query): QueryOf<SearchQuery>,
+) -> Result<Json<SearchAnswer>, ApiError> {
     let catalog = tenant.pipeline().catalog().ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "no_catalog", "this tenant has no catalog")
     })?;
-    let limit = query.limit.clamp(1, 100);
-    let hits = catalog.search(&query.q, limit).map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(Json(json!({"query": query.q, "hits": hits.iter().map(hit_json).collect::<Vec<_>>()})))
+    if !(1..=MAX_HITS).contains(&query.limit) {
+        return Err(ApiError::invalid(format!(
+            "limit: must be 1 to {MAX_HITS}, not {}",
+            query.limit
+        )));
+    }
+    let hits =
+        catalog.search(&query.q, query.limit).map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(Json(SearchAnswer { query: query.q, hits }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StockBody {
     sku: String,
@@ -622,9 +1102,9 @@ struct StockBody {
 async fn set_stock(
     Authed(tenant): Authed,
     Body(body): Body<StockBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StockBody>, ApiError> {
     tenant.apply(Command::SetStock { sku: body.sku.clone(), stock: body.stock }).await?;
-    Ok(Json(json!({"sku": body.sku, "stock": body.stock})))
+    Ok(Json(body))
 }
 
 #[derive(Debug, Deserialize)]
@@ -632,14 +1112,24 @@ async fn set_stock(
 struct ScoreBody {
     text: String,
     #[serde(default)]
-    conversation_id: Option<u64>,
+    conversation_id: Option<Id>,
+}
+
+#[derive(Debug, Serialize)]
+struct ScoreAnswer {
+    #[serde(flatten)]
+    score: ScoreJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<Id>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_score: Option<Option<f64>>,
 }
 
 async fn score(
     Authed(tenant): Authed,
     State(state): State<AppState>,
     Body(body): Body<ScoreBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScoreAnswer>, ApiError> {
     if body.text.len() > state.limits.max_text_bytes {
         return Err(ApiError::invalid(format!(
             "text: {} bytes; at most {}",
@@ -649,30 +1139,43 @@ async fn score(
     }
     let pipeline = tenant.pipeline();
     let score = with_scratch(|scratch| pipeline.score(&body.text, scratch));
-    let mut value = score_json(&tenant, &score);
-    if let Some(id) = body.conversation_id {
-        value["conversation_id"] = json!(id);
-        value["conversation_score"] =
-            json!(pipeline.conversation_score(ConversationId(id)).map(round));
-    }
-    Ok(Json(value))
+    let conversation_score = body.conversation_id.as_ref().map(|id| {
+        let key = tenant.ids().read().conversations.find(id);
+        key.and_then(|key| pipeline.conversation_score(ConversationId(key))).map(round)
+    });
+    Ok(Json(ScoreAnswer {
+        score: score_json(&tenant, &score),
+        conversation_id: body.conversation_id,
+        conversation_score,
+    }))
 }
 
-async fn stats(Authed(tenant): Authed) -> Json<Value> {
-    let stats = tenant.pipeline().router().stats();
-    Json(json!({
-        "tenant": tenant.name(),
-        "router": stats,
-        "last_seq": tenant.events().latest(),
-    }))
+#[derive(Debug, Serialize)]
+struct StatsAnswer {
+    tenant: String,
+    router: RouterStats,
+    last_seq: u64,
+}
+
+async fn stats(Authed(tenant): Authed) -> Json<StatsAnswer> {
+    let router = tenant.pipeline().router().stats();
+    let last_seq = tenant.events().latest();
+    Json(StatsAnswer { tenant: tenant.name().to_owned(), router, last_seq })
 }
 
 // ----- Events ------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EventsQuery {
     #[serde(default)]
     from: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Gap {
+    from: u64,
+    oldest: u64,
 }
 
 /// `GET /v1/events?from=SEQ`: Server-Sent Events, each with `id:` = its
@@ -683,10 +1186,8 @@ async fn events(
     Authed(tenant): Authed,
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    QueryOf(query): QueryOf<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let Query(query) =
-        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -700,14 +1201,16 @@ async fn events(
     let updates = log.subscribe();
     let shutdown = state.shutdown.clone();
     struct Cursor {
+        tenant: Arc<Tenant>,
         log: Arc<crate::events::EventLog>,
         updates: watch::Receiver<u64>,
         shutdown: watch::Receiver<bool>,
         next: u64,
         buffer: std::collections::VecDeque<SseEvent>,
-        scratch: Vec<crate::state::SeqEvent>,
+        scratch: Vec<SeqEvent>,
     }
     let cursor = Cursor {
+        tenant,
         log,
         updates,
         shutdown,
@@ -726,13 +1229,14 @@ async fn events(
             cursor.scratch.clear();
             let read = cursor.log.read_from(cursor.next, 512, &mut cursor.scratch);
             if read.oldest > cursor.next && cursor.next <= cursor.log.latest() {
-                let gap = json!({"from": cursor.next, "oldest": read.oldest});
-                cursor.buffer.push_back(SseEvent::default().event("gap").data(gap.to_string()));
+                let gap = Gap { from: cursor.next, oldest: read.oldest };
+                let data = serde_json::to_string(&gap).unwrap_or_default();
+                cursor.buffer.push_back(SseEvent::default().event("gap").data(data));
             }
+            let router = cursor.tenant.pipeline().router();
             for event in &cursor.scratch {
                 let data =
-                    serde_json::to_string(&EventJson { seq: event.seq, event: &event.event })
-                        .unwrap_or_default();
+                    serde_json::to_string(&EventJson::new(event, router)).unwrap_or_default();
                 cursor.buffer.push_back(SseEvent::default().id(event.seq.to_string()).data(data));
             }
             cursor.next = read.next;
@@ -750,22 +1254,29 @@ async fn events(
 
 // ----- Health and metrics ------------------------------------------------------------
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[derive(Debug, Serialize)]
+struct Health<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unhealthy_tenants: Vec<&'a str>,
+}
+
+async fn healthz() -> Json<Health<'static>> {
+    Json(Health { status: "ok", unhealthy_tenants: Vec::new() })
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let unhealthy: Vec<&str> =
         state.tenants.iter().filter(|t| !t.is_healthy()).map(|t| t.name()).collect();
     if state.ready.load(Ordering::Relaxed) && unhealthy.is_empty() {
-        Json(json!({"status": "ready"})).into_response()
+        Json(Health { status: "ready", unhealthy_tenants: unhealthy }).into_response()
     } else {
-        let body = json!({"status": "not_ready", "unhealthy_tenants": unhealthy});
+        let body = Health { status: "not_ready", unhealthy_tenants: unhealthy };
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 
 async fn metrics() -> Response {
     let body = crate::metrics::prometheus().render();
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

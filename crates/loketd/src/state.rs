@@ -10,39 +10,57 @@
 //!   the same event sequence numbers.
 //! - A command that fails changes nothing and is not journaled.
 //! - No I/O here: the sequencer writes the journal and snapshots.
+//! - The platform's ids are interned here, in journal order, into the
+//!   tenant's [`TenantIds`]; events leave with the caller's ids attached, so
+//!   nothing downstream needs the mapping (which lets go of a conversation's
+//!   id once the router forgets the conversation).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use loket_catalog::Catalog;
+use loket_ids::{Id, Name, SavedTenantIds, TenantIds};
 use loket_intent::{ConversationScore, IntentId, Score, Signals};
 use loket_pipeline::{Inbound, Pipeline};
 use loket_router::{
-    AgentId, AgentKind, AgentSpec, Capacity, Channel, ConversationId, CustomerId, Event, Language,
-    ManualClock, Presence, Router, RouterError, RouterSnapshot, SkillLevel, Timestamp,
+    AgentId, AgentKind, AgentSpec, Capacity, Channel, ConversationId, CustomerId,
+    EscalationTrigger, Event, EventKind, Language, ManualClock, Presence, Router, RouterError,
+    RouterSnapshot, SkillLevel, Timestamp,
 };
+use parking_lot::RwLock;
 use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::command::{AgentRecord, Command, Record, ScoredMessage, SkillRecord};
 
-/// One decision or state change with its place in the tenant's stream.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One decision or state change with its place in the tenant's stream and
+/// the caller's ids of its conversation and agent.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SeqEvent {
     /// Position in the tenant's event stream, from 1, without gaps.
     pub seq: u64,
-    /// The event.
+    /// The event (router integers).
     pub event: Event,
+    /// The conversation's id, as the platform names it.
+    pub conversation: Option<Name>,
+    /// The agent's id, as the platform names it.
+    pub agent: Option<Name>,
 }
 
 /// The routing decision for one message.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     /// The decision event's sequence number.
     pub seq: u64,
     /// The decision.
     pub event: Event,
+    /// The conversation's id, as the platform names it.
+    pub conversation: Option<Name>,
+    /// The agent's id, as the platform names it.
+    pub agent: Option<Name>,
     /// The conversation's buying intent after the message.
     pub conversation_score: f32,
+    /// The message escalated the conversation to a person, for this.
+    pub escalation: Option<EscalationTrigger>,
 }
 
 /// What applying a command produced, besides events.
@@ -50,16 +68,35 @@ pub struct Decision {
 pub struct Applied {
     /// One per message, for [`Command::Messages`].
     pub decisions: Vec<Decision>,
-    /// Erased conversations, for [`Command::EraseCustomer`].
+    /// Erased conversations (router integers), for [`Command::EraseCustomer`].
     pub erased: Vec<u64>,
+    /// The same, as the platform names them.
+    pub erased_names: Vec<Name>,
 }
 
 /// A command that cannot apply. Nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The router refused (unknown agent or conversation, bad capacity, ...).
+    /// The router refused (bad capacity, no such offer, ...).
     #[error(transparent)]
     Router(#[from] RouterError),
+    /// No agent has this id.
+    #[error("no agent {0:?}")]
+    UnknownAgent(String),
+    /// No open conversation has this id.
+    #[error("no conversation {0:?}")]
+    UnknownConversation(String),
+    /// A message asks for a skill no agent has ever had, and the tenant
+    /// does not take new skills from messages (`allow_new_skills`).
+    #[error(
+        "{field}: no agent has skill {skill:?} (set allow_new_skills to route to skills no agent has yet)"
+    )]
+    UnknownSkill {
+        /// Where, e.g. `skills.plants` or `messages[3].skills.plants`.
+        field: String,
+        /// The skill.
+        skill: String,
+    },
     /// The catalog refused (unknown product, ...).
     #[error(transparent)]
     Catalog(#[from] loket_catalog::CatalogError),
@@ -85,6 +122,10 @@ pub struct TenantSnapshot {
     pub scores: Vec<SavedScore>,
     /// Stock levels set through the API since the catalog was loaded.
     pub stock: Vec<SavedStock>,
+    /// The platform's ids and their router integers.
+    pub ids: SavedTenantIds,
+    /// When customer ids kept for their history were last checked.
+    pub ids_swept_ms: u64,
 }
 
 /// One conversation's buying-intent state.
@@ -108,13 +149,22 @@ pub struct SavedStock {
 }
 
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
+
+/// How often (tenant clock) customer ids kept only for their routing
+/// history are checked again.
+const IDS_SWEEP_EVERY_MS: u64 = 60_000;
 
 /// A tenant's routing, scoring and stock state; see the module docs.
 #[derive(Debug)]
 pub struct TenantState {
     pipeline: Arc<Pipeline>,
     clock: Arc<ManualClock>,
+    /// Written only here; handlers read it to look ids up.
+    ids: Arc<RwLock<TenantIds>>,
+    ids_swept_ms: u64,
+    /// Messages may ask for skills no agent has had yet.
+    allow_new_skills: bool,
     stock: BTreeMap<String, i64>,
     next_seq: u64,
     clock_ms: u64,
@@ -128,11 +178,26 @@ impl TenantState {
         TenantState {
             pipeline,
             clock,
+            ids: Arc::default(),
+            ids_swept_ms: clock_ms,
+            allow_new_skills: false,
             stock: BTreeMap::new(),
             next_seq: 1,
             clock_ms,
             scratch: Vec::new(),
         }
+    }
+
+    /// Lets messages ask for skills no agent has had yet (they wait, with
+    /// `why: no_skill`, until one does); refused by default.
+    pub fn allow_new_skills(mut self, allow: bool) -> TenantState {
+        self.allow_new_skills = allow;
+        self
+    }
+
+    /// The tenant's ids, for looking them up (take the read lock briefly).
+    pub fn ids(&self) -> &Arc<RwLock<TenantIds>> {
+        &self.ids
     }
 
     /// The pipeline (scoring, routing, catalog).
@@ -180,7 +245,51 @@ impl TenantState {
         // A failed command changed nothing, so it reported nothing; number
         // whatever the router reported either way.
         self.number(events);
+        if let (Ok(()), Command::EraseCustomer { customer }) = (&result, &record.command) {
+            let mut ids = self.ids.write();
+            if let Some(key) = ids.customers.find(customer) {
+                ids.erase_customer(key);
+            }
+        }
+        if self.clock_ms >= self.ids_swept_ms.saturating_add(IDS_SWEEP_EVERY_MS) {
+            self.ids_swept_ms = self.clock_ms;
+            let router = self.pipeline.router();
+            self.ids.write().sweep(|customer| router.remembers_customer(CustomerId(customer)));
+        }
         result.map(|()| applied)
+    }
+
+    /// Checks a message before anything is routed: codes in range, and the
+    /// skills it asks for known (unless new ones are allowed).
+    fn check(&self, message: &ScoredMessage, field: &str) -> Result<(), ApplyError> {
+        inbound(message, ConversationId(0), CustomerId(0), &[])?;
+        message.conversation.check().map_err(|e| invalid_id(field, "conversation", &e))?;
+        message.customer.check().map_err(|e| invalid_id(field, "customer", &e))?;
+        for skill in &message.skills {
+            check_level(skill)?;
+            if !self.allow_new_skills && self.router().find_skill(&skill.name).is_none() {
+                return Err(ApplyError::UnknownSkill {
+                    field: format!("{field}skills.{}", skill.name),
+                    skill: skill.name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// An agent's router integer, or an error naming the caller's id.
+    fn agent(&self, id: &Id) -> Result<AgentId, ApplyError> {
+        self.ids.read().agents.find(id).map(AgentId).ok_or_else(|| unknown_agent(id))
+    }
+
+    /// A conversation's router integer, or an error naming the caller's id.
+    fn conversation(&self, id: &Id) -> Result<ConversationId, ApplyError> {
+        self.ids
+            .read()
+            .conversations
+            .find(id)
+            .map(ConversationId)
+            .ok_or_else(|| ApplyError::UnknownConversation(id.to_string()))
     }
 
     fn apply_command(
@@ -189,15 +298,40 @@ impl TenantState {
         applied: &mut Applied,
     ) -> Result<(), ApplyError> {
         let router = self.pipeline.router().clone();
+        // The caller's id in an error, not the router's integer.
+        let named = |error: RouterError, agent: &Id, conversation: Option<&Id>| match error {
+            RouterError::UnknownAgent(_) => unknown_agent(agent),
+            RouterError::UnknownConversation(_) => {
+                ApplyError::UnknownConversation(conversation.map(Id::to_string).unwrap_or_default())
+            }
+            other => ApplyError::Router(other),
+        };
         match command {
             Command::Messages(messages) => {
                 // All or nothing: check every message before routing any.
-                for message in messages {
-                    inbound(message)?;
+                let single = messages.len() == 1;
+                for (index, message) in messages.iter().enumerate() {
+                    let field = if single { String::new() } else { format!("messages[{index}].") };
+                    self.check(message, &field)?;
                 }
                 applied.decisions.reserve(messages.len());
+                let mut required: Vec<SkillLevel> = Vec::new();
                 for message in messages {
-                    let inbound = inbound(message)?;
+                    let (conversation, customer) = {
+                        let mut ids = self.ids.write();
+                        (
+                            ConversationId(ids.conversations.intern(&message.conversation)),
+                            CustomerId(ids.customers.intern(&message.customer)),
+                        )
+                    };
+                    required.clear();
+                    for skill in &message.skills {
+                        required.push(SkillLevel {
+                            skill: router.skill(&skill.name)?,
+                            level: skill.level,
+                        });
+                    }
+                    let inbound = inbound(message, conversation, customer, &required)?;
                     let score = score(message);
                     let before = self.scratch.len();
                     let routed = self.pipeline.route_scored(&inbound, &score, &mut self.scratch);
@@ -209,52 +343,77 @@ impl TenantState {
                         // A decision the router did not also report: report it.
                         self.scratch.push(routed.decision);
                     }
-                    let seq = self.next_seq + offset as u64;
+                    let escalation =
+                        self.scratch[before..].iter().find_map(|event| match event.kind {
+                            EventKind::Escalated { trigger }
+                                if event.conversation == Some(conversation) =>
+                            {
+                                Some(trigger)
+                            }
+                            _ => None,
+                        });
+                    let mut ids = self.ids.write();
+                    ids.routed(conversation.0, customer.0, |c| {
+                        router.remembers_customer(CustomerId(c))
+                    });
                     applied.decisions.push(Decision {
-                        seq,
+                        seq: self.next_seq + offset as u64,
                         event: routed.decision,
+                        conversation: ids.conversations.name(conversation.0),
+                        agent: routed.decision.agent.and_then(|a| ids.agents.name(a.0)),
                         conversation_score: routed.conversation_score,
+                        escalation,
                     });
                 }
             }
             Command::UpsertAgent(agent) => {
-                let spec = agent_spec(&router, agent)?;
+                agent.id.check().map_err(|e| invalid_id("", "id", &e))?;
+                let mut spec = agent_spec(&router, agent)?;
+                spec.id = AgentId(self.ids.write().agents.intern(&agent.id));
                 router.upsert_agent(spec, &mut self.scratch)?;
             }
             Command::SetPresence { agent, presence } => {
-                router.set_presence(
-                    AgentId(*agent),
-                    presence_from(*presence)?,
-                    &mut self.scratch,
-                )?;
+                let presence = presence_from(*presence)?;
+                router
+                    .set_presence(self.agent(agent)?, presence, &mut self.scratch)
+                    .map_err(|e| named(e, agent, None))?;
             }
             Command::SetCapacity { agent, capacity } => {
-                router.set_capacity(AgentId(*agent), capacity_from(capacity), &mut self.scratch)?;
+                router
+                    .set_capacity(self.agent(agent)?, capacity_from(capacity), &mut self.scratch)
+                    .map_err(|e| named(e, agent, None))?;
             }
             Command::SetSkills { agent, skills } => {
+                let id = self.agent(agent)?;
                 let skills = skills_from(&router, skills)?;
-                router.set_skills(AgentId(*agent), skills, &mut self.scratch)?;
+                router
+                    .set_skills(id, skills, &mut self.scratch)
+                    .map_err(|e| named(e, agent, None))?;
             }
-            Command::RemoveAgent { agent } => {
-                router.remove_agent(AgentId(*agent), &mut self.scratch)?
-            }
+            Command::RemoveAgent { agent } => router
+                .remove_agent(self.agent(agent)?, &mut self.scratch)
+                .map_err(|e| named(e, agent, None))?,
             Command::Close { conversation } => {
-                self.pipeline.close(ConversationId(*conversation), &mut self.scratch)?;
+                let id = self.conversation(conversation)?;
+                self.pipeline
+                    .close(id, &mut self.scratch)
+                    .map_err(|e| named(e, &Id::Number(0), Some(conversation)))?;
             }
             Command::Transfer { conversation, agent } => {
-                router.transfer(
-                    ConversationId(*conversation),
-                    AgentId(*agent),
-                    &mut self.scratch,
-                )?;
+                let id = self.conversation(conversation)?;
+                router
+                    .transfer(id, self.agent(agent)?, &mut self.scratch)
+                    .map_err(|e| named(e, agent, Some(conversation)))?;
             }
             Command::AnswerOffer { conversation, agent, accept } => {
-                let (conversation, agent) = (ConversationId(*conversation), AgentId(*agent));
-                if *accept {
-                    router.accept_offer(conversation, agent, &mut self.scratch)?;
+                let id = self.conversation(conversation)?;
+                let agent_id = self.agent(agent)?;
+                let result = if *accept {
+                    router.accept_offer(id, agent_id, &mut self.scratch)
                 } else {
-                    router.decline_offer(conversation, agent, &mut self.scratch)?;
-                }
+                    router.decline_offer(id, agent_id, &mut self.scratch)
+                };
+                result.map_err(|e| named(e, agent, Some(conversation)))?;
             }
             Command::Tick => router.advance(&mut self.scratch),
             Command::SetStock { sku, stock } => {
@@ -263,11 +422,16 @@ impl TenantState {
                 self.stock.insert(sku.clone(), *stock);
             }
             Command::EraseCustomer { customer } => {
-                let erased = router.erase_customer(CustomerId(*customer), &mut self.scratch);
-                for conversation in &erased {
-                    self.pipeline.forget(*conversation);
+                let key = self.ids.read().customers.find(customer);
+                if let Some(key) = key {
+                    let erased = router.erase_customer(CustomerId(key), &mut self.scratch);
+                    let ids = self.ids.read();
+                    for conversation in &erased {
+                        self.pipeline.forget(*conversation);
+                        applied.erased.push(conversation.0);
+                        applied.erased_names.extend(ids.conversations.name(conversation.0));
+                    }
                 }
-                applied.erased = erased.iter().map(|c| c.0).collect();
             }
         }
         Ok(())
@@ -279,11 +443,28 @@ impl TenantState {
             .ok_or_else(|| ApplyError::Invalid("this tenant has no catalog".to_owned()))
     }
 
-    /// Moves the router's events from scratch into `events`, numbered.
+    /// Moves the router's events from scratch into `events`, numbered and
+    /// named; then lets go of the ids of conversations the router forgot.
     fn number(&mut self, events: &mut Vec<SeqEvent>) {
-        for event in self.scratch.drain(..) {
-            events.push(SeqEvent { seq: self.next_seq, event });
+        let router = self.pipeline.router();
+        let mut ids = self.ids.write();
+        for event in &self.scratch {
+            events.push(SeqEvent {
+                seq: self.next_seq,
+                event: *event,
+                conversation: event.conversation.and_then(|c| ids.conversations.name(c.0)),
+                agent: event.agent.and_then(|a| ids.agents.name(a.0)),
+            });
             self.next_seq += 1;
+        }
+        let remembered = |customer| router.remembers_customer(CustomerId(customer));
+        for event in self.scratch.drain(..) {
+            if let Some(conversation) = event.conversation
+                && matches!(event.kind, EventKind::Closed | EventKind::Released | EventKind::Erased)
+                && router.conversation(conversation).is_none()
+            {
+                ids.forgotten(conversation.0, remembered);
+            }
         }
     }
 
@@ -310,6 +491,8 @@ impl TenantState {
                 .iter()
                 .map(|(sku, &stock)| SavedStock { sku: sku.clone(), stock })
                 .collect(),
+            ids: self.ids.read().save(),
+            ids_swept_ms: self.ids_swept_ms,
         }
     }
 
@@ -322,6 +505,10 @@ impl TenantState {
                 snapshot.version
             )));
         }
+        let ids = TenantIds::restore(&snapshot.ids)
+            .map_err(|e| ApplyError::Invalid(format!("snapshot ids: {e}")))?;
+        *self.ids.write() = ids;
+        self.ids_swept_ms = snapshot.ids_swept_ms;
         self.next_seq = snapshot.next_seq.max(1);
         self.clock_ms = snapshot.clock_ms;
         self.clock.set(Timestamp(self.clock_ms));
@@ -368,16 +555,37 @@ pub fn language_from(code: u8) -> Result<Option<Language>, ApplyError> {
     }
 }
 
-fn inbound(message: &ScoredMessage) -> Result<Inbound<'_>, ApplyError> {
-    let mut inbound = Inbound::new(
-        ConversationId(message.conversation),
-        CustomerId(message.customer),
-        channel_from(message.channel)?,
-        &message.text,
-    );
+fn inbound<'a>(
+    message: &'a ScoredMessage,
+    conversation: ConversationId,
+    customer: CustomerId,
+    required: &'a [SkillLevel],
+) -> Result<Inbound<'a>, ApplyError> {
+    let mut inbound =
+        Inbound::new(conversation, customer, channel_from(message.channel)?, &message.text);
     inbound.language = language_from(message.language)?;
     inbound.tier = message.tier;
+    inbound.required = required;
     Ok(inbound)
+}
+
+fn unknown_agent(id: &Id) -> ApplyError {
+    ApplyError::UnknownAgent(id.to_string())
+}
+
+fn invalid_id(prefix: &str, field: &str, error: &loket_ids::IdError) -> ApplyError {
+    ApplyError::Invalid(format!("{prefix}{field}: {error}"))
+}
+
+fn check_level(skill: &SkillRecord) -> Result<(), ApplyError> {
+    if (1..=10).contains(&skill.level) {
+        Ok(())
+    } else {
+        Err(ApplyError::Invalid(format!(
+            "skill {:?}: proficiency {} is outside 1..=10",
+            skill.name, skill.level
+        )))
+    }
 }
 
 /// The scores as journaled.
@@ -396,12 +604,12 @@ pub fn score(message: &ScoredMessage) -> Score {
 }
 
 /// A message as it arrives, before scoring.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Incoming<'a> {
     /// Conversation id.
-    pub conversation: u64,
+    pub conversation: Id,
     /// Customer id.
-    pub customer: u64,
+    pub customer: Id,
     /// Channel code.
     pub channel: u8,
     /// Language code: 0 detect, 1 Dutch, 2 English.
@@ -410,13 +618,15 @@ pub struct Incoming<'a> {
     pub tier: u8,
     /// The text.
     pub text: &'a str,
+    /// Skills the platform requires.
+    pub skills: Vec<SkillRecord>,
 }
 
 /// A message scored now, ready to journal.
 pub fn scored(
     pipeline: &Pipeline,
     scratch: &mut loket_pipeline::Scratch,
-    incoming: &Incoming<'_>,
+    incoming: Incoming<'_>,
 ) -> ScoredMessage {
     let score = pipeline.score(incoming.text, scratch);
     ScoredMessage {
@@ -435,6 +645,7 @@ pub fn scored(
             loket_intent::Language::Unknown => 0,
         },
         signals: score.signals.0,
+        skills: incoming.skills,
     }
 }
 
@@ -488,19 +699,14 @@ fn skills_from(router: &Router, skills: &[SkillRecord]) -> Result<Vec<SkillLevel
     skills
         .iter()
         .map(|skill| {
-            if !(1..=10).contains(&skill.level) {
-                return Err(ApplyError::Invalid(format!(
-                    "skill {:?}: proficiency {} is outside 1..=10",
-                    skill.name, skill.level
-                )));
-            }
+            check_level(skill)?;
             Ok(SkillLevel { skill: router.skill(&skill.name)?, level: skill.level })
         })
         .collect()
 }
 
 fn agent_spec(router: &Router, agent: &AgentRecord) -> Result<AgentSpec, ApplyError> {
-    let mut spec = AgentSpec::new(AgentId(agent.id));
+    let mut spec = AgentSpec::new(AgentId(0));
     spec.kind = if agent.bot { AgentKind::Bot } else { AgentKind::Human };
     spec.skills = skills_from(router, &agent.skills)?;
     spec.languages =

@@ -51,6 +51,7 @@ use crate::demo;
 use crate::events::EventLog;
 use crate::metrics::TenantMetrics;
 use crate::state::{Applied, ApplyError, SeqEvent, TenantSnapshot, TenantState};
+use loket_ids::{Id, Name, TenantIds};
 
 /// Why a tenant refused or failed a request.
 #[derive(Debug, thiserror::Error)]
@@ -89,10 +90,10 @@ pub struct Ack {
 /// A confirmed erasure.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ErasureReport {
-    /// The customer.
-    pub customer: u64,
-    /// Conversations erased from memory.
-    pub conversations: Vec<u64>,
+    /// The customer, as the platform names them.
+    pub customer: Id,
+    /// Conversations erased from memory, as the platform names them.
+    pub conversations: Vec<Name>,
     /// Retained events about them removed from the event stream.
     pub events_removed: usize,
     /// Journal segment files deleted (they held the customer's messages).
@@ -107,7 +108,7 @@ type Reply<T> = oneshot::Sender<Result<T, TenantError>>;
 
 enum Request {
     Apply { command: Command, ingest: Instant, submitted: Instant, reply: Reply<Ack> },
-    Erase { customer: u64, reply: Reply<ErasureReport> },
+    Erase { customer: Id, reply: Reply<ErasureReport> },
     Snapshot { reply: Reply<u64> },
     Stop { reply: Reply<u64> },
 }
@@ -117,6 +118,7 @@ enum Request {
 pub struct Tenant {
     name: String,
     pipeline: Arc<Pipeline>,
+    ids: Arc<parking_lot::RwLock<TenantIds>>,
     events: Arc<EventLog>,
     metrics: Arc<TenantMetrics>,
     limiter: Option<(DefaultDirectRateLimiter, u32)>,
@@ -212,7 +214,8 @@ impl Tenant {
             Pipeline::new(router, model, catalog, config.pipeline.clone())
                 .map_err(|e| startup(format!("pipeline: {e}")))?,
         );
-        let mut state = TenantState::new(pipeline.clone(), clock);
+        let mut state =
+            TenantState::new(pipeline.clone(), clock).allow_new_skills(config.allow_new_skills);
         if let Some(snapshot) = &snapshot {
             state.restore(snapshot).map_err(|e| startup(format!("snapshot: {e}")))?;
         }
@@ -225,6 +228,7 @@ impl Tenant {
                 journal.first_lsn()
             )));
         }
+        let ids = state.ids().clone();
         let events = Arc::new(EventLog::new(daemon.event_retention, state.next_seq()));
         let metrics = Arc::new(TenantMetrics::new(&config.name));
 
@@ -365,6 +369,7 @@ impl Tenant {
         Ok(Arc::new(Tenant {
             name: config.name.clone(),
             pipeline,
+            ids,
             events,
             metrics,
             limiter,
@@ -382,6 +387,12 @@ impl Tenant {
     /// Scoring, routing and catalog (read-only use from handlers).
     pub fn pipeline(&self) -> &Arc<Pipeline> {
         &self.pipeline
+    }
+
+    /// The tenant's ids (written only by its sequencer; take the read lock
+    /// briefly).
+    pub fn ids(&self) -> &Arc<parking_lot::RwLock<TenantIds>> {
+        &self.ids
     }
 
     /// The event stream.
@@ -440,7 +451,7 @@ impl Tenant {
     }
 
     /// Erases a customer from memory, journal and snapshots (GDPR).
-    pub async fn erase(&self, customer: u64) -> Result<ErasureReport, TenantError> {
+    pub async fn erase(&self, customer: Id) -> Result<ErasureReport, TenantError> {
         let (reply, receiver) = oneshot::channel();
         self.send(Request::Erase { customer, reply })?;
         receiver.await.unwrap_or(Err(TenantError::ShuttingDown))
@@ -959,11 +970,11 @@ impl Sequencer {
         Ok((segments_removed, snapshots_removed, lsn))
     }
 
-    fn erase(&mut self, customer: u64) -> Result<ErasureReport, TenantError> {
+    fn erase(&mut self, customer: Id) -> Result<ErasureReport, TenantError> {
         self.barrier()?;
         let record = Record {
             at_ms: self.state.time_for(wall_ms()),
-            command: Command::EraseCustomer { customer },
+            command: Command::EraseCustomer { customer: customer.clone() },
         };
         let applied = self.state.apply(&record, &mut self.group_events)?;
         if let Err(error) = self.journal.append(&record.encode()) {
@@ -978,10 +989,10 @@ impl Sequencer {
         let events_removed = self.events.purge(&erased);
         self.barrier()?;
         let (journal_segments_removed, snapshots_removed, snapshot_lsn) = self.compact()?;
-        tracing::info!(tenant = %self.name, customer, conversations = erased.len(), "customer erased");
+        tracing::info!(tenant = %self.name, conversations = erased.len(), "customer erased");
         Ok(ErasureReport {
             customer,
-            conversations: applied.erased,
+            conversations: applied.erased_names,
             events_removed,
             journal_segments_removed,
             snapshots_removed,
@@ -1028,6 +1039,8 @@ mod tests {
                 agent: None,
                 kind: EventKind::Closed,
             },
+            conversation: Some(loket_ids::Name::Number(seq)),
+            agent: None,
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use loket_wire::{Frame, MessageBatch};
+use loket_wire::{Frame, Id, MessageBatch};
 use support::{Binary, TOKEN, events, http, message};
 
 fn free_port() -> SocketAddr {
@@ -101,8 +101,18 @@ async fn every_acknowledged_message_and_decision_survives_sigkill() {
         loop {
             while in_flight < 32 && started.elapsed() < Duration::from_secs(30) {
                 batch_id += 1;
+                // Odd messages name their conversation and customer with
+                // strings, as platforms do: the mapping must survive too.
                 let messages = (0..20)
-                    .map(|i| message(batch_id * 100 + i, batch_id, "heeft u de bananenboom nog?"))
+                    .map(|i| {
+                        let mut m =
+                            message(batch_id * 100 + i, batch_id, "heeft u de bananenboom nog?");
+                        if i % 2 == 1 {
+                            m.conversation_id = Id::Text(conversation_name(batch_id * 100 + i));
+                            m.customer_id = Id::Text(format!("klant-{batch_id}"));
+                        }
+                        m
+                    })
                     .collect();
                 client.send_batch(&MessageBatch { batch_id, messages }).await;
                 in_flight += 1;
@@ -140,19 +150,17 @@ async fn every_acknowledged_message_and_decision_survives_sigkill() {
     for &batch_id in acked.keys() {
         for i in [0, 7, 19] {
             let conversation = batch_id * 100 + i;
-            let (status, view) = http(
-                http_addr,
-                "GET",
-                &format!("/v1/conversations/{conversation}"),
-                Some(TOKEN),
-                None,
-            )
-            .await;
+            let name =
+                if i % 2 == 1 { conversation_name(conversation) } else { conversation.to_string() };
+            let (status, view) =
+                http(http_addr, "GET", &format!("/v1/conversations/{name}"), Some(TOKEN), None)
+                    .await;
             assert_eq!(
                 status, 200,
                 "conversation {conversation} of acknowledged batch {batch_id} is lost"
             );
             assert_eq!(view["messages"], 1);
+            assert_eq!(view["id"], name);
         }
     }
     // Every decision up to the last acknowledged sequence number is there,
@@ -161,16 +169,21 @@ async fn every_acknowledged_message_and_decision_survives_sigkill() {
     let stream = events(http_addr, TOKEN, Some(1), last as usize, Duration::from_secs(20)).await;
     let seqs: Vec<u64> = stream.iter().filter_map(|e| e.1).take_while(|&s| s <= last).collect();
     assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "decisions 1..={last} replayed");
-    let decided: std::collections::HashSet<u64> =
-        stream.iter().filter_map(|e| e.2["conversation"].as_u64()).collect();
+    let decided: std::collections::HashSet<String> =
+        stream.iter().filter_map(|e| e.2["conversation"].as_str().map(str::to_owned)).collect();
     for &batch_id in acked.keys() {
         for i in 0..20 {
-            assert!(
-                decided.contains(&(batch_id * 100 + i)),
-                "no decision for batch {batch_id} message {i}"
-            );
+            let conversation = batch_id * 100 + i;
+            let name =
+                if i % 2 == 1 { conversation_name(conversation) } else { conversation.to_string() };
+            assert!(decided.contains(&name), "no decision for batch {batch_id} message {i}");
         }
     }
     daemon.kill().unwrap();
     daemon.wait().unwrap();
+}
+
+/// A conversation id as a platform might write it.
+fn conversation_name(n: u64) -> String {
+    format!("WT-{n:08x}-gesprek")
 }

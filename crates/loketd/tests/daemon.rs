@@ -41,8 +41,8 @@ async fn a_message_is_scored_routed_and_answered_with_stock() {
     assert_eq!(status, 200);
     assert_eq!(conversation["messages"], 2);
     assert!(conversation["escalated"].as_bool().unwrap(), "{conversation}");
-    let agent = conversation["agent"].as_u64().unwrap();
-    assert!(agent < loketd::demo::FIRST_BOT, "a human now: {conversation}");
+    let agent = conversation["agent"].as_str().unwrap().to_owned();
+    assert!(agent.parse::<u64>().unwrap() < loketd::demo::FIRST_BOT, "a human now: {conversation}");
 
     let (status, batch) = http(
         daemon.http,
@@ -58,7 +58,7 @@ async fn a_message_is_scored_routed_and_answered_with_stock() {
     assert_eq!(status, 200, "{batch}");
     assert_eq!(batch["accepted"], 2);
     assert_eq!(batch["decisions"][1]["reason"], "sticky");
-    assert_eq!(batch["decisions"][1]["agent"], agent);
+    assert_eq!(batch["decisions"][1]["agent"], agent.as_str());
 
     let (status, closed) =
         http(daemon.http, "POST", "/v1/conversations/1/close", Some(TOKEN), None).await;
@@ -77,13 +77,14 @@ async fn agents_catalog_and_scoring_over_http() {
     let (status, view) =
         http(daemon.http, "POST", "/v1/agents", Some(TOKEN), Some(&body(agent))).await;
     assert_eq!(status, 200, "{view}");
-    assert_eq!(view["spec"]["skills"][0], json!({"skill": "sales", "level": 9}));
+    assert_eq!(view["id"], "7000");
+    assert_eq!(view["skills"][0], json!({"skill": "sales", "level": 9}));
     let update = json!({"presence": "away", "capacity": {"chat": 1, "total": 1}});
     let (status, view) =
         http(daemon.http, "PATCH", "/v1/agents/7000", Some(TOKEN), Some(&body(update))).await;
     assert_eq!(status, 200, "{view}");
-    assert_eq!(view["spec"]["presence"], "away");
-    assert_eq!(view["spec"]["capacity"]["chat"], 1);
+    assert_eq!(view["presence"], "away");
+    assert_eq!(view["capacity"]["chat"], 1);
     let (status, error) =
         http(daemon.http, "PATCH", "/v1/agents/7001", Some(TOKEN), Some("{}")).await;
     assert_eq!((status, error["error"]["code"].as_str()), (404, Some("not_found")));
@@ -137,6 +138,7 @@ async fn bad_requests_get_clean_errors() {
     let daemon = Spawned::start(config).await.unwrap();
     /// Method, path, token, body, expected status and error code.
     type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<String>, u16, &'a str);
+    let long_path = format!("/v1/agents/{}", "x".repeat(129));
     let cases: Vec<Case> = vec![
         ("POST", "/v1/messages", None, Some("{}".to_owned()), 401, "unauthorized"),
         ("POST", "/v1/messages", Some("wrong-token"), Some("{}".to_owned()), 401, "unauthorized"),
@@ -148,7 +150,16 @@ async fn bad_requests_get_clean_errors() {
             400,
             "bad_json",
         ),
-        ("POST", "/v1/messages", Some(TOKEN), Some("[]".to_owned()), 400, "bad_json"),
+        // JSON, but not a message: 422, naming the field where there is one.
+        ("POST", "/v1/messages", Some(TOKEN), Some("[]".to_owned()), 422, "invalid"),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some(body(json!({"customer_id": 1, "channel": "chat", "text": "hi"}))),
+            422,
+            "invalid",
+        ),
         (
             "POST",
             "/v1/messages",
@@ -156,8 +167,28 @@ async fn bad_requests_get_clean_errors() {
             Some(body(
                 json!({"conversation_id": 1, "customer_id": 1, "channel": "fax", "text": "hi"}),
             )),
-            400,
-            "bad_json",
+            422,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some(body(
+                json!({"conversation_id": "", "customer_id": 1, "channel": "chat", "text": "hi"}),
+            )),
+            422,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some(body(
+                json!({"conversation_id": 1, "customer_id": 1, "channel": "chat", "text": "hi", "skills": {"plantz": 3}}),
+            )),
+            422,
+            "unknown_skill",
         ),
         (
             "POST",
@@ -196,7 +227,14 @@ async fn bad_requests_get_clean_errors() {
             "invalid",
         ),
         ("POST", "/v1/conversations/99/close", Some(TOKEN), None, 404, "not_found"),
-        ("GET", "/v1/conversations/abc", Some(TOKEN), None, 400, ""),
+        ("GET", "/v1/conversations/abc", Some(TOKEN), None, 404, "not_found"),
+        ("GET", "/v1/conversations/a%0Ab", Some(TOKEN), None, 400, "bad_path"),
+        ("GET", &long_path, Some(TOKEN), None, 400, "bad_path"),
+        ("GET", "/v1/conversations?state=lost", Some(TOKEN), None, 400, "bad_query"),
+        ("GET", "/v1/agents?limit=0", Some(TOKEN), None, 422, "invalid"),
+        ("GET", "/v1/catalog/search?q=musa&limit=0", Some(TOKEN), None, 422, "invalid"),
+        ("GET", "/v1/catalog/search", Some(TOKEN), None, 400, "bad_query"),
+        ("PUT", "/v1/messages", Some(TOKEN), Some("{}".to_owned()), 405, "method_not_allowed"),
         ("GET", "/v1/nothing", Some(TOKEN), None, 404, "not_found"),
     ];
     for (method, path, token, request, status, code) in cases {
@@ -211,6 +249,27 @@ async fn bad_requests_get_clean_errors() {
     let (status, _) =
         http_raw(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&[0xFF, 0xFE, 0x00])).await;
     assert_eq!(status, 400);
+    // A single message's error names the field, not `messages[0]`; a
+    // batch's names the message.
+    let single = json!({"conversation_id": 1, "customer_id": 1, "channel": "chat", "text": "hi", "language": "de"});
+    let (_, answer) =
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(single.clone()))).await;
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("language: "), "{message}");
+    let batch = json!({"messages": [single.clone(), single]});
+    let (_, answer) =
+        http(daemon.http, "POST", "/v1/messages/batch", Some(TOKEN), Some(&body(batch))).await;
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("messages[0].language: "), "{message}");
+    // JSON without a Content-Type is fine; another Content-Type is 415.
+    let hello = body(json!({"text": "hallo"}));
+    let (status, answer) =
+        support::http_typed(daemon.http, "POST", "/v1/score", TOKEN, &hello, None).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) =
+        support::http_typed(daemon.http, "POST", "/v1/score", TOKEN, &hello, Some("text/plain"))
+            .await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (415, Some("unsupported_media_type")));
     // Still serving.
     let (status, _) = http(daemon.http, "GET", "/healthz", None, None).await;
     assert_eq!(status, 200);
@@ -326,7 +385,7 @@ async fn events_stream_resumes_from_a_sequence_number_across_restarts() {
     assert_eq!(all.iter().map(|e| e.1).collect::<Vec<_>>(), (1..=5).map(Some).collect::<Vec<_>>());
     let tail = events(daemon.http, TOKEN, Some(4), 2, Duration::from_secs(5)).await;
     assert_eq!(tail.iter().map(|e| e.1).collect::<Vec<_>>(), [Some(4), Some(5)]);
-    assert_eq!(tail[0].2["conversation"], 4);
+    assert_eq!(tail[0].2["conversation"], "4");
 
     // Live: a subscriber without `from` gets what happens next.
     let http_addr = daemon.http;
@@ -446,7 +505,7 @@ async fn erasing_a_customer_removes_them_from_memory_journal_and_snapshots() {
     let daemon = Spawned::start(config(dir.path())).await.unwrap();
     let (status, report) = http(daemon.http, "DELETE", "/v1/customers/42", Some(TOKEN), None).await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!(report["erased"]["conversations"], json!([1, 3]));
+    assert_eq!(report["erased"]["conversations"], json!(["1", "3"]));
     let (status, _) = http(daemon.http, "GET", "/v1/conversations/1", Some(TOKEN), None).await;
     assert_eq!(status, 404);
     let (status, _) = http(daemon.http, "GET", "/v1/conversations/2", Some(TOKEN), None).await;
@@ -561,5 +620,187 @@ async fn a_client_too_slow_to_send_its_headers_is_disconnected() {
     // Meanwhile everyone else is served.
     let (status, _) = http(daemon.http, "GET", "/healthz", None, None).await;
     assert_eq!(status, 200);
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platforms_own_ids_work_everywhere_and_survive_restarts_and_erasure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    let agents = dir.path().join("agents.jsonl");
+    std::fs::write(
+        &agents,
+        r#"{"id": "anna", "skills": {"sales": 8}, "languages": ["nl", "en"]}
+{"id": "bram-2", "skills": {"sales": 5}, "languages": ["nl"]}
+"#,
+    )
+    .unwrap();
+    config.tenants[0].agents = Some(agents);
+    config.tenants[0].demo_agents = false;
+    config.tenants[0].router.bot_first = false;
+    config.tenants[0].router.affinity_lookback_ms = 0;
+    config.snapshot.on_shutdown = false;
+    let daemon = Spawned::start(config.clone()).await.unwrap();
+    let uuid = "0b8e0c8e-5a4f-4f7e-9d5c-1f2a3b4c5d6e";
+    let phone = "+31 6 1234 5678";
+    let text = json!({"conversation_id": uuid, "customer_id": phone, "channel": "whatsapp",
+        "text": "wat kost deze bank?", "skills": {"sales": 6}});
+    let (status, answer) =
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["decision"]["conversation"], uuid);
+    assert_eq!(answer["decision"]["agent"], "anna", "only anna has sales at 6");
+    let path = format!("/v1/conversations/{uuid}");
+    let (status, view) = http(daemon.http, "GET", &path, Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!((view["id"].as_str(), view["customer"].as_str()), (Some(uuid), Some(phone)));
+    assert_eq!(view["agent"], "anna");
+    let (_, anna) = http(daemon.http, "GET", "/v1/agents/anna", Some(TOKEN), None).await;
+    assert_eq!(anna["holding"], json!([uuid]));
+    // An integer and its decimal string are one id.
+    let numeric =
+        json!({"conversation_id": 77, "customer_id": 5, "channel": "chat", "text": "hoi"});
+    http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(numeric))).await;
+    let (status, view) = http(daemon.http, "GET", "/v1/conversations/77", Some(TOKEN), None).await;
+    assert_eq!((status, view["id"].as_str()), (200, Some("77")));
+    let transfer = json!({"agent": "bram-2"});
+    let (status, answer) = http(
+        daemon.http,
+        "POST",
+        "/v1/conversations/77/transfer",
+        Some(TOKEN),
+        Some(&body(transfer)),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["agent"], "bram-2");
+    let unknown = json!({"agent": "nobody"});
+    let (status, answer) = http(
+        daemon.http,
+        "POST",
+        "/v1/conversations/77/transfer",
+        Some(TOKEN),
+        Some(&body(unknown)),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(answer["error"]["message"].as_str().unwrap().contains("\"nobody\""), "{answer}");
+    let stream = events(daemon.http, TOKEN, Some(1), 3, Duration::from_secs(5)).await;
+    assert_eq!(stream[0].2["conversation"], uuid);
+    assert_eq!(stream[0].2["agent"], "anna");
+    let before = events(daemon.http, TOKEN, Some(1), 1_000, Duration::from_millis(300)).await;
+    daemon.shutdown().await.unwrap();
+
+    // From the journal alone: the same ids, the same events.
+    let daemon = Spawned::start(config.clone()).await.unwrap();
+    let (status, view) = http(daemon.http, "GET", &path, Some(TOKEN), None).await;
+    assert_eq!((status, view["agent"].as_str()), (200, Some("anna")));
+    let after = events(daemon.http, TOKEN, Some(1), 1_000, Duration::from_millis(300)).await;
+    assert_eq!(after, before);
+    // A closed conversation's id may open a new conversation.
+    let (status, _) = http(daemon.http, "POST", &format!("{path}/close"), Some(TOKEN), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = http(daemon.http, "GET", &path, Some(TOKEN), None).await;
+    assert_eq!(status, 404);
+    let again = json!({"conversation_id": uuid, "customer_id": phone, "channel": "chat", "text": "nog een vraag"});
+    let (status, answer) =
+        http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(again))).await;
+    assert_eq!((status, answer["decision"]["conversation"].as_str()), (200, Some(uuid)));
+    // Erasure by the customer's own id takes their key with the rest, from
+    // every file as from memory.
+    let (status, report) =
+        http(daemon.http, "DELETE", "/v1/customers/%2B31%206%201234%205678", Some(TOKEN), None)
+            .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["erased"]["customer"], phone);
+    assert_eq!(report["erased"]["conversations"], json!([uuid]));
+    for (file, bytes) in walk(dir.path()) {
+        if file.extension().is_some_and(|e| e == "jsonl") {
+            continue;
+        }
+        assert!(
+            !bytes.windows(phone.len()).any(|w| w == phone.as_bytes()),
+            "{} still holds the erased customer's id",
+            file.display()
+        );
+    }
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_message_that_asks_for_a_person_doubts_or_complains_skips_the_bots() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Spawned::start(config(dir.path())).await.unwrap();
+    for (conversation, text, trigger) in [
+        (1, "mag ik een medewerker spreken? ik wil een klacht indienen", "human_request"),
+        (2, "dit is echt belachelijk, al drie weken niks gehoord", "complaint"),
+        (3, "ik twijfel tussen de twee jassen", "doubt"),
+    ] {
+        let message = json!({"conversation_id": conversation, "customer_id": conversation,
+            "channel": "chat", "text": text});
+        let (status, answer) =
+            http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(message))).await;
+        assert_eq!(status, 200, "{answer}");
+        let decision = &answer["decision"];
+        assert_eq!(decision["reason"], "escalation", "{text}: {answer}");
+        assert_eq!(decision["trigger"], trigger, "{text}: {answer}");
+        let agent: u64 = decision["agent"].as_str().unwrap().parse().unwrap();
+        assert!(agent < loketd::demo::FIRST_BOT, "{text}: a person, not a bot: {answer}");
+    }
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_conversations_and_queues_can_be_listed_and_waits_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.tenants[0].allow_new_skills = true;
+    config.tenants[0].router.bot_first = false;
+    let daemon = Spawned::start(config).await.unwrap();
+    let (status, page) = http(daemon.http, "GET", "/v1/agents?limit=30", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!((page["total"].as_u64(), page["next_offset"].as_u64()), (Some(100), Some(30)));
+    assert_eq!(page["agents"].as_array().unwrap().len(), 30);
+    assert_eq!(page["agents"][0]["id"], "1");
+    let (_, last) =
+        http(daemon.http, "GET", "/v1/agents?limit=30&offset=90", Some(TOKEN), None).await;
+    assert_eq!(last["agents"].as_array().unwrap().len(), 10);
+    assert!(last.get("next_offset").is_none(), "{last}");
+
+    // Nobody has skill "bonsai": with allow_new_skills the conversations
+    // wait, and say why.
+    for conversation in ["k-1", "k-2"] {
+        let message = json!({"conversation_id": conversation, "customer_id": conversation,
+            "channel": "email", "language": "en", "text": "how do i prune a bonsai", "skills": {"bonsai": 4}});
+        let (status, answer) =
+            http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(message))).await;
+        assert_eq!(status, 200, "{answer}");
+        let decision = &answer["decision"];
+        assert_eq!(decision["type"], "queued", "{answer}");
+        assert_eq!(decision["reason"], "no_eligible_agent");
+        assert_eq!(decision["why"]["code"], "no_skill", "{answer}");
+        assert_eq!(decision["why"]["skill"], "bonsai");
+        assert_eq!(decision["why"]["level"], 4);
+        assert!(decision["why"]["message"].as_str().unwrap().contains("bonsai"));
+    }
+    let stream = events(daemon.http, TOKEN, Some(1), 2, Duration::from_secs(5)).await;
+    assert_eq!(stream[0].2["why"]["code"], "no_skill", "the event stream explains too");
+    let (status, queued) =
+        http(daemon.http, "GET", "/v1/conversations?state=queued&limit=1", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{queued}");
+    assert_eq!((queued["total"].as_u64(), queued["next_offset"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(queued["conversations"][0]["id"], "k-1", "oldest first");
+    let required = queued["conversations"][0]["required"].as_array().unwrap();
+    assert!(required.iter().any(|r| r["skill"] == "bonsai" && r["level"] == 4), "{queued}");
+    let (_, assigned) =
+        http(daemon.http, "GET", "/v1/conversations?state=assigned", Some(TOKEN), None).await;
+    assert_eq!(assigned["total"], 0);
+    let (status, queues) = http(daemon.http, "GET", "/v1/queues", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{queues}");
+    assert_eq!(queues["queues"].as_array().unwrap().len(), 1, "{queues}");
+    let lane = &queues["queues"][0];
+    assert_eq!((lane["channel"].as_str(), lane["language"].as_str()), (Some("email"), Some("en")));
+    assert_eq!(lane["depth"], 2);
+    assert!(lane["oldest_wait_ms"].as_u64().is_some());
     daemon.shutdown().await.unwrap();
 }

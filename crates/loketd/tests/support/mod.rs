@@ -84,6 +84,35 @@ pub async fn http_raw(
     (status, response[split..].to_vec())
 }
 
+/// A POST with `body` and the given `Content-Type` (none: no header).
+pub async fn http_typed(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+    content_type: Option<&str>,
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: loketd\r\nconnection: close\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some(content_type) = content_type {
+        request.push_str(&format!("content-type: {content_type}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let split =
+        response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |i| i + 4);
+    (status, serde_json::from_slice(&response[split..]).unwrap_or(Value::Null))
+}
+
 /// Reads the event stream from `from` until `count` events arrived or
 /// `wait` passed; returns `(event name, id, data)` triples.
 pub async fn events(
@@ -169,12 +198,9 @@ impl Binary {
 
 pub fn message(conversation: u64, customer: u64, text: &str) -> WireMessage {
     WireMessage {
-        conversation_id: conversation,
-        customer_id: customer,
-        channel: 0,
-        language: 0,
-        tier: 0,
+        conversation_id: loket_wire::Id::Number(conversation),
+        customer_id: loket_wire::Id::Number(customer),
         text: text.to_owned(),
-        sent_at_us: 0,
+        ..WireMessage::default()
     }
 }
