@@ -18,7 +18,7 @@ pub struct RouteArgs {
     /// Timestamped events, one JSON object a line (`-` for standard input).
     #[arg(long)]
     events: PathBuf,
-    /// Routing policy as JSON (see the README); defaults apply where left out.
+    /// Routing policy as JSON (see docs/formats.md); defaults apply where left out.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Write decisions here instead of standard output.

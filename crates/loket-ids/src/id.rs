@@ -69,6 +69,12 @@ pub fn check_text(text: &str) -> Result<(), IdError> {
     if text.len() > MAX_ID_BYTES {
         return Err(IdError::TooLong(text.len()));
     }
+    // Most ids are ASCII: check bytes, and only look at characters when a
+    // byte is a control byte or not ASCII (ingest checks every message's ids).
+    let suspicious = |b: &u8| *b < 0x20 || *b >= 0x7F;
+    if !text.as_bytes().iter().any(suspicious) {
+        return Ok(());
+    }
     match text.char_indices().find(|(_, c)| c.is_control()) {
         Some((at, character)) => Err(IdError::ControlCharacter { character, at }),
         None => Ok(()),

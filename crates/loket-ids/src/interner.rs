@@ -92,15 +92,33 @@ impl Interner {
     }
 
     fn intern_text(&mut self, text: &str) -> u64 {
+        self.intern_text_new(text).0
+    }
+
+    /// As [`Interner::intern`], saying whether the integer is new: a
+    /// string seen for the first time since it was last released. Always
+    /// `false` for a decimal id.
+    pub fn intern_new(&mut self, id: &Id) -> (u64, bool) {
+        match id {
+            Id::Number(number) if *number < TEXT_BASE => (*number, false),
+            Id::Number(number) => self.intern_text_new(&number.to_string()),
+            Id::Text(text) => match canonical_number(text) {
+                Some(number) if number < TEXT_BASE => (number, false),
+                _ => self.intern_text_new(text),
+            },
+        }
+    }
+
+    fn intern_text_new(&mut self, text: &str) -> (u64, bool) {
         if let Some(&key) = self.by_text.get(text) {
-            return key;
+            return (key, false);
         }
         let key = TEXT_BASE + self.next;
         self.next += 1;
         let text: Arc<str> = Arc::from(text);
         self.by_text.insert(text.clone(), key);
         self.by_key.insert(key, text);
-        key
+        (key, true)
     }
 
     /// The integer `id` has now, without handing out a new one: `None` for
@@ -135,13 +153,14 @@ impl Interner {
     /// back. Returns whether something was held (always `false` for a
     /// decimal id, which holds nothing).
     pub fn release(&mut self, key: u64) -> bool {
-        match self.by_key.remove(&key) {
-            Some(text) => {
-                self.by_text.remove(&text);
-                true
-            }
-            None => false,
-        }
+        self.take(key).is_some()
+    }
+
+    /// As [`Interner::release`], handing back the string.
+    pub fn take(&mut self, key: u64) -> Option<Arc<str>> {
+        let text = self.by_key.remove(&key)?;
+        self.by_text.remove(&text);
+        Some(text)
     }
 
     /// String ids held now.

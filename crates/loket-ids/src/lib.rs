@@ -39,6 +39,9 @@ mod id;
 mod interner;
 mod tenant;
 
+#[doc(hidden)]
+pub mod fuzz_checks;
+
 pub use id::{ArchivedId, Id, IdError, MAX_ID_BYTES, check_text};
 pub use interner::{Interner, Name, RestoreError, SavedNames, TEXT_BASE};
 pub use tenant::{SavedTenantIds, TenantIds};

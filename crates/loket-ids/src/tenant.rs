@@ -1,10 +1,11 @@
 //! [`TenantIds`]: a tenant's three interners, and when their names may go.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::interner::{Interner, RestoreError, SavedNames, TEXT_BASE};
+use crate::interner::{Interner, Name, RestoreError, SavedNames, TEXT_BASE};
 
 /// The conversation, customer and agent ids of one tenant.
 ///
@@ -20,6 +21,11 @@ use crate::interner::{Interner, RestoreError, SavedNames, TEXT_BASE};
 ///
 /// Every decision depends only on the calls made, in order, so a journal
 /// replay rebuilds the same integers.
+///
+/// A conversation's released id stays readable for a while
+/// ([`TenantIds::keep_recent`]), so that events about it that are still
+/// kept (an event stream, say) can be shown with it; an erased customer's
+/// conversations are dropped from there at once.
 #[derive(Debug, Default)]
 pub struct TenantIds {
     /// Conversation ids.
@@ -36,6 +42,11 @@ pub struct TenantIds {
     /// String-id customers with no open conversation whose routing history
     /// still counted when last asked.
     lingering: BTreeSet<u64>,
+    /// Conversation ids released lately, oldest first, at most
+    /// `recent_capacity` of them.
+    recent: FxHashMap<u64, Arc<str>>,
+    recent_order: VecDeque<u64>,
+    recent_capacity: usize,
 }
 
 /// [`TenantIds`] as saved in a snapshot.
@@ -56,6 +67,30 @@ pub struct SavedTenantIds {
 }
 
 impl TenantIds {
+    /// Keeps the last `count` released conversation ids readable through
+    /// [`TenantIds::conversation_name`] (0, the default: none). Each release
+    /// goes with an event about the conversation, so an event log holding
+    /// at most `count` events can always name its conversations.
+    pub fn keep_recent(&mut self, count: usize) {
+        self.recent_capacity = count;
+        while self.recent_order.len() > count {
+            self.drop_oldest_recent();
+        }
+    }
+
+    /// The caller's id of a conversation, held or recently released.
+    pub fn conversation_name(&self, key: u64) -> Option<Name> {
+        self.conversations
+            .name(key)
+            .or_else(|| self.recent.get(&key).map(|text| Name::Text(text.clone())))
+    }
+
+    fn drop_oldest_recent(&mut self) {
+        if let Some(key) = self.recent_order.pop_front() {
+            self.recent.remove(&key);
+        }
+    }
+
     /// Records that a message for `conversation` from `customer` was
     /// routed. The first such call for a conversation ties the customer's
     /// name to it; a later one with another customer (which the router
@@ -78,7 +113,15 @@ impl TenantIds {
     /// The router forgot `conversation` (closed and released, or erased):
     /// its name goes, and its customer's too when nothing else needs it.
     pub fn forgotten(&mut self, conversation: u64, remembered: impl Fn(u64) -> bool) {
-        self.conversations.release(conversation);
+        if let Some(text) = self.conversations.take(conversation)
+            && self.recent_capacity > 0
+        {
+            if self.recent_order.len() == self.recent_capacity {
+                self.drop_oldest_recent();
+            }
+            self.recent.insert(conversation, text);
+            self.recent_order.push_back(conversation);
+        }
         let Some(customer) = self.customer_of.remove(&conversation) else { return };
         if let Some(count) = self.open.get_mut(&customer) {
             *count -= 1;
@@ -115,8 +158,14 @@ impl TenantIds {
     }
 
     /// Forgets a customer outright (erasure): call after the router erased
-    /// them and [`TenantIds::forgotten`] ran for each erased conversation.
-    pub fn erase_customer(&mut self, customer: u64) {
+    /// them and [`TenantIds::forgotten`] ran for each of `conversations`,
+    /// theirs; those ids go from the recently released ones too.
+    pub fn erase_customer(&mut self, customer: u64, conversations: &[u64]) {
+        for conversation in conversations {
+            if self.recent.remove(conversation).is_some() {
+                self.recent_order.retain(|key| key != conversation);
+            }
+        }
         self.lingering.remove(&customer);
         self.open.remove(&customer);
         self.customer_of.retain(|_, owner| *owner != customer);
@@ -240,11 +289,32 @@ mod tests {
         ids.agents.intern_str("agent-anna");
         let restored = TenantIds::restore(&ids.save()).unwrap();
         assert_eq!(restored.save(), ids.save());
+        ids.keep_recent(4);
         ids.forgotten(c1, ALWAYS);
-        ids.erase_customer(anna);
+        assert_eq!(ids.conversation_name(c1).unwrap().to_string(), "c-1", "still readable");
+        ids.erase_customer(anna, &[c1]);
+        assert_eq!(ids.conversation_name(c1), None, "erased conversations go at once");
         assert_eq!(ids.customers.find_str("anna"), None);
         assert_eq!(ids.lingering(), 0);
         assert!(ids.customers.find_str("bob").is_some());
+    }
+
+    #[test]
+    fn only_the_most_recently_released_ids_stay_readable() {
+        let mut ids = TenantIds::default();
+        ids.keep_recent(2);
+        let keys: Vec<u64> =
+            (0..3).map(|i| ids.conversations.intern_str(&format!("c-{i}"))).collect();
+        for &key in &keys {
+            ids.forgotten(key, NEVER);
+        }
+        assert_eq!(ids.conversation_name(keys[0]), None);
+        assert!(
+            ids.conversation_name(keys[1]).is_some() && ids.conversation_name(keys[2]).is_some()
+        );
+        assert_eq!(ids.conversation_name(7), Some(Name::Number(7)));
+        ids.keep_recent(1);
+        assert_eq!(ids.conversation_name(keys[1]), None);
     }
 
     #[test]

@@ -111,12 +111,12 @@ pub enum ModelError {
     #[error("model is inconsistent: {0}")]
     Invalid(String),
     /// The model file could not be read or written.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}: {reason}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also a `source`).
+        reason: std::io::Error,
     },
 }
 
@@ -593,7 +593,7 @@ impl Model {
     pub fn open(path: impl AsRef<Path>) -> Result<Model, ModelError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path)
-            .map_err(|source| ModelError::Io { path: path.to_owned(), source })?;
+            .map_err(|reason| ModelError::Io { path: path.to_owned(), reason })?;
         Model::load(&bytes)
     }
 

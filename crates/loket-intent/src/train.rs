@@ -43,12 +43,12 @@ pub struct Example {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file could not be opened or read.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}: {reason}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also a `source`).
+        reason: std::io::Error,
     },
     /// The header lacks a required column.
     #[error("{path}: the header has no `{column}` column (expected `text,label`)")]
@@ -94,7 +94,7 @@ pub enum TrainError {
 pub fn read_csv(path: impl AsRef<Path>) -> Result<Vec<Example>, DataError> {
     let path = path.as_ref();
     let file = std::fs::File::open(path)
-        .map_err(|source| DataError::Io { path: path.to_owned(), source })?;
+        .map_err(|reason| DataError::Io { path: path.to_owned(), reason })?;
     read_csv_from(std::io::BufReader::new(file), path)
 }
 

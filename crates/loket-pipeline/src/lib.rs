@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 
 /// How scores become routing inputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     /// Intent label to required skills (skill name to minimum proficiency).
     /// A label may also name a prefix ending in `.` (`"buy."`): the longest

@@ -211,3 +211,37 @@ fn scoring_apart_from_routing_decides_the_same_and_scores_survive_a_restore() {
     split.pipeline.restore_conversation_scores(saved.clone());
     assert_eq!(split.pipeline.conversation_scores(), saved);
 }
+
+#[test]
+fn a_first_message_with_a_hand_off_signal_goes_to_a_person_at_once() {
+    for (text, trigger) in [
+        (
+            "mag ik een medewerker spreken? ik wil een klacht indienen",
+            EscalationTrigger::HumanRequest,
+        ),
+        ("dit is echt belachelijk, al drie weken niks gehoord", EscalationTrigger::Complaint),
+        ("ik twijfel tussen de twee jassen", EscalationTrigger::Doubt),
+    ] {
+        let mut shop = Shop::new(RouterConfig { bot_first: true, ..RouterConfig::default() });
+        shop.agent(9, AgentKind::Bot, &[], BOT);
+        shop.agent(1, AgentKind::Human, &["sales", "service", "returns"], ONE);
+        let outcome = shop.say(10, text);
+        assert_eq!(outcome.decision.agent, Some(AgentId(1)), "{text}: {:?}", outcome.decision);
+        assert!(
+            matches!(
+                outcome.decision.kind,
+                EventKind::Assigned { reason: AssignReason::Escalation, .. }
+            ),
+            "{text}: {:?}",
+            outcome.decision
+        );
+        assert!(
+            shop.events.iter().any(|e| e.kind == EventKind::Escalated { trigger }),
+            "{text}: {:?}",
+            shop.events
+        );
+        // A plain first message still starts with the bot.
+        let plain = shop.say(11, "hallo, goedemorgen");
+        assert_eq!(plain.decision.agent, Some(AgentId(9)), "{:?}", plain.decision);
+    }
+}

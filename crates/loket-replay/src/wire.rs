@@ -88,8 +88,10 @@ impl CapacityLine {
     }
 }
 
-/// One line of `agents.jsonl`, and the body of an `agent` event.
+/// One line of `agents.jsonl`, and the body of an `agent` event. Unknown
+/// fields are refused (a misspelt `capcity` would otherwise pass silently).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentLine {
     /// The agent's id.
     pub id: Id,

@@ -63,6 +63,7 @@ pub struct OverflowStep {
 
 /// Offer mode: assignments are offers the agent must accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OfferPolicy {
     /// How long an offer holds capacity before it expires.
     pub timeout_ms: u64,
@@ -73,7 +74,7 @@ pub struct OfferPolicy {
 
 /// When a bot conversation goes to a human.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EscalationPolicy {
     /// Buying intent at or above this escalates (0..=1; above 1 never).
     pub buying_intent_threshold: f32,
@@ -103,7 +104,7 @@ impl Default for EscalationPolicy {
 /// `escalation_boost` when escalated, reassigned or re-offered; and every `aging_ms_per_point` of waiting adds one point, so nothing
 /// starves: a conversation that has waited long enough overtakes any newer one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PriorityPolicy {
     /// Points per channel, indexed as [`Channel::ALL`].
     pub channel_urgency: [u32; CHANNELS],
@@ -148,7 +149,7 @@ pub struct SkillHours {
 
 /// The whole routing policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RouterConfig {
     /// Picks among eligible agents.
     pub strategy: Strategy,

@@ -26,7 +26,8 @@ pub struct Signals {
 pub struct Message {
     /// The conversation; a new id opens a conversation.
     pub conversation: ConversationId,
-    /// The customer.
+    /// The customer; read from the first message of a conversation (later
+    /// messages do not change it).
     pub customer: CustomerId,
     /// The channel it came in on.
     pub channel: Channel,

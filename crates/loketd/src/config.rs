@@ -223,12 +223,32 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(Env::prefixed("LOKETD_").ignore(&["LOG"]).split("__"))
             .extract()
             .map_err(Box::new)?;
+        if let Some(folder) = file.and_then(Path::parent) {
+            config.resolve_tenant_files(folder);
+        }
         config.check()?;
         Ok(config)
+    }
+
+    /// Makes the tenants' relative file paths (agents, catalog, synonyms,
+    /// model) relative to `folder`, the configuration file's: a file and
+    /// the data it names move together.
+    pub fn resolve_tenant_files(&mut self, folder: &Path) {
+        for tenant in &mut self.tenants {
+            for path in
+                [&mut tenant.agents, &mut tenant.catalog, &mut tenant.synonyms, &mut tenant.model]
+                    .into_iter()
+                    .flatten()
+            {
+                if path.is_relative() {
+                    *path = folder.join(&*path);
+                }
+            }
+        }
     }
 
     /// Checks what serde cannot: names, tokens, limits.
@@ -316,6 +336,38 @@ mod tests {
         std::fs::write(&path, "listn = \"127.0.0.1:9000\"\n").unwrap();
         let error = Config::load(Some(&path)).unwrap_err().to_string();
         assert!(error.contains("listn"), "{error}");
+        // Also inside a tenant's routing and pipeline sections.
+        for (section, key) in [
+            ("router", "bot_frist"),
+            ("router.escalation", "on_dout"),
+            ("pipeline", "intent_skill"),
+        ] {
+            std::fs::write(
+                &path,
+                format!("[[tenants]]\nname = \"shop\"\ntokens = [\"t\"]\n[tenants.{section}]\n{key} = true\n"),
+            )
+            .unwrap();
+            let error = Config::load(Some(&path)).unwrap_err().to_string();
+            assert!(error.contains(key), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_tenants_files_are_found_next_to_the_configuration_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loketd.toml");
+        std::fs::write(
+            &path,
+            "[[tenants]]\nname = \"shop\"\ntokens = [\"token-123\"]\nagents = \"agents.jsonl\"\n\
+             catalog = \"/srv/catalog.csv\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(
+            config.tenants[0].agents.as_deref(),
+            Some(dir.path().join("agents.jsonl").as_path())
+        );
+        assert_eq!(config.tenants[0].catalog.as_deref(), Some(Path::new("/srv/catalog.csv")));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use loket_ids::Name;
+use loket_ids::{Name, TenantIds};
 use loket_replay::WhyRecord;
 use loket_router::{EventKind, Router};
 use parking_lot::RwLock;
@@ -52,11 +52,11 @@ impl EventLog {
             let mut kept = self.events.write();
             if events.len() >= self.retention {
                 kept.clear();
-                kept.extend(events[events.len() - self.retention..].iter().cloned());
+                kept.extend(&events[events.len() - self.retention..]);
             } else {
                 let overflow = (kept.len() + events.len()).saturating_sub(self.retention);
                 kept.drain(..overflow);
-                kept.extend(events.iter().cloned());
+                kept.extend(events);
             }
         }
         self.latest.send_replace(last.seq);
@@ -77,7 +77,7 @@ impl EventLog {
         let kept = self.events.read();
         let oldest = kept.front().map_or(self.latest() + 1, |event| event.seq);
         let start = kept.partition_point(|event| event.seq < from);
-        out.extend(kept.range(start..).take(max).cloned());
+        out.extend(kept.range(start..).take(max));
         let next = out.last().map_or(from.max(oldest), |event| event.seq + 1);
         Read { oldest, next }
     }
@@ -108,10 +108,10 @@ pub struct EventJson<'a> {
     pub at: u64,
     /// The conversation, as the platform names it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation: Option<&'a Name>,
+    pub conversation: Option<Name>,
     /// The agent, as the platform names it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent: Option<&'a Name>,
+    pub agent: Option<Name>,
     /// What happened and why.
     #[serde(flatten)]
     pub kind: &'a EventKind,
@@ -124,20 +124,22 @@ pub struct EventJson<'a> {
 }
 
 impl<'a> EventJson<'a> {
-    /// The JSON form of `event`, naming skills with `router`.
-    pub fn new(event: &'a SeqEvent, router: &Router) -> EventJson<'a> {
+    /// The JSON form of `event`, naming ids with `ids` and skills with
+    /// `router`.
+    pub fn new(event: &'a SeqEvent, router: &Router, ids: &TenantIds) -> EventJson<'a> {
         let skill_name = |skill| router.skill_name(skill);
+        let inner = &event.event;
         EventJson {
             seq: event.seq,
-            at: event.event.at.0,
-            conversation: event.conversation.as_ref(),
-            agent: event.agent.as_ref(),
-            kind: &event.event.kind,
-            skill_name: match event.event.kind {
+            at: inner.at.0,
+            conversation: inner.conversation.and_then(|c| ids.conversation_name(c.0)),
+            agent: inner.agent.and_then(|a| ids.agents.name(a.0)),
+            kind: &inner.kind,
+            skill_name: match inner.kind {
                 EventKind::OutsideBusinessHours { skill } => skill_name(skill),
                 _ => None,
             },
-            why: WhyRecord::of(&event.event.kind, skill_name),
+            why: WhyRecord::of(&inner.kind, skill_name),
         }
     }
 }
@@ -157,8 +159,6 @@ mod tests {
                 agent: None,
                 kind: EventKind::Closed,
             },
-            conversation: Some(Name::Number(conversation)),
-            agent: None,
         }
     }
 

@@ -31,7 +31,7 @@ use loket_intent::Score;
 use loket_replay::{AgentLine, CapacityLine};
 use loket_router::{
     AgentKind, AgentView, Capacity, Channel, ConversationId, ConversationState, ConversationView,
-    EscalationTrigger, Language, Presence, RouterError, RouterStats, SkillLevel,
+    EscalationTrigger, Language, Presence, RouterStats, SkillLevel,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -122,9 +122,9 @@ impl From<TenantError> for ApiError {
             TenantError::Apply(ApplyError::UnknownSkill { .. }) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_skill", message)
             }
-            TenantError::Apply(ApplyError::Router(RouterError::NoSuchOffer { .. })) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message)
-            }
+            TenantError::Apply(
+                ApplyError::NoSuchOffer { .. } | ApplyError::AgentCannotTake { .. },
+            ) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             TenantError::Apply(_) => ApiError::invalid(message),
             TenantError::RateLimited(_) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
@@ -418,13 +418,13 @@ fn skill_records(
 /// Intent, buying intent, language and signals of one text.
 #[derive(Debug, Serialize)]
 pub struct ScoreJson {
-    /// Intent label (`out_of_scope` when none fits).
+    /// Intent label (`oos` when none fits).
     pub intent: String,
     /// Confidence in the intent, 0..=1.
     pub confidence: f64,
     /// The message's buying intent, 0..=1.
     pub buying_intent: f64,
-    /// `nl`, `en` or `unknown`.
+    /// `nl`, `en` or `und` (undetermined).
     pub language: &'static str,
     /// Hand-off and topic signals.
     pub signals: Vec<&'static str>,
@@ -458,16 +458,12 @@ pub struct DecisionJson<'a> {
 fn decision_json<'a>(
     decision: &'a Decision,
     router: &loket_router::Router,
+    ids: &loket_ids::TenantIds,
     holder: &'a mut Option<SeqEvent>,
 ) -> DecisionJson<'a> {
-    let event = holder.insert(SeqEvent {
-        seq: decision.seq,
-        event: decision.event,
-        conversation: decision.conversation.clone(),
-        agent: decision.agent.clone(),
-    });
+    let event = holder.insert(SeqEvent { seq: decision.seq, event: decision.event });
     DecisionJson {
-        event: EventJson::new(event, router),
+        event: EventJson::new(event, router, ids),
         trigger: decision.escalation,
         conversation_score: round(decision.conversation_score),
     }
@@ -608,14 +604,17 @@ async fn post_message(
     let router = tenant.pipeline().router();
     let products = tenant.pipeline().products(&text, &score);
     let mut holder = None;
+    let ids = tenant.ids().read();
     let answer = MessageAnswer {
         score: score_json(&tenant, &score),
         conversation_score: round(decision.conversation_score),
-        decision: decision_json(decision, router, &mut holder),
+        decision: decision_json(decision, router, &ids, &mut holder),
         products: &products,
         last_seq: ack.last_seq,
     };
-    Ok(Json(answer).into_response())
+    let response = Json(answer).into_response();
+    drop(ids);
+    Ok(response)
 }
 
 /// The answer to `POST /v1/messages/batch`.
@@ -640,16 +639,19 @@ async fn post_batch(
         .unwrap_or(Err(TenantError::ShuttingDown))?;
     let router = tenant.pipeline().router();
     let mut holders: Vec<Option<SeqEvent>> = vec![None; ack.applied.decisions.len()];
+    let ids = tenant.ids().read();
     let decisions = ack
         .applied
         .decisions
         .iter()
         .zip(holders.iter_mut())
-        .map(|(decision, holder)| decision_json(decision, router, holder))
+        .map(|(decision, holder)| decision_json(decision, router, &ids, holder))
         .collect();
     let answer =
         BatchAnswer { accepted: ack.applied.decisions.len(), last_seq: ack.last_seq, decisions };
-    Ok(Json(answer).into_response())
+    let response = Json(answer).into_response();
+    drop(ids);
+    Ok(response)
 }
 
 // ----- Agents -----------------------------------------------------------------
@@ -804,15 +806,20 @@ async fn update_agent(
     Body(update): Body<AgentUpdate>,
 ) -> Result<Json<AgentJson>, ApiError> {
     find_agent(&tenant, &id)?;
-    if let Some(skills) = &update.skills {
-        let skills = skill_records(skills, "")?;
+    // Every value is checked before any change is applied.
+    let skills = update.skills.as_ref().map(|skills| skill_records(skills, "")).transpose()?;
+    let capacity = match &update.capacity {
+        Some(capacity) => Some(crate::state::capacity_values(
+            &capacity
+                .to_capacity()
+                .map_err(|e| ApiError::invalid(format!("capacity.{}: {e}", e.field)))?,
+        )),
+        None => None,
+    };
+    if let Some(skills) = skills {
         tenant.apply(Command::SetSkills { agent: id.clone(), skills }).await?;
     }
-    if let Some(capacity) = &update.capacity {
-        let capacity = capacity
-            .to_capacity()
-            .map_err(|e| ApiError::invalid(format!("capacity.{}: {e}", e.field)))?;
-        let capacity = crate::state::capacity_values(&capacity);
+    if let Some(capacity) = capacity {
         tenant.apply(Command::SetCapacity { agent: id.clone(), capacity }).await?;
     }
     if let Some(presence) = update.presence {
@@ -1233,11 +1240,16 @@ async fn events(
                 let data = serde_json::to_string(&gap).unwrap_or_default();
                 cursor.buffer.push_back(SseEvent::default().event("gap").data(data));
             }
-            let router = cursor.tenant.pipeline().router();
-            for event in &cursor.scratch {
-                let data =
-                    serde_json::to_string(&EventJson::new(event, router)).unwrap_or_default();
-                cursor.buffer.push_back(SseEvent::default().id(event.seq.to_string()).data(data));
+            {
+                let router = cursor.tenant.pipeline().router();
+                let ids = cursor.tenant.ids().read();
+                for event in &cursor.scratch {
+                    let json = EventJson::new(event, router, &ids);
+                    let data = serde_json::to_string(&json).unwrap_or_default();
+                    cursor
+                        .buffer
+                        .push_back(SseEvent::default().id(event.seq.to_string()).data(data));
+                }
             }
             cursor.next = read.next;
             if !cursor.buffer.is_empty() {

@@ -27,7 +27,7 @@ struct Args {
     /// Data directory (overrides the configuration).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Print the effective configuration as TOML-like JSON and exit.
+    /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
 }
@@ -40,6 +40,9 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in journald,
+        // files or pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = loketd::Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
@@ -52,7 +55,7 @@ fn main() -> anyhow::Result<()> {
         config.data_dir = dir;
     }
     if args.print_config {
-        println!("{}", serde_json::to_string_pretty(&config)?);
+        print!("{}", toml::to_string_pretty(&config).context("printing the configuration")?);
         return Ok(());
     }
     if !config.huge_pages {

@@ -11,9 +11,8 @@
 //! - A command that fails changes nothing and is not journaled.
 //! - No I/O here: the sequencer writes the journal and snapshots.
 //! - The platform's ids are interned here, in journal order, into the
-//!   tenant's [`TenantIds`]; events leave with the caller's ids attached, so
-//!   nothing downstream needs the mapping (which lets go of a conversation's
-//!   id once the router forgets the conversation).
+//!   tenant's [`TenantIds`], which lets go of a conversation's id once the
+//!   router forgets the conversation; readers name events through it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,31 +31,25 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::command::{AgentRecord, Command, Record, ScoredMessage, SkillRecord};
 
-/// One decision or state change with its place in the tenant's stream and
-/// the caller's ids of its conversation and agent.
-#[derive(Debug, Clone, PartialEq)]
+/// One decision or state change with its place in the tenant's stream.
+/// Its conversation and agent are router integers; [`TenantState::ids`]
+/// names them (a conversation's id stays readable for `event_retention`
+/// releases after the router forgets it, so every kept event can be named).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeqEvent {
     /// Position in the tenant's event stream, from 1, without gaps.
     pub seq: u64,
-    /// The event (router integers).
+    /// The event.
     pub event: Event,
-    /// The conversation's id, as the platform names it.
-    pub conversation: Option<Name>,
-    /// The agent's id, as the platform names it.
-    pub agent: Option<Name>,
 }
 
 /// The routing decision for one message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision {
     /// The decision event's sequence number.
     pub seq: u64,
     /// The decision.
     pub event: Event,
-    /// The conversation's id, as the platform names it.
-    pub conversation: Option<Name>,
-    /// The agent's id, as the platform names it.
-    pub agent: Option<Name>,
     /// The conversation's buying intent after the message.
     pub conversation_score: f32,
     /// The message escalated the conversation to a person, for this.
@@ -72,6 +65,8 @@ pub struct Applied {
     pub erased: Vec<u64>,
     /// The same, as the platform names them.
     pub erased_names: Vec<Name>,
+    /// The erased customer's router integer, if the tenant knew them.
+    erased_customer: Option<u64>,
 }
 
 /// A command that cannot apply. Nothing changed.
@@ -86,6 +81,24 @@ pub enum ApplyError {
     /// No open conversation has this id.
     #[error("no conversation {0:?}")]
     UnknownConversation(String),
+    /// The conversation has no pending offer for this agent.
+    #[error("conversation {conversation:?} has no pending offer for agent {agent:?}")]
+    NoSuchOffer {
+        /// The conversation, as the platform names it.
+        conversation: String,
+        /// The agent, as the platform names it.
+        agent: String,
+    },
+    /// A transfer to an agent who cannot take the conversation.
+    #[error("agent {agent:?} cannot take conversation {conversation:?}: {why}")]
+    AgentCannotTake {
+        /// The conversation, as the platform names it.
+        conversation: String,
+        /// The agent, as the platform names it.
+        agent: String,
+        /// Why not.
+        why: &'static str,
+    },
     /// A message asks for a skill no agent has ever had, and the tenant
     /// does not take new skills from messages (`allow_new_skills`).
     #[error(
@@ -151,6 +164,11 @@ pub struct SavedStock {
 /// The snapshot format this build writes and reads.
 pub const SNAPSHOT_VERSION: u32 = 2;
 
+/// The customer passed to the router with a later message of an open
+/// conversation: the router reads a conversation's customer from its first
+/// message only (see `loket_router::Message::customer`).
+const CUSTOMER_OF_AN_OPEN_CONVERSATION: u64 = u64::MAX;
+
 /// How often (tenant clock) customer ids kept only for their routing
 /// history are checked again.
 const IDS_SWEEP_EVERY_MS: u64 = 60_000;
@@ -172,13 +190,21 @@ pub struct TenantState {
 }
 
 impl TenantState {
-    /// A state over a fresh pipeline whose router reads `clock`.
-    pub fn new(pipeline: Arc<Pipeline>, clock: Arc<ManualClock>) -> TenantState {
+    /// A state over a fresh pipeline whose router reads `clock`; ids of
+    /// conversations the router forgot stay readable for the last
+    /// `event_retention` of them (the events kept for subscribers).
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        clock: Arc<ManualClock>,
+        event_retention: usize,
+    ) -> TenantState {
         let clock_ms = clock_now(&clock);
+        let mut ids = TenantIds::default();
+        ids.keep_recent(event_retention);
         TenantState {
             pipeline,
             clock,
-            ids: Arc::default(),
+            ids: Arc::new(RwLock::new(ids)),
             ids_swept_ms: clock_ms,
             allow_new_skills: false,
             stock: BTreeMap::new(),
@@ -245,11 +271,8 @@ impl TenantState {
         // A failed command changed nothing, so it reported nothing; number
         // whatever the router reported either way.
         self.number(events);
-        if let (Ok(()), Command::EraseCustomer { customer }) = (&result, &record.command) {
-            let mut ids = self.ids.write();
-            if let Some(key) = ids.customers.find(customer) {
-                ids.erase_customer(key);
-            }
+        if let Some(customer) = applied.erased_customer {
+            self.ids.write().erase_customer(customer, &applied.erased);
         }
         if self.clock_ms >= self.ids_swept_ms.saturating_add(IDS_SWEEP_EVERY_MS) {
             self.ids_swept_ms = self.clock_ms;
@@ -263,8 +286,9 @@ impl TenantState {
     /// skills it asks for known (unless new ones are allowed).
     fn check(&self, message: &ScoredMessage, field: &str) -> Result<(), ApplyError> {
         inbound(message, ConversationId(0), CustomerId(0), &[])?;
-        message.conversation.check().map_err(|e| invalid_id(field, "conversation", &e))?;
-        message.customer.check().map_err(|e| invalid_id(field, "customer", &e))?;
+        // The ids were checked where they came in (HTTP, the binary
+        // protocol), as they are journaled: not again on this thread.
+        debug_assert!(message.conversation.check().is_ok() && message.customer.check().is_ok());
         for skill in &message.skills {
             check_level(skill)?;
             if !self.allow_new_skills && self.router().find_skill(&skill.name).is_none() {
@@ -298,13 +322,25 @@ impl TenantState {
         applied: &mut Applied,
     ) -> Result<(), ApplyError> {
         let router = self.pipeline.router().clone();
-        // The caller's id in an error, not the router's integer.
-        let named = |error: RouterError, agent: &Id, conversation: Option<&Id>| match error {
-            RouterError::UnknownAgent(_) => unknown_agent(agent),
-            RouterError::UnknownConversation(_) => {
-                ApplyError::UnknownConversation(conversation.map(Id::to_string).unwrap_or_default())
+        // The caller's ids in an error, never the router's integers.
+        let named = |error: RouterError, agent: &Id, conversation: Option<&Id>| {
+            let conversation_name = || conversation.map(Id::to_string).unwrap_or_default();
+            match error {
+                RouterError::UnknownAgent(_) => unknown_agent(agent),
+                RouterError::UnknownConversation(_) => {
+                    ApplyError::UnknownConversation(conversation_name())
+                }
+                RouterError::NoSuchOffer { .. } => ApplyError::NoSuchOffer {
+                    conversation: conversation_name(),
+                    agent: agent.to_string(),
+                },
+                RouterError::AgentCannotTake { why, .. } => ApplyError::AgentCannotTake {
+                    conversation: conversation_name(),
+                    agent: agent.to_string(),
+                    why,
+                },
+                other => ApplyError::Router(other),
             }
-            other => ApplyError::Router(other),
         };
         match command {
             Command::Messages(messages) => {
@@ -316,21 +352,27 @@ impl TenantState {
                 }
                 applied.decisions.reserve(messages.len());
                 let mut required: Vec<SkillLevel> = Vec::new();
+                let ids = Arc::clone(&self.ids);
+                let mut ids = ids.write();
                 for message in messages {
-                    let (conversation, customer) = {
-                        let mut ids = self.ids.write();
-                        (
-                            ConversationId(ids.conversations.intern(&message.conversation)),
-                            CustomerId(ids.customers.intern(&message.customer)),
-                        )
+                    let (conversation, opens) = ids.conversations.intern_new(&message.conversation);
+                    // A string-id conversation seen before is open in the
+                    // router (its id goes when the router forgets it), and
+                    // the router reads the customer from a conversation's
+                    // first message only: skip the lookup.
+                    let known = !opens && conversation >= loket_ids::TEXT_BASE;
+                    let customer = if known {
+                        CUSTOMER_OF_AN_OPEN_CONVERSATION
+                    } else {
+                        ids.customers.intern(&message.customer)
                     };
                     required.clear();
                     for skill in &message.skills {
-                        required.push(SkillLevel {
-                            skill: router.skill(&skill.name)?,
-                            level: skill.level,
-                        });
+                        let skill_id = router.skill(&skill.name)?;
+                        required.push(SkillLevel { skill: skill_id, level: skill.level });
                     }
+                    let (conversation, customer) =
+                        (ConversationId(conversation), CustomerId(customer));
                     let inbound = inbound(message, conversation, customer, &required)?;
                     let score = score(message);
                     let before = self.scratch.len();
@@ -352,15 +394,17 @@ impl TenantState {
                             }
                             _ => None,
                         });
-                    let mut ids = self.ids.write();
-                    ids.routed(conversation.0, customer.0, |c| {
-                        router.remembers_customer(CustomerId(c))
-                    });
+                    // Only an opening message (or one with a decimal id,
+                    // which the interner does not track) ties a customer to
+                    // a conversation.
+                    if !known {
+                        ids.routed(conversation.0, customer.0, |c| {
+                            router.remembers_customer(CustomerId(c))
+                        });
+                    }
                     applied.decisions.push(Decision {
                         seq: self.next_seq + offset as u64,
                         event: routed.decision,
-                        conversation: ids.conversations.name(conversation.0),
-                        agent: routed.decision.agent.and_then(|a| ids.agents.name(a.0)),
                         conversation_score: routed.conversation_score,
                         escalation,
                     });
@@ -424,12 +468,13 @@ impl TenantState {
             Command::EraseCustomer { customer } => {
                 let key = self.ids.read().customers.find(customer);
                 if let Some(key) = key {
+                    applied.erased_customer = Some(key);
                     let erased = router.erase_customer(CustomerId(key), &mut self.scratch);
                     let ids = self.ids.read();
                     for conversation in &erased {
                         self.pipeline.forget(*conversation);
                         applied.erased.push(conversation.0);
-                        applied.erased_names.extend(ids.conversations.name(conversation.0));
+                        applied.erased_names.extend(ids.conversation_name(conversation.0));
                     }
                 }
             }
@@ -443,27 +488,20 @@ impl TenantState {
             .ok_or_else(|| ApplyError::Invalid("this tenant has no catalog".to_owned()))
     }
 
-    /// Moves the router's events from scratch into `events`, numbered and
-    /// named; then lets go of the ids of conversations the router forgot.
+    /// Moves the router's events from scratch into `events`, numbered; then
+    /// lets go of the ids of conversations the router forgot.
     fn number(&mut self, events: &mut Vec<SeqEvent>) {
         let router = self.pipeline.router();
-        let mut ids = self.ids.write();
-        for event in &self.scratch {
-            events.push(SeqEvent {
-                seq: self.next_seq,
-                event: *event,
-                conversation: event.conversation.and_then(|c| ids.conversations.name(c.0)),
-                agent: event.agent.and_then(|a| ids.agents.name(a.0)),
-            });
-            self.next_seq += 1;
-        }
-        let remembered = |customer| router.remembers_customer(CustomerId(customer));
+        let mut ids = None;
         for event in self.scratch.drain(..) {
+            events.push(SeqEvent { seq: self.next_seq, event });
+            self.next_seq += 1;
             if let Some(conversation) = event.conversation
                 && matches!(event.kind, EventKind::Closed | EventKind::Released | EventKind::Erased)
                 && router.conversation(conversation).is_none()
             {
-                ids.forgotten(conversation.0, remembered);
+                let ids = ids.get_or_insert_with(|| self.ids.write());
+                ids.forgotten(conversation.0, |c| router.remembers_customer(CustomerId(c)));
             }
         }
     }

@@ -214,8 +214,8 @@ impl Tenant {
             Pipeline::new(router, model, catalog, config.pipeline.clone())
                 .map_err(|e| startup(format!("pipeline: {e}")))?,
         );
-        let mut state =
-            TenantState::new(pipeline.clone(), clock).allow_new_skills(config.allow_new_skills);
+        let mut state = TenantState::new(pipeline.clone(), clock, daemon.event_retention)
+            .allow_new_skills(config.allow_new_skills);
         if let Some(snapshot) = &snapshot {
             state.restore(snapshot).map_err(|e| startup(format!("snapshot: {e}")))?;
         }
@@ -495,7 +495,10 @@ fn load_catalog(config: &TenantConfig) -> Result<Option<Arc<Catalog>>, String> {
         Some(path) => {
             let file = std::fs::File::open(path)
                 .map_err(|e| format!("catalog {}: {e}", path.display()))?;
-            if path.extension().is_some_and(|ext| ext == "jsonl") {
+            let jsonl = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson")
+            });
+            if jsonl {
                 builder.from_jsonl_reader(std::io::BufReader::new(file))
             } else {
                 builder.from_csv_reader(file)
@@ -1039,8 +1042,6 @@ mod tests {
                 agent: None,
                 kind: EventKind::Closed,
             },
-            conversation: Some(loket_ids::Name::Number(seq)),
-            agent: None,
         }
     }
 

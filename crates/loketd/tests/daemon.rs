@@ -685,6 +685,20 @@ async fn the_platforms_own_ids_work_everywhere_and_survive_restarts_and_erasure(
     .await;
     assert_eq!(status, 404);
     assert!(answer["error"]["message"].as_str().unwrap().contains("\"nobody\""), "{answer}");
+    // Errors name the caller's ids, never the router's integers.
+    let offer = json!({"agent": "anna", "accept": true});
+    let (status, answer) =
+        http(daemon.http, "POST", &format!("{path}/offer"), Some(TOKEN), Some(&body(offer))).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("conflict")));
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains(uuid) && message.contains("\"anna\""), "{message}");
+    // A PATCH applies nothing unless all of it is valid.
+    let bad = json!({"skills": {"sales": 2}, "capacity": {"chat": -1}});
+    let (status, _) =
+        http(daemon.http, "PATCH", "/v1/agents/anna", Some(TOKEN), Some(&body(bad))).await;
+    assert_eq!(status, 422);
+    let (_, anna) = http(daemon.http, "GET", "/v1/agents/anna", Some(TOKEN), None).await;
+    assert_eq!(anna["skills"][0]["level"], 8, "unchanged: {anna}");
     let stream = events(daemon.http, TOKEN, Some(1), 3, Duration::from_secs(5)).await;
     assert_eq!(stream[0].2["conversation"], uuid);
     assert_eq!(stream[0].2["agent"], "anna");
@@ -802,5 +816,38 @@ async fn agents_conversations_and_queues_can_be_listed_and_waits_explain_themsel
     assert_eq!((lane["channel"].as_str(), lane["language"].as_str()), (Some("email"), Some("en")));
     assert_eq!(lane["depth"], 2);
     assert!(lane["oldest_wait_ms"].as_u64().is_some());
+    daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_configuration_runs_with_its_own_agents_and_catalog() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/loketd.toml");
+    let mut example = loketd::Config::load(Some(&path)).expect("examples/loketd.toml loads");
+    let dir = tempfile::tempdir().unwrap();
+    let test = config(dir.path());
+    example.listen = test.listen;
+    example.binary_listen = test.binary_listen;
+    example.data_dir = test.data_dir;
+    let daemon = Spawned::start(example).await.unwrap();
+    let token = Some("tuincentrum-token");
+    let (status, page) = http(daemon.http, "GET", "/v1/agents", token, None).await;
+    assert_eq!(status, 200, "{page}");
+    let ids: Vec<&str> =
+        page["agents"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["anna", "bram", "claire", "loketbot"]);
+    let (status, found) =
+        http(daemon.http, "GET", "/v1/catalog/search?q=bananenboom", token, None).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["hits"][0]["name"], "Musa basjoo");
+    let question = json!({"conversation_id": "wa-0612345678-1", "customer_id": "+31612345678",
+        "channel": "whatsapp", "text": "mag ik een medewerker spreken over een olijfboom?"});
+    let (status, answer) =
+        http(daemon.http, "POST", "/v1/messages", token, Some(&body(question))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["decision"]["reason"], "escalation", "{answer}");
+    // A service question (service. needs orders): of bram and claire, only
+    // claire takes WhatsApp.
+    assert_eq!(answer["intent"], "service.human");
+    assert_eq!(answer["decision"]["agent"], "claire", "{answer}");
     daemon.shutdown().await.unwrap();
 }

@@ -992,3 +992,55 @@ fn agent_load_sums_the_agents_that_are_not_offline() {
     assert_eq!(desk.router.agent_load().agents, 1);
     assert_eq!(AgentLoad::default().ratio(), 0.0);
 }
+
+#[test]
+fn agents_conversations_and_lanes_are_listed_in_order() {
+    let mut desk = Desk::new(RouterConfig { affinity_lookback_ms: 0, ..RouterConfig::default() });
+    desk.agent(5, &[("plants", 5)], NL, CHAT1);
+    desk.agent(2, &[("plants", 5)], &[Language::NL, Language::EN], CHAT1);
+    desk.agent(9, &[], NL, CHAT1);
+    desk.router.remove_agent(AgentId(9), &mut desk.events).unwrap();
+    assert_eq!(desk.router.agent_ids(), [AgentId(5), AgentId(2)], "registration order");
+
+    desk.chat(30, 1, &[("plants", 1)]);
+    desk.clock.advance(10);
+    desk.chat(20, 2, &[("plants", 1)]);
+    desk.clock.advance(10);
+    // Both agents busy now: these wait, in two lanes.
+    desk.chat(10, 3, &[("plants", 1)]);
+    desk.clock.advance(10);
+    let mut english = desk.message(40, 4, Channel::Email, &[("plants", 1)]);
+    english.language = Language::EN;
+    desk.send(&english);
+    desk.clock.advance(10);
+    desk.chat(50, 5, &[("plants", 1)]);
+    let listed: Vec<u64> = desk.router.conversations().iter().map(|c| c.id.0).collect();
+    assert_eq!(listed, [30, 20, 10, 40, 50], "oldest first, not by id");
+    let lanes = desk.router.queues();
+    assert_eq!(lanes.len(), 2, "{lanes:?}");
+    assert_eq!(
+        (lanes[0].channel, lanes[0].language, lanes[0].depth),
+        (Channel::Chat, Language::NL, 2)
+    );
+    assert_eq!(
+        lanes[0].oldest_since,
+        desk.router.conversation(ConversationId(10)).unwrap().created_at
+    );
+    assert_eq!(
+        (lanes[1].channel, lanes[1].language, lanes[1].depth),
+        (Channel::Email, Language::EN, 1)
+    );
+}
+
+#[test]
+fn a_conversation_keeps_the_customer_of_its_first_message() {
+    let mut desk = Desk::new(RouterConfig::default());
+    desk.agent(1, &[], NL, CHAT2);
+    desk.chat(10, 100, &[]);
+    desk.chat(10, 999, &[]);
+    let view = desk.router.conversation(ConversationId(10)).unwrap();
+    assert_eq!(view.customer, CustomerId(100));
+    assert_eq!(view.messages, 2);
+    assert!(!desk.router.remembers_customer(CustomerId(999)));
+    assert!(desk.router.remembers_customer(CustomerId(100)), "served within the look-back");
+}
