@@ -4,6 +4,39 @@ use std::collections::BTreeMap;
 
 use crate::{Id, Interner, TEXT_BASE};
 
+/// The interner's allocation rule, written plainly: a string not held takes
+/// the most recently freed slot (else a new one) at that slot's generation;
+/// releasing bumps the generation and frees the slot.
+#[derive(Default)]
+struct Model {
+    live: BTreeMap<String, u64>,
+    generations: Vec<u64>,
+    free: Vec<u64>,
+}
+
+impl Model {
+    fn intern(&mut self, text: &str) -> u64 {
+        if let Some(&key) = self.live.get(text) {
+            return key;
+        }
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.generations.push(0);
+            self.generations.len() as u64 - 1
+        });
+        let key = TEXT_BASE + (self.generations[slot as usize] << 32) + slot;
+        self.live.insert(text.to_owned(), key);
+        key
+    }
+
+    fn release(&mut self, text: &str) -> u64 {
+        let key = self.live.remove(text).expect("held");
+        let slot = (key - TEXT_BASE) & 0xFFFF_FFFF;
+        self.generations[slot as usize] += 1;
+        self.free.push(slot);
+        key
+    }
+}
+
 /// Runs arbitrary bytes as a program of interner operations against a naive
 /// model (a list of live strings with their integers) and as strings to
 /// parse. Panics on any disagreement; never on any input otherwise.
@@ -12,9 +45,7 @@ use crate::{Id, Interner, TEXT_BASE};
 /// byte of length and that many bytes of text (lossily UTF-8).
 pub fn ids(data: &[u8]) {
     let mut interner = Interner::default();
-    // The model: live string ids and their integers, and the count handed out.
-    let mut live: BTreeMap<String, u64> = BTreeMap::new();
-    let mut next = 0u64;
+    let mut model = Model::default();
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
@@ -33,10 +64,7 @@ pub fn ids(data: &[u8]) {
                 let key = interner.intern(&id);
                 let expected = match crate::id::canonical_number(&text) {
                     Some(n) if n < TEXT_BASE => n,
-                    _ => *live.entry(text.clone()).or_insert_with(|| {
-                        next += 1;
-                        TEXT_BASE + next - 1
-                    }),
+                    _ => model.intern(&text),
                 };
                 assert_eq!(key, expected, "{text:?}");
                 assert_eq!(interner.name(key).map(|n| n.to_string()), Some(text));
@@ -46,16 +74,18 @@ pub fn ids(data: &[u8]) {
                 let found = interner.find_str(&text);
                 let expected = match crate::id::canonical_number(&text) {
                     Some(n) if n < TEXT_BASE => Some(n),
-                    _ => live.get(&text).copied(),
+                    _ => model.live.get(&text).copied(),
                 };
                 assert_eq!(found, expected, "{text:?}");
             }
             2 => {
-                // Release the oldest live string, if any.
-                if let Some((text, key)) = live.iter().next().map(|(t, k)| (t.clone(), *k)) {
+                // Release the first live string in text order, if any.
+                if let Some(text) = model.live.keys().next().cloned() {
+                    let key = model.release(&text);
                     assert!(interner.release(key));
-                    live.remove(&text);
+                    assert!(!interner.release(key), "released once");
                     assert_eq!(interner.find_str(&text), None);
+                    assert_eq!(interner.name(key), None);
                 }
             }
             3 => {
@@ -74,12 +104,7 @@ pub fn ids(data: &[u8]) {
                 if number < TEXT_BASE {
                     assert_eq!(key, number);
                 } else {
-                    let text = number.to_string();
-                    let expected = *live.entry(text).or_insert_with(|| {
-                        next += 1;
-                        TEXT_BASE + next - 1
-                    });
-                    assert_eq!(key, expected);
+                    assert_eq!(key, model.intern(&number.to_string()));
                 }
             }
             4 => {
@@ -92,6 +117,6 @@ pub fn ids(data: &[u8]) {
                 let _ = serde_json::from_str::<Id>(&text);
             }
         }
-        assert_eq!(interner.len(), live.len());
+        assert_eq!(interner.len(), model.live.len());
     }
 }

@@ -10,10 +10,11 @@
 //!   are one id; `"042"` is another).
 //! - [`Interner`] maps the ids of one kind (conversations, say) of one
 //!   tenant to router integers and back. A decimal id below [`TEXT_BASE`]
-//!   is its own integer and costs no lookup; any other string gets the
-//!   next integer from [`TEXT_BASE`] up, in the order first seen, so the
-//!   same sequence of calls gives the same integers (journal replay depends
-//!   on it). Names can be released and the interner saved and restored.
+//!   is its own integer and costs no lookup; any other string gets an
+//!   integer from [`TEXT_BASE`] up that no other string ever had, chosen by
+//!   the calls made alone, so the same sequence of calls gives the same
+//!   integers (journal replay depends on it). Names can be released and the
+//!   interner saved and restored.
 //! - [`Name`] is what output carries: the caller's id, cheap to clone.
 //! - [`TenantIds`] keeps the three interners of a tenant and decides when a
 //!   name may go: a conversation's when the router forgets it, a customer's
@@ -43,5 +44,5 @@ mod tenant;
 pub mod fuzz_checks;
 
 pub use id::{ArchivedId, Id, IdError, MAX_ID_BYTES, check_text};
-pub use interner::{Interner, Name, RestoreError, SavedNames, TEXT_BASE};
+pub use interner::{INLINE, Interner, Name, NameRef, RestoreError, SavedNames, TEXT_BASE};
 pub use tenant::{SavedTenantIds, TenantIds};

@@ -196,7 +196,7 @@ impl Replayer {
                 self.router.route(&routed, &mut self.events);
                 let router = &self.router;
                 self.ids.routed(routed.conversation.0, routed.customer.0, |customer| {
-                    router.remembers_customer(CustomerId(customer))
+                    router.remembered_until(CustomerId(customer)).map(|until| until.0)
                 });
                 let unknown: Vec<&String> =
                     message.skills.keys().filter(|s| !self.known_skills.contains(*s)).collect();
@@ -418,7 +418,8 @@ impl Replayer {
             self.summary.decisions += 1;
             out.push(record);
         }
-        let remembered = |customer| router.remembers_customer(CustomerId(customer));
+        let remembered =
+            |customer| router.remembered_until(CustomerId(customer)).map(|until| until.0);
         for event in self.events.drain(..) {
             if let Some(conversation) = event.conversation
                 && matches!(event.kind, EventKind::Closed | EventKind::Released | EventKind::Erased)
@@ -427,9 +428,10 @@ impl Replayer {
                 self.ids.forgotten(conversation.0, remembered);
             }
         }
-        if self.clock.now().0 >= self.swept_at.saturating_add(SWEEP_EVERY_MS) {
-            self.swept_at = self.clock.now().0;
-            self.ids.sweep(remembered);
+        let now = self.clock.now().0;
+        if now >= self.swept_at.saturating_add(SWEEP_EVERY_MS) {
+            self.swept_at = now;
+            self.ids.sweep(now, remembered);
         }
     }
 }

@@ -537,13 +537,20 @@ impl Router {
     /// off.) Callers that keep data per customer, such as the customer's
     /// own id, keep it while this holds.
     pub fn remembers_customer(&self, customer: CustomerId) -> bool {
+        self.remembered_until(customer).is_some()
+    }
+
+    /// Until when (the first instant it no longer will, by the router's
+    /// clock) the customer's history steers routing, if it does now. Serving
+    /// the customer again moves it later.
+    pub fn remembered_until(&self, customer: CustomerId) -> Option<Timestamp> {
         let lookback = self.inner.config.affinity_lookback_ms;
-        lookback > 0
-            && self
-                .inner
-                .history(customer)
-                .and_then(|h| h.last_served_at())
-                .is_some_and(|at| self.inner.clock.now().since(at) <= lookback)
+        if lookback == 0 {
+            return None;
+        }
+        let served = self.inner.history(customer)?.last_served_at()?;
+        let until = served.plus_ms(lookback).plus_ms(1);
+        (self.inner.clock.now() < until).then_some(until)
     }
 
     /// An agent's current state.
@@ -1043,9 +1050,11 @@ impl Inner {
 
         if let Some(skill) = self.closed_group(&need.required, now) {
             out.push(self.event(now, id, None, EventKind::OutsideBusinessHours { skill }));
-            let bot_holds =
-                conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Bot);
-            if !bot_holds {
+            // An escalation waits for a person (a bot that holds it keeps
+            // answering meanwhile); anything else may go to a bot.
+            let for_a_person = placement == Placement::Escalate
+                || conv.holder.is_some_and(|h| self.roster.cell(h.slot).kind() == AgentKind::Bot);
+            if !for_a_person {
                 let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
                 if let Some(slot) = self.select(&indexes, origin, &bots, None, now) {
                     return self.assign(

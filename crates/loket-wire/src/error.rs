@@ -23,6 +23,10 @@ pub mod codes {
     /// The `Hello` version is not one the server speaks. The server closes
     /// the connection.
     pub const UNSUPPORTED_VERSION: &str = "unsupported_version";
+    /// A message asks for a skill no agent of the tenant has ever had, and
+    /// the tenant does not take new skills from messages. The batch is
+    /// rejected whole; the connection stays usable.
+    pub const UNKNOWN_SKILL: &str = "unknown_skill";
     /// The tenant is over its rate; the batch was not accepted and may be
     /// sent again later.
     pub const RATE_LIMITED: &str = "rate_limited";

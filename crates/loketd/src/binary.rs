@@ -23,7 +23,7 @@ use crate::command::Command;
 use crate::command::SkillRecord;
 use crate::config::LimitsConfig;
 use crate::http::AppState;
-use crate::state::{Incoming, scored};
+use crate::state::{ApplyError, Incoming, scored};
 use crate::tenant::{Tenant, TenantError};
 
 /// Batches a connection may have in flight before it stops reading.
@@ -75,6 +75,7 @@ fn tenant_error_frame(batch_id: u64, error: &TenantError) -> Frame {
     let code = match error {
         TenantError::RateLimited(_) => codes::RATE_LIMITED,
         TenantError::ShuttingDown => codes::SHUTTING_DOWN,
+        TenantError::Apply(ApplyError::UnknownSkill { .. }) => codes::UNKNOWN_SKILL,
         TenantError::Apply(_) => codes::BAD_BATCH,
         TenantError::JournalUnavailable(_) | TenantError::Startup { .. } => codes::INTERNAL,
     };
@@ -208,6 +209,15 @@ fn submit_batch(
     }
     let pipeline = tenant.pipeline();
     let archived = batch.archived();
+    for (index, message) in archived.messages.iter().enumerate() {
+        if let Some(skill) = message.skills.iter().find(|s| !tenant.admits_skill(s.name.as_str())) {
+            let error = TenantError::Apply(ApplyError::UnknownSkill {
+                field: format!("message {index}: skills.{}", skill.name.as_str()),
+                skill: skill.name.as_str().to_owned(),
+            });
+            return ready(tenant_error_frame(batch_id, &error));
+        }
+    }
     let messages = archived
         .messages
         .iter()

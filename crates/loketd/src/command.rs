@@ -51,6 +51,18 @@ pub enum Command {
         /// Skill name and proficiency.
         skills: Vec<SkillRecord>,
     },
+    /// Change an agent's skills, capacity and presence at once: every part
+    /// given is checked before any applies.
+    UpdateAgent {
+        /// The agent.
+        agent: Id,
+        /// New skills (replacing all).
+        skills: Option<Vec<SkillRecord>>,
+        /// New capacity: chat, WhatsApp, Messenger, SMS, email, voice, total.
+        capacity: Option<[u32; 7]>,
+        /// New presence code (0 available, 1 away, 2 offline, 3 not responding).
+        presence: Option<u8>,
+    },
     /// Remove an agent (its conversations are re-routed).
     RemoveAgent {
         /// The agent.

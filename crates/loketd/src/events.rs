@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use loket_ids::{Name, TenantIds};
+use loket_ids::{NameRef, TenantIds};
 use loket_replay::WhyRecord;
 use loket_router::{EventKind, Router};
 use parking_lot::RwLock;
@@ -108,10 +108,10 @@ pub struct EventJson<'a> {
     pub at: u64,
     /// The conversation, as the platform names it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation: Option<Name>,
+    pub conversation: Option<NameRef<'a>>,
     /// The agent, as the platform names it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent: Option<Name>,
+    pub agent: Option<NameRef<'a>>,
     /// What happened and why.
     #[serde(flatten)]
     pub kind: &'a EventKind,
@@ -126,14 +126,14 @@ pub struct EventJson<'a> {
 impl<'a> EventJson<'a> {
     /// The JSON form of `event`, naming ids with `ids` and skills with
     /// `router`.
-    pub fn new(event: &'a SeqEvent, router: &Router, ids: &TenantIds) -> EventJson<'a> {
+    pub fn new(event: &'a SeqEvent, router: &Router, ids: &'a TenantIds) -> EventJson<'a> {
         let skill_name = |skill| router.skill_name(skill);
         let inner = &event.event;
         EventJson {
             seq: event.seq,
             at: inner.at.0,
             conversation: inner.conversation.and_then(|c| ids.conversation_name(c.0)),
-            agent: inner.agent.and_then(|a| ids.agents.name(a.0)),
+            agent: inner.agent.and_then(|a| ids.agents.name_ref(a.0)),
             kind: &inner.kind,
             skill_name: match inner.kind {
                 EventKind::OutsideBusinessHours { skill } => skill_name(skill),

@@ -119,6 +119,9 @@ impl From<TenantError> for ApiError {
                 | ApplyError::UnknownConversation(_)
                 | ApplyError::Catalog(CatalogError::UnknownSku(_)),
             ) => ApiError::not_found(message),
+            TenantError::Apply(ApplyError::NoCatalog) => {
+                ApiError::new(StatusCode::NOT_FOUND, "no_catalog", message)
+            }
             TenantError::Apply(ApplyError::UnknownSkill { .. }) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_skill", message)
             }
@@ -399,20 +402,43 @@ fn name_skills(router: &loket_router::Router, skills: &[SkillLevel]) -> Vec<Skil
         .collect()
 }
 
-/// Skills as a body gives them (name to proficiency), checked.
+/// Skills as a body gives them (name to proficiency), checked: names of 1
+/// to 64 bytes, proficiency 1..=10. `field` prefixes the error's field.
 fn skill_records(
     skills: &BTreeMap<String, i64>,
     field: &str,
 ) -> Result<Vec<SkillRecord>, ApiError> {
     skills
         .iter()
-        .map(|(name, &level)| match u8::try_from(level) {
-            Ok(level @ 1..=10) => Ok(SkillRecord { name: name.clone(), level }),
-            _ => Err(ApiError::invalid(format!(
-                "{field}skills.{name}: proficiency {level} is outside 1..=10"
-            ))),
+        .map(|(name, &level)| {
+            let record =
+                SkillRecord { name: name.clone(), level: u8::try_from(level).unwrap_or(0) };
+            crate::state::check_skill(&record).map_err(|_| {
+                ApiError::invalid(if record.level == 0 || record.level > 10 {
+                    format!("{field}skills.{name}: proficiency {level} is outside 1..=10")
+                } else {
+                    format!(
+                        "{field}skills: skill names are 1 to {} bytes",
+                        loket_wire::MAX_SKILL_NAME
+                    )
+                })
+            })?;
+            Ok(record)
         })
         .collect()
+}
+
+/// Refuses a message that asks for a skill the tenant has never seen,
+/// unless it allows new ones (422 `unknown_skill`).
+fn admit_skills(tenant: &Tenant, skills: &[SkillRecord], field: &str) -> Result<(), ApiError> {
+    match skills.iter().find(|skill| !tenant.admits_skill(&skill.name)) {
+        None => Ok(()),
+        Some(skill) => Err(TenantError::Apply(ApplyError::UnknownSkill {
+            field: format!("{field}skills.{}", skill.name),
+            skill: skill.name.clone(),
+        })
+        .into()),
+    }
 }
 
 /// Intent, buying intent, language and signals of one text.
@@ -458,7 +484,7 @@ pub struct DecisionJson<'a> {
 fn decision_json<'a>(
     decision: &'a Decision,
     router: &loket_router::Router,
-    ids: &loket_ids::TenantIds,
+    ids: &'a loket_ids::TenantIds,
     holder: &'a mut Option<SeqEvent>,
 ) -> DecisionJson<'a> {
     let event = holder.insert(SeqEvent { seq: decision.seq, event: decision.event });
@@ -558,6 +584,8 @@ fn score_messages(
             }
             let language = language_code(message.language.as_deref())
                 .map_err(|e| ApiError::invalid(format!("{field}language: {e}")))?;
+            let skills = skill_records(&message.skills, &field)?;
+            admit_skills(tenant, &skills, &field)?;
             let incoming = Incoming {
                 conversation: message.conversation_id,
                 customer: message.customer_id,
@@ -565,7 +593,7 @@ fn score_messages(
                 language,
                 tier: message.tier,
                 text: &message.text,
-                skills: skill_records(&message.skills, &field)?,
+                skills,
             };
             scored_messages.push(scored(pipeline, scratch, incoming));
         }
@@ -659,8 +687,9 @@ async fn post_batch(
 /// An agent as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct AgentJson {
-    /// The agent's id.
-    pub id: Name,
+    /// The agent's id (always there; an agent's id is never released).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Name>,
     /// `human` or `bot`.
     pub kind: AgentKind,
     /// Skills by name.
@@ -688,7 +717,7 @@ fn agent_json(tenant: &Tenant, view: AgentView) -> AgentJson {
     let router = tenant.pipeline().router();
     let ids = tenant.ids().read();
     AgentJson {
-        id: ids.agents.name(view.spec.id.0).unwrap_or(Name::Number(view.spec.id.0)),
+        id: ids.agents.name(view.spec.id.0),
         kind: view.spec.kind,
         skills: name_skills(router, &view.spec.skills),
         languages: view.spec.languages,
@@ -816,16 +845,8 @@ async fn update_agent(
         )),
         None => None,
     };
-    if let Some(skills) = skills {
-        tenant.apply(Command::SetSkills { agent: id.clone(), skills }).await?;
-    }
-    if let Some(capacity) = capacity {
-        tenant.apply(Command::SetCapacity { agent: id.clone(), capacity }).await?;
-    }
-    if let Some(presence) = update.presence {
-        let presence = presence_code(presence);
-        tenant.apply(Command::SetPresence { agent: id.clone(), presence }).await?;
-    }
+    let presence = update.presence.map(presence_code);
+    tenant.apply(Command::UpdateAgent { agent: id.clone(), skills, capacity, presence }).await?;
     Ok(Json(agent_json(&tenant, find_agent(&tenant, &id)?)))
 }
 
@@ -1201,7 +1222,7 @@ async fn events(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let from = match (query.from, last_event_id) {
         (Some(from), _) => from,
-        (None, Some(last)) => last + 1,
+        (None, Some(last)) => last.saturating_add(1),
         (None, None) => tenant.events().latest() + 1,
     };
     let log = tenant.events().clone();

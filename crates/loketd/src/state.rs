@@ -65,6 +65,9 @@ pub struct Applied {
     pub erased: Vec<u64>,
     /// The same, as the platform names them.
     pub erased_names: Vec<Name>,
+    /// Earlier conversations of the erased customer, closed before: their
+    /// events still kept go too (router integers).
+    pub erased_earlier: Vec<u64>,
     /// The erased customer's router integer, if the tenant knew them.
     erased_customer: Option<u64>,
 }
@@ -101,6 +104,7 @@ pub enum ApplyError {
     },
     /// A message asks for a skill no agent has ever had, and the tenant
     /// does not take new skills from messages (`allow_new_skills`).
+    /// Decided where messages come in, never when the journal is applied.
     #[error(
         "{field}: no agent has skill {skill:?} (set allow_new_skills to route to skills no agent has yet)"
     )]
@@ -113,6 +117,9 @@ pub enum ApplyError {
     /// The catalog refused (unknown product, ...).
     #[error(transparent)]
     Catalog(#[from] loket_catalog::CatalogError),
+    /// A stock change for a tenant without a catalog.
+    #[error("this tenant has no catalog")]
+    NoCatalog,
     /// A value out of range.
     #[error("{0}")]
     Invalid(String),
@@ -180,7 +187,11 @@ pub struct TenantState {
     clock: Arc<ManualClock>,
     /// Written only here; handlers read it to look ids up.
     ids: Arc<RwLock<TenantIds>>,
+    /// When customer ids kept for their history were last looked at (0:
+    /// not since the tenant started, from the first command that applies).
     ids_swept_ms: u64,
+    /// Released conversation ids kept readable: the event log's length.
+    recent_ids: usize,
     /// Messages may ask for skills no agent has had yet.
     allow_new_skills: bool,
     stock: BTreeMap<String, i64>,
@@ -205,7 +216,8 @@ impl TenantState {
             pipeline,
             clock,
             ids: Arc::new(RwLock::new(ids)),
-            ids_swept_ms: clock_ms,
+            ids_swept_ms: 0,
+            recent_ids: event_retention,
             allow_new_skills: false,
             stock: BTreeMap::new(),
             next_seq: 1,
@@ -272,33 +284,133 @@ impl TenantState {
         // whatever the router reported either way.
         self.number(events);
         if let Some(customer) = applied.erased_customer {
-            self.ids.write().erase_customer(customer, &applied.erased);
+            applied.erased_earlier = self.ids.write().erase_customer(customer, &applied.erased);
         }
-        if self.clock_ms >= self.ids_swept_ms.saturating_add(IDS_SWEEP_EVERY_MS) {
-            self.ids_swept_ms = self.clock_ms;
-            let router = self.pipeline.router();
-            self.ids.write().sweep(|customer| router.remembers_customer(CustomerId(customer)));
+        // Customer ids kept for their history are looked at again every
+        // minute of tenant time, counted from the first command that
+        // applies (a failed one is not journaled: replay must see the same).
+        if result.is_ok() {
+            if self.ids_swept_ms == 0 {
+                self.ids_swept_ms = self.clock_ms;
+            } else if self.clock_ms >= self.ids_swept_ms.saturating_add(IDS_SWEEP_EVERY_MS) {
+                self.ids_swept_ms = self.clock_ms;
+                let router = self.pipeline.router();
+                self.ids.write().sweep(self.clock_ms, |c| remembered_until(router, c));
+            }
         }
         result.map(|()| applied)
     }
 
-    /// Checks a message before anything is routed: codes in range, and the
-    /// skills it asks for known (unless new ones are allowed).
-    fn check(&self, message: &ScoredMessage, field: &str) -> Result<(), ApplyError> {
-        inbound(message, ConversationId(0), CustomerId(0), &[])?;
-        // The ids were checked where they came in (HTTP, the binary
-        // protocol), as they are journaled: not again on this thread.
-        debug_assert!(message.conversation.check().is_ok() && message.customer.check().is_ok());
-        for skill in &message.skills {
-            check_level(skill)?;
-            if !self.allow_new_skills && self.router().find_skill(&skill.name).is_none() {
-                return Err(ApplyError::UnknownSkill {
-                    field: format!("{field}skills.{}", skill.name),
-                    skill: skill.name.clone(),
-                });
+    /// Routes a batch, all or nothing: every message is checked and its
+    /// skills resolved before any is routed, so a refused batch changed
+    /// nothing. Whether a message may name a skill no agent has is decided
+    /// where it comes in ([`TenantState::admits_skill`]), not here: a
+    /// journaled message always applies again.
+    fn route_messages(
+        &mut self,
+        messages: &[ScoredMessage],
+        applied: &mut Applied,
+    ) -> Result<(), ApplyError> {
+        let router = self.pipeline.router().clone();
+        let mut required: Vec<SkillLevel> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(messages.len());
+        for message in messages {
+            inbound(message, ConversationId(0), CustomerId(0), &[])?;
+            // Ids were checked where they came in (HTTP, the binary
+            // protocol), as they are journaled: not again on this thread.
+            debug_assert!(message.conversation.check().is_ok() && message.customer.check().is_ok());
+            let start = required.len();
+            for skill in &message.skills {
+                check_skill(skill)?;
+                required.push(SkillLevel { skill: router.skill(&skill.name)?, level: skill.level });
+            }
+            spans.push((start, required.len()));
+        }
+        // The router integers: decimal ids are themselves; string ids take
+        // the lock, once.
+        let mut keys: Vec<(u64, u64, bool)> = Vec::with_capacity(messages.len());
+        let mut tracked = false;
+        {
+            let mut ids = None;
+            for message in messages {
+                let conversation = match message.conversation.as_number() {
+                    Some(n) if n < loket_ids::TEXT_BASE => (n, false),
+                    _ => ids
+                        .get_or_insert_with(|| self.ids.write())
+                        .conversations
+                        .intern_new(&message.conversation),
+                };
+                // A string-id conversation seen before is open in the
+                // router (its id goes when the router forgets it), and the
+                // router reads the customer from a conversation's first
+                // message only: skip the lookup.
+                let known = !conversation.1 && conversation.0 >= loket_ids::TEXT_BASE;
+                let customer = if known {
+                    CUSTOMER_OF_AN_OPEN_CONVERSATION
+                } else {
+                    match message.customer.as_number() {
+                        Some(n) if n < loket_ids::TEXT_BASE => n,
+                        _ => ids
+                            .get_or_insert_with(|| self.ids.write())
+                            .customers
+                            .intern(&message.customer),
+                    }
+                };
+                let track = !known
+                    && (conversation.0 >= loket_ids::TEXT_BASE || customer >= loket_ids::TEXT_BASE);
+                tracked |= track;
+                keys.push((conversation.0, customer, track));
+            }
+        }
+        applied.decisions.reserve(messages.len());
+        for ((message, &(start, end)), &(conversation, customer, _)) in
+            messages.iter().zip(&spans).zip(&keys)
+        {
+            let conversation = ConversationId(conversation);
+            let inbound =
+                inbound(message, conversation, CustomerId(customer), &required[start..end])?;
+            let score = score(message);
+            let before = self.scratch.len();
+            let routed = self.pipeline.route_scored(&inbound, &score, &mut self.scratch);
+            let offset = self.scratch[before..]
+                .iter()
+                .position(|event| *event == routed.decision)
+                .map_or(self.scratch.len(), |i| before + i);
+            if offset == self.scratch.len() {
+                // A decision the router did not also report: report it.
+                self.scratch.push(routed.decision);
+            }
+            let escalation = self.scratch[before..].iter().find_map(|event| match event.kind {
+                EventKind::Escalated { trigger } if event.conversation == Some(conversation) => {
+                    Some(trigger)
+                }
+                _ => None,
+            });
+            applied.decisions.push(Decision {
+                seq: self.next_seq + offset as u64,
+                event: routed.decision,
+                conversation_score: routed.conversation_score,
+                escalation,
+            });
+        }
+        // An opening message ties its customer to its conversation.
+        if tracked {
+            let mut ids = self.ids.write();
+            for &(conversation, customer, track) in &keys {
+                if track {
+                    ids.routed(conversation, customer, |c| remembered_until(&router, c));
+                }
             }
         }
         Ok(())
+    }
+
+    /// May a message that comes in now ask for `skill`? Yes if some agent
+    /// has ever had it (or the configuration names it), or the tenant
+    /// allows new skills. Asked where messages come in, before they are
+    /// journaled.
+    pub fn admits_skill(router: &Router, allow_new_skills: bool, skill: &str) -> bool {
+        allow_new_skills || router.find_skill(skill).is_some()
     }
 
     /// An agent's router integer, or an error naming the caller's id.
@@ -343,78 +455,18 @@ impl TenantState {
             }
         };
         match command {
-            Command::Messages(messages) => {
-                // All or nothing: check every message before routing any.
-                let single = messages.len() == 1;
-                for (index, message) in messages.iter().enumerate() {
-                    let field = if single { String::new() } else { format!("messages[{index}].") };
-                    self.check(message, &field)?;
-                }
-                applied.decisions.reserve(messages.len());
-                let mut required: Vec<SkillLevel> = Vec::new();
-                let ids = Arc::clone(&self.ids);
-                let mut ids = ids.write();
-                for message in messages {
-                    let (conversation, opens) = ids.conversations.intern_new(&message.conversation);
-                    // A string-id conversation seen before is open in the
-                    // router (its id goes when the router forgets it), and
-                    // the router reads the customer from a conversation's
-                    // first message only: skip the lookup.
-                    let known = !opens && conversation >= loket_ids::TEXT_BASE;
-                    let customer = if known {
-                        CUSTOMER_OF_AN_OPEN_CONVERSATION
-                    } else {
-                        ids.customers.intern(&message.customer)
-                    };
-                    required.clear();
-                    for skill in &message.skills {
-                        let skill_id = router.skill(&skill.name)?;
-                        required.push(SkillLevel { skill: skill_id, level: skill.level });
-                    }
-                    let (conversation, customer) =
-                        (ConversationId(conversation), CustomerId(customer));
-                    let inbound = inbound(message, conversation, customer, &required)?;
-                    let score = score(message);
-                    let before = self.scratch.len();
-                    let routed = self.pipeline.route_scored(&inbound, &score, &mut self.scratch);
-                    let offset = self.scratch[before..]
-                        .iter()
-                        .position(|event| *event == routed.decision)
-                        .map_or(self.scratch.len(), |i| before + i);
-                    if offset == self.scratch.len() {
-                        // A decision the router did not also report: report it.
-                        self.scratch.push(routed.decision);
-                    }
-                    let escalation =
-                        self.scratch[before..].iter().find_map(|event| match event.kind {
-                            EventKind::Escalated { trigger }
-                                if event.conversation == Some(conversation) =>
-                            {
-                                Some(trigger)
-                            }
-                            _ => None,
-                        });
-                    // Only an opening message (or one with a decimal id,
-                    // which the interner does not track) ties a customer to
-                    // a conversation.
-                    if !known {
-                        ids.routed(conversation.0, customer.0, |c| {
-                            router.remembers_customer(CustomerId(c))
-                        });
-                    }
-                    applied.decisions.push(Decision {
-                        seq: self.next_seq + offset as u64,
-                        event: routed.decision,
-                        conversation_score: routed.conversation_score,
-                        escalation,
-                    });
-                }
-            }
+            Command::Messages(messages) => self.route_messages(messages, applied)?,
             Command::UpsertAgent(agent) => {
                 agent.id.check().map_err(|e| invalid_id("", "id", &e))?;
                 let mut spec = agent_spec(&router, agent)?;
-                spec.id = AgentId(self.ids.write().agents.intern(&agent.id));
-                router.upsert_agent(spec, &mut self.scratch)?;
+                let (key, new) = self.ids.write().agents.intern_new(&agent.id);
+                spec.id = AgentId(key);
+                if let Err(error) = router.upsert_agent(spec, &mut self.scratch) {
+                    if new {
+                        self.ids.write().agents.release(key);
+                    }
+                    return Err(error.into());
+                }
             }
             Command::SetPresence { agent, presence } => {
                 let presence = presence_from(*presence)?;
@@ -433,6 +485,29 @@ impl TenantState {
                 router
                     .set_skills(id, skills, &mut self.scratch)
                     .map_err(|e| named(e, agent, None))?;
+            }
+            Command::UpdateAgent { agent, skills, capacity, presence } => {
+                let id = self.agent(agent)?;
+                let presence = presence.map(presence_from).transpose()?;
+                for skill in skills.iter().flatten() {
+                    check_skill(skill)?;
+                }
+                if let Some(skills) = skills {
+                    let skills = skills_from(&router, skills)?;
+                    router
+                        .set_skills(id, skills, &mut self.scratch)
+                        .map_err(|e| named(e, agent, None))?;
+                }
+                if let Some(capacity) = capacity {
+                    router
+                        .set_capacity(id, capacity_from(capacity), &mut self.scratch)
+                        .map_err(|e| named(e, agent, None))?;
+                }
+                if let Some(presence) = presence {
+                    router
+                        .set_presence(id, presence, &mut self.scratch)
+                        .map_err(|e| named(e, agent, None))?;
+                }
             }
             Command::RemoveAgent { agent } => router
                 .remove_agent(self.agent(agent)?, &mut self.scratch)
@@ -474,7 +549,9 @@ impl TenantState {
                     for conversation in &erased {
                         self.pipeline.forget(*conversation);
                         applied.erased.push(conversation.0);
-                        applied.erased_names.extend(ids.conversation_name(conversation.0));
+                        applied
+                            .erased_names
+                            .extend(ids.conversation_name(conversation.0).map(|n| n.to_name()));
                     }
                 }
             }
@@ -483,13 +560,11 @@ impl TenantState {
     }
 
     fn catalog(&self) -> Result<&Catalog, ApplyError> {
-        self.pipeline
-            .catalog()
-            .ok_or_else(|| ApplyError::Invalid("this tenant has no catalog".to_owned()))
+        self.pipeline.catalog().ok_or(ApplyError::NoCatalog)
     }
 
     /// Moves the router's events from scratch into `events`, numbered; then
-    /// lets go of the ids of conversations the router forgot.
+    /// lets go of the ids and scores of conversations the router forgot.
     fn number(&mut self, events: &mut Vec<SeqEvent>) {
         let router = self.pipeline.router();
         let mut ids = None;
@@ -500,8 +575,9 @@ impl TenantState {
                 && matches!(event.kind, EventKind::Closed | EventKind::Released | EventKind::Erased)
                 && router.conversation(conversation).is_none()
             {
+                self.pipeline.forget(conversation);
                 let ids = ids.get_or_insert_with(|| self.ids.write());
-                ids.forgotten(conversation.0, |c| router.remembers_customer(CustomerId(c)));
+                ids.forgotten(conversation.0, |c| remembered_until(router, c));
             }
         }
     }
@@ -543,7 +619,7 @@ impl TenantState {
                 snapshot.version
             )));
         }
-        let ids = TenantIds::restore(&snapshot.ids)
+        let ids = TenantIds::restore(&snapshot.ids, self.recent_ids)
             .map_err(|e| ApplyError::Invalid(format!("snapshot ids: {e}")))?;
         *self.ids.write() = ids;
         self.ids_swept_ms = snapshot.ids_swept_ms;
@@ -607,6 +683,11 @@ fn inbound<'a>(
     Ok(inbound)
 }
 
+/// Until when (ms) the router's history of a customer steers routing.
+fn remembered_until(router: &Router, customer: u64) -> Option<u64> {
+    router.remembered_until(CustomerId(customer)).map(|until| until.0)
+}
+
 fn unknown_agent(id: &Id) -> ApplyError {
     ApplyError::UnknownAgent(id.to_string())
 }
@@ -615,7 +696,17 @@ fn invalid_id(prefix: &str, field: &str, error: &loket_ids::IdError) -> ApplyErr
     ApplyError::Invalid(format!("{prefix}{field}: {error}"))
 }
 
-fn check_level(skill: &SkillRecord) -> Result<(), ApplyError> {
+/// A skill as a message or an agent names it: 1 to
+/// [`loket_wire::MAX_SKILL_NAME`] bytes, proficiency 1..=10.
+pub fn check_skill(skill: &SkillRecord) -> Result<(), ApplyError> {
+    if skill.name.is_empty() || skill.name.len() > loket_wire::MAX_SKILL_NAME {
+        return Err(ApplyError::Invalid(format!(
+            "skill names are 1 to {} bytes; {:?} has {}",
+            loket_wire::MAX_SKILL_NAME,
+            skill.name.chars().take(80).collect::<String>(),
+            skill.name.len()
+        )));
+    }
     if (1..=10).contains(&skill.level) {
         Ok(())
     } else {
@@ -737,7 +828,7 @@ fn skills_from(router: &Router, skills: &[SkillRecord]) -> Result<Vec<SkillLevel
     skills
         .iter()
         .map(|skill| {
-            check_level(skill)?;
+            check_skill(skill)?;
             Ok(SkillLevel { skill: router.skill(&skill.name)?, level: skill.level })
         })
         .collect()
@@ -746,12 +837,16 @@ fn skills_from(router: &Router, skills: &[SkillRecord]) -> Result<Vec<SkillLevel
 fn agent_spec(router: &Router, agent: &AgentRecord) -> Result<AgentSpec, ApplyError> {
     let mut spec = AgentSpec::new(AgentId(0));
     spec.kind = if agent.bot { AgentKind::Bot } else { AgentKind::Human };
-    spec.skills = skills_from(router, &agent.skills)?;
     spec.languages =
         agent.languages.iter().map(|code| code.parse::<Language>()).collect::<Result<_, _>>()?;
     spec.capacity = capacity_from(&agent.capacity);
     spec.presence = presence_from(agent.presence)?;
     spec.team.clone_from(&agent.team);
+    for skill in &agent.skills {
+        check_skill(skill)?;
+    }
+    // Registers new skill names: last, once everything else is known good.
+    spec.skills = skills_from(router, &agent.skills)?;
     Ok(spec)
 }
 
@@ -771,5 +866,130 @@ mod tests {
         assert_eq!(language_from(loket_wire::language::NL).unwrap(), Some(Language::NL));
         assert_eq!(language_from(loket_wire::language::EN).unwrap(), Some(Language::EN));
         assert!(language_from(loket_wire::language::COUNT).is_err());
+    }
+
+    /// A state like a tenant's: a router with affinity on a manual clock,
+    /// new or restored from `saved`.
+    fn state_from(start_ms: u64, saved: Option<&TenantSnapshot>) -> TenantState {
+        let clock = Arc::new(ManualClock::new(Timestamp(start_ms)));
+        let config = loket_router::RouterConfig {
+            affinity_lookback_ms: 120_000,
+            ..loket_router::RouterConfig::default()
+        };
+        let builder = Router::builder().config(config).clock(clock.clone());
+        let router = match saved {
+            Some(saved) => builder.restore(saved.router.clone()).unwrap(),
+            None => builder.build().unwrap(),
+        };
+        let pipeline = Pipeline::new(
+            router,
+            loket_pipeline::SharedModel::from(loket_intent::Model::builtin()),
+            None,
+            loket_pipeline::PipelineConfig::default(),
+        )
+        .unwrap();
+        let mut state = TenantState::new(Arc::new(pipeline), clock, 64);
+        if let Some(saved) = saved {
+            state.restore(saved).unwrap();
+        }
+        state
+    }
+
+    fn state(start_ms: u64) -> TenantState {
+        state_from(start_ms, None)
+    }
+
+    fn agent(id: &str) -> Command {
+        Command::UpsertAgent(AgentRecord {
+            id: id.parse().unwrap(),
+            bot: false,
+            skills: vec![SkillRecord { name: "sales".into(), level: 5 }],
+            languages: vec!["nl".into()],
+            capacity: [3, 3, 3, 3, 3, 1, 10],
+            presence: 0,
+            team: None,
+        })
+    }
+
+    fn message(conversation: &str, customer: &str) -> Command {
+        Command::Messages(vec![ScoredMessage {
+            conversation: conversation.parse().unwrap(),
+            customer: customer.parse().unwrap(),
+            channel: 0,
+            language: 1,
+            tier: 0,
+            text: "hoi".into(),
+            intent: 0,
+            confidence: 0.5,
+            buying_intent: 0.1,
+            detected_language: 1,
+            signals: 0,
+            skills: Vec::new(),
+        }])
+    }
+
+    #[test]
+    fn replaying_what_applied_rebuilds_the_same_ids_and_events() {
+        let start = 1_795_424_400_000;
+        let close = |c: &str| Command::Close { conversation: c.parse().unwrap() };
+        // Commands at their times; some fail (and are not journaled), one
+        // of them after the ids sweep is due.
+        let script = [
+            (0, agent("anna")),
+            (1, message("wa:1", "+316-1")),
+            (2, message("wa:2", "+316-2")),
+            (3, message("wa:1", "someone-else")),
+            (4, close("wa:1")),
+            (5, close("nope")),
+            (61_000, close("nope-either")),
+            (62_000, close("wa:2")),
+            (200_000, close("still-nope")),
+            (200_001, message("wa:1", "+316-1")),
+            (400_000, message("wa:3", "+316-2")),
+            (400_001, Command::EraseCustomer { customer: "+316-2".parse().unwrap() }),
+            (400_002, message("7", "+316-9")),
+            (460_000, Command::Tick),
+        ];
+        let mut live = state(start);
+        let mut journal = Vec::new();
+        let mut live_events = Vec::new();
+        for (offset, command) in script {
+            let record = Record { at_ms: start + offset, command };
+            if live.apply(&record, &mut live_events).is_ok() {
+                journal.push(record);
+            }
+        }
+        assert!(journal.len() < 14, "some commands failed");
+        let mut replayed = state(start);
+        let mut replayed_events = Vec::new();
+        for record in &journal {
+            replayed.apply(record, &mut replayed_events).expect("a journaled command applies");
+        }
+        assert_eq!(replayed.snapshot(1).ids, live.snapshot(1).ids);
+        assert_eq!(replayed_events, live_events);
+        // The erased customer and their conversations are gone by name.
+        let ids = live.ids().read();
+        assert_eq!(ids.customers.find_str("+316-2"), None);
+        assert!(ids.customers.find_str("+316-1").is_some(), "served, within the look-back");
+    }
+
+    #[test]
+    fn a_restored_state_names_conversations_it_forgets_afterwards() {
+        let start = 1_795_424_400_000;
+        let mut live = state(start);
+        let mut events = Vec::new();
+        for (offset, command) in [(0, agent("anna")), (1, message("wa:1", "+316-1"))] {
+            live.apply(&Record { at_ms: start + offset, command }, &mut events).unwrap();
+        }
+        let snapshot = live.snapshot(2);
+        let mut restored = state_from(start, Some(&snapshot));
+        let close = Command::Close { conversation: "wa:1".parse().unwrap() };
+        let mut after = Vec::new();
+        restored.apply(&Record { at_ms: start + 10, command: close }, &mut after).unwrap();
+        let ids = restored.ids().read();
+        for event in &after {
+            let key = event.event.conversation.unwrap().0;
+            assert_eq!(ids.conversation_name(key).map(|n| n.to_string()).as_deref(), Some("wa:1"));
+        }
     }
 }

@@ -122,6 +122,7 @@ pub struct Tenant {
     events: Arc<EventLog>,
     metrics: Arc<TenantMetrics>,
     limiter: Option<(DefaultDirectRateLimiter, u32)>,
+    allow_new_skills: bool,
     requests: Sender<Request>,
     healthy: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -370,6 +371,7 @@ impl Tenant {
             name: config.name.clone(),
             pipeline,
             ids,
+            allow_new_skills: config.allow_new_skills,
             events,
             metrics,
             limiter,
@@ -387,6 +389,13 @@ impl Tenant {
     /// Scoring, routing and catalog (read-only use from handlers).
     pub fn pipeline(&self) -> &Arc<Pipeline> {
         &self.pipeline
+    }
+
+    /// May a message that comes in now ask for `skill`? (Some agent has
+    /// had it, or the tenant allows new skills.) Asked before a message is
+    /// journaled; a journaled message always applies.
+    pub fn admits_skill(&self, skill: &str) -> bool {
+        TenantState::admits_skill(self.pipeline.router(), self.allow_new_skills, skill)
     }
 
     /// The tenant's ids (written only by its sequencer; take the read lock
@@ -988,7 +997,10 @@ impl Sequencer {
         self.records_since_snapshot += 1;
         // Drop what subscribers could still read about them, then publish
         // the erasure events (which carry nothing but the ids).
-        let erased: BTreeSet<u64> = applied.erased.iter().copied().collect();
+        // Their earlier conversations' events go too; the erased ones'
+        // older events go, while the events that report the erasure follow.
+        let erased: BTreeSet<u64> =
+            applied.erased.iter().chain(&applied.erased_earlier).copied().collect();
         let events_removed = self.events.purge(&erased);
         self.barrier()?;
         let (journal_segments_removed, snapshots_removed, snapshot_lsn) = self.compact()?;

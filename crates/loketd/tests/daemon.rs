@@ -235,6 +235,35 @@ async fn bad_requests_get_clean_errors() {
         ("GET", "/v1/catalog/search?q=musa&limit=0", Some(TOKEN), None, 422, "invalid"),
         ("GET", "/v1/catalog/search", Some(TOKEN), None, 400, "bad_query"),
         ("PUT", "/v1/messages", Some(TOKEN), Some("{}".to_owned()), 405, "method_not_allowed"),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some(body(
+                json!({"conversation_id": 1, "customer_id": 1, "channel": "chat", "text": "hi", "skills": {"": 3}}),
+            )),
+            422,
+            "invalid",
+        ),
+        // An agent refused for its language registers none of its skills.
+        (
+            "POST",
+            "/v1/agents",
+            Some(TOKEN),
+            Some(body(json!({"id": "x", "skills": {"brandnew": 5}, "languages": ["dutch"]}))),
+            422,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/v1/messages",
+            Some(TOKEN),
+            Some(body(
+                json!({"conversation_id": 1, "customer_id": 1, "channel": "chat", "text": "hi", "skills": {"brandnew": 3}}),
+            )),
+            422,
+            "unknown_skill",
+        ),
         ("GET", "/v1/nothing", Some(TOKEN), None, 404, "not_found"),
     ];
     for (method, path, token, request, status, code) in cases {
@@ -299,6 +328,10 @@ async fn tenants_cannot_see_or_touch_each_other() {
     assert_eq!(status, 200, "the demo tenant still has its agent");
     let (status, _) = http(daemon.http, "GET", "/v1/catalog/search?q=musa", other, None).await;
     assert_eq!(status, 404, "the other tenant has no catalog");
+    let stock = json!({"sku": "GC001", "stock": 1});
+    let (status, answer) =
+        http(daemon.http, "POST", "/v1/catalog/stock", other, Some(&body(stock))).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("no_catalog")));
     assert!(
         events(daemon.http, "other-token", Some(1), 1, Duration::from_millis(300)).await.is_empty()
     );
@@ -720,6 +753,13 @@ async fn the_platforms_own_ids_work_everywhere_and_survive_restarts_and_erasure(
     let (status, answer) =
         http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(again))).await;
     assert_eq!((status, answer["decision"]["conversation"].as_str()), (200, Some(uuid)));
+    // An earlier conversation of the same customer, closed before the
+    // erasure: its events must go with it.
+    let earlier = json!({"conversation_id": "wa-earlier", "customer_id": phone, "channel": "chat", "text": "eerder"});
+    http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(earlier))).await;
+    http(daemon.http, "POST", "/v1/conversations/wa-earlier/close", Some(TOKEN), None).await;
+    let stream = events(daemon.http, TOKEN, Some(1), 1_000, Duration::from_millis(300)).await;
+    assert!(stream.iter().any(|e| e.2["conversation"] == "wa-earlier" && e.2["type"] == "closed"));
     // Erasure by the customer's own id takes their key with the rest, from
     // every file as from memory.
     let (status, report) =
@@ -728,6 +768,14 @@ async fn the_platforms_own_ids_work_everywhere_and_survive_restarts_and_erasure(
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["erased"]["customer"], phone);
     assert_eq!(report["erased"]["conversations"], json!([uuid]));
+    let stream = events(daemon.http, TOKEN, Some(1), 1_000, Duration::from_millis(300)).await;
+    assert!(
+        !stream.iter().any(|e| e.2["conversation"] == "wa-earlier"),
+        "the earlier conversation's events are gone"
+    );
+    let erased: Vec<_> = stream.iter().filter(|e| e.2["type"] == "erased").collect();
+    assert_eq!(erased.len(), 1, "{stream:?}");
+    assert_eq!(erased[0].2["conversation"], uuid, "the erasure event names what it erased");
     for (file, bytes) in walk(dir.path()) {
         if file.extension().is_some_and(|e| e == "jsonl") {
             continue;

@@ -1044,3 +1044,37 @@ fn a_conversation_keeps_the_customer_of_its_first_message() {
     assert!(!desk.router.remembers_customer(CustomerId(999)));
     assert!(desk.router.remembers_customer(CustomerId(100)), "served within the look-back");
 }
+
+#[test]
+fn a_first_message_that_escalates_outside_opening_hours_waits_for_a_person() {
+    let hours = BusinessHours {
+        timezone: "Europe/Amsterdam".into(),
+        monday: vec!["09:00-17:00".into()],
+        ..BusinessHours::default()
+    };
+    let config = RouterConfig {
+        bot_first: true,
+        affinity_lookback_ms: 0,
+        business_hours: vec![SkillHours { skill: "advice".into(), hours }],
+        ..RouterConfig::default()
+    };
+    let mut desk = Desk::new(config);
+    desk.bot(9, NL);
+    desk.agent(1, &[("advice", 5)], NL, CHAT1);
+    // 16:00 UTC = 18:00 in Amsterdam: closed.
+    desk.tick(4 * 3_600_000);
+    let plain = desk.chat(10, 100, &[("advice", 1)]);
+    assert_eq!(plain.agent, Some(AgentId(9)), "a plain first message goes to the bot");
+    let mut person = desk.message(11, 101, Channel::Chat, &[("advice", 1)]);
+    person.signals.human_request = true;
+    let waiting = desk.send(&person);
+    assert!(
+        matches!(waiting.kind, EventKind::Queued { reason: QueueReason::OutsideBusinessHours, .. }),
+        "{waiting:?}"
+    );
+    assert_eq!(waiting.agent, None, "not handed to a bot");
+    // The next Monday 09:00 in Amsterdam (07:00 UTC): the person takes it.
+    desk.tick(159 * 3_600_000);
+    assert_eq!(desk.holder(11), Some(1));
+    assert_eq!(reason(&desk.last_for(11)), Some(AssignReason::Escalation));
+}
