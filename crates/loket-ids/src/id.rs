@@ -11,7 +11,9 @@ pub const MAX_ID_BYTES: usize = 128;
 
 /// A conversation, customer or agent id as the platform names it.
 ///
-/// `Number(n)` means the same as `Text` of `n`'s decimal digits. A `Text` id
+/// `Number(n)` means the same as `Text` of `n`'s decimal digits (but the
+/// derived `Eq`, `Hash` and `Ord` compare the variants as they are: compare
+/// ids through [`Id::as_number`] or an [`crate::Interner`]). A `Text` id
 /// is 1 to [`MAX_ID_BYTES`] bytes without control characters: parsing,
 /// deserializing and [`Id::check`] enforce that; building the variant
 /// directly does not, so code that takes ids from outside checks them.

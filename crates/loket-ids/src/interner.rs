@@ -24,7 +24,7 @@ use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use serde::{Serialize, Serializer};
 
-use crate::id::{ArchivedId, Id, IdError, canonical_number, check_text};
+use crate::id::{Id, IdError, canonical_number, check_text};
 
 /// The first integer handed to a string id. Decimal ids below it are their
 /// own integers, so the two ranges never meet.
@@ -182,14 +182,6 @@ impl Interner {
             Id::Number(number) if *number < TEXT_BASE => (*number, false),
             Id::Number(number) => self.intern_text(&number.to_string()),
             Id::Text(text) => self.intern_str_new(text),
-        }
-    }
-
-    /// As [`Interner::intern`], on an archived id (no copy unless new).
-    pub fn intern_archived(&mut self, id: &ArchivedId) -> u64 {
-        match id {
-            ArchivedId::Number(number) => self.intern(&Id::Number(number.to_native())),
-            ArchivedId::Text(text) => self.intern_str(text.as_str()),
         }
     }
 

@@ -1,0 +1,299 @@
+//! Which agents could take a conversation, and which one does: requirements after overflow,
+//! eligibility, the strategies' scan over the roster's sets, and why nobody could.
+
+use super::*;
+
+impl Inner {
+    pub(super) fn view(&self, id: ConversationId, conv: &Conversation) -> ConversationView {
+        ConversationView {
+            id,
+            customer: conv.customer,
+            channel: conv.channel,
+            language: conv.language,
+            state: conv.state,
+            agent: conv.holder.map(|h| h.agent),
+            required: self.need_of(conv).required,
+            overflow_step: conv.overflow_step,
+            escalated: conv.escalated,
+            buying_intent: conv.buying_intent,
+            created_at: conv.created_at,
+            last_message_at: conv.last_message_at,
+            messages: conv.messages,
+        }
+    }
+
+    /// What a conversation needs now, overflow steps applied.
+    pub(super) fn need_of(&self, conv: &Conversation) -> Need {
+        let mut required = conv.required.clone();
+        let mut pool = Pool::Humans;
+        for &(_, widening) in self.overflow.iter().take(conv.overflow_step as usize) {
+            match widening {
+                Widening::Lower(by) => {
+                    for skill in &mut required {
+                        skill.level = skill.level.saturating_sub(by).max(1);
+                    }
+                }
+                Widening::Group(skill) => {
+                    required.clear();
+                    required.push(SkillLevel { skill, level: 1 });
+                }
+                Widening::Bot => pool = Pool::HumansOrBots,
+            }
+        }
+        Need { channel: conv.channel, language: conv.language, required, pool }
+    }
+
+    /// The first required skill whose group is closed now.
+    pub(super) fn closed_group(&self, required: &[SkillLevel], now: Timestamp) -> Option<SkillId> {
+        if self.hours.is_empty() {
+            return None;
+        }
+        required.iter().map(|r| r.skill).find(|skill| {
+            self.hours.iter().any(|(group, gate)| group == skill && !gate.is_open(now))
+        })
+    }
+
+    /// Could `slot` take a conversation with this need (capacity aside)?
+    ///
+    /// Reads only the published indexes, as [`Inner::select`] does: an
+    /// agent's kind is the availability set it is in, so the check does not
+    /// touch the agent's cell (a cache miss per history entry on the
+    /// affinity path, where most entries are not eligible).
+    pub(super) fn eligible(
+        &self,
+        indexes: &Indexes,
+        slot: u32,
+        need: &Need,
+        now: Timestamp,
+    ) -> bool {
+        let available_as = |kind: AgentKind| indexes.available(kind).contains(slot);
+        let kind = match need.pool {
+            Pool::Humans if available_as(AgentKind::Human) => AgentKind::Human,
+            Pool::Bots if available_as(AgentKind::Bot) => AgentKind::Bot,
+            Pool::HumansOrBots if available_as(AgentKind::Human) => AgentKind::Human,
+            Pool::HumansOrBots if available_as(AgentKind::Bot) => AgentKind::Bot,
+            _ => return false,
+        };
+        if !indexes.language(need.language).is_some_and(|set| set.contains(slot)) {
+            return false;
+        }
+        if kind == AgentKind::Bot {
+            // Bots answer in any skill area once the pool lets them in.
+            return true;
+        }
+        need.required
+            .iter()
+            .all(|r| indexes.skill(r.skill).is_some_and(|s| s.at_least(r.level).contains(slot)))
+            && self.closed_group(&need.required, now).is_none()
+    }
+
+    /// Picks an agent for a conversation's `need` by the strategy and
+    /// reserves its capacity. Ties go to the first agent in slot order from
+    /// `origin`, the conversation's [`tie_origin`], wrapping around.
+    ///
+    /// `indexes` is the caller's snapshot of the roster's indexes (one load
+    /// per placement: each load costs two atomic read-modify-writes), and
+    /// `origin` was computed from it.
+    pub(super) fn select(
+        &self,
+        indexes: &Indexes,
+        origin: u32,
+        need: &Need,
+        excluded: Option<u32>,
+        now: Timestamp,
+    ) -> Option<u32> {
+        let kinds: &[AgentKind] = match need.pool {
+            Pool::Humans => &[AgentKind::Human],
+            Pool::Bots => &[AgentKind::Bot],
+            Pool::HumansOrBots => &[AgentKind::Human, AgentKind::Bot],
+        };
+        for &kind in kinds {
+            // Bots take conversations by language and channel; humans by skill too.
+            let required: &[SkillLevel] = if kind == AgentKind::Bot { &[] } else { &need.required };
+            if kind == AgentKind::Human && self.closed_group(required, now).is_some() {
+                continue;
+            }
+            for _attempt in 0..4 {
+                let Some(slot) =
+                    self.best_candidate(indexes, kind, need, required, excluded, origin)
+                else {
+                    break;
+                };
+                if self.roster.reserve(slot, need.channel) {
+                    return Some(slot);
+                }
+                // Another thread took the last slot in between: look again.
+            }
+        }
+        None
+    }
+
+    /// Why nobody in `need`'s pool can take a conversation: the first
+    /// requirement, in [`Why`]'s order, that no agent meets. For a pool of
+    /// humans or bots it explains the humans. Slow (it scans the roster's
+    /// sets), so only called for a conversation that queues.
+    pub(super) fn why(&self, indexes: &Indexes, need: &Need, excluded: Option<u32>) -> Why {
+        /// Does the intersection of `sets` hold a slot that `accept`s?
+        fn any(sets: &[&SlotSet], mut accept: impl FnMut(u32) -> bool) -> bool {
+            let mut found = false;
+            for_each_in_intersection_from(sets, None, 0, |slot| {
+                found = accept(slot);
+                !found
+            });
+            found
+        }
+        let kind = match need.pool {
+            Pool::Humans | Pool::HumansOrBots => AgentKind::Human,
+            Pool::Bots => AgentKind::Bot,
+        };
+        let of_kind = |slot: u32| self.roster.cell(slot).kind() == kind;
+        if !indexes.by_language.iter().any(|(_, set)| any(&[&**set], of_kind)) {
+            return Why::NoAgents;
+        }
+        let mut sets: SmallVec<[&SlotSet; 8]> = SmallVec::new();
+        if kind == AgentKind::Human {
+            for requirement in &need.required {
+                let no_skill = Why::NoSkill { skill: requirement.skill, level: requirement.level };
+                let Some(index) = indexes.skill(requirement.skill) else { return no_skill };
+                sets.push(index.at_least(requirement.level));
+                if !any(&sets, of_kind) {
+                    return no_skill;
+                }
+            }
+        }
+        let no_language = Why::NoLanguage { language: need.language };
+        let Some(language) = indexes.language(need.language) else { return no_language };
+        sets.push(language);
+        if !any(&sets, of_kind) {
+            return no_language;
+        }
+        sets.push(indexes.available(kind));
+        if !any(&sets, |_| true) {
+            return Why::Unavailable;
+        }
+        if let Some(slot) = excluded
+            && sets.iter().all(|set| set.contains(slot))
+            && self.roster.cell(slot).capacity.has_room(need.channel)
+        {
+            return Why::Declined;
+        }
+        Why::AtCapacity { channel: need.channel }
+    }
+
+    /// Starts loading each required skill's eligibility-set word for slot
+    /// `at`: where [`Inner::select`] starts its scan (`at` = the origin),
+    /// or what [`Inner::eligible`] reads for an agent (`at` = its slot).
+    /// They miss the cache (there are thousands of such sets), and the
+    /// loads overlap with each other and with the work that comes first.
+    pub(super) fn prefetch_skill_words(&self, indexes: &Indexes, at: u32, required: &[SkillLevel]) {
+        for requirement in required {
+            if let Some(index) = indexes.skill(requirement.skill) {
+                index.at_least(requirement.level).prefetch(at);
+            }
+        }
+    }
+
+    pub(super) fn best_candidate(
+        &self,
+        indexes: &Indexes,
+        kind: AgentKind,
+        need: &Need,
+        required: &[SkillLevel],
+        excluded: Option<u32>,
+        origin: u32,
+    ) -> Option<u32> {
+        let language = indexes.language(need.language)?;
+        let mut sets: SmallVec<[&SlotSet; 8]> = SmallVec::new();
+        sets.push(indexes.available(kind));
+        sets.push(language);
+        let mut skills: SmallVec<[&crate::roster::SkillIndex; 4]> = SmallVec::new();
+        for requirement in required {
+            let index = indexes.skill(requirement.skill)?;
+            sets.push(index.at_least(requirement.level));
+            skills.push(index);
+        }
+        // Sparsest first: most words of the scan then cost one load.
+        sets.sort_unstable_by_key(|set| set.len());
+        let strategy = self.config.strategy;
+        let cursor = if strategy == Strategy::RoundRobin {
+            self.round_robin.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        // Round robin has its own order (the cursor); the others break ties
+        // from the origin.
+        let start = if strategy == Strategy::RoundRobin { 0 } else { origin };
+        let qualifies = |slot: u32| excluded != Some(slot);
+        if strategy == Strategy::LeastLoaded {
+            // An idle agent is always least loaded: look among the idle ones
+            // first (in the same order as the full scan below).
+            let mut idle = None;
+            for_each_in_intersection_from(&sets, Some(self.roster.idle_words()), start, |slot| {
+                let cell = self.roster.cell(slot);
+                if qualifies(slot)
+                    && cell.capacity.total_load() == 0
+                    && cell.capacity.has_room(need.channel)
+                {
+                    idle = Some(slot);
+                    return false;
+                }
+                true
+            });
+            if idle.is_some() {
+                return idle;
+            }
+        }
+        // Lower is better; the first in scan order wins ties.
+        let mut best: Option<(u64, u32)> = None;
+        let mut first_wrapped: Option<u32> = None;
+        for_each_in_intersection_from(&sets, None, start, |slot| {
+            if !qualifies(slot) {
+                return true;
+            }
+            let cell = self.roster.cell(slot);
+            if !cell.capacity.has_room(need.channel) {
+                return true;
+            }
+            let score = match strategy {
+                Strategy::LeastLoaded => {
+                    let total = u64::from(cell.capacity.total_load());
+                    (total << 8) | u64::from(cell.capacity.load(need.channel))
+                }
+                Strategy::LongestIdle => cell.last_assigned_ms.load(Ordering::Relaxed),
+                Strategy::MostProficient => {
+                    let sum: u64 = skills.iter().map(|index| u64::from(index.level(slot))).sum();
+                    ((1000 - sum) << 32) | u64::from(cell.capacity.total_load())
+                }
+                Strategy::RoundRobin => {
+                    if slot < cursor {
+                        first_wrapped.get_or_insert(slot);
+                        return true;
+                    }
+                    best = Some((0, slot));
+                    return false;
+                }
+            };
+            if best.is_none_or(|(b, _)| score < b) {
+                best = Some((score, slot));
+            }
+            // Nobody beats an idle agent under least-loaded.
+            !(strategy == Strategy::LeastLoaded && score == 0)
+        });
+        let chosen = best.map(|(_, slot)| slot).or(first_wrapped)?;
+        if strategy == Strategy::RoundRobin {
+            self.round_robin.store(chosen + 1, Ordering::Relaxed);
+        }
+        Some(chosen)
+    }
+
+    pub(super) fn priority(&self, conv: &Conversation) -> u32 {
+        let policy = &self.config.priority;
+        let mut points = policy.channel_urgency[conv.channel.index()];
+        points += (conv.buying_intent * policy.buying_intent_weight as f32).round() as u32;
+        points += u32::from(conv.tier) * policy.tier_weight;
+        if conv.boosted || conv.escalated {
+            points += policy.escalation_boost;
+        }
+        points
+    }
+}
