@@ -1,0 +1,274 @@
+//! Opening a tenant: its snapshot and journal read back, the state rebuilt
+//! by the same code as live, the first start's agents registered, its
+//! threads started.
+
+use super::*;
+
+impl Tenant {
+    /// Opens (recovering from its data directory) and starts one tenant.
+    pub fn open(config: &TenantConfig, daemon: &Config) -> Result<Arc<Tenant>, TenantError> {
+        let startup =
+            |message: String| TenantError::Startup { tenant: config.name.clone(), message };
+        let dir = tenant_dir(&daemon.data_dir, &config.name);
+        let catalog = load_catalog(config).map_err(startup)?;
+        let model: SharedModel = match &config.model {
+            Some(path) => Model::open(path)
+                .map_err(|e| startup(format!("model {}: {e}", path.display())))?
+                .into(),
+            None => Model::builtin().into(),
+        };
+        let store = SnapshotStore::open(dir.join("snapshots"))
+            .map_err(|e| startup(format!("snapshots: {e}")))?;
+        let snapshot = match store.latest().map_err(|e| startup(format!("snapshots: {e}")))? {
+            Some(found) => {
+                let decoded = rkyv::from_bytes::<TenantSnapshot, rkyv::rancor::Error>(&found.bytes)
+                    .map_err(|e| {
+                        startup(format!("{}: does not decode: {e}", found.path.display()))
+                    })?;
+                if decoded.lsn != found.lsn {
+                    return Err(startup(format!(
+                        "{}: holds lsn {}, its name says {}",
+                        found.path.display(),
+                        decoded.lsn,
+                        found.lsn
+                    )));
+                }
+                Some(decoded)
+            }
+            None => None,
+        };
+        let start_lsn = snapshot.as_ref().map_or(0, |s| s.lsn);
+        let options = JournalOptions {
+            segment_bytes: daemon.journal.segment_bytes,
+            start_lsn,
+            ..JournalOptions::default()
+        };
+        let (mut journal, report) = Journal::open(dir.join("journal"), options)
+            .map_err(|e| startup(format!("journal: {e}")))?;
+        // Replay must see the clock as it was: a restored tenant starts at its
+        // snapshot's time, a fresh one at its first record's (so timers set
+        // up when the router is built come out the same), a new one now.
+        let clock_start = match &snapshot {
+            Some(snapshot) => snapshot.clock_ms,
+            None => {
+                let mut reader = journal
+                    .records_from(journal.first_lsn())
+                    .map_err(|e| startup(format!("journal: {e}")))?;
+                match reader.next_record().map_err(|e| startup(format!("journal: {e}")))? {
+                    Some(found) => {
+                        Record::decode(found.lsn, found.payload)
+                            .map_err(|e| startup(e.to_string()))?
+                            .at_ms
+                    }
+                    None => wall_ms(),
+                }
+            }
+        };
+        let clock = Arc::new(ManualClock::new(Timestamp(clock_start)));
+        let builder = Router::builder().config(config.router.clone()).clock(clock.clone());
+        let router = match &snapshot {
+            Some(snapshot) => builder.restore(snapshot.router.clone()),
+            None => builder.build(),
+        }
+        .map_err(|e| startup(format!("router: {e}")))?;
+        let pipeline = Arc::new(
+            Pipeline::new(router, model, catalog, config.pipeline.clone())
+                .map_err(|e| startup(format!("pipeline: {e}")))?,
+        );
+        let mut state = TenantState::new(pipeline.clone(), clock, daemon.event_retention)
+            .allow_new_skills(config.allow_new_skills);
+        if let Some(snapshot) = &snapshot {
+            state.restore(snapshot).map_err(|e| startup(format!("snapshot: {e}")))?;
+        }
+        if report.dropped_bytes() > 0 {
+            tracing::warn!(tenant = %config.name, dropped_bytes = report.dropped_bytes(), "journal tail was torn or corrupt and has been truncated");
+        }
+        if journal.first_lsn() > start_lsn {
+            return Err(startup(format!(
+                "the journal starts at record {} but the snapshot needs it from {start_lsn}",
+                journal.first_lsn()
+            )));
+        }
+        let ids = state.ids().clone();
+        let events = Arc::new(EventLog::new(daemon.event_retention, state.next_seq()));
+        let metrics = Arc::new(TenantMetrics::new(&config.name));
+
+        // Replay the journal after the snapshot.
+        let started = Instant::now();
+        let mut replayed = 0u64;
+        let mut erasures = 0u64;
+        let mut buffer = Vec::new();
+        {
+            let mut reader =
+                journal.records_from(start_lsn).map_err(|e| startup(format!("journal: {e}")))?;
+            while let Some(found) =
+                reader.next_record().map_err(|e| startup(format!("journal: {e}")))?
+            {
+                let record =
+                    Record::decode(found.lsn, found.payload).map_err(|e| startup(e.to_string()))?;
+                if matches!(record.command, Command::EraseCustomer { .. }) {
+                    erasures += 1;
+                }
+                if let Err(error) = state.apply(&record, &mut buffer) {
+                    // Only commands that applied are journaled: this one
+                    // applied live, so the state has diverged. Say so loudly.
+                    tracing::error!(tenant = %config.name, lsn = found.lsn, %error, "journal record no longer applies");
+                }
+                replayed += 1;
+                if buffer.len() >= 65_536 {
+                    events.publish(&buffer);
+                    buffer.clear();
+                }
+            }
+        }
+        events.publish(&buffer);
+        buffer.clear();
+        tracing::info!(tenant = %config.name, snapshot_lsn = start_lsn, replayed, ms = started.elapsed().as_millis() as u64, "state recovered");
+
+        let first_start = snapshot.is_none() && journal.next_lsn() == 0;
+        let healthy = Arc::new(AtomicBool::new(true));
+        let failure = Arc::new(OnceLock::new());
+        // Bounded: a disk that cannot keep up slows intake down instead of
+        // letting undurable decisions pile up in memory.
+        let (jobs, job_receiver) = crossbeam_channel::bounded(SYNC_QUEUE);
+        let (recycle, recycled) = crossbeam_channel::bounded(RECYCLED_BUFFERS);
+        let syncer = Syncer {
+            name: config.name.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+            fsync: daemon.journal.fsync,
+            fsync_every: Duration::from_millis(daemon.journal.fsync_every_ms.max(1)),
+            last_sync: Instant::now(),
+            failure: failure.clone(),
+            healthy: healthy.clone(),
+            recycle,
+        };
+        let syncer = std::thread::Builder::new()
+            .name(format!("loketd-sync-{}", config.name))
+            .spawn(move || {
+                let (failure, healthy) = (syncer.failure.clone(), syncer.healthy.clone());
+                let run = std::panic::AssertUnwindSafe(|| syncer.run(&job_receiver));
+                if std::panic::catch_unwind(run).is_err() {
+                    // Nothing can be acknowledged any more: stop the tenant.
+                    let _ = failure.set("the journal syncer stopped".to_owned());
+                    healthy.store(false, Ordering::Relaxed);
+                }
+            })
+            .map_err(|e| startup(format!("syncer thread: {e}")))?;
+        let mut sequencer = Sequencer {
+            name: config.name.clone(),
+            state,
+            journal,
+            store,
+            metrics: metrics.clone(),
+            snapshot_every_records: daemon.snapshot.every_records,
+            snapshot_every: Duration::from_secs(daemon.snapshot.every_secs),
+            snapshot_keep: daemon.snapshot.keep,
+            snapshot_on_shutdown: daemon.snapshot.on_shutdown,
+            records_since_snapshot: replayed,
+            last_snapshot: Instant::now(),
+            pending: Vec::new(),
+            group_events: Vec::new(),
+            appended: false,
+            last_gauges: Instant::now(),
+            failure,
+            events: events.clone(),
+            jobs,
+            recycled,
+            syncer: Some(syncer),
+            snapshot_in_flight: None,
+        };
+        // Initial agents are commands like any other: journaled, replayable.
+        if first_start {
+            let mut agents = Vec::new();
+            if config.demo_agents {
+                agents.extend(demo::agents());
+            }
+            if let Some(path) = &config.agents {
+                agents.extend(demo::agents_from_file(path).map_err(startup)?);
+            }
+            for agent in agents {
+                let record = Record {
+                    at_ms: sequencer.state.time_for(wall_ms()),
+                    command: Command::UpsertAgent(agent),
+                };
+                sequencer
+                    .state
+                    .apply(&record, &mut sequencer.group_events)
+                    .map_err(|e| startup(e.to_string()))?;
+                sequencer.append(&record).map_err(|e| startup(e.to_string()))?;
+            }
+            sequencer.journal.sync().map_err(|e| startup(format!("journal: {e}")))?;
+            events.publish(&sequencer.group_events);
+            sequencer.group_events.clear();
+        }
+        if erasures > 0 {
+            // An erasure was journaled but its compaction may not have run.
+            sequencer.compact().map_err(|e| startup(format!("compaction after erasure: {e}")))?;
+        }
+        sequencer.update_gauges();
+
+        let limiter = match NonZeroU32::new(config.rate_limit) {
+            Some(rate) => {
+                let burst = NonZeroU32::new(config.rate_burst).unwrap_or(rate);
+                Some((
+                    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+                    config.rate_limit,
+                ))
+            }
+            None => None,
+        };
+        let (requests, receiver) = crossbeam_channel::bounded(4_096);
+        let thread_healthy = healthy.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("loketd-{}", config.name))
+            .spawn(move || sequencer.run(&receiver, &thread_healthy))
+            .map_err(|e| startup(format!("sequencer thread: {e}")))?;
+        Ok(Arc::new(Tenant {
+            name: config.name.clone(),
+            pipeline,
+            ids,
+            allow_new_skills: config.allow_new_skills,
+            events,
+            metrics,
+            limiter,
+            requests,
+            healthy,
+            thread: Mutex::new(Some(thread)),
+        }))
+    }
+}
+
+pub(super) fn load_catalog(config: &TenantConfig) -> Result<Option<Arc<Catalog>>, String> {
+    let mut builder = Catalog::builder();
+    if let Some(path) = &config.synonyms {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("synonyms {}: {e}", path.display()))?;
+        let synonyms =
+            Synonyms::parse(&text).map_err(|e| format!("synonyms {}: {e}", path.display()))?;
+        builder = builder.synonyms(synonyms);
+    }
+    let (catalog, report) = match &config.catalog {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| format!("catalog {}: {e}", path.display()))?;
+            let jsonl = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson")
+            });
+            if jsonl {
+                builder.from_jsonl_reader(std::io::BufReader::new(file))
+            } else {
+                builder.from_csv_reader(file)
+            }
+            .map_err(|e| format!("catalog {}: {e}", path.display()))?
+        }
+        None if config.demo_catalog => builder
+            .from_csv_reader(demo::CATALOG.as_bytes())
+            .map_err(|e| format!("demo catalog: {e}"))?,
+        None => return Ok(None),
+    };
+    if report.rejected > 0 {
+        tracing::warn!(tenant = %config.name, rejected = report.rejected, "catalog rows rejected");
+    }
+    Ok(Some(Arc::new(catalog)))
+}

@@ -1,0 +1,277 @@
+//! The sequencer thread: applies commands in order, journals them, hands
+//! groups to the syncer, fires timers, erases customers.
+
+use super::*;
+
+pub(super) struct Sequencer {
+    pub(super) name: String,
+    pub(super) state: TenantState,
+    pub(super) journal: Journal,
+    pub(super) store: SnapshotStore,
+    pub(super) events: Arc<EventLog>,
+    pub(super) metrics: Arc<TenantMetrics>,
+    pub(super) snapshot_every_records: u64,
+    pub(super) snapshot_every: Duration,
+    pub(super) snapshot_keep: usize,
+    pub(super) snapshot_on_shutdown: bool,
+    pub(super) records_since_snapshot: u64,
+    pub(super) last_snapshot: Instant,
+    /// The group being built: replies and events of commands applied since
+    /// the last hand-off.
+    pub(super) pending: Vec<PendingAck>,
+    pub(super) group_events: Vec<SeqEvent>,
+    /// Records appended since the last hand-off.
+    pub(super) appended: bool,
+    pub(super) last_gauges: Instant,
+    /// Set once, by whichever thread first finds the journal broken.
+    pub(super) failure: Arc<OnceLock<String>>,
+    pub(super) jobs: Sender<SyncJob>,
+    pub(super) recycled: Receiver<(Vec<SeqEvent>, Vec<PendingAck>)>,
+    pub(super) syncer: Option<JoinHandle<()>>,
+    /// A periodic snapshot being encoded and written on its own thread.
+    pub(super) snapshot_in_flight: Option<SnapshotInFlight>,
+}
+
+/// A periodic snapshot on its way to disk. Its thread encodes and writes
+/// it and prunes old snapshots; the sequencer, which owns the journal,
+/// removes the journal segments no snapshot needs once it is done.
+pub(super) struct SnapshotInFlight {
+    pub(super) lsn: u64,
+    /// The oldest snapshot kept after pruning, and the snapshot's size.
+    pub(super) writer: JoinHandle<Result<(u64, usize), String>>,
+}
+
+/// Most requests taken in one group before handing it to the syncer.
+pub(super) const GROUP: usize = 1_024;
+/// How often an idle sequencer looks at its timers.
+pub(super) const IDLE_TICK: Duration = Duration::from_millis(50);
+/// How often the state gauges are refreshed.
+pub(super) const GAUGE_EVERY: Duration = Duration::from_millis(100);
+
+impl Sequencer {
+    pub(super) fn run(mut self, requests: &Receiver<Request>, healthy: &AtomicBool) {
+        'serve: loop {
+            let first = match requests.recv_timeout(IDLE_TICK) {
+                Ok(request) => Some(request),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut next = first;
+            let mut taken = 0;
+            while let Some(request) = next.take() {
+                taken += 1;
+                match request {
+                    Request::Apply { command, ingest, submitted, reply } => {
+                        self.metrics.sequencer_wait.record(submitted.elapsed().as_secs_f64());
+                        self.apply(command, ingest, reply);
+                    }
+                    Request::Erase { customer, reply } => {
+                        let result = self.erase(customer);
+                        let _ = reply.send(result);
+                    }
+                    Request::Snapshot { reply } => {
+                        let result = self.barrier().and_then(|()| self.take_snapshot());
+                        let _ = reply.send(result);
+                    }
+                    Request::Stop { reply } => {
+                        let result = if self.snapshot_on_shutdown {
+                            self.barrier().and_then(|()| self.take_snapshot())
+                        } else {
+                            self.barrier().map(|()| self.journal.next_lsn())
+                        };
+                        if let Err(error) = &result {
+                            tracing::error!(tenant = %self.name, %error, "final snapshot failed");
+                        }
+                        self.stop_syncer();
+                        let _ = reply.send(result);
+                        healthy.store(false, Ordering::Relaxed);
+                        break 'serve;
+                    }
+                }
+                if taken < GROUP {
+                    next = requests.try_recv().ok();
+                }
+            }
+            let now = self.state.time_for(wall_ms());
+            if self.failure.get().is_none() && self.state.timer_due(now) {
+                let (reply, _ignored) = oneshot::channel();
+                self.apply(Command::Tick, Instant::now(), reply);
+            }
+            self.hand_off();
+            self.finish_snapshot(false);
+            if self.failure.get().is_some() {
+                healthy.store(false, Ordering::Relaxed);
+            } else if self.snapshot_in_flight.is_none()
+                && self.snapshot_due()
+                && let Err(error) = self.barrier().and_then(|()| self.start_snapshot())
+            {
+                tracing::error!(tenant = %self.name, %error, "snapshot failed");
+            }
+        }
+        // Every handle is gone (or stopped): make what we have durable.
+        let _ = self.barrier();
+        self.finish_snapshot(true);
+        self.stop_syncer();
+    }
+
+    pub(super) fn apply(&mut self, command: Command, ingest: Instant, reply: Reply<Ack>) {
+        if let Some(reason) = self.failure.get() {
+            let _ = reply.send(Err(TenantError::JournalUnavailable(reason.clone())));
+            return;
+        }
+        let record = Record { at_ms: self.state.time_for(wall_ms()), command };
+        match self.state.apply(&record, &mut self.group_events) {
+            Ok(applied) => {
+                if let Err(error) = self.append(&record) {
+                    let _ = reply.send(Err(error));
+                    return;
+                }
+                if let Command::Messages(messages) = &record.command {
+                    self.metrics.messages.increment(messages.len() as u64);
+                    self.metrics.ingest_to_decision.record(ingest.elapsed().as_secs_f64());
+                }
+                let last_seq = self.state.next_seq() - 1;
+                self.pending.push(PendingAck { reply, ack: Ack { applied, last_seq }, ingest });
+            }
+            Err(error) => {
+                let _ = reply.send(Err(error.into()));
+            }
+        }
+    }
+
+    /// Appends a record that applied: counted in the metrics and towards
+    /// the next snapshot. If the journal cannot take it the tenant stops:
+    /// the state has moved past the journal, so nothing after this is
+    /// acknowledged, and a restart recovers from disk.
+    pub(super) fn append(&mut self, record: &Record) -> Result<(), TenantError> {
+        let bytes = record.encode();
+        if let Err(error) = self.journal.append(&bytes) {
+            self.fail(format!("append: {error}"));
+            return Err(TenantError::JournalUnavailable(error.to_string()));
+        }
+        self.metrics.journal_bytes.increment(bytes.len() as u64);
+        self.appended = true;
+        self.records_since_snapshot += 1;
+        Ok(())
+    }
+
+    pub(super) fn fail(&mut self, reason: String) {
+        if self.failure.set(reason).is_ok() {
+            tracing::error!(tenant = %self.name, reason = %self.failure.get().map_or("", |r| r.as_str()), "journal unavailable");
+        }
+        let reason = self.failure.get().cloned().unwrap_or_default();
+        for pending in self.pending.drain(..) {
+            let _ = pending.reply.send(Err(TenantError::JournalUnavailable(reason.clone())));
+        }
+        // Undurable events are never published.
+        self.group_events.clear();
+        self.appended = false;
+    }
+
+    /// Writes the journal buffer out and hands the group built since the
+    /// last hand-off to the syncer. Does nothing when the group is empty.
+    pub(super) fn hand_off(&mut self) {
+        if !self.appended && self.pending.is_empty() && self.group_events.is_empty() {
+            return;
+        }
+        if let Some(reason) = self.failure.get().cloned() {
+            self.fail(reason);
+            return;
+        }
+        let ticket = match self.journal.prepare_sync() {
+            Ok(ticket) => ticket,
+            Err(error) => return self.fail(format!("write: {error}")),
+        };
+        let (events, acks) = self.recycled.try_recv().unwrap_or_default();
+        let group = Group {
+            ticket,
+            events: std::mem::replace(&mut self.group_events, events),
+            acks: std::mem::replace(&mut self.pending, acks),
+        };
+        self.appended = false;
+        if let Err(crossbeam_channel::SendError(SyncJob::Group(group))) =
+            self.jobs.send(SyncJob::Group(group))
+        {
+            // The syncer is gone: stopped on purpose (after the sequencer's
+            // last barrier), or dead, which stops the tenant.
+            let died = self.syncer.is_some();
+            if died {
+                let _ = self.failure.set("the journal syncer stopped".to_owned());
+            }
+            for pending in group.acks {
+                let error = match self.failure.get() {
+                    Some(reason) if died => TenantError::JournalUnavailable(reason.clone()),
+                    _ => TenantError::ShuttingDown,
+                };
+                let _ = pending.reply.send(Err(error));
+            }
+        }
+        if self.last_gauges.elapsed() >= GAUGE_EVERY {
+            self.update_gauges();
+        }
+    }
+
+    /// Hands off the current group and waits until the syncer has made
+    /// every group durable and answered it. Fails if the journal did.
+    pub(super) fn barrier(&mut self) -> Result<(), TenantError> {
+        self.hand_off();
+        let (done, wait) = crossbeam_channel::bounded(1);
+        if self.jobs.send(SyncJob::Barrier(done)).is_ok() {
+            let _ = wait.recv();
+        }
+        self.update_gauges();
+        match self.failure.get() {
+            Some(reason) => Err(TenantError::JournalUnavailable(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends the syncer after what it holds (call after [`Sequencer::barrier`]).
+    pub(super) fn stop_syncer(&mut self) {
+        let (closed, _) = crossbeam_channel::bounded(0);
+        drop(std::mem::replace(&mut self.jobs, closed));
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
+    }
+
+    pub(super) fn update_gauges(&mut self) {
+        let stats = self.state.router().stats();
+        self.metrics.queue_depth.set(stats.queued as f64);
+        self.metrics.conversations.set(stats.conversations as f64);
+        self.metrics.agents.set(stats.agents as f64);
+        let load = self.state.router().agent_load();
+        self.metrics.agent_load.set(load.ratio());
+        self.metrics.agent_held.set(load.held as f64);
+        self.metrics.agent_capacity.set(load.capacity as f64);
+        self.metrics.agents_at_capacity.set(load.at_capacity as f64);
+        self.last_gauges = Instant::now();
+    }
+
+    pub(super) fn erase(&mut self, customer: Id) -> Result<ErasureReport, TenantError> {
+        self.barrier()?;
+        let record = Record {
+            at_ms: self.state.time_for(wall_ms()),
+            command: Command::EraseCustomer { customer: customer.clone() },
+        };
+        let applied = self.state.apply(&record, &mut self.group_events)?;
+        self.append(&record)?;
+        // Drop what subscribers could still read about them and about their
+        // earlier conversations, then publish the events that report the
+        // erasure (which carry nothing but the ids).
+        let erased: BTreeSet<u64> =
+            applied.erased.iter().chain(&applied.erased_earlier).copied().collect();
+        let events_removed = self.events.purge(&erased);
+        self.barrier()?;
+        let (journal_segments_removed, snapshots_removed, snapshot_lsn) = self.compact()?;
+        tracing::info!(tenant = %self.name, conversations = erased.len(), "customer erased");
+        Ok(ErasureReport {
+            customer,
+            conversations: applied.erased_names,
+            events_removed,
+            journal_segments_removed,
+            snapshots_removed,
+            snapshot_lsn,
+        })
+    }
+}

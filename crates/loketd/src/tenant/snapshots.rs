@@ -1,0 +1,125 @@
+//! Snapshots: when they are due, written in the background or here and
+//! now, pruned with the journal behind them, and compaction after erasure.
+
+use super::*;
+
+impl Sequencer {
+    pub(super) fn snapshot_due(&self) -> bool {
+        if self.records_since_snapshot == 0 {
+            return false;
+        }
+        (self.snapshot_every_records > 0
+            && self.records_since_snapshot >= self.snapshot_every_records)
+            || (!self.snapshot_every.is_zero()
+                && self.last_snapshot.elapsed() >= self.snapshot_every)
+    }
+
+    /// Writes a snapshot of the current state (call after a barrier),
+    /// prunes old snapshots and the journal before the oldest one kept.
+    /// Returns the snapshot's lsn and the journal segments removed.
+    pub(super) fn take_snapshot(&mut self) -> Result<u64, TenantError> {
+        self.write_snapshot().map(|(lsn, _)| lsn)
+    }
+
+    /// Starts a periodic snapshot (call after a barrier): rotates the
+    /// journal and copies the state here, then encodes, writes and prunes on
+    /// a thread of its own, so deciding pauses only for the copy. See
+    /// [`Sequencer::finish_snapshot`].
+    pub(super) fn start_snapshot(&mut self) -> Result<(), TenantError> {
+        let (lsn, snapshot) = self.capture_snapshot()?;
+        let (store, keep) = (self.store.clone(), self.snapshot_keep);
+        let writer = std::thread::Builder::new()
+            .name(format!("loketd-snap-{}", self.name))
+            .spawn(move || store_snapshot(&store, lsn, &snapshot, keep))
+            .map_err(|e| TenantError::JournalUnavailable(format!("snapshot thread: {e}")))?;
+        self.snapshot_in_flight = Some(SnapshotInFlight { lsn, writer });
+        self.records_since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+        Ok(())
+    }
+
+    /// Rotates the journal and copies the state as of the new segment's
+    /// first lsn. A failed rotation (which poisons the journal) stops the
+    /// tenant.
+    pub(super) fn capture_snapshot(&mut self) -> Result<(u64, TenantSnapshot), TenantError> {
+        if let Err(error) = self.journal.rotate() {
+            let reason = format!("rotate: {error}");
+            self.fail(reason.clone());
+            return Err(TenantError::JournalUnavailable(reason));
+        }
+        let lsn = self.journal.next_lsn();
+        Ok((lsn, self.state.snapshot(lsn)))
+    }
+
+    /// Completes the periodic snapshot in flight, if its thread is done (or
+    /// after waiting for it, with `wait`): removes the journal segments
+    /// older than the oldest snapshot kept. A failed snapshot is logged and
+    /// changes nothing (the journal still holds everything).
+    pub(super) fn finish_snapshot(&mut self, wait: bool) {
+        if !wait && !self.snapshot_in_flight.as_ref().is_some_and(|f| f.writer.is_finished()) {
+            return;
+        }
+        let Some(SnapshotInFlight { lsn, writer }) = self.snapshot_in_flight.take() else {
+            return;
+        };
+        match writer.join() {
+            Ok(Ok((oldest, bytes))) => {
+                if let Err(error) = self.journal.remove_before(oldest) {
+                    tracing::error!(tenant = %self.name, %error, "removing old journal segments");
+                }
+                self.metrics.snapshots.increment(1);
+                tracing::info!(tenant = %self.name, lsn, bytes, "snapshot written");
+            }
+            Ok(Err(error)) => tracing::error!(tenant = %self.name, lsn, %error, "snapshot failed"),
+            Err(_) => tracing::error!(tenant = %self.name, lsn, "snapshot thread panicked"),
+        }
+    }
+
+    /// Writes a snapshot here and now (shutdown, on request, compaction),
+    /// after the periodic one in flight, if any, so snapshots land in lsn
+    /// order and none older can appear after this one.
+    pub(super) fn write_snapshot(&mut self) -> Result<(u64, usize), TenantError> {
+        self.finish_snapshot(true);
+        let (lsn, snapshot) = self.capture_snapshot()?;
+        let (oldest, bytes) = store_snapshot(&self.store, lsn, &snapshot, self.snapshot_keep)
+            .map_err(TenantError::JournalUnavailable)?;
+        let removed = self
+            .journal
+            .remove_before(oldest)
+            .map_err(|e| TenantError::JournalUnavailable(e.to_string()))?;
+        self.metrics.snapshots.increment(1);
+        self.records_since_snapshot = 0;
+        self.last_snapshot = Instant::now();
+        tracing::info!(tenant = %self.name, lsn, bytes, "snapshot written");
+        Ok((lsn, removed))
+    }
+
+    /// After an erasure: one snapshot without the customer, and no older
+    /// snapshot or journal segment left that could hold them. Returns the
+    /// journal segments and snapshots removed and the snapshot's lsn.
+    pub(super) fn compact(&mut self) -> Result<(usize, usize, u64), TenantError> {
+        let io = |e: loket_journal::Error| TenantError::JournalUnavailable(e.to_string());
+        let (lsn, mut segments_removed) = self.write_snapshot()?;
+        let snapshots_removed = self.store.prune(1).map_err(io)?;
+        segments_removed += self.journal.remove_before(lsn).map_err(io)?;
+        Ok((segments_removed, snapshots_removed, lsn))
+    }
+}
+
+/// Encodes `snapshot`, stores it as the snapshot at `lsn` and prunes the
+/// store to the newest `keep`. Returns the oldest snapshot kept (the journal
+/// before it is no longer needed) and the encoded size.
+pub(super) fn store_snapshot(
+    store: &SnapshotStore,
+    lsn: u64,
+    snapshot: &TenantSnapshot,
+    keep: usize,
+) -> Result<(u64, usize), String> {
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(snapshot)
+        .map_err(|e| format!("snapshot encoding: {e}"))?;
+    let io = |e: loket_journal::Error| e.to_string();
+    store.write(lsn, &bytes).map_err(io)?;
+    store.prune(keep).map_err(io)?;
+    let oldest = store.list().map_err(io)?.first().map_or(lsn, |(oldest, _)| *oldest);
+    Ok((oldest, bytes.len()))
+}

@@ -1,0 +1,124 @@
+//! The syncer thread: makes handed-off groups durable, then publishes their
+//! events and answers their handlers, in order.
+
+use super::*;
+
+pub(super) struct PendingAck {
+    pub(super) reply: Reply<Ack>,
+    pub(super) ack: Ack,
+    pub(super) ingest: Instant,
+}
+
+/// Applied commands on their way to disk: synced by the [`Syncer`], then
+/// published and answered.
+pub(super) struct Group {
+    /// Syncing it makes every record of the group durable.
+    pub(super) ticket: SyncTicket,
+    pub(super) events: Vec<SeqEvent>,
+    pub(super) acks: Vec<PendingAck>,
+}
+
+pub(super) enum SyncJob {
+    Group(Group),
+    /// Answered once every group sent before it is durable and answered
+    /// (or refused, if the journal failed).
+    Barrier(crossbeam_channel::Sender<()>),
+}
+
+/// Buffers the syncer hands back for the sequencer's next groups.
+pub(super) const RECYCLED_BUFFERS: usize = 8;
+/// Groups (and barriers) waiting for the syncer before handing off blocks.
+pub(super) const SYNC_QUEUE: usize = 256;
+
+/// The tenant's second thread: makes handed-off groups durable, then
+/// publishes their events and answers their handlers, in order.
+pub(super) struct Syncer {
+    pub(super) name: String,
+    pub(super) events: Arc<EventLog>,
+    pub(super) metrics: Arc<TenantMetrics>,
+    pub(super) fsync: FsyncPolicy,
+    pub(super) fsync_every: Duration,
+    pub(super) last_sync: Instant,
+    /// Set once, by whichever thread first finds the journal broken.
+    pub(super) failure: Arc<OnceLock<String>>,
+    pub(super) healthy: Arc<AtomicBool>,
+    pub(super) recycle: Sender<(Vec<SeqEvent>, Vec<PendingAck>)>,
+}
+
+impl Syncer {
+    pub(super) fn run(mut self, jobs: &Receiver<SyncJob>) {
+        let mut groups = Vec::new();
+        let mut barriers = Vec::new();
+        while let Ok(job) = jobs.recv() {
+            let take = |job, groups: &mut Vec<Group>, barriers: &mut Vec<_>| match job {
+                SyncJob::Group(group) => groups.push(group),
+                SyncJob::Barrier(done) => barriers.push(done),
+            };
+            take(job, &mut groups, &mut barriers);
+            // Under the interval policy, gather what arrives until the
+            // interval since the last sync is over (a barrier cuts it short).
+            if self.fsync == FsyncPolicy::Interval {
+                let deadline = self.last_sync + self.fsync_every;
+                while barriers.is_empty() {
+                    match jobs.recv_deadline(deadline) {
+                        Ok(job) => take(job, &mut groups, &mut barriers),
+                        Err(_) => break,
+                    }
+                }
+            }
+            while let Ok(job) = jobs.try_recv() {
+                take(job, &mut groups, &mut barriers);
+            }
+            self.commit(&mut groups);
+            for done in barriers.drain(..) {
+                let _ = done.send(());
+            }
+        }
+        // The sequencer is gone: whatever it handed over still gets an answer.
+        self.commit(&mut groups);
+    }
+
+    /// One `fdatasync` for all `groups` (the last ticket covers the earlier
+    /// ones: a rotation syncs the segment it leaves), then publication and
+    /// answers; or refusals if the journal failed.
+    pub(super) fn commit(&mut self, groups: &mut Vec<Group>) {
+        let Some(last) = groups.last() else { return };
+        let synced = match self.failure.get() {
+            Some(reason) => Err(reason.clone()),
+            None => last.ticket.sync().map_err(|error| format!("sync: {error}")),
+        };
+        match synced {
+            Ok(took) => {
+                if !took.is_zero() {
+                    self.metrics.fsync.record(took.as_secs_f64());
+                }
+                self.last_sync = Instant::now();
+                for Group { ticket: _, mut events, mut acks } in groups.drain(..) {
+                    self.events.publish(&events);
+                    self.metrics.record_events(events.iter().map(|e| &e.event));
+                    for pending in acks.drain(..) {
+                        self.metrics.ingest_to_ack.record(pending.ingest.elapsed().as_secs_f64());
+                        let _ = pending.reply.send(Ok(pending.ack));
+                    }
+                    events.clear();
+                    let _ = self.recycle.try_send((events, acks));
+                }
+            }
+            Err(reason) => {
+                if self.failure.set(reason.clone()).is_ok() {
+                    tracing::error!(tenant = %self.name, %reason, "journal failed; refusing commands from now on");
+                }
+                self.healthy.store(false, Ordering::Relaxed);
+                let reason = self.failure.get().cloned().unwrap_or(reason);
+                // Undurable events are never published.
+                for group in groups.drain(..) {
+                    for pending in group.acks {
+                        let _ = pending
+                            .reply
+                            .send(Err(TenantError::JournalUnavailable(reason.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
