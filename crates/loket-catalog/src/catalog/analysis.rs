@@ -1,0 +1,335 @@
+//! Analysis at build time: every product's words, base forms, stems,
+//! compound parts, synonyms and common names, as the terms of its fields.
+
+use super::*;
+
+/// Interns terms while building.
+#[derive(Default)]
+pub(super) struct Interner {
+    pub(super) ids: FxMap<Box<str>, u32>,
+    pub(super) terms: Vec<Box<str>>,
+    /// Per term, a bit per field tag that holds it.
+    pub(super) masks: Vec<u8>,
+}
+
+impl Interner {
+    pub(super) fn id(&mut self, term: &str, tag: u32) -> u32 {
+        let id = match self.ids.get(term) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.terms.len()).unwrap_or(u32::MAX >> TAG_BITS);
+                self.ids.insert(term.into(), id);
+                self.terms.push(term.into());
+                self.masks.push(0);
+                id
+            }
+        };
+        if let Some(mask) = self.masks.get_mut(id as usize) {
+            *mask |= 1 << tag;
+        }
+        id
+    }
+
+    /// An FST of the terms typo search runs on: name, Latin, alias and
+    /// synonym terms, each mapped to its id.
+    pub(super) fn surface_fst(&self) -> Result<tantivy_fst::Map<Vec<u8>>, CatalogError> {
+        let mut surface: Vec<(&str, u64)> = self
+            .terms
+            .iter()
+            .zip(&self.masks)
+            .enumerate()
+            .filter(|(_, (_, mask))| **mask & SURFACE_MASK != 0)
+            .map(|(id, (term, _))| (&**term, id as u64))
+            .collect();
+        surface.sort_unstable();
+        tantivy_fst::Map::from_iter(surface)
+            .map_err(|e| CatalogError::Malformed(format!("term index: {e}")))
+    }
+}
+
+/// Field tags whose terms typo search runs on.
+pub(super) const SURFACE_MASK: u8 = 1 << F_NAME | 1 << F_LATIN | 1 << F_ALIAS | 1 << F_SYN;
+/// At most this many typo candidates per query word (closest first).
+pub(super) const MAX_FUZZY_TERMS: usize = 24;
+
+/// Build-time knowledge shared by all products (and analysis threads).
+pub(super) struct Shared<'a> {
+    /// Words the compound splitter and base-form rules may produce.
+    pub(super) vocab: FxSet<String>,
+    /// Synonym phrase key (joined words) -> rules mentioning it.
+    pub(super) rule_keys: FxMap<String, Vec<usize>>,
+    pub(super) rules: &'a [SynonymRule],
+    /// Common-name key -> entry, for products without a Latin name.
+    pub(super) names_by_key: FxMap<String, usize>,
+    /// Genus -> (name entry, Latin phrase) pairs.
+    pub(super) names_by_genus: FxMap<String, Vec<(usize, usize)>>,
+    pub(super) name_entries: Vec<(&'a Phrase, &'a [Phrase])>,
+}
+
+/// One analysis thread's view: the shared knowledge plus its memo tables.
+pub(super) struct Analyzer<'s, 'a> {
+    pub(super) shared: &'s Shared<'a>,
+    /// Per-word analysis, memoised: catalogs repeat their words (`boom`,
+    /// `stam`, `60cm`) and the compound splitter is the costliest step.
+    pub(super) cache: RefCell<FxMap<String, Rc<WordInfo>>>,
+    /// Memoised expansions of synonym rules and common names.
+    pub(super) expansions: RefCell<FxMap<usize, Rc<Vec<Tok>>>>,
+}
+
+/// The analysis of one word.
+pub(super) struct WordInfo {
+    /// The word and its known base forms.
+    pub(super) forms: Vec<Tok>,
+    /// Compound parts (empty when the word does not split).
+    pub(super) parts: Vec<Tok>,
+    /// Dutch and English stems.
+    pub(super) stems: [Tok; 2],
+}
+
+/// The analysed terms of one product, per field.
+#[derive(Default)]
+pub(super) struct Analysed {
+    pub(super) name: Vec<Tok>,
+    pub(super) latin: Vec<Tok>,
+    pub(super) alias: Vec<Tok>,
+    pub(super) syn: Vec<Tok>,
+    pub(super) part: Vec<Tok>,
+    pub(super) stem: Vec<Tok>,
+}
+
+impl<'a> std::ops::Deref for Analyzer<'_, 'a> {
+    type Target = Shared<'a>;
+
+    fn deref(&self) -> &Shared<'a> {
+        self.shared
+    }
+}
+
+impl<'s, 'a> Analyzer<'s, 'a> {
+    pub(super) fn new(shared: &'s Shared<'a>) -> Self {
+        Analyzer { shared, cache: RefCell::default(), expansions: RefCell::default() }
+    }
+}
+
+impl<'a> Shared<'a> {
+    pub(super) fn new(
+        products: &[Product],
+        synonyms: &'a Synonyms,
+        names: &'a NameDictionary,
+    ) -> Self {
+        let mut vocab: FxSet<String> = HEAD_WORDS.iter().map(|w| (*w).to_owned()).collect();
+        let mut words = Vec::new();
+        for p in products {
+            words.clear();
+            text::words_into(&p.name, &mut words);
+            text::words_into(&p.latin_name, &mut words);
+            for a in &p.aliases {
+                text::words_into(a, &mut words);
+            }
+            vocab.extend(words.drain(..));
+        }
+        let name_entries: Vec<(&Phrase, &[Phrase])> =
+            names.entries().map(|e| (&e.name, e.latin.as_slice())).collect();
+        for (name, _) in &name_entries {
+            vocab.extend(name.iter().cloned());
+            vocab.insert(name.concat());
+        }
+        let rules = synonyms.rules();
+        let mut rule_keys: FxMap<String, Vec<usize>> = FxMap::default();
+        for (i, rule) in rules.iter().enumerate() {
+            let phrases: Vec<&Phrase> = match rule {
+                SynonymRule::Equivalent(all) => all.iter().collect(),
+                SynonymRule::OneWay { to, from } => to.iter().chain(from.iter()).collect(),
+            };
+            for phrase in phrases {
+                vocab.extend(phrase.iter().cloned());
+                let key = phrase.concat();
+                let list = rule_keys.entry(key.clone()).or_default();
+                if !list.contains(&i) {
+                    list.push(i);
+                }
+                vocab.insert(key);
+            }
+        }
+        let mut names_by_key = FxMap::default();
+        let mut names_by_genus: FxMap<String, Vec<(usize, usize)>> = FxMap::default();
+        for (i, (name, latins)) in name_entries.iter().enumerate() {
+            // Names the synonyms file covers are left to the synonyms file.
+            if rule_keys.contains_key(&name.concat()) {
+                continue;
+            }
+            names_by_key.insert(name.concat(), i);
+            for (j, latin) in latins.iter().enumerate() {
+                if let Some(genus) = latin.first() {
+                    names_by_genus.entry(genus.clone()).or_default().push((i, j));
+                }
+            }
+        }
+        Shared { vocab, rule_keys, rules, names_by_key, names_by_genus, name_entries }
+    }
+}
+
+impl Analyzer<'_, '_> {
+    pub(super) fn word(&self, word: &str) -> Rc<WordInfo> {
+        if let Some(info) = self.cache.borrow().get(word) {
+            return Rc::clone(info);
+        }
+        let mut forms: Vec<Tok> = vec![word.into()];
+        let mut scratch = Vec::new();
+        text::base_forms(word, &mut scratch);
+        for form in scratch.iter().filter(|f| self.known(f)) {
+            if !forms.iter().any(|f| **f == **form) {
+                forms.push(form.as_str().into());
+            }
+        }
+        let mut parts = Vec::new();
+        text::split_compound(word, &|w| self.known(w), &mut parts);
+        let parts = parts.iter().map(|p| Tok::from(p.as_str())).collect();
+        let stems = text::stems(word).map(|s| Tok::from(s.as_str()));
+        let info = Rc::new(WordInfo { forms, parts, stems });
+        self.cache.borrow_mut().insert(word.to_owned(), Rc::clone(&info));
+        info
+    }
+
+    pub(super) fn known(&self, word: &str) -> bool {
+        self.vocab.contains(word)
+    }
+
+    /// Adds a synonym or common-name phrase to the `syn` field.
+    pub(super) fn push_phrase(&self, phrase: &[String], out: &mut Vec<Tok>) {
+        for word in phrase {
+            out.extend(self.word(word).forms.iter().cloned());
+        }
+        if phrase.len() > 1 {
+            out.push(phrase.concat().into());
+        }
+    }
+
+    /// The terms a synonym rule adds to a product that matched it through
+    /// `key`: all entries of an equivalence, the left side of a one-way
+    /// rule whose right side matched. Memoised per rule and direction.
+    pub(super) fn rule_terms(&self, rule: usize, key: &str) -> Option<Rc<Vec<Tok>>> {
+        let (phrases, slot): (&[Phrase], usize) = match &self.rules[rule] {
+            SynonymRule::Equivalent(all) => (all, rule * 2),
+            SynonymRule::OneWay { from, to } => {
+                if !to.iter().any(|t| t.concat() == key) {
+                    return None;
+                }
+                (from, rule * 2 + 1)
+            }
+        };
+        Some(self.memo(slot, phrases.iter()))
+    }
+
+    /// The terms a common-name entry adds. Memoised per entry.
+    pub(super) fn name_terms(&self, entry: usize) -> Rc<Vec<Tok>> {
+        let name = self.name_entries[entry].0;
+        self.memo(usize::MAX / 2 + entry, std::iter::once(name))
+    }
+
+    pub(super) fn memo<'p>(
+        &self,
+        slot: usize,
+        phrases: impl Iterator<Item = &'p Phrase>,
+    ) -> Rc<Vec<Tok>> {
+        if let Some(terms) = self.expansions.borrow().get(&slot) {
+            return Rc::clone(terms);
+        }
+        let mut terms = Vec::new();
+        for phrase in phrases {
+            self.push_phrase(phrase, &mut terms);
+        }
+        terms.sort_unstable();
+        terms.dedup();
+        let terms = Rc::new(terms);
+        self.expansions.borrow_mut().insert(slot, Rc::clone(&terms));
+        terms
+    }
+
+    /// A joined pair: itself and its known base forms, no compound split
+    /// (the pair is already the split).
+    pub(super) fn push_joined(&self, joined: &str, out: &mut Vec<Tok>, scratch: &mut Vec<String>) {
+        out.push(joined.into());
+        text::base_forms(joined, scratch);
+        out.extend(scratch.iter().filter(|f| self.known(f)).map(|f| Tok::from(f.as_str())));
+    }
+
+    pub(super) fn analyse(&self, p: &Product) -> Analysed {
+        let mut a = Analysed::default();
+        let mut scratch = Vec::new();
+        let name_words = text::words(&p.name);
+        let latin_words = text::words(&p.latin_name);
+        for w in &name_words {
+            let info = self.word(w);
+            a.name.extend(info.forms.iter().cloned());
+            a.part.extend(info.parts.iter().cloned());
+            a.stem.extend(info.stems.iter().cloned());
+        }
+        for pair in name_words.windows(2) {
+            self.push_joined(&pair.concat(), &mut a.part, &mut scratch);
+        }
+        a.latin.extend(latin_words.iter().map(|w| Tok::from(w.as_str())));
+        for alias in &p.aliases {
+            let words = text::words(alias);
+            for w in &words {
+                let info = self.word(w);
+                a.alias.extend(info.forms.iter().cloned());
+                a.part.extend(info.parts.iter().cloned());
+            }
+            if words.len() > 1 {
+                self.push_joined(&words.concat(), &mut a.alias, &mut scratch);
+            }
+        }
+        // Duplicates are fine: the indexing thread deduplicates term ids.
+
+        // Keys a synonym or common name can match: every surface term plus
+        // joined Latin pairs (`citrus limon` -> `citruslimon`).
+        let mut keys: Vec<&str> = Vec::new();
+        keys.extend(a.name.iter().chain(&a.latin).chain(&a.alias).chain(&a.part).map(|t| &**t));
+        let latin_pairs: Vec<String> = latin_words.windows(2).map(<[String]>::concat).collect();
+        keys.extend(latin_pairs.iter().map(String::as_str));
+        keys.sort_unstable();
+        keys.dedup();
+
+        // Synonyms file.
+        for key in &keys {
+            let Some(rule_ids) = self.rule_keys.get(*key) else { continue };
+            for &r in rule_ids {
+                if let Some(terms) = self.rule_terms(r, key) {
+                    a.syn.extend(terms.iter().cloned());
+                }
+            }
+        }
+
+        // Built-in names: by the product's Latin name, or, without one, by
+        // the Latin names its own name stands for.
+        let mut latins: Vec<&[String]> = Vec::new();
+        if latin_words.is_empty() {
+            for key in &keys {
+                if let Some(&i) = self.names_by_key.get(*key) {
+                    for latin in self.name_entries[i].1 {
+                        if !latins.contains(&latin.as_slice()) {
+                            latins.push(latin);
+                        }
+                    }
+                }
+            }
+            for latin in &latins {
+                self.push_phrase(latin, &mut a.syn);
+            }
+        } else {
+            latins.push(&latin_words);
+        }
+        for latin in &latins {
+            let Some(genus) = latin.first() else { continue };
+            let Some(candidates) = self.names_by_genus.get(genus) else { continue };
+            for &(i, j) in candidates {
+                let pattern = &self.name_entries[i].1[j];
+                if latin.len() >= pattern.len() && latin[..pattern.len()] == pattern[..] {
+                    a.syn.extend(self.name_terms(i).iter().cloned());
+                }
+            }
+        }
+        a
+    }
+}

@@ -1,0 +1,307 @@
+//! Running a query: its plan (words, forms, parts, typos, joined pairs),
+//! the tantivy query, and each hit's match kind.
+
+use super::*;
+
+impl Catalog {
+    /// Searches for `query` (a product name, a typo, a Latin name or a whole
+    /// chat message) and replaces the contents of `out` with up to `limit`
+    /// hits, best first. Out-of-stock products are returned too, with
+    /// `in_stock: false`. A query of only stop words finds nothing.
+    ///
+    /// Reusing `out` saves the result vector; hits share the catalog's sku
+    /// and name strings (`Arc<str>`), so filling it never copies text.
+    ///
+    /// # Errors
+    ///
+    /// Only index read errors, which an in-RAM catalog does not have.
+    pub fn search_into(
+        &self,
+        query: &str,
+        limit: usize,
+        out: &mut Vec<Hit>,
+    ) -> Result<(), CatalogError> {
+        out.clear();
+        // tantivy sizes its top-k buffer by the limit: never ask for more
+        // hits than there are products.
+        let limit = limit.min(self.entries.len());
+        if limit == 0 {
+            return Ok(());
+        }
+        let mut plan = self.plan(query);
+        if plan.clauses.is_empty() {
+            return Ok(());
+        }
+        let clauses = std::mem::take(&mut plan.clauses);
+        let query = BooleanQuery::new(clauses.into_iter().map(|q| (Occur::Should, q)).collect());
+        // Equal scores are ordered by catalog position, so results do not
+        // depend on which indexing thread took which product.
+        let collector = TopDocs::with_limit(limit).tweak_score(|segment: &SegmentReader| {
+            let ords =
+                segment.fast_fields().u64("ord").ok().map(|c| c.first_or_default_col(u64::MAX));
+            move |doc: DocId, score: Score| {
+                (score, Reverse(ords.as_ref().map_or(u64::MAX, |c| c.get_val(doc))))
+            }
+        });
+        let top = self.searcher.search(&query, &collector)?;
+        for ((score, Reverse(ord)), _) in top {
+            let Some(entry) = usize::try_from(ord).ok().and_then(|o| self.entries.get(o)) else {
+                continue;
+            };
+            let stock = entry.stock.load(Ordering::Relaxed);
+            out.push(Hit {
+                sku: entry.sku.clone(),
+                name: entry.name.clone(),
+                score,
+                stock,
+                in_stock: stock > 0,
+                price_cents: price_of(entry),
+                matched: self.classify(&plan, entry),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn term_id(&self, term: &str) -> Option<u32> {
+        self.lexicon.get(term).copied()
+    }
+
+    pub(super) fn has(&self, entry: &Entry, term: &str, tag: u32) -> bool {
+        self.term_id(term)
+            .is_some_and(|id| entry.terms.binary_search(&(id << TAG_BITS | tag)).is_ok())
+    }
+
+    pub(super) fn term_query(&self, field: Field, term: &str, boost: f32) -> Box<dyn Query> {
+        let term = Term::from_field_text(field, term);
+        Box::new(BoostQuery::new(
+            Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+            boost,
+        ))
+    }
+
+    /// Exact alternatives of one known term across the matching fields.
+    /// Only fields that hold the term get a query: a term query costs a
+    /// dictionary lookup per field even when it matches nothing.
+    pub(super) fn push_term_alternatives(
+        &self,
+        term: &str,
+        scale: f32,
+        out: &mut Vec<Box<dyn Query>>,
+    ) {
+        let mask = self.mask(term);
+        let f = self.fields;
+        for (field, tag, weight) in [
+            (f.name, F_NAME, W_NAME),
+            (f.latin, F_LATIN, W_LATIN),
+            (f.alias, F_ALIAS, W_ALIAS),
+            (f.syn, F_SYN, W_SYN),
+            (f.part, F_PART, W_PART),
+        ] {
+            if mask & (1 << tag) != 0 {
+                out.push(self.term_query(field, term, weight * scale));
+            }
+        }
+    }
+
+    pub(super) fn mask(&self, term: &str) -> u8 {
+        self.term_id(term).and_then(|id| self.masks.get(id as usize).copied()).unwrap_or(0)
+    }
+
+    /// Surface terms within `typos` edits of `word` (a transposition counts
+    /// as one), closest first, at most [`MAX_FUZZY_TERMS`].
+    pub(super) fn fuzzy_terms(&self, word: &str, typos: u8, out: &mut Vec<(u8, u32)>) {
+        out.clear();
+        let probe = FuzzyTermQuery::new(Term::from_field_text(self.fields.name, word), typos, true);
+        let Ok(automaton) = probe.automaton() else { return };
+        let mut stream = self.surface.search(automaton).into_stream();
+        while let Some((key, id)) = stream.next() {
+            let Ok(term) = std::str::from_utf8(key) else { continue };
+            let distance = if text::within_distance(word, term, 1) { 1 } else { 2 };
+            out.push((distance, u32::try_from(id).unwrap_or(u32::MAX)));
+            if out.len() >= 8 * MAX_FUZZY_TERMS {
+                break;
+            }
+        }
+        out.sort_unstable();
+        out.truncate(MAX_FUZZY_TERMS);
+    }
+
+    pub(super) fn plan(&self, query: &str) -> Plan {
+        let mut words = Vec::new();
+        text::words_into(query, &mut words);
+        words.retain(|w| !text::is_stop_word(w));
+        words.truncate(MAX_QUERY_WORDS);
+        let mut plan = Plan::default();
+        let mut scratch = Vec::new();
+        let mut fuzzy = Vec::new();
+        for word in &words {
+            let mut planned = PlannedWord { word: word.clone(), ..PlannedWord::default() };
+            if self.term_id(word).is_some() {
+                planned.forms.push(word.clone());
+            }
+            text::base_forms(word, &mut scratch);
+            for form in &scratch {
+                if self.term_id(form).is_some() && !planned.forms.contains(form) {
+                    planned.forms.push(form.clone());
+                }
+            }
+            planned.stems =
+                text::stems(word).into_iter().filter(|s| self.term_id(s).is_some()).collect();
+            if planned.forms.is_empty() {
+                let known = |w: &str| self.term_id(w).is_some() || HEAD_WORDS.contains(&w);
+                text::split_compound(word, &known, &mut planned.parts);
+                planned.typos = text::typo_budget(word);
+            }
+            let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
+            for form in &planned.forms {
+                self.push_term_alternatives(form, 1.0, &mut alternatives);
+            }
+            for stem in &planned.stems {
+                alternatives.push(self.term_query(self.fields.stem, stem, W_STEM));
+            }
+            if !planned.parts.is_empty() {
+                let parts: Vec<(Occur, Box<dyn Query>)> = planned
+                    .parts
+                    .iter()
+                    .map(|part| {
+                        let mut alts = Vec::new();
+                        self.push_term_alternatives(part, W_COMPOUND, &mut alts);
+                        (Occur::Should, Box::new(DisjunctionMaxQuery::new(alts)) as Box<dyn Query>)
+                    })
+                    .collect();
+                alternatives.push(Box::new(BooleanQuery::new(parts)));
+            }
+            if planned.typos > 0 {
+                self.fuzzy_terms(word, planned.typos, &mut fuzzy);
+                let f = self.fields;
+                for &(distance, id) in &fuzzy {
+                    let (Some(term), Some(&mask)) =
+                        (self.terms.get(id as usize), self.masks.get(id as usize))
+                    else {
+                        continue;
+                    };
+                    let score = if distance <= 1 { W_FUZZY_1 } else { W_FUZZY_2 };
+                    for (field, tag) in
+                        [(f.name, F_NAME), (f.latin, F_LATIN), (f.alias, F_ALIAS), (f.syn, F_SYN)]
+                    {
+                        if mask & (1 << tag) != 0 {
+                            let term = Term::from_field_text(field, term);
+                            let query = TermQuery::new(term, IndexRecordOption::Basic);
+                            alternatives
+                                .push(Box::new(ConstScoreQuery::new(Box::new(query), score)));
+                        }
+                    }
+                }
+            }
+            if !alternatives.is_empty() {
+                plan.clauses
+                    .push(Box::new(DisjunctionMaxQuery::with_tie_breaker(alternatives, 0.1)));
+            }
+            plan.words.push(planned);
+        }
+        // Split forms written apart: `olijf boom` -> `olijfboom`.
+        for pair in words.windows(2) {
+            let joined = pair.concat();
+            let mut forms = Vec::new();
+            if self.term_id(&joined).is_some() {
+                forms.push(joined.clone());
+            }
+            text::base_forms(&joined, &mut scratch);
+            forms.extend(scratch.iter().filter(|f| self.term_id(f).is_some()).cloned());
+            if let Some(form) = forms.into_iter().next() {
+                let mut alternatives = Vec::new();
+                self.push_term_alternatives(&form, W_JOIN / W_NAME, &mut alternatives);
+                plan.clauses.push(Box::new(DisjunctionMaxQuery::new(alternatives)));
+                plan.joins.push(form);
+            }
+        }
+        plan
+    }
+
+    /// How `entry` matched: the least direct way any query word matched it.
+    pub(super) fn classify(&self, plan: &Plan, entry: &Entry) -> MatchKind {
+        let mut worst: Option<MatchKind> = None;
+        let mut note = |kind: MatchKind| {
+            if worst.is_none_or(|w| kind.rank() > w.rank()) {
+                worst = Some(kind);
+            }
+        };
+        for join in &plan.joins {
+            let kind = if self.has(entry, join, F_LATIN) {
+                Some(MatchKind::Latin)
+            } else if self.has(entry, join, F_ALIAS) || self.has(entry, join, F_SYN) {
+                Some(MatchKind::Synonym)
+            } else if self.has(entry, join, F_NAME) || self.has(entry, join, F_PART) {
+                Some(MatchKind::Compound)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                note(kind);
+            }
+        }
+        for word in &plan.words {
+            let any = |tag: u32| word.forms.iter().any(|f| self.has(entry, f, tag));
+            let kind = if any(F_NAME) || word.stems.iter().any(|s| self.has(entry, s, F_STEM)) {
+                Some(MatchKind::Exact)
+            } else if any(F_LATIN) {
+                Some(MatchKind::Latin)
+            } else if any(F_ALIAS) || any(F_SYN) {
+                Some(MatchKind::Synonym)
+            } else if any(F_PART)
+                || word.parts.iter().any(|p| {
+                    [F_NAME, F_LATIN, F_ALIAS, F_SYN, F_PART].iter().any(|&t| self.has(entry, p, t))
+                })
+            {
+                Some(MatchKind::Compound)
+            } else if word.typos > 0 && self.fuzzy_match(entry, &word.word, word.typos) {
+                Some(MatchKind::Fuzzy)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                note(kind);
+            }
+        }
+        worst.unwrap_or(MatchKind::Fuzzy)
+    }
+
+    pub(super) fn fuzzy_match(&self, entry: &Entry, word: &str, typos: u8) -> bool {
+        entry.terms.iter().any(|&tagged| {
+            let tag = tagged & ((1 << TAG_BITS) - 1);
+            tag <= F_SYN
+                && self
+                    .terms
+                    .get((tagged >> TAG_BITS) as usize)
+                    .is_some_and(|t| text::within_distance(word, t, usize::from(typos)))
+        })
+    }
+}
+
+pub(super) fn price_of(entry: &Entry) -> Option<u64> {
+    match entry.price.load(Ordering::Relaxed) {
+        NO_PRICE => None,
+        cents => Some(cents),
+    }
+}
+
+/// One query word after analysis.
+#[derive(Debug, Default)]
+pub(super) struct PlannedWord {
+    pub(super) word: String,
+    /// The word and its base forms that the index knows.
+    pub(super) forms: Vec<String>,
+    /// Known snowball stems.
+    pub(super) stems: Vec<String>,
+    /// Compound parts, when no form is known.
+    pub(super) parts: Vec<String>,
+    /// Typos allowed, when no form is known.
+    pub(super) typos: u8,
+}
+
+#[derive(Default)]
+pub(super) struct Plan {
+    pub(super) words: Vec<PlannedWord>,
+    pub(super) joins: Vec<String>,
+    pub(super) clauses: Vec<Box<dyn Query>>,
+}
