@@ -1,5 +1,5 @@
 //! Property tests over random operation sequences (the ops of
-//! `loket_model::ops`: agents registering, changing presence, capacity and
+//! `loket_spec::ops`: agents registering, changing presence, capacity and
 //! skills, leaving; messages; closes; time passing).
 //!
 //! - `router_agrees_with_the_model`: the router and the reference model make
@@ -19,10 +19,10 @@
 
 use std::collections::BTreeMap;
 
-use loket_model::ops::{
+use loket_spec::ops::{
     AGENTS, CONVERSATIONS, Differential, Op, Outcome, Scenario, apply_to_router, run_scenario,
 };
-use loket_model::strategy;
+use loket_spec::strategy;
 use loket_router::{
     AgentId, AgentKind, AgentView, AssignReason, Channel, ConversationId, ConversationState, Event,
     EventKind, Language, ManualClock, Message, PriorityPolicy, QueueReason, Requirements, Router,
@@ -520,7 +520,7 @@ impl Checked {
 /// backlog drain did not. Regression test: requirements are normalised to 1..=10.
 #[test]
 fn a_level_zero_requirement_is_judged_the_same_when_routing_and_draining() {
-    use loket_model::ops::{AgentOp, Limits, MessageOp, Skill};
+    use loket_spec::ops::{AgentOp, Limits, MessageOp, Skill};
     let chat1 = Limits { chat: 1, whatsapp: 0, email: 0, total: 1 };
     let agent = |agent, skills: Vec<Skill>, presence| {
         Op::Upsert(AgentOp { agent, bot: false, skills, languages: 0b01, limits: chat1, presence })

@@ -1,4 +1,4 @@
-//! Snapshots and restore, driven by the operation streams of `loket_model::ops`.
+//! Snapshots and restore, driven by the operation streams of `loket_spec::ops`.
 //!
 //! - `restored_routers_behave_exactly_as_the_original`: the key property. A
 //!   random stream runs on router A; at random points (often right after
@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
-use loket_model::ops::{
+use loket_spec::ops::{
     AGENTS, CONVERSATIONS, CUSTOMERS, Op, SKILL_NAMES, START, Scenario, apply_to_router, decode,
     seeded_bytes,
 };

@@ -2,9 +2,9 @@
 //! always-on stand-in for the fuzzer, so `cargo test` explores fresh
 //! sequences under every scenario.
 
-use loket_model::ops::{decode, run_scenario};
+use loket_spec::ops::{decode, run_scenario};
 
-use loket_model::ops::seeded_bytes as bytes;
+use loket_spec::ops::seeded_bytes as bytes;
 
 #[test]
 fn random_sequences_agree_with_the_model() {

@@ -1,6 +1,6 @@
 //! Replays the `router_ops` fuzz target's seed corpus through the same check
 //! the fuzzer runs, so `cargo test` covers it; and regenerates the corpus on
-//! request (`cargo test -p loket-model --test corpus -- --ignored`).
+//! request (`cargo test -p loket-spec --test corpus -- --ignored`).
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/router_ops")
 }
 
-use loket_model::ops::seeded_bytes as bytes;
+use loket_spec::ops::seeded_bytes as bytes;
 
 /// The seeds: an empty and a one-byte input (no operations), a run of
 /// zeros and of 0xFF (the extreme choices of every field), and twenty
@@ -39,7 +39,7 @@ fn the_seed_corpus_replays_cleanly() {
     for path in entries {
         let data = std::fs::read(&path).expect("readable corpus file");
         let name = path.display().to_string();
-        let outcome = std::panic::catch_unwind(|| loket_model::fuzz_checks::router_ops(&data));
+        let outcome = std::panic::catch_unwind(|| loket_spec::fuzz_checks::router_ops(&data));
         assert!(outcome.is_ok(), "corpus file {name} fails the check");
         replayed += 1;
     }

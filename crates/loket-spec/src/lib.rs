@@ -18,7 +18,7 @@
 //! router's property tests and the seed-corpus replay.
 //!
 //! ```
-//! use loket_model::ops::{AgentOp, Limits, MessageOp, Op, run_differential};
+//! use loket_spec::ops::{AgentOp, Limits, MessageOp, Op, run_differential};
 //! use loket_router::Presence;
 //!
 //! let agent = AgentOp {
