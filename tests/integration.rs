@@ -1,5 +1,3 @@
 //! One integration-test binary for the whole workspace (faster to link than many).
 
-mod catalog;
 mod intent;
-mod routing;

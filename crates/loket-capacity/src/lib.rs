@@ -30,6 +30,7 @@
 //! check every interleaving of concurrent reservations.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -49,6 +49,7 @@
 //! stock and price are atomics.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod catalog;
 pub mod eval;

@@ -159,6 +159,7 @@
 //! [`fuzz_checks`] holds the properties the `journal_reader` fuzz target
 //! checks on them.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::path::{Path, PathBuf};

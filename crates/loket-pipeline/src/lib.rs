@@ -40,6 +40,7 @@
 //!   never text.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

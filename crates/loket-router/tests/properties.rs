@@ -19,15 +19,15 @@
 
 use std::collections::BTreeMap;
 
-use loket_spec::ops::{
-    AGENTS, CONVERSATIONS, Differential, Op, Outcome, Scenario, apply_to_router, run_scenario,
-};
-use loket_spec::strategy;
 use loket_router::{
     AgentId, AgentKind, AgentView, AssignReason, Channel, ConversationId, ConversationState, Event,
     EventKind, Language, ManualClock, Message, PriorityPolicy, QueueReason, Requirements, Router,
     SkillId, SkillLevel,
 };
+use loket_spec::ops::{
+    AGENTS, CONVERSATIONS, Differential, Op, Outcome, Scenario, apply_to_router, run_scenario,
+};
+use loket_spec::strategy;
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {

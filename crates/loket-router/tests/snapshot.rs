@@ -17,16 +17,16 @@
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
-use loket_spec::ops::{
-    AGENTS, CONVERSATIONS, CUSTOMERS, Op, SKILL_NAMES, START, Scenario, apply_to_router, decode,
-    seeded_bytes,
-};
 use loket_router::snapshot::{
     ArchivedRouterSnapshot, SnapshotError, SnapshotPresence, SnapshotServed, SnapshotState,
 };
 use loket_router::{
     AgentId, BusinessHours, Clock, ConversationId, CustomerId, Event, ManualClock, Router,
     RouterConfig, RouterError, RouterSnapshot, SkillHours, SkillId,
+};
+use loket_spec::ops::{
+    AGENTS, CONVERSATIONS, CUSTOMERS, Op, SKILL_NAMES, START, Scenario, apply_to_router, decode,
+    seeded_bytes,
 };
 
 /// A step of a stream: one of the model's operations or an erasure.

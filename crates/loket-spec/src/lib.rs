@@ -52,6 +52,7 @@
 //! nor opening hours; [`Model::new`] refuses configurations that use them.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod model;
 pub mod ops;

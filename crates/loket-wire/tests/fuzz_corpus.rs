@@ -1,6 +1,6 @@
 //! Replays the checked-in seed corpus of the `frame_decoder` fuzz target, so
 //! CI exercises it on every run. `LOKET_WRITE_SEEDS=1 cargo test -p
-//! loket-wire --test fuzz_corpus -- --ignored` rewrites the seeds.
+//! loket-wire --test fuzz_corpus` rewrites the seeds.
 
 use std::path::{Path, PathBuf};
 
@@ -25,29 +25,25 @@ fn frame_decoder_corpus_never_panics_and_round_trips() {
     assert!(replayed >= 10, "only {replayed} seeds in {}", corpus().display());
 }
 
+/// The seeds on disk are what the generator writes; with
+/// `LOKET_WRITE_SEEDS=1` it writes them first.
 #[test]
 fn the_checked_in_seeds_are_what_the_generator_writes() {
+    if std::env::var_os("LOKET_WRITE_SEEDS").is_some() {
+        std::fs::create_dir_all(corpus()).unwrap();
+        for (name, bytes) in seeds() {
+            std::fs::write(corpus().join(name), bytes).unwrap();
+        }
+    }
     for (name, bytes) in seeds() {
         let path = corpus().join(name);
         let stored = std::fs::read(&path).unwrap_or_default();
         assert!(
             stored == bytes,
             "{} differs from its generator: rewrite the seeds with \
-             LOKET_WRITE_SEEDS=1 cargo test -p loket-wire --test fuzz_corpus -- --ignored",
+             LOKET_WRITE_SEEDS=1 cargo test -p loket-wire --test fuzz_corpus",
             path.display()
         );
-    }
-}
-
-#[test]
-#[ignore = "writes the seed corpus; run with LOKET_WRITE_SEEDS=1"]
-fn write_seeds() {
-    if std::env::var_os("LOKET_WRITE_SEEDS").is_none() {
-        return;
-    }
-    std::fs::create_dir_all(corpus()).unwrap();
-    for (name, bytes) in seeds() {
-        std::fs::write(corpus().join(name), bytes).unwrap();
     }
 }
 

@@ -16,6 +16,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use loket_router::{
     AgentId, AgentKind, AgentSpec, Capacity, Channel, ConversationId, CustomerId, Language,

@@ -3,17 +3,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use loket_wire::{Frame, Id, MessageBatch};
 use support::{Binary, TOKEN, events, http, message};
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
 
 /// The daemon process, killed if the test fails before it does (an orphan
 /// would keep the test's output pipe open and hang the run).
@@ -41,23 +37,52 @@ impl Drop for Daemon {
     }
 }
 
-fn start(data: &Path, http_addr: SocketAddr, binary_addr: SocketAddr) -> Daemon {
-    let child = Command::new(env!("CARGO_BIN_EXE_loketd"))
+/// Starts the daemon on ports of its own choosing (port 0: no other
+/// process can take them between choosing and binding) and returns it
+/// with the addresses it reports once ready.
+fn start(data: &Path) -> (Daemon, SocketAddr, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loketd"))
         .arg("--data-dir")
         .arg(data)
         .arg("--listen")
-        .arg(http_addr.to_string())
+        .arg("127.0.0.1:0")
         .arg("--binary-listen")
-        .arg(binary_addr.to_string())
+        .arg("127.0.0.1:0")
         // No snapshots: the journal alone must hold everything.
         .env("LOKETD_SNAPSHOT__EVERY_RECORDS", "0")
         .env("LOKETD_SNAPSHOT__EVERY_SECS", "0")
-        .env("LOKETD_LOG", "warn")
+        .env("LOKETD_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the loketd binary starts");
-    Daemon(child)
+    let stderr = child.stderr.take().unwrap();
+    let daemon = Daemon(child);
+    // The "loketd ready" line names both addresses; the rest of the log is
+    // passed on (and the pipe kept drained) by a thread.
+    let (found, addresses) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut found = Some(found);
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("loketd ready")
+                && let Some(found) = found.take()
+            {
+                let field = |name: &str| {
+                    line.split_whitespace()
+                        .find_map(|word| word.strip_prefix(name))
+                        .and_then(|addr| addr.parse::<SocketAddr>().ok())
+                };
+                let _ = found.send((field("http="), field("binary=")));
+            } else if !line.contains(" INFO ") {
+                eprintln!("{line}");
+            }
+        }
+    });
+    match addresses.recv_timeout(Duration::from_secs(60)) {
+        Ok((Some(http), Some(binary))) => (daemon, http, binary),
+        other => panic!("loketd did not report its addresses: {other:?}"),
+    }
 }
 
 async fn wait_ready(http_addr: SocketAddr) {
@@ -77,8 +102,7 @@ async fn wait_ready(http_addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_message_and_decision_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let (http_addr, binary_addr) = (free_port(), free_port());
-    let mut daemon = start(dir.path(), http_addr, binary_addr);
+    let (mut daemon, http_addr, binary_addr) = start(dir.path());
     wait_ready(http_addr).await;
     // By default the binary turns transparent huge pages off for itself
     // (`huge_pages = false`), so no first-touch 2 MiB fault stalls decisions.
@@ -144,7 +168,7 @@ async fn every_acknowledged_message_and_decision_survives_sigkill() {
         acked.insert(batch_id, last_seq);
     }
 
-    let mut daemon = start(dir.path(), http_addr, binary_addr);
+    let (mut daemon, http_addr, _) = start(dir.path());
     wait_ready(http_addr).await;
     // Every message of every acknowledged batch is there.
     for &batch_id in acked.keys() {

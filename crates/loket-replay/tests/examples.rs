@@ -5,7 +5,7 @@ use std::path::Path;
 use loket_replay::{BoundedLines, DEFAULT_MAX_LINE, Line, Replayer, RouterConfig};
 
 fn replay(replayer: &mut Replayer, file: &str, agents: bool) -> (Vec<String>, usize) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(file);
     let reader = std::io::BufReader::new(std::fs::File::open(path).unwrap());
     let mut lines = BoundedLines::new(reader, DEFAULT_MAX_LINE);
     let mut decisions = Vec::new();

@@ -1,7 +1,7 @@
 //! Catalog search: index build and single queries over a generated catalog
 //! of 100,000 products with typo and synonym expansion.
 //!
-//! `cargo bench --bench catalog`
+//! `cargo bench -p loket-catalog --bench catalog`
 
 use std::hint::black_box;
 

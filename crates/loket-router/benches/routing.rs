@@ -1,7 +1,7 @@
 //! Routing decisions: sticky messages, new conversations, and the mix, on a
 //! generated roster of 10,000 agents with 200 skills.
 //!
-//! `cargo bench --bench routing`; the CLI's `loket bench route` measures the
+//! `cargo bench -p loket-router --bench routing`; the CLI's `loket bench route` measures the
 //! same paths with latency percentiles and several threads.
 
 use std::hint::black_box;
