@@ -16,7 +16,7 @@ const MAX_LIMIT: usize = 100;
 pub enum CatalogCommand {
     /// Search a catalog: one JSON line per query on stdout.
     Search(SearchArgs),
-    /// Measure hit@1 on a labelled query file (query<TAB>sku[|sku]<TAB>kind).
+    /// Measure hit@1 on a labelled query file (tab-separated: query, sku[|sku], kind).
     Eval(EvalArgs),
 }
 
@@ -30,7 +30,7 @@ pub struct CatalogSource {
     /// Solr-format synonyms file.
     #[arg(long, value_name = "FILE")]
     synonyms: Option<PathBuf>,
-    /// Extra common names (name<TAB>Latin name), added to or overriding the built-in ones.
+    /// Extra common names (tab-separated: name, Latin name), added to or overriding the built-in ones.
     #[arg(long, value_name = "FILE")]
     names: Option<PathBuf>,
     /// Do not use the built-in Dutch and English plant names.
@@ -58,7 +58,7 @@ pub struct SearchArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     source: CatalogSource,
-    /// Labelled queries: query<TAB>expected sku[|sku]<TAB>kind.
+    /// Labelled queries, tab-separated: query, expected sku[|sku], kind.
     #[arg(long, value_name = "FILE")]
     queries: PathBuf,
     /// Print every miss.

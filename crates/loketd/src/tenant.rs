@@ -7,7 +7,7 @@
 //! command to the tenant's sequencer over a channel. The sequencer applies
 //! commands one at a time ([`TenantState::apply`]) and appends each that
 //! succeeded to the journal. After a group (every command waiting, at most
-//! [`GROUP`]) it writes the journal buffer out and hands the group (a
+//! `GROUP`, 1,024) it writes the journal buffer out and hands the group (a
 //! [`SyncTicket`], the group's events and the handlers' replies) to the
 //! tenant's syncer thread, and goes on deciding. The syncer `fdatasync`s
 //! once for every group waiting (no more often than the fsync interval under
