@@ -545,94 +545,32 @@ pub(crate) fn quote(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-impl From<AgentKind> for SnapshotAgentKind {
-    fn from(kind: AgentKind) -> Self {
-        match kind {
-            AgentKind::Human => SnapshotAgentKind::Human,
-            AgentKind::Bot => SnapshotAgentKind::Bot,
+/// `From` both ways between a live enum and its snapshot mirror, variant
+/// by variant (a variant added to one side and not the other does not
+/// compile).
+macro_rules! mirror {
+    ($live:ident <=> $saved:ident { $($variant:ident),+ $(,)? }) => {
+        impl From<$live> for $saved {
+            fn from(value: $live) -> Self {
+                match value {
+                    $($live::$variant => $saved::$variant,)+
+                }
+            }
         }
-    }
+
+        impl From<$saved> for $live {
+            fn from(value: $saved) -> Self {
+                match value {
+                    $($saved::$variant => $live::$variant,)+
+                }
+            }
+        }
+    };
 }
 
-impl From<SnapshotAgentKind> for AgentKind {
-    fn from(kind: SnapshotAgentKind) -> Self {
-        match kind {
-            SnapshotAgentKind::Human => AgentKind::Human,
-            SnapshotAgentKind::Bot => AgentKind::Bot,
-        }
-    }
-}
+pub(crate) use mirror;
 
-impl From<Presence> for SnapshotPresence {
-    fn from(presence: Presence) -> Self {
-        match presence {
-            Presence::Available => SnapshotPresence::Available,
-            Presence::Away => SnapshotPresence::Away,
-            Presence::Offline => SnapshotPresence::Offline,
-            Presence::NotResponding => SnapshotPresence::NotResponding,
-        }
-    }
-}
-
-impl From<SnapshotPresence> for Presence {
-    fn from(presence: SnapshotPresence) -> Self {
-        match presence {
-            SnapshotPresence::Available => Presence::Available,
-            SnapshotPresence::Away => Presence::Away,
-            SnapshotPresence::Offline => Presence::Offline,
-            SnapshotPresence::NotResponding => Presence::NotResponding,
-        }
-    }
-}
-
-impl From<ConversationState> for SnapshotState {
-    fn from(state: ConversationState) -> Self {
-        match state {
-            ConversationState::Bot => SnapshotState::Bot,
-            ConversationState::Queued => SnapshotState::Queued,
-            ConversationState::Offered => SnapshotState::Offered,
-            ConversationState::Assigned => SnapshotState::Assigned,
-            ConversationState::WrapUp => SnapshotState::WrapUp,
-            ConversationState::Closed => SnapshotState::Closed,
-        }
-    }
-}
-
-impl From<SnapshotState> for ConversationState {
-    fn from(state: SnapshotState) -> Self {
-        match state {
-            SnapshotState::Bot => ConversationState::Bot,
-            SnapshotState::Queued => ConversationState::Queued,
-            SnapshotState::Offered => ConversationState::Offered,
-            SnapshotState::Assigned => ConversationState::Assigned,
-            SnapshotState::WrapUp => ConversationState::WrapUp,
-            SnapshotState::Closed => ConversationState::Closed,
-        }
-    }
-}
-
-impl From<Channel> for SnapshotChannel {
-    fn from(channel: Channel) -> Self {
-        match channel {
-            Channel::Chat => SnapshotChannel::Chat,
-            Channel::Whatsapp => SnapshotChannel::Whatsapp,
-            Channel::Messenger => SnapshotChannel::Messenger,
-            Channel::Sms => SnapshotChannel::Sms,
-            Channel::Email => SnapshotChannel::Email,
-            Channel::Voice => SnapshotChannel::Voice,
-        }
-    }
-}
-
-impl From<SnapshotChannel> for Channel {
-    fn from(channel: SnapshotChannel) -> Self {
-        match channel {
-            SnapshotChannel::Chat => Channel::Chat,
-            SnapshotChannel::Whatsapp => Channel::Whatsapp,
-            SnapshotChannel::Messenger => Channel::Messenger,
-            SnapshotChannel::Sms => Channel::Sms,
-            SnapshotChannel::Email => Channel::Email,
-            SnapshotChannel::Voice => Channel::Voice,
-        }
-    }
-}
+mirror!(AgentKind <=> SnapshotAgentKind { Human, Bot });
+mirror!(Presence <=> SnapshotPresence { Available, Away, Offline, NotResponding });
+mirror!(ConversationState <=> SnapshotState { Bot, Queued, Offered, Assigned, WrapUp, Closed });
+mirror!(Channel <=> SnapshotChannel { Chat, Whatsapp, Messenger, Sms, Email, Voice });

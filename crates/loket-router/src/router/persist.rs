@@ -205,11 +205,7 @@ fn waiting_out(id: ConversationId, waiting: &Waiting) -> SnapshotWaiting {
         channel: waiting.need.channel.into(),
         language: waiting.need.language.as_str().to_owned(),
         required: waiting.need.required.iter().map(skill_out).collect(),
-        pool: match waiting.need.pool {
-            Pool::Humans => SnapshotPool::Humans,
-            Pool::HumansOrBots => SnapshotPool::HumansOrBots,
-            Pool::Bots => SnapshotPool::Bots,
-        },
+        pool: waiting.need.pool.into(),
         priority: waiting.priority,
         enqueued_at: waiting.enqueued_at.0,
         preferred: waiting.preferred.map(|(slot, _)| slot),
@@ -223,17 +219,20 @@ fn timer_out(timer: &Timer) -> SnapshotTimer {
     SnapshotTimer {
         at: timer.at.0,
         seq: timer.seq,
-        kind: match timer.kind {
-            TimerKind::OfferExpiry => SnapshotTimerKind::OfferExpiry,
-            TimerKind::WrapUpEnd => SnapshotTimerKind::WrapUpEnd,
-            TimerKind::Overflow => SnapshotTimerKind::Overflow,
-            TimerKind::AffinityEnd => SnapshotTimerKind::AffinityEnd,
-            TimerKind::HoursChange => SnapshotTimerKind::HoursChange,
-        },
+        kind: timer.kind.into(),
         conversation: timer.conversation.0,
         generation: timer.generation,
     }
 }
+
+crate::snapshot::mirror!(Pool <=> SnapshotPool { Humans, HumansOrBots, Bots });
+crate::snapshot::mirror!(TimerKind <=> SnapshotTimerKind {
+    OfferExpiry,
+    WrapUpEnd,
+    Overflow,
+    AffinityEnd,
+    HoursChange,
+});
 
 // ----- In: snapshot to live state, checked -------------------------------------
 
@@ -538,11 +537,7 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
                 entry.conversation,
                 "a backlog entry",
             )?,
-            pool: match entry.pool {
-                SnapshotPool::Humans => Pool::Humans,
-                SnapshotPool::HumansOrBots => Pool::HumansOrBots,
-                SnapshotPool::Bots => Pool::Bots,
-            },
+            pool: entry.pool.into(),
         };
         // Capacity is reserved on the entry's channel and returned on the
         // conversation's: they must agree, as must the generation that tells
@@ -591,13 +586,7 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
         timers.push(Timer {
             at: Timestamp(timer.at),
             seq: timer.seq,
-            kind: match timer.kind {
-                SnapshotTimerKind::OfferExpiry => TimerKind::OfferExpiry,
-                SnapshotTimerKind::WrapUpEnd => TimerKind::WrapUpEnd,
-                SnapshotTimerKind::Overflow => TimerKind::Overflow,
-                SnapshotTimerKind::AffinityEnd => TimerKind::AffinityEnd,
-                SnapshotTimerKind::HoursChange => TimerKind::HoursChange,
-            },
+            kind: timer.kind.into(),
             conversation: ConversationId(timer.conversation),
             generation: timer.generation,
         });
