@@ -170,7 +170,7 @@ impl BatchFrame {
 
     /// The validated batch, read in place.
     pub fn archived(&self) -> &ArchivedMessageBatch {
-        // Safety: every constructor ran `rkyv::access` (bytecheck) on exactly
+        // SAFETY: every constructor ran `rkyv::access` (bytecheck) on exactly
         // these bytes, which are 16-aligned, owned and never mutated after.
         unsafe { rkyv::access_unchecked::<ArchivedMessageBatch>(&self.bytes) }
     }
