@@ -69,12 +69,13 @@ pub enum TenantError {
     #[error("shutting down")]
     ShuttingDown,
     /// Start-up failed.
-    #[error("tenant {tenant}: {message}")]
+    #[error("tenant {tenant}")]
     Startup {
         /// The tenant.
         tenant: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: StartupError,
     },
 }
 
@@ -263,7 +264,10 @@ pub fn tenant_dir(data_dir: &Path, tenant: &str) -> PathBuf {
 mod recovery;
 mod sequencer;
 mod snapshots;
+mod startup;
 mod syncer;
+
+pub use startup::StartupError;
 
 use sequencer::{Sequencer, SnapshotInFlight};
 use syncer::{Group, PendingAck, RECYCLED_BUFFERS, SYNC_QUEUE, SyncJob, Syncer};

@@ -899,3 +899,21 @@ async fn the_example_configuration_runs_with_its_own_agents_and_catalog() {
     assert_eq!(answer["decision"]["agent"], "claire", "{answer}");
     daemon.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_that_cannot_start_says_what_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.tenants[0].catalog = Some(dir.path().join("missing.csv"));
+    let error = Spawned::start(config).await.err().expect("no catalog, no start");
+    let mut chain = vec![error.to_string()];
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    assert_eq!(chain[0], "tenant demo");
+    assert!(chain[1].starts_with("cannot open catalog ") && chain[1].ends_with("missing.csv"));
+    assert!(chain[2].contains("No such file"), "the cause is kept: {chain:?}");
+    assert_eq!(chain.len(), 3, "each cause once: {chain:?}");
+}

@@ -8,30 +8,29 @@ impl Tenant {
     /// Opens (recovering from its data directory) and starts one tenant.
     pub fn open(config: &TenantConfig, daemon: &Config) -> Result<Arc<Tenant>, TenantError> {
         let startup =
-            |message: String| TenantError::Startup { tenant: config.name.clone(), message };
+            |source: StartupError| TenantError::Startup { tenant: config.name.clone(), source };
         let dir = tenant_dir(&daemon.data_dir, &config.name);
         let catalog = load_catalog(config).map_err(startup)?;
         let model: SharedModel = match &config.model {
             Some(path) => Model::open(path)
-                .map_err(|e| startup(format!("model {}: {e}", path.display())))?
+                .map_err(|source| startup(StartupError::Model { path: path.clone(), source }))?
                 .into(),
             None => Model::builtin().into(),
         };
         let store = SnapshotStore::open(dir.join("snapshots"))
-            .map_err(|e| startup(format!("snapshots: {e}")))?;
-        let snapshot = match store.latest().map_err(|e| startup(format!("snapshots: {e}")))? {
+            .map_err(|e| startup(StartupError::Snapshots(e)))?;
+        let snapshot = match store.latest().map_err(|e| startup(StartupError::Snapshots(e)))? {
             Some(found) => {
                 let decoded = rkyv::from_bytes::<TenantSnapshot, rkyv::rancor::Error>(&found.bytes)
-                    .map_err(|e| {
-                        startup(format!("{}: does not decode: {e}", found.path.display()))
+                    .map_err(|source| {
+                        startup(StartupError::SnapshotDecode { path: found.path.clone(), source })
                     })?;
                 if decoded.lsn != found.lsn {
-                    return Err(startup(format!(
-                        "{}: holds lsn {}, its name says {}",
-                        found.path.display(),
-                        decoded.lsn,
-                        found.lsn
-                    )));
+                    return Err(startup(StartupError::SnapshotMisnamed {
+                        path: found.path.clone(),
+                        held: decoded.lsn,
+                        named: found.lsn,
+                    }));
                 }
                 Some(decoded)
             }
@@ -44,7 +43,7 @@ impl Tenant {
             ..JournalOptions::default()
         };
         let (mut journal, report) = Journal::open(dir.join("journal"), options)
-            .map_err(|e| startup(format!("journal: {e}")))?;
+            .map_err(|e| startup(StartupError::Journal(e)))?;
         // Replay must see the clock as it was: a restored tenant starts at its
         // snapshot's time, a fresh one at its first record's (so timers set
         // up when the router is built come out the same), a new one now.
@@ -53,11 +52,11 @@ impl Tenant {
             None => {
                 let mut reader = journal
                     .records_from(journal.first_lsn())
-                    .map_err(|e| startup(format!("journal: {e}")))?;
-                match reader.next_record().map_err(|e| startup(format!("journal: {e}")))? {
+                    .map_err(|e| startup(StartupError::Journal(e)))?;
+                match reader.next_record().map_err(|e| startup(StartupError::Journal(e)))? {
                     Some(found) => {
                         Record::decode(found.lsn, found.payload)
-                            .map_err(|e| startup(e.to_string()))?
+                            .map_err(|e| startup(StartupError::Record(e)))?
                             .at_ms
                     }
                     None => wall_ms(),
@@ -70,24 +69,24 @@ impl Tenant {
             Some(snapshot) => builder.restore(snapshot.router.clone()),
             None => builder.build(),
         }
-        .map_err(|e| startup(format!("router: {e}")))?;
+        .map_err(|e| startup(StartupError::Router(e)))?;
         let pipeline = Arc::new(
             Pipeline::new(router, model, catalog, config.pipeline.clone())
-                .map_err(|e| startup(format!("pipeline: {e}")))?,
+                .map_err(|e| startup(StartupError::Pipeline(e)))?,
         );
         let mut state = TenantState::new(pipeline.clone(), clock, daemon.event_retention)
             .allow_new_skills(config.allow_new_skills);
         if let Some(snapshot) = &snapshot {
-            state.restore(snapshot).map_err(|e| startup(format!("snapshot: {e}")))?;
+            state.restore(snapshot).map_err(|e| startup(StartupError::Restore(e)))?;
         }
         if report.dropped_bytes() > 0 {
             tracing::warn!(tenant = %config.name, dropped_bytes = report.dropped_bytes(), "journal tail was torn or corrupt and has been truncated");
         }
         if journal.first_lsn() > start_lsn {
-            return Err(startup(format!(
-                "the journal starts at record {} but the snapshot needs it from {start_lsn}",
-                journal.first_lsn()
-            )));
+            return Err(startup(StartupError::JournalGap {
+                first: journal.first_lsn(),
+                needed: start_lsn,
+            }));
         }
         let ids = state.ids().clone();
         let events = Arc::new(EventLog::new(daemon.event_retention, state.next_seq()));
@@ -100,12 +99,12 @@ impl Tenant {
         let mut buffer = Vec::new();
         {
             let mut reader =
-                journal.records_from(start_lsn).map_err(|e| startup(format!("journal: {e}")))?;
+                journal.records_from(start_lsn).map_err(|e| startup(StartupError::Journal(e)))?;
             while let Some(found) =
-                reader.next_record().map_err(|e| startup(format!("journal: {e}")))?
+                reader.next_record().map_err(|e| startup(StartupError::Journal(e)))?
             {
-                let record =
-                    Record::decode(found.lsn, found.payload).map_err(|e| startup(e.to_string()))?;
+                let record = Record::decode(found.lsn, found.payload)
+                    .map_err(|e| startup(StartupError::Record(e)))?;
                 if matches!(record.command, Command::EraseCustomer { .. }) {
                     erasures += 1;
                 }
@@ -154,7 +153,7 @@ impl Tenant {
                     healthy.store(false, Ordering::Relaxed);
                 }
             })
-            .map_err(|e| startup(format!("syncer thread: {e}")))?;
+            .map_err(|e| startup(StartupError::Thread("syncer", e)))?;
         let mut sequencer = Sequencer {
             name: config.name.clone(),
             state,
@@ -185,7 +184,9 @@ impl Tenant {
                 agents.extend(demo::agents());
             }
             if let Some(path) = &config.agents {
-                agents.extend(demo::agents_from_file(path).map_err(startup)?);
+                agents.extend(
+                    demo::agents_from_file(path).map_err(|e| startup(StartupError::Agents(e)))?,
+                );
             }
             for agent in agents {
                 let record = Record {
@@ -195,16 +196,26 @@ impl Tenant {
                 sequencer
                     .state
                     .apply(&record, &mut sequencer.group_events)
-                    .map_err(|e| startup(e.to_string()))?;
-                sequencer.append(&record).map_err(|e| startup(e.to_string()))?;
+                    .map_err(|e| startup(StartupError::Agent(e)))?;
+                sequencer.append(&record).map_err(|e| {
+                    startup(StartupError::Durability {
+                        what: "journaling the agents",
+                        source: e.into(),
+                    })
+                })?;
             }
-            sequencer.journal.sync().map_err(|e| startup(format!("journal: {e}")))?;
+            sequencer.journal.sync().map_err(|e| startup(StartupError::Journal(e)))?;
             events.publish(&sequencer.group_events);
             sequencer.group_events.clear();
         }
         if erasures > 0 {
             // An erasure was journaled but its compaction may not have run.
-            sequencer.compact().map_err(|e| startup(format!("compaction after erasure: {e}")))?;
+            sequencer.compact().map_err(|e| {
+                startup(StartupError::Durability {
+                    what: "compacting after an erasure",
+                    source: e.into(),
+                })
+            })?;
         }
         sequencer.update_gauges();
 
@@ -223,7 +234,7 @@ impl Tenant {
         let thread = std::thread::Builder::new()
             .name(format!("loketd-{}", config.name))
             .spawn(move || sequencer.run(&receiver, &thread_healthy))
-            .map_err(|e| startup(format!("sequencer thread: {e}")))?;
+            .map_err(|e| startup(StartupError::Thread("sequencer", e)))?;
         Ok(Arc::new(Tenant {
             name: config.name.clone(),
             pipeline,
@@ -239,19 +250,19 @@ impl Tenant {
     }
 }
 
-pub(super) fn load_catalog(config: &TenantConfig) -> Result<Option<Arc<Catalog>>, String> {
+pub(super) fn load_catalog(config: &TenantConfig) -> Result<Option<Arc<Catalog>>, StartupError> {
     let mut builder = Catalog::builder();
     if let Some(path) = &config.synonyms {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("synonyms {}: {e}", path.display()))?;
-        let synonyms =
-            Synonyms::parse(&text).map_err(|e| format!("synonyms {}: {e}", path.display()))?;
+            .map_err(|source| StartupError::SynonymsFile { path: path.clone(), source })?;
+        let synonyms = Synonyms::parse(&text)
+            .map_err(|source| StartupError::Synonyms { path: path.clone(), source })?;
         builder = builder.synonyms(synonyms);
     }
     let (catalog, report) = match &config.catalog {
         Some(path) => {
             let file = std::fs::File::open(path)
-                .map_err(|e| format!("catalog {}: {e}", path.display()))?;
+                .map_err(|source| StartupError::CatalogFile { path: path.clone(), source })?;
             let jsonl = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
                 e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson")
             });
@@ -260,11 +271,11 @@ pub(super) fn load_catalog(config: &TenantConfig) -> Result<Option<Arc<Catalog>>
             } else {
                 builder.from_csv_reader(file)
             }
-            .map_err(|e| format!("catalog {}: {e}", path.display()))?
+            .map_err(|source| StartupError::Catalog { path: path.clone(), source })?
         }
         None if config.demo_catalog => builder
             .from_csv_reader(demo::CATALOG.as_bytes())
-            .map_err(|e| format!("demo catalog: {e}"))?,
+            .map_err(|source| StartupError::Catalog { path: "demo".into(), source })?,
         None => return Ok(None),
     };
     if report.rejected > 0 {
