@@ -905,7 +905,7 @@ async fn a_tenant_that_cannot_start_says_what_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path());
     config.tenants[0].catalog = Some(dir.path().join("missing.csv"));
-    let error = Spawned::start(config).await.err().expect("no catalog, no start");
+    let Err(error) = Spawned::start(config).await else { panic!("no catalog, no start") };
     let mut chain = vec![error.to_string()];
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
