@@ -16,7 +16,7 @@ impl Sequencer {
 
     /// Writes a snapshot of the current state (call after a barrier),
     /// prunes old snapshots and the journal before the oldest one kept.
-    /// Returns the snapshot's lsn and the journal segments removed.
+    /// Returns the snapshot's lsn.
     pub(super) fn take_snapshot(&mut self) -> Result<u64, TenantError> {
         self.write_snapshot().map(|(lsn, _)| lsn)
     }
