@@ -1,0 +1,89 @@
+//! What the meter remembers of one conversation while it is open (and,
+//! after the close, for the order attribution window).
+
+use serde::{Deserialize, Serialize};
+
+use crate::fact::{Channel, IntentId, Language, Money};
+use crate::group::{BuyingBand, GroupKey};
+use crate::sla::SlaTargets;
+use crate::timers::TimerKey;
+
+/// The groups fixed by the first customer message.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ArrivalGroups {
+    pub(crate) channel: Channel,
+    pub(crate) queue: u32,
+    pub(crate) language: Language,
+    pub(crate) intent: IntentId,
+    pub(crate) band: BuyingBand,
+    pub(crate) tier: u8,
+}
+
+/// The first person who took (was assigned, or replied to) the
+/// conversation: its agent and team groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Handler {
+    pub(crate) agent: u64,
+    pub(crate) team: u32,
+}
+
+/// What has been counted for the conversation so far, so that the agent
+/// and team groups, which it joins only when a person takes it, can be
+/// brought level with the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Tally {
+    pub(crate) answered: bool,
+    pub(crate) escalated: bool,
+    pub(crate) converted: bool,
+    pub(crate) breaches_first_reply: u32,
+    pub(crate) breaches_next_reply: u32,
+    pub(crate) revenue: Vec<Money>,
+}
+
+/// One conversation's clocks and counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Conversation {
+    /// The first customer message's time.
+    pub(crate) first_at: u64,
+    /// The slot every measure of this conversation is counted in.
+    pub(crate) slot: u64,
+    pub(crate) groups: ArrivalGroups,
+    pub(crate) handler: Option<Handler>,
+    pub(crate) targets: SlaTargets,
+    /// Start of the wait and first-response clocks: the first message or
+    /// the latest hand-off; `None` while a bot holds the conversation.
+    pub(crate) clock_start: Option<u64>,
+    pub(crate) wait_recorded: bool,
+    /// When a person was first assigned (handle time starts).
+    pub(crate) human_assigned_at: Option<u64>,
+    /// The first response once a person replied.
+    pub(crate) first_response_ms: Option<u64>,
+    /// The oldest customer message not yet answered by a person, once the
+    /// first response is in.
+    pub(crate) unanswered_since: Option<u64>,
+    pub(crate) bot_held: bool,
+    pub(crate) tally: Tally,
+    pub(crate) first_reply_timer: Option<TimerKey>,
+    pub(crate) next_reply_timer: Option<TimerKey>,
+    /// Set at the close; the conversation then only takes orders.
+    pub(crate) closed_at: Option<u64>,
+}
+
+impl Conversation {
+    /// The groups the conversation is counted in: the arrival groups, and
+    /// agent and team once a person took it. At most 9.
+    pub(crate) fn for_each_group(&self, mut each: impl FnMut(GroupKey)) {
+        let groups = &self.groups;
+        each(GroupKey::Total);
+        each(GroupKey::Channel(groups.channel));
+        each(GroupKey::Queue(groups.queue));
+        each(GroupKey::Language(groups.language));
+        each(GroupKey::Intent(groups.intent));
+        each(GroupKey::BuyingIntent(groups.band));
+        each(GroupKey::Tier(groups.tier));
+        if let Some(handler) = self.handler {
+            each(GroupKey::Agent(handler.agent));
+            each(GroupKey::Team(handler.team));
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! [`Meter`]: one tenant's clocks, SLA timers and aggregates, fed fact by
+//! fact.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::config::MeterConfig;
+use crate::conversation::{ArrivalGroups, Conversation, Handler, Tally};
+use crate::error::{ConfigError, FactError, IntentError, Rejections};
+use crate::fact::{CustomerMessage, Fact, FactKind, IntentId, Money};
+use crate::group::{BuyingBand, GroupKey, response_band};
+use crate::intents::Intents;
+use crate::interval::slot_of;
+use crate::measures::Measures;
+use crate::sla::{SlaClock, SlaEvent, SlaEventKind};
+use crate::store::Store;
+use crate::timers::{TimerKey, TimerKind, Timers};
+
+/// One tenant's measurements.
+///
+/// Feed it [`Fact`]s in time order with [`Meter::ingest`]; call
+/// [`Meter::advance`] when time passes without facts so SLA events fire;
+/// ask [`Meter::report`]. It does no I/O and reads no clock: the same facts
+/// and advances give the same events and reports, and a meter serialised
+/// (serde) and restored gives the same reports and, fed the same later
+/// facts, the same events.
+///
+/// Memory: one entry per open conversation (about 200 bytes), kept after
+/// the close for `order_window_ms`; one set of [`Measures`] per group that
+/// saw a conversation in a retained 15-minute slot; at most two timers per
+/// open conversation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Meter {
+    config: MeterConfig,
+    now: u64,
+    current_slot: u64,
+    #[serde(with = "crate::pairs")]
+    conversations: FxHashMap<u64, Conversation>,
+    /// Closed conversations in order of close: (expiry, key, closed at).
+    expiries: VecDeque<(u64, u64, u64)>,
+    timers: Timers,
+    pub(crate) store: Store,
+    pub(crate) intents: Intents,
+    rejections: Rejections,
+}
+
+impl Meter {
+    /// A meter with nothing measured, its time at 0.
+    pub fn new(config: MeterConfig) -> Result<Meter, ConfigError> {
+        config.validate()?;
+        Ok(Meter {
+            config,
+            now: 0,
+            current_slot: 0,
+            conversations: FxHashMap::default(),
+            expiries: VecDeque::new(),
+            timers: Timers::default(),
+            store: Store::default(),
+            intents: Intents::default(),
+            rejections: Rejections::default(),
+        })
+    }
+
+    /// The id of an intent name, interning it on first sight (at most
+    /// [`crate::MAX_INTENTS`] names of at most [`crate::MAX_INTENT_BYTES`]).
+    pub fn intern_intent(&mut self, name: &str) -> Result<IntentId, IntentError> {
+        self.intents.intern(name)
+    }
+
+    /// The name of an interned intent (empty for one never interned).
+    pub fn intent_name(&self, id: IntentId) -> &str {
+        self.intents.name(id)
+    }
+
+    /// Applies one fact: first fires, in order, the SLA timers due at or
+    /// before `fact.at` (their events are pushed onto `events`), then counts
+    /// the fact. A fact that is refused changes nothing, fires nothing and
+    /// is counted in [`Meter::rejections`].
+    pub fn ingest(&mut self, fact: &Fact, events: &mut Vec<SlaEvent>) -> Result<(), FactError> {
+        if let Err(error) = self.check(fact) {
+            self.rejections.count(&error);
+            return Err(error);
+        }
+        self.advance_to(fact.at, events);
+        self.apply(fact);
+        Ok(())
+    }
+
+    /// Moves the meter's time to `now`, firing the SLA timers due by then
+    /// in order (instant, conversation, clock, warning before breach) and
+    /// dropping closed conversations past their order window and slots past
+    /// retention. `now` before the meter's time is refused.
+    pub fn advance(&mut self, now: u64, events: &mut Vec<SlaEvent>) -> Result<(), FactError> {
+        if now < self.now {
+            let error = FactError::OutOfOrder { at: now, now: self.now };
+            self.rejections.count(&error);
+            return Err(error);
+        }
+        self.advance_to(now, events);
+        Ok(())
+    }
+
+    /// The meter's time: the latest fact or advance applied.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The refused facts, by reason.
+    pub fn rejections(&self) -> &Rejections {
+        &self.rejections
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MeterConfig {
+        &self.config
+    }
+
+    /// Conversations held: open ones and closed ones still in their order
+    /// window.
+    pub fn conversations_held(&self) -> usize {
+        self.conversations.len()
+    }
+
+    /// SLA timers pending.
+    pub fn timers_pending(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// 15-minute slots held.
+    pub fn slots_held(&self) -> usize {
+        self.store.len()
+    }
+
+    fn check(&self, fact: &Fact) -> Result<(), FactError> {
+        if fact.at < self.now {
+            return Err(FactError::OutOfOrder { at: fact.at, now: self.now });
+        }
+        let id = fact.conversation;
+        let conversation = self.conversations.get(&id);
+        match (&fact.kind, conversation) {
+            (FactKind::CustomerMessage(message), _) => {
+                if !self.intents.contains(message.intent) {
+                    return Err(FactError::UnknownIntent(message.intent.0));
+                }
+                Ok(())
+            }
+            (_, None) => Err(FactError::UnknownConversation(id)),
+            (kind, Some(conversation)) => match conversation.closed_at {
+                None => Ok(()),
+                // Past its window a closed conversation is as good as
+                // forgotten, whether or not it has been dropped yet.
+                Some(closed) if fact.at > closed.saturating_add(self.config.order_window_ms) => {
+                    Err(FactError::UnknownConversation(id))
+                }
+                Some(_) if matches!(kind, FactKind::Order { .. }) => Ok(()),
+                Some(_) => Err(FactError::Closed(id)),
+            },
+        }
+    }
+
+    fn advance_to(&mut self, now: u64, events: &mut Vec<SlaEvent>) {
+        while let Some(key) = self.timers.pop_due(now) {
+            self.fire(key, events);
+        }
+        self.now = now;
+        while let Some(&(expiry, id, closed_at)) = self.expiries.front() {
+            if expiry >= now {
+                break;
+            }
+            self.expiries.pop_front();
+            if self.conversations.get(&id).is_some_and(|c| c.closed_at == Some(closed_at)) {
+                self.conversations.remove(&id);
+            }
+        }
+        let slot = slot_of(now);
+        if slot != self.current_slot {
+            self.current_slot = slot;
+            let retained = self.config.retained_slots();
+            self.store.drop_before((slot + 1).saturating_sub(retained));
+        }
+    }
+
+    fn fire(&mut self, key: TimerKey, events: &mut Vec<SlaEvent>) {
+        let Some(conversation) = self.conversations.get_mut(&key.conversation) else {
+            return;
+        };
+        let mut parts = Parts {
+            store: &mut self.store,
+            timers: &mut self.timers,
+            rejections: &mut self.rejections,
+            config: &self.config,
+            id: key.conversation,
+        };
+        let (clock, kind) = match key.kind {
+            TimerKind::FirstReplyWarning => (SlaClock::FirstReply, SlaEventKind::Warning),
+            TimerKind::FirstReplyBreach => (SlaClock::FirstReply, SlaEventKind::Breached),
+            TimerKind::NextReplyWarning => (SlaClock::NextReply, SlaEventKind::Warning),
+            TimerKind::NextReplyBreach => (SlaClock::NextReply, SlaEventKind::Breached),
+        };
+        let (target_ms, start) = match clock {
+            SlaClock::FirstReply => (conversation.targets.first_reply_ms, conversation.clock_start),
+            SlaClock::NextReply => {
+                (conversation.targets.next_reply_ms, conversation.unanswered_since)
+            }
+        };
+        match (clock, kind) {
+            (SlaClock::FirstReply, SlaEventKind::Warning) => {
+                conversation.first_reply_timer = start
+                    .map(|start| parts.arm_breach(start, target_ms, TimerKind::FirstReplyBreach));
+            }
+            (SlaClock::NextReply, SlaEventKind::Warning) => {
+                conversation.next_reply_timer = start
+                    .map(|start| parts.arm_breach(start, target_ms, TimerKind::NextReplyBreach));
+            }
+            (SlaClock::FirstReply, SlaEventKind::Breached) => {
+                conversation.first_reply_timer = None;
+                conversation.tally.breaches_first_reply += 1;
+                parts.count(conversation, |m| m.breaches_first_reply += 1);
+            }
+            (SlaClock::NextReply, SlaEventKind::Breached) => {
+                conversation.next_reply_timer = None;
+                conversation.tally.breaches_next_reply += 1;
+                parts.count(conversation, |m| m.breaches_next_reply += 1);
+            }
+        }
+        events.push(SlaEvent {
+            kind,
+            at: key.at,
+            conversation: key.conversation,
+            clock,
+            target_ms,
+        });
+    }
+
+    fn apply(&mut self, fact: &Fact) {
+        let (id, at) = (fact.conversation, fact.at);
+        if let FactKind::CustomerMessage(message) = &fact.kind
+            && self.conversations.get(&id).is_none_or(|c| c.closed_at.is_some())
+        {
+            let conversation = self.open(id, at, message);
+            self.conversations.insert(id, conversation);
+            return;
+        }
+        let Some(conversation) = self.conversations.get_mut(&id) else {
+            return; // check() refused this; unreachable
+        };
+        let mut parts = Parts {
+            store: &mut self.store,
+            timers: &mut self.timers,
+            rejections: &mut self.rejections,
+            config: &self.config,
+            id,
+        };
+        match fact.kind {
+            FactKind::CustomerMessage(_) => parts.customer_wrote(conversation, at),
+            FactKind::Assigned { agent, team, human } => {
+                if human {
+                    parts.person_assigned(conversation, at, Handler { agent, team });
+                } else {
+                    parts.bot_took(conversation);
+                }
+            }
+            FactKind::HandedOff => parts.hand_off(conversation, at),
+            FactKind::Reply { agent, team, human } => {
+                parts.replied(conversation, at, human.then_some(Handler { agent, team }));
+            }
+            FactKind::Order { value } => parts.ordered(conversation, value),
+            FactKind::Closed => {
+                parts.closed(conversation, at);
+                if self.config.order_window_ms == 0 {
+                    self.conversations.remove(&id);
+                } else {
+                    let expiry = at.saturating_add(self.config.order_window_ms);
+                    self.expiries.push_back((expiry, id, at));
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, id: u64, at: u64, message: &CustomerMessage) -> Conversation {
+        let intent = self.intents.name(message.intent);
+        let targets = self.config.sla.targets(message.channel, message.tier, intent);
+        let mut conversation = Conversation {
+            first_at: at,
+            slot: slot_of(at),
+            groups: ArrivalGroups {
+                channel: message.channel,
+                queue: message.queue,
+                language: message.language,
+                intent: message.intent,
+                band: BuyingBand::of(message.buying_intent),
+                tier: message.tier,
+            },
+            handler: None,
+            targets,
+            clock_start: Some(at),
+            wait_recorded: false,
+            human_assigned_at: None,
+            first_response_ms: None,
+            unanswered_since: None,
+            bot_held: false,
+            tally: Tally::default(),
+            first_reply_timer: None,
+            next_reply_timer: None,
+            closed_at: None,
+        };
+        self.store.slot_mut(conversation.slot);
+        let mut parts = Parts {
+            store: &mut self.store,
+            timers: &mut self.timers,
+            rejections: &mut self.rejections,
+            config: &self.config,
+            id,
+        };
+        parts.count(&conversation, |m| m.offered += 1);
+        conversation.first_reply_timer =
+            Some(parts.arm(at, targets.first_reply_ms, TimerKind::FirstReplyWarning));
+        conversation
+    }
+}
+
+/// The meter's parts a fact about one conversation touches, borrowed apart
+/// from the conversation table.
+struct Parts<'a> {
+    store: &'a mut Store,
+    timers: &'a mut Timers,
+    rejections: &'a mut Rejections,
+    config: &'a MeterConfig,
+    id: u64,
+}
+
+impl Parts<'_> {
+    /// Applies `update` to the measures of every group of `conversation`
+    /// in its arrival slot (if still retained).
+    fn count(&mut self, conversation: &Conversation, update: impl Fn(&mut Measures)) {
+        match self.store.existing_slot_mut(conversation.slot) {
+            Some(groups) => {
+                conversation.for_each_group(|key| update(groups.entry(key).or_default()))
+            }
+            None => self.rejections.expired_interval += 1,
+        }
+    }
+
+    /// Arms a clock's first timer: the warning (`warning` kind) if the
+    /// policy sends one before the breach, else the breach (the kind after
+    /// `warning`).
+    fn arm(&mut self, start: u64, target_ms: u64, warning: TimerKind) -> TimerKey {
+        let breach = match warning {
+            TimerKind::FirstReplyWarning => TimerKind::FirstReplyBreach,
+            _ => TimerKind::NextReplyBreach,
+        };
+        let permille = u64::from(self.config.sla.warning_permille);
+        if (1..1000).contains(&permille) {
+            let offset = (u128::from(target_ms) * u128::from(permille) / 1000) as u64;
+            let key =
+                TimerKey { at: start.saturating_add(offset), conversation: self.id, kind: warning };
+            self.timers.insert(key);
+            return key;
+        }
+        self.arm_breach(start, target_ms, breach)
+    }
+
+    /// Arms the breach: the first millisecond past the target.
+    fn arm_breach(&mut self, start: u64, target_ms: u64, kind: TimerKind) -> TimerKey {
+        let key = TimerKey {
+            at: start.saturating_add(target_ms).saturating_add(1),
+            conversation: self.id,
+            kind,
+        };
+        self.timers.insert(key);
+        key
+    }
+
+    fn customer_wrote(&mut self, conversation: &mut Conversation, at: u64) {
+        if conversation.first_response_ms.is_some()
+            && !conversation.bot_held
+            && conversation.unanswered_since.is_none()
+        {
+            conversation.unanswered_since = Some(at);
+            let target = conversation.targets.next_reply_ms;
+            conversation.next_reply_timer = Some(self.arm(at, target, TimerKind::NextReplyWarning));
+        }
+    }
+
+    /// A bot holds the conversation: no person is expected, so the
+    /// first-response (if still running) and next-reply clocks stop
+    /// without a measurement.
+    fn bot_took(&mut self, conversation: &mut Conversation) {
+        conversation.bot_held = true;
+        if conversation.first_response_ms.is_none() {
+            conversation.clock_start = None;
+            self.timers.cancel(conversation.first_reply_timer.take());
+        }
+        conversation.unanswered_since = None;
+        self.timers.cancel(conversation.next_reply_timer.take());
+    }
+
+    /// Bot to people: counts the escalation once and restarts the wait and
+    /// first-response clocks from now if no person has replied yet.
+    fn hand_off(&mut self, conversation: &mut Conversation, at: u64) {
+        if !conversation.tally.escalated {
+            conversation.tally.escalated = true;
+            self.count(conversation, |m| m.escalations += 1);
+        }
+        conversation.bot_held = false;
+        if conversation.first_response_ms.is_none() {
+            conversation.clock_start = Some(at);
+            self.timers.cancel(conversation.first_reply_timer.take());
+            let target = conversation.targets.first_reply_ms;
+            conversation.first_reply_timer =
+                Some(self.arm(at, target, TimerKind::FirstReplyWarning));
+        }
+    }
+
+    /// The first person to take the conversation: it joins their agent and
+    /// team groups, which catch up on what the others already counted.
+    fn join(&mut self, conversation: &mut Conversation, handler: Handler) {
+        conversation.handler = Some(handler);
+        let tally = &conversation.tally;
+        let catch_up = |m: &mut Measures| {
+            m.offered += 1;
+            m.answered += u64::from(tally.answered);
+            m.escalations += u64::from(tally.escalated);
+            m.conversions += u64::from(tally.converted);
+            m.breaches_first_reply += u64::from(tally.breaches_first_reply);
+            m.breaches_next_reply += u64::from(tally.breaches_next_reply);
+            for &value in &tally.revenue {
+                m.add_revenue(value);
+            }
+        };
+        match self.store.existing_slot_mut(conversation.slot) {
+            Some(groups) => {
+                catch_up(groups.entry(GroupKey::Agent(handler.agent)).or_default());
+                catch_up(groups.entry(GroupKey::Team(handler.team)).or_default());
+            }
+            None => self.rejections.expired_interval += 1,
+        }
+        // Revenue from now on is counted in every group directly.
+        conversation.tally.revenue = Vec::new();
+    }
+
+    fn person_assigned(&mut self, conversation: &mut Conversation, at: u64, handler: Handler) {
+        if conversation.bot_held {
+            self.hand_off(conversation, at);
+        }
+        if conversation.handler.is_none() {
+            self.join(conversation, handler);
+        }
+        if conversation.human_assigned_at.is_none() {
+            conversation.human_assigned_at = Some(at);
+        }
+        if !conversation.wait_recorded
+            && let Some(start) = conversation.clock_start
+        {
+            conversation.wait_recorded = true;
+            self.count(conversation, |m| m.wait_ms.record(at - start));
+        }
+    }
+
+    /// A reply; `person` is `None` for a bot's.
+    fn replied(&mut self, conversation: &mut Conversation, at: u64, person: Option<Handler>) {
+        if let Some(handler) = person {
+            if conversation.bot_held {
+                self.hand_off(conversation, at);
+            }
+            if conversation.handler.is_none() {
+                self.join(conversation, handler);
+            }
+        }
+        if !conversation.tally.answered {
+            conversation.tally.answered = true;
+            self.count(conversation, |m| m.answered += 1);
+        }
+        if person.is_none() {
+            return; // bot replies stop no clock
+        }
+        if conversation.first_response_ms.is_none() {
+            let Some(start) = conversation.clock_start else {
+                return;
+            };
+            let first_response = at - start;
+            conversation.first_response_ms = Some(first_response);
+            self.timers.cancel(conversation.first_reply_timer.take());
+            let in_target = first_response <= conversation.targets.first_reply_ms;
+            let band = response_band(first_response);
+            let converted = conversation.tally.converted;
+            self.count(conversation, |m| {
+                m.first_response_ms.record(first_response);
+                m.answered_in_target += u64::from(in_target);
+                m.band_conversations[band] += 1;
+                m.band_conversions[band] += u64::from(converted);
+            });
+        } else if let Some(since) = conversation.unanswered_since.take() {
+            self.timers.cancel(conversation.next_reply_timer.take());
+            self.count(conversation, |m| m.next_reply_ms.record(at - since));
+        }
+    }
+
+    fn ordered(&mut self, conversation: &mut Conversation, value: Money) {
+        if !conversation.tally.converted {
+            conversation.tally.converted = true;
+            let band = conversation.first_response_ms.map(response_band);
+            self.count(conversation, |m| {
+                m.conversions += 1;
+                if let Some(band) = band {
+                    m.band_conversions[band] += 1;
+                }
+            });
+        }
+        if conversation.handler.is_none() {
+            conversation.tally.revenue.push(value);
+        }
+        self.count(conversation, |m| m.add_revenue(value));
+    }
+
+    fn closed(&mut self, conversation: &mut Conversation, at: u64) {
+        conversation.closed_at = Some(at);
+        self.timers.cancel(conversation.first_reply_timer.take());
+        self.timers.cancel(conversation.next_reply_timer.take());
+        let resolution = at - conversation.first_at;
+        let handle = conversation.human_assigned_at.map(|assigned| at - assigned);
+        let answered = conversation.tally.answered;
+        let short = resolution <= self.config.short_abandon_ms;
+        let bot_resolved =
+            answered && conversation.handler.is_none() && !conversation.tally.escalated;
+        self.count(conversation, |m| {
+            m.resolution_ms.record(resolution);
+            if let Some(handle) = handle {
+                m.handle_ms_sum = m.handle_ms_sum.saturating_add(handle);
+                m.handle_count += 1;
+            }
+            if !answered {
+                m.abandoned += 1;
+                m.short_abandoned += u64::from(short);
+            }
+            if bot_resolved {
+                m.bot_resolved += 1;
+                m.answered_in_target += 1;
+            }
+        });
+    }
+}
