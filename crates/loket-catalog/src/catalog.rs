@@ -14,7 +14,14 @@
 //! | `latin` | Latin name words (genus, species, cultivar)                   | `latin`       |
 //! | `alias` | alias words, base forms and joined multi-word aliases         | `synonym`     |
 //! | `syn`   | expansions from the synonyms file and the built-in names      | `synonym`     |
-//! | `part`  | compound parts (`bananenplant` -> `banaan`, `plant`) and joined word pairs (`blauwe regen` -> `blauweregen`) | `compound` |
+//! | `head`  | compound heads at every level (`accuboormachine` -> `boormachine`, `machine`), and each word that does not split | `compound` |
+//! | `part`  | compound modifiers (`kattenbakvulling` -> `kattenbak`, `katten`, `kat`, `bak`) and joined word pairs (`blauwe regen` -> `blauweregen`) | `compound` |
+//!
+//! Compounds are split with the Dutch dictionary ([`crate::compound`]) and
+//! the catalog's own words. A head match outranks a modifier match (`verf`
+//! finds `Muurverf` before `Verfroller`), and a whole word outranks both.
+//! The head field has field norms like the name field, so among products
+//! with the same head the shortest name wins.
 //!
 //! Synonyms and common names are expanded at *index* time, so a typo in a
 //! synonym (`bananeboom`) is caught by the same typo search as a typo in a
@@ -30,9 +37,11 @@
 //! The query is split into words; stop words and question frames go. Each
 //! remaining word becomes a disjunction (best alternative wins) of exact term
 //! queries on its known base forms in every field, weighted by field; its
-//! compound parts when the word itself is unknown; and typo queries by word
-//! length when no form of it is known. Adjacent words are also tried joined
-//! (`olijf boom` -> `olijfboom`). The words' scores add up, so the product
+//! compound parts when the word itself is unknown (split with the
+//! dictionary: `kinderjasjes` -> `kinder` + `jasjes`); and typo queries by
+//! word length when no form of it is known. Adjacent words are also tried
+//! joined, two and three at a time (`olijf boom` -> `olijfboom`, `hoge druk
+//! reiniger` -> `hogedrukreiniger`). The words' scores add up, so the product
 //! matching most words ranks first, and BM25 favours short, specific names.
 //! Typo queries score a constant below any exact match of the same word.
 
@@ -68,19 +77,31 @@ const F_ALIAS: u32 = 2;
 const F_SYN: u32 = 3;
 const F_PART: u32 = 4;
 const F_STEM: u32 = 5;
+const F_HEAD: u32 = 6;
 const TAG_BITS: u32 = 3;
 
 /// Per-field weights of an exact term match. Name beats Latin beats alias
-/// beats synonym beats compound part: the more direct the match, the higher.
+/// beats synonym beats compound head beats compound modifier: the more
+/// direct the match, the higher.
 const W_NAME: f32 = 3.0;
 const W_LATIN: f32 = 2.8;
 const W_ALIAS: f32 = 2.5;
 const W_SYN: f32 = 2.2;
+const W_HEAD: f32 = 2.0;
 const W_PART: f32 = 1.5;
 const W_STEM: f32 = 1.4;
 const W_COMPOUND: f32 = 1.0;
-/// A joined pair stands for two words, so it outweighs either word alone.
+/// A query compound's modifiers weigh less than its head.
+const W_COMPOUND_MODIFIER: f32 = 0.6;
+/// A query compound the index knows only some parts of.
+const W_PARTIAL_SPLIT: f32 = 0.3;
+/// A joined pair stands for two words, so it outweighs either word alone;
+/// a joined triple for three.
 const W_JOIN: f32 = 6.0;
+const W_JOIN3: f32 = 9.0;
+/// A pair joined the other way round (`schroeven hout` -> `houtschroeven`)
+/// is likelier a coincidence, so it counts for a little more than one word.
+const W_JOIN_REVERSED: f32 = 4.0;
 /// Constant scores of typo matches (tantivy scores every fuzzy hit the same,
 /// so one typo and two typos get separate queries with separate boosts).
 const W_FUZZY_1: f32 = 3.0;
@@ -92,7 +113,8 @@ const MAX_QUERY_WORDS: usize = 12;
 const NO_PRICE: u64 = u64::MAX;
 
 /// Generic head words of plant compounds, known even when no product or
-/// name uses them alone, so `vijgenboom` splits into `vijg` + `boom`.
+/// name uses them alone, so `vijgenboom` splits into `vijg` + `boom` (the
+/// English ones are not in the Dutch dictionary).
 const HEAD_WORDS: &[&str] = &[
     "boom", "boompje", "struik", "plant", "bloem", "bol", "kruid", "palm", "varen", "gras",
     "heester", "haag", "zaad", "vrucht", "bes", "klimmer", "tree", "bush", "shrub", "flower",
@@ -110,6 +132,7 @@ struct Fields {
     latin: Field,
     alias: Field,
     syn: Field,
+    head: Field,
     part: Field,
     stem: Field,
 }

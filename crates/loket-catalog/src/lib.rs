@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 mod catalog;
+pub mod compound;
 pub mod eval;
 pub mod import;
 pub mod names;

@@ -1,6 +1,6 @@
 //! Text analysis shared by indexing and querying: folding, word splitting,
-//! stop words, Dutch and English plural and diminutive rules, compound
-//! splitting and snowball stems.
+//! stop words, Dutch and English plural and diminutive rules and snowball
+//! stems. Compounds are split in [`crate::compound`].
 //!
 //! Every function here is pure and total: any string in, words out. Rules
 //! *generate candidates*; the caller keeps only the candidates its lexicon
@@ -283,10 +283,10 @@ fn push_candidate(out: &mut Vec<String>, candidate: String) {
 /// Singular candidates for a Dutch stem left after removing a plural `-en`
 /// (`bom` from `bomen`, `bess` from `bessen`, `olijv` from `olijven`).
 fn dutch_en_stem(stem: &str, out: &mut Vec<String>) {
-    push_candidate(out, stem.to_owned());
     let b = stem.as_bytes();
     let n = b.len();
     if n < 2 || !stem.is_ascii() {
+        push_candidate(out, stem.to_owned());
         return;
     }
     // Devoicing at the end of the singular: olijven -> olijf, rozen -> roos.
@@ -302,7 +302,9 @@ fn dutch_en_stem(stem: &str, out: &mut Vec<String>) {
         if m >= 3 && bb[m - 1] == bb[m - 2] && !is_vowel(bb[m - 1]) {
             push_candidate(out, base[..m - 1].to_owned());
         }
-        // Open syllable: bomen -> boom, peren -> peer, bananen -> banaan.
+        // Open syllable: bomen -> boom, peren -> peer, bananen -> banaan;
+        // before the stem itself, which a single vowel there makes unlikely
+        // (`bom` would be `bommen`).
         if m >= 3
             && !is_vowel(bb[m - 1])
             && matches!(bb[m - 2], b'a' | b'e' | b'o' | b'u')
@@ -369,91 +371,15 @@ pub fn base_forms(word: &str, out: &mut Vec<String>) {
     {
         dutch_en_stem(stem, out);
     }
-    if let Some(stem) = w.strip_suffix("es") {
-        push_candidate(out, stem.to_owned());
-    }
+    // Dutch -s before English -es: dames -> dame, not dam.
     if let Some(stem) = w.strip_suffix('s')
         && !stem.ends_with('s')
     {
         push_candidate(out, stem.to_owned());
     }
-}
-
-/// Splits a Dutch (or English) compound into known parts, head first:
-/// `bananenboom` -> `banaan`, `boom`; `zonnebloem` -> `zon`, `bloem`;
-/// `koningsvaren` -> `koning`, `varen`. Linking `-s-`, `-e-` and `-en-` and a
-/// plural or diminutive last part are understood. `known` says whether a base
-/// form is in the lexicon. Returns `false` (and leaves `out` empty) when no
-/// split into known parts of at least three letters exists.
-pub fn split_compound(word: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<String>) -> bool {
-    out.clear();
-    if !word.is_ascii() || word.len() < 6 {
-        return false;
+    if let Some(stem) = w.strip_suffix("es") {
+        push_candidate(out, stem.to_owned());
     }
-    split_rec(word, known, 2, out)
-}
-
-fn known_form(
-    part: &str,
-    known: &dyn Fn(&str) -> bool,
-    scratch: &mut Vec<String>,
-) -> Option<String> {
-    if known(part) {
-        return Some(part.to_owned());
-    }
-    base_forms(part, scratch);
-    scratch.iter().find(|c| known(c)).cloned()
-}
-
-fn head_form(
-    head: &str,
-    known: &dyn Fn(&str) -> bool,
-    scratch: &mut Vec<String>,
-) -> Option<String> {
-    if let Some(found) = known_form(head, known, scratch) {
-        return Some(found);
-    }
-    // Linking -s- (koningsvaren) and -e- (zonnebloem, with undoubling).
-    for link in ["s", "e"] {
-        if let Some(stem) = head.strip_suffix(link)
-            && stem.len() >= 3
-        {
-            if known(stem) {
-                return Some(stem.to_owned());
-            }
-            let b = stem.as_bytes();
-            if b[b.len() - 1] == b[b.len() - 2] && known(&stem[..stem.len() - 1]) {
-                return Some(stem[..stem.len() - 1].to_owned());
-            }
-        }
-    }
-    None
-}
-
-fn split_rec(word: &str, known: &dyn Fn(&str) -> bool, depth: u32, out: &mut Vec<String>) -> bool {
-    let mut scratch = Vec::new();
-    // Prefer the longest known tail: `bananenboom` splits before `boom`, not
-    // before `nenboom`.
-    for i in 3..=word.len().saturating_sub(3) {
-        let (head, tail) = word.split_at(i);
-        let Some(tail_form) = known_form(tail, known, &mut scratch) else {
-            continue;
-        };
-        if let Some(head_form) = head_form(head, known, &mut scratch) {
-            out.push(head_form);
-            out.push(tail_form);
-            return true;
-        }
-        if depth > 1 {
-            let before = out.len();
-            if split_rec(head, known, depth - 1, out) {
-                out.push(tail_form);
-                return true;
-            }
-            out.truncate(before);
-        }
-    }
-    false
 }
 
 static DUTCH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::Dutch));
@@ -543,25 +469,6 @@ mod tests {
         assert!(forms("bloemetje").contains(&"bloem".to_owned()));
         assert!(forms("berries").contains(&"berry".to_owned()));
         assert!(forms("trees").contains(&"tree".to_owned()));
-    }
-
-    #[test]
-    fn splits_compounds_with_linking_morphemes() {
-        let lexicon = ["banaan", "boom", "zon", "bloem", "koning", "varen", "olijf"];
-        let known = |w: &str| lexicon.contains(&w);
-        let mut out = Vec::new();
-        assert!(split_compound("bananenboom", &known, &mut out));
-        assert_eq!(out, ["banaan", "boom"]);
-        assert!(split_compound("bananenbomen", &known, &mut out));
-        assert_eq!(out, ["banaan", "boom"]);
-        assert!(split_compound("zonnebloem", &known, &mut out));
-        assert_eq!(out, ["zon", "bloem"]);
-        assert!(split_compound("koningsvaren", &known, &mut out));
-        assert_eq!(out, ["koning", "varen"]);
-        assert!(split_compound("olijfboompje", &known, &mut out));
-        assert_eq!(out, ["olijf", "boom"]);
-        assert!(!split_compound("tafelkleed", &known, &mut out));
-        assert!(out.is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! compound parts, synonyms and common names, as the terms of its fields.
 
 use super::*;
+use crate::compound::{Compound, Dictionary};
 
 /// Interns terms while building.
 #[derive(Default)]
@@ -54,8 +55,11 @@ pub(super) const MAX_FUZZY_TERMS: usize = 24;
 
 /// Build-time knowledge shared by all products (and analysis threads).
 pub(super) struct Shared<'a> {
-    /// Words the compound splitter and base-form rules may produce.
+    /// The catalog's own words (and the plant head words): known to the
+    /// compound splitter and the base-form rules besides the dictionary.
     pub(super) vocab: FxSet<String>,
+    /// The Dutch dictionary.
+    pub(super) dict: &'static Dictionary,
     /// Synonym phrase key (joined words) -> rules mentioning it.
     pub(super) rule_keys: FxMap<String, Vec<usize>>,
     pub(super) rules: &'a [SynonymRule],
@@ -80,8 +84,11 @@ pub(super) struct Analyzer<'s, 'a> {
 pub(super) struct WordInfo {
     /// The word and its known base forms.
     pub(super) forms: Vec<Tok>,
-    /// Compound parts (empty when the word does not split).
-    pub(super) parts: Vec<Tok>,
+    /// Compound heads at every level, with base forms (empty when the word
+    /// does not split).
+    pub(super) heads: Vec<Tok>,
+    /// Compound modifiers at every level, with base forms.
+    pub(super) modifiers: Vec<Tok>,
     /// Dutch and English stems.
     pub(super) stems: [Tok; 2],
 }
@@ -93,6 +100,7 @@ pub(super) struct Analysed {
     pub(super) latin: Vec<Tok>,
     pub(super) alias: Vec<Tok>,
     pub(super) syn: Vec<Tok>,
+    pub(super) head: Vec<Tok>,
     pub(super) part: Vec<Tok>,
     pub(super) stem: Vec<Tok>,
 }
@@ -165,7 +173,15 @@ impl<'a> Shared<'a> {
                 }
             }
         }
-        Shared { vocab, rule_keys, rules, names_by_key, names_by_genus, name_entries }
+        Shared {
+            vocab,
+            dict: Dictionary::builtin(),
+            rule_keys,
+            rules,
+            names_by_key,
+            names_by_genus,
+            name_entries,
+        }
     }
 }
 
@@ -176,19 +192,39 @@ impl Analyzer<'_, '_> {
         }
         let mut forms: Vec<Tok> = vec![word.into()];
         let mut scratch = Vec::new();
-        text::base_forms(word, &mut scratch);
+        self.push_base_forms(word, &mut forms, &mut scratch);
+        let mut split = Compound::default();
+        self.dict.split(word, &|w| self.known(w), &mut split);
+        let heads = split.heads.iter().map(|p| Tok::from(p.as_str())).collect();
+        let modifiers = split.modifiers.iter().map(|p| Tok::from(p.as_str())).collect();
+        let stems = text::stems(word).map(|s| Tok::from(s.as_str()));
+        let info = Rc::new(WordInfo { forms, heads, modifiers, stems });
+        self.cache.borrow_mut().insert(word.to_owned(), Rc::clone(&info));
+        info
+    }
+
+    /// The base forms of `word` the catalog knows, or else the first the
+    /// dictionary knows (`houtschroeven` -> `houtschroef`): the rules
+    /// over-generate (`bomen` -> `boom`, `bom`), and the dictionary knows
+    /// too many words to keep every candidate it has.
+    pub(super) fn push_base_forms(
+        &self,
+        word: &str,
+        forms: &mut Vec<Tok>,
+        scratch: &mut Vec<String>,
+    ) {
+        text::base_forms(word, scratch);
+        let before = forms.len();
         for form in scratch.iter().filter(|f| self.known(f)) {
             if !forms.iter().any(|f| **f == **form) {
                 forms.push(form.as_str().into());
             }
         }
-        let mut parts = Vec::new();
-        text::split_compound(word, &|w| self.known(w), &mut parts);
-        let parts = parts.iter().map(|p| Tok::from(p.as_str())).collect();
-        let stems = text::stems(word).map(|s| Tok::from(s.as_str()));
-        let info = Rc::new(WordInfo { forms, parts, stems });
-        self.cache.borrow_mut().insert(word.to_owned(), Rc::clone(&info));
-        info
+        if forms.len() == before
+            && let Some(form) = scratch.iter().find(|f| f.len() >= 3 && self.dict.contains(f))
+        {
+            forms.push(form.as_str().into());
+        }
     }
 
     pub(super) fn known(&self, word: &str) -> bool {
@@ -250,8 +286,7 @@ impl Analyzer<'_, '_> {
     /// (the pair is already the split).
     pub(super) fn push_joined(&self, joined: &str, out: &mut Vec<Tok>, scratch: &mut Vec<String>) {
         out.push(joined.into());
-        text::base_forms(joined, scratch);
-        out.extend(scratch.iter().filter(|f| self.known(f)).map(|f| Tok::from(f.as_str())));
+        self.push_base_forms(joined, out, scratch);
     }
 
     pub(super) fn analyse(&self, p: &Product) -> Analysed {
@@ -262,11 +297,27 @@ impl Analyzer<'_, '_> {
         for w in &name_words {
             let info = self.word(w);
             a.name.extend(info.forms.iter().cloned());
-            a.part.extend(info.parts.iter().cloned());
+            // A word that does not split is its own head, so the head field
+            // is as long as the name and BM25 favours short names there as
+            // in the name field (`Klauwhamer 450 g` before `Boorhamer
+            // SDS-plus 800W` for `hamer`).
+            // Heads go to the part field too, so a term has one document
+            // frequency there whatever its role: a product with the term as
+            // head scores at least what a product with it as modifier scores
+            // (the best field wins, the others add a tenth).
+            if info.heads.is_empty() {
+                a.head.push(Tok::from(w.as_str()));
+                a.part.push(Tok::from(w.as_str()));
+            } else {
+                a.head.extend(info.heads.iter().cloned());
+                a.part.extend(info.heads.iter().cloned());
+            }
+            a.part.extend(info.modifiers.iter().cloned());
             a.stem.extend(info.stems.iter().cloned());
         }
+        let mut joined = Vec::new();
         for pair in name_words.windows(2) {
-            self.push_joined(&pair.concat(), &mut a.part, &mut scratch);
+            self.push_joined(&pair.concat(), &mut joined, &mut scratch);
         }
         a.latin.extend(latin_words.iter().map(|w| Tok::from(w.as_str())));
         for alias in &p.aliases {
@@ -274,7 +325,8 @@ impl Analyzer<'_, '_> {
             for w in &words {
                 let info = self.word(w);
                 a.alias.extend(info.forms.iter().cloned());
-                a.part.extend(info.parts.iter().cloned());
+                a.head.extend(info.heads.iter().cloned());
+                a.part.extend(info.heads.iter().chain(&info.modifiers).cloned());
             }
             if words.len() > 1 {
                 self.push_joined(&words.concat(), &mut a.alias, &mut scratch);
@@ -282,10 +334,20 @@ impl Analyzer<'_, '_> {
         }
         // Duplicates are fine: the indexing thread deduplicates term ids.
 
-        // Keys a synonym or common name can match: every surface term plus
-        // joined Latin pairs (`citrus limon` -> `citruslimon`).
+        // Keys a synonym or common name can match: every surface term, the
+        // compound heads and joined pairs, and joined Latin pairs (`citrus
+        // limon` -> `citruslimon`). Not compound modifiers: `vijs => schroef`
+        // makes a `Houtschroef` a `vijs`, not a `Schroevendraaier`.
         let mut keys: Vec<&str> = Vec::new();
-        keys.extend(a.name.iter().chain(&a.latin).chain(&a.alias).chain(&a.part).map(|t| &**t));
+        keys.extend(
+            a.name
+                .iter()
+                .chain(&a.latin)
+                .chain(&a.alias)
+                .chain(&a.head)
+                .chain(&joined)
+                .map(|t| &**t),
+        );
         let latin_pairs: Vec<String> = latin_words.windows(2).map(<[String]>::concat).collect();
         keys.extend(latin_pairs.iter().map(String::as_str));
         keys.sort_unstable();
@@ -330,6 +392,7 @@ impl Analyzer<'_, '_> {
                 }
             }
         }
+        a.part.extend(joined);
         a
     }
 }

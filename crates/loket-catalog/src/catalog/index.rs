@@ -23,8 +23,9 @@ impl Catalog {
             ord: schema.add_u64_field("ord", FAST),
             name: schema.add_text_field("name", normed.clone()),
             latin: schema.add_text_field("latin", normed.clone()),
-            alias: schema.add_text_field("alias", normed),
+            alias: schema.add_text_field("alias", normed.clone()),
             syn: schema.add_text_field("syn", flat.clone()),
+            head: schema.add_text_field("head", normed.clone()),
             part: schema.add_text_field("part", flat.clone()),
             stem: schema.add_text_field("stem", flat),
         };
@@ -72,6 +73,7 @@ impl Catalog {
                     (fields.latin, F_LATIN, &a.latin),
                     (fields.alias, F_ALIAS, &a.alias),
                     (fields.syn, F_SYN, &a.syn),
+                    (fields.head, F_HEAD, &a.head),
                     (fields.part, F_PART, &a.part),
                     (fields.stem, F_STEM, &a.stem),
                 ] {

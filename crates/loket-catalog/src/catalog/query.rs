@@ -2,6 +2,7 @@
 //! the tantivy query, and each hit's match kind.
 
 use super::*;
+use crate::compound::{Compound, Dictionary};
 
 impl Catalog {
     /// Searches for `query` (a product name, a typo, a Latin name or a whole
@@ -95,6 +96,7 @@ impl Catalog {
             (f.latin, F_LATIN, W_LATIN),
             (f.alias, F_ALIAS, W_ALIAS),
             (f.syn, F_SYN, W_SYN),
+            (f.head, F_HEAD, W_HEAD),
             (f.part, F_PART, W_PART),
         ] {
             if mask & (1 << tag) != 0 {
@@ -134,6 +136,7 @@ impl Catalog {
         let mut plan = Plan::default();
         let mut scratch = Vec::new();
         let mut fuzzy = Vec::new();
+        let mut split = Compound::default();
         for word in &words {
             let mut planned = PlannedWord { word: word.clone(), ..PlannedWord::default() };
             if self.term_id(word).is_some() {
@@ -149,7 +152,16 @@ impl Catalog {
                 text::stems(word).into_iter().filter(|s| self.term_id(s).is_some()).collect();
             if planned.forms.is_empty() {
                 let known = |w: &str| self.term_id(w).is_some() || HEAD_WORDS.contains(&w);
-                text::split_compound(word, &known, &mut planned.parts);
+                if Dictionary::builtin().split(word, &known, &mut split) {
+                    planned.parts = std::mem::take(&mut split.parts)
+                        .into_iter()
+                        .map(|mut p| {
+                            p.forms.retain(|f| self.term_id(f).is_some());
+                            p.forms
+                        })
+                        .collect();
+                    planned.complete_split = planned.parts.iter().all(|f| !f.is_empty());
+                }
                 planned.typos = text::typo_budget(word);
             }
             let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
@@ -159,13 +171,27 @@ impl Catalog {
             for stem in &planned.stems {
                 alternatives.push(self.term_query(self.fields.stem, stem, W_STEM));
             }
-            if !planned.parts.is_empty() {
+            if planned.parts.iter().any(|forms| !forms.is_empty()) {
+                // The head part weighs most: `kinderjasjes` is a coat first.
+                // A split with a part the catalog lacks is more likely a typo
+                // (`spijke|broek`) than a product, so it weighs little.
+                let scale = if planned.complete_split { 1.0 } else { W_PARTIAL_SPLIT };
+                // Unless the head is a generic plant word: a `kiwistruik` is a
+                // kiwi first.
+                let last = planned.parts.len() - 1;
+                let generic_head = planned.parts[last].iter().any(|f| HEAD_WORDS.contains(&&**f));
+                let modifier_weight = if generic_head { W_COMPOUND } else { W_COMPOUND_MODIFIER };
                 let parts: Vec<(Occur, Box<dyn Query>)> = planned
                     .parts
                     .iter()
-                    .map(|part| {
+                    .enumerate()
+                    .filter(|(_, forms)| !forms.is_empty())
+                    .map(|(k, forms)| {
+                        let weight = if k == last { W_COMPOUND } else { modifier_weight };
                         let mut alts = Vec::new();
-                        self.push_term_alternatives(part, W_COMPOUND, &mut alts);
+                        for form in forms {
+                            self.push_term_alternatives(form, weight * scale, &mut alts);
+                        }
                         (Occur::Should, Box::new(DisjunctionMaxQuery::new(alts)) as Box<dyn Query>)
                     })
                     .collect();
@@ -199,20 +225,27 @@ impl Catalog {
             }
             plan.words.push(planned);
         }
-        // Split forms written apart: `olijf boom` -> `olijfboom`.
-        for pair in words.windows(2) {
-            let joined = pair.concat();
-            let mut forms = Vec::new();
-            if self.term_id(&joined).is_some() {
-                forms.push(joined.clone());
-            }
-            text::base_forms(&joined, &mut scratch);
-            forms.extend(scratch.iter().filter(|f| self.term_id(f).is_some()).cloned());
-            if let Some(form) = forms.into_iter().next() {
-                let mut alternatives = Vec::new();
-                self.push_term_alternatives(&form, W_JOIN / W_NAME, &mut alternatives);
-                plan.clauses.push(Box::new(DisjunctionMaxQuery::new(alternatives)));
-                plan.joins.push(form);
+        // Split forms written apart: `olijf boom` -> `olijfboom`, `hoge druk
+        // reiniger` -> `hogedrukreiniger`.
+        // And reversed, as a customer says what a compound means:
+        // `schroeven voor hout` -> `houtschroeven`.
+        for (n, reversed, weight) in
+            [(2, false, W_JOIN), (3, false, W_JOIN3), (2, true, W_JOIN_REVERSED)]
+        {
+            for group in words.windows(n) {
+                let joined =
+                    if reversed { format!("{}{}", group[1], group[0]) } else { group.concat() };
+                let mut form = self.term_id(&joined).is_some().then(|| joined.clone());
+                if form.is_none() {
+                    text::base_forms(&joined, &mut scratch);
+                    form = scratch.iter().find(|f| self.term_id(f).is_some()).cloned();
+                }
+                if let Some(form) = form {
+                    let mut alternatives = Vec::new();
+                    self.push_term_alternatives(&form, weight / W_NAME, &mut alternatives);
+                    plan.clauses.push(Box::new(DisjunctionMaxQuery::new(alternatives)));
+                    plan.joins.push(form);
+                }
             }
         }
         plan
@@ -231,7 +264,7 @@ impl Catalog {
                 Some(MatchKind::Latin)
             } else if self.has(entry, join, F_ALIAS) || self.has(entry, join, F_SYN) {
                 Some(MatchKind::Synonym)
-            } else if self.has(entry, join, F_NAME) || self.has(entry, join, F_PART) {
+            } else if [F_NAME, F_HEAD, F_PART].iter().any(|&t| self.has(entry, join, t)) {
                 Some(MatchKind::Compound)
             } else {
                 None
@@ -248,9 +281,12 @@ impl Catalog {
                 Some(MatchKind::Latin)
             } else if any(F_ALIAS) || any(F_SYN) {
                 Some(MatchKind::Synonym)
-            } else if any(F_PART)
-                || word.parts.iter().any(|p| {
-                    [F_NAME, F_LATIN, F_ALIAS, F_SYN, F_PART].iter().any(|&t| self.has(entry, p, t))
+            } else if any(F_HEAD)
+                || any(F_PART)
+                || word.parts.iter().flatten().any(|p| {
+                    [F_NAME, F_LATIN, F_ALIAS, F_SYN, F_HEAD, F_PART]
+                        .iter()
+                        .any(|&t| self.has(entry, p, t))
                 })
             {
                 Some(MatchKind::Compound)
@@ -293,8 +329,11 @@ pub(super) struct PlannedWord {
     pub(super) forms: Vec<String>,
     /// Known snowball stems.
     pub(super) stems: Vec<String>,
-    /// Compound parts, when no form is known.
-    pub(super) parts: Vec<String>,
+    /// Compound parts, when no form is known: each part's forms the index
+    /// knows (the head last; empty for a part the index lacks).
+    pub(super) parts: Vec<Vec<String>>,
+    /// Whether the index knows every part.
+    pub(super) complete_split: bool,
     /// Typos allowed, when no form is known.
     pub(super) typos: u8,
 }
