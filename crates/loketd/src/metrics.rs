@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use loket_router::{AssignReason, Event, EventKind};
+use loket_router::{AssignReason, CHANNELS, Channel, Event, EventKind, Router};
 use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -125,6 +125,11 @@ pub struct TenantMetrics {
     pub snapshots: Counter,
     /// Requests refused by the rate limit, in messages.
     pub rate_limited: Counter,
+    /// 1 while the tenant serves, 0 once it stopped or its journal failed.
+    pub up: Gauge,
+    /// Per channel ([`Channel::ALL`] order): how long the longest-waiting
+    /// conversation has waited, by the tenant clock; 0 with none waiting.
+    pub oldest_wait: [Gauge; CHANNELS],
 }
 
 impl TenantMetrics {
@@ -155,7 +160,28 @@ impl TenantMetrics {
             fsync: metrics::histogram!("loketd_journal_fsync_seconds", "tenant" => tenant.clone()),
             journal_bytes: metrics::counter!("loketd_journal_bytes_total", "tenant" => tenant.clone()),
             snapshots: metrics::counter!("loketd_snapshots_total", "tenant" => tenant.clone()),
-            rate_limited: metrics::counter!("loketd_rate_limited_messages_total", "tenant" => tenant),
+            rate_limited: metrics::counter!("loketd_rate_limited_messages_total", "tenant" => tenant.clone()),
+            up: metrics::gauge!("loketd_tenant_up", "tenant" => tenant.clone()),
+            oldest_wait: Channel::ALL.map(|channel| {
+                metrics::gauge!("loketd_queue_oldest_wait_seconds", "tenant" => tenant.clone(), "channel" => channel.as_str())
+            }),
+        }
+    }
+
+    /// Sets the gauges that are read at scrape time rather than kept up to
+    /// date by the sequencer: whether the tenant serves, and per channel the
+    /// longest wait now. Walks the waiting conversations once.
+    pub fn observe(&self, healthy: bool, router: &Router) {
+        self.up.set(if healthy { 1.0 } else { 0.0 });
+        let now = router.now();
+        let mut oldest = [0u64; CHANNELS];
+        for lane in router.queues() {
+            let waited = now.since(lane.oldest_since);
+            let slot = &mut oldest[lane.channel.index()];
+            *slot = (*slot).max(waited);
+        }
+        for (gauge, waited_ms) in self.oldest_wait.iter().zip(oldest) {
+            gauge.set(Duration::from_millis(waited_ms).as_secs_f64());
         }
     }
 

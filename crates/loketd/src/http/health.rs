@@ -24,7 +24,10 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-pub(super) async fn metrics() -> Response {
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    for tenant in state.tenants.iter() {
+        tenant.metrics().observe(tenant.is_healthy(), tenant.pipeline().router());
+    }
     let body = crate::metrics::prometheus().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
