@@ -218,6 +218,7 @@ fn submit_batch(
             return ready(tenant_error_frame(batch_id, &error));
         }
     }
+    let store_text = tenant.stores_text();
     let messages = archived
         .messages
         .iter()
@@ -235,7 +236,7 @@ fn submit_batch(
                     .map(|s| SkillRecord { name: s.name.as_str().to_owned(), level: s.level })
                     .collect(),
             };
-            scored(pipeline, scratch, incoming)
+            scored(pipeline, scratch, incoming, store_text)
         })
         .collect();
     let receiver = tenant.submit(Command::Messages(messages), ingest);

@@ -119,7 +119,8 @@ pub struct ScoredMessage {
     pub language: u8,
     /// Customer tier.
     pub tier: u8,
-    /// What the customer wrote.
+    /// What the customer wrote, if the tenant keeps it (`store_text`);
+    /// empty otherwise. Replay never needs it: the scores are here.
     pub text: String,
     /// Intent id in the tenant's model.
     pub intent: u16,

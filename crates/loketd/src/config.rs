@@ -183,6 +183,12 @@ pub struct TenantConfig {
     /// message is refused with 422 `unknown_skill`, so a typo in a skill
     /// name never waits silently.
     pub allow_new_skills: bool,
+    /// Keep what customers wrote in the journal. Off (the default): the
+    /// journal keeps a message's ids, channel, language, scores and
+    /// signals, all that replay needs to route it again, and never its
+    /// text. On: the text too, for platforms that replay journals through
+    /// another model.
+    pub store_text: bool,
 }
 
 impl TenantConfig {

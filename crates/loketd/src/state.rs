@@ -752,10 +752,14 @@ pub struct Incoming<'a> {
 }
 
 /// A message scored now, ready to journal.
+///
+/// The text is kept only with `store_text` (the tenant's opt-in); without
+/// it the record holds everything replay needs and no customer words.
 pub fn scored(
     pipeline: &Pipeline,
     scratch: &mut loket_pipeline::Scratch,
     incoming: Incoming<'_>,
+    store_text: bool,
 ) -> ScoredMessage {
     let score = pipeline.score(incoming.text, scratch);
     ScoredMessage {
@@ -764,7 +768,7 @@ pub fn scored(
         channel: incoming.channel,
         language: incoming.language,
         tier: incoming.tier,
-        text: incoming.text.to_owned(),
+        text: if store_text { incoming.text.to_owned() } else { String::new() },
         intent: score.intent.0,
         confidence: score.confidence,
         buying_intent: score.buying_intent,

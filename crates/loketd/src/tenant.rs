@@ -124,6 +124,7 @@ pub struct Tenant {
     metrics: Arc<TenantMetrics>,
     limiter: Option<(DefaultDirectRateLimiter, u32)>,
     allow_new_skills: bool,
+    store_text: bool,
     requests: Sender<Request>,
     healthy: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -154,6 +155,11 @@ impl Tenant {
     /// Scoring, routing and catalog (read-only use from handlers).
     pub fn pipeline(&self) -> &Arc<Pipeline> {
         &self.pipeline
+    }
+
+    /// Does the journal keep what customers wrote (`store_text`)?
+    pub fn stores_text(&self) -> bool {
+        self.store_text
     }
 
     /// May a message that comes in now ask for `skill`? (Some agent has

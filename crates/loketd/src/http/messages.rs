@@ -100,7 +100,7 @@ pub(super) fn score_messages(
                 text: &message.text,
                 skills,
             };
-            scored_messages.push(scored(pipeline, scratch, incoming));
+            scored_messages.push(scored(pipeline, scratch, incoming, tenant.stores_text()));
         }
         Ok(scored_messages)
     })

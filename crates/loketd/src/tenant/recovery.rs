@@ -240,6 +240,7 @@ impl Tenant {
             pipeline,
             ids,
             allow_new_skills: config.allow_new_skills,
+            store_text: config.store_text,
             events,
             metrics,
             limiter,

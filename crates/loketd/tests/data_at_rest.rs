@@ -1,0 +1,143 @@
+//! What the data directory keeps of customers: the journal holds what
+//! customers wrote only for a tenant that opts in (`store_text`), and
+//! replay routes the same either way.
+
+mod support;
+
+use std::path::Path;
+
+use loket_wire::{Frame, MessageBatch};
+use loketd::{Config, Spawned, TenantConfig};
+use serde_json::{Value, json};
+use support::{Binary, config, http, message};
+
+/// Words no scorer, agent file or catalog holds: found in a file only if a
+/// message put them there.
+const MARKER: &str = "zonnebloemzaadMARKER";
+
+fn tenants(dir: &Path) -> Config {
+    let mut config = config(dir);
+    // Recovery must replay the journal, not restore a final snapshot.
+    config.snapshot.on_shutdown = false;
+    let private = TenantConfig { name: "private".to_owned(), ..config.tenants[0].clone() };
+    let kept = TenantConfig {
+        name: "kept".to_owned(),
+        tokens: vec!["kept-token".to_owned()],
+        store_text: true,
+        ..config.tenants[0].clone()
+    };
+    assert!(!private.store_text, "off by default");
+    config.tenants = vec![private, kept];
+    config
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// What routing decided, without the clock: type, reason, agent, trigger.
+fn decisions(answer: &Value) -> Vec<Value> {
+    answer["decisions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no decisions in {answer}"))
+        .iter()
+        .map(|d| json!([d["conversation"], d["type"], d["reason"], d["agent"], d["trigger"]]))
+        .collect()
+}
+
+async fn post(daemon: &Spawned, token: &str, messages: &Value) -> Vec<Value> {
+    let body = json!({ "messages": messages }).to_string();
+    let (status, answer) =
+        http(daemon.http, "POST", "/v1/messages/batch", Some(token), Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    decisions(&answer)
+}
+
+async fn conversations(daemon: &Spawned, token: &str) -> Vec<Value> {
+    let (status, answer) =
+        http(daemon.http, "GET", "/v1/conversations?limit=1000", Some(token), None).await;
+    assert_eq!(status, 200, "{answer}");
+    answer["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            json!([c["id"], c["customer"], c["state"], c["agent"], c["escalated"], c["messages"]])
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_keeps_customer_words_only_when_the_tenant_opts_in_and_replays_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = [
+        format!("ik twijfel tussen twee maten {MARKER}"),
+        format!("heeft u nog {MARKER} op voorraad? ik wil er 3 bestellen"),
+        format!("mag ik een medewerker spreken {MARKER}"),
+        format!("waardeloze service, niemand reageert {MARKER}"),
+        format!("wat kost de bezorging {MARKER}"),
+    ];
+    let messages: Value = (0..20)
+        .map(|i| {
+            json!({"conversation_id": format!("c-{}", i % 8), "customer_id": format!("k-{}", i % 8),
+                   "channel": if i % 3 == 0 { "whatsapp" } else { "chat" },
+                   "text": texts[i % texts.len()]})
+        })
+        .collect();
+
+    let daemon = Spawned::start(tenants(dir.path())).await.unwrap();
+    let private = post(&daemon, support::TOKEN, &messages).await;
+    let kept = post(&daemon, "kept-token", &messages).await;
+    assert_eq!(private, kept, "the same input routes the same, text kept or not");
+    // The binary protocol too.
+    for token in [support::TOKEN, "kept-token"] {
+        let (mut client, welcome) = Binary::connect(daemon.binary, token).await;
+        assert!(matches!(welcome, Frame::Welcome(_)), "{welcome:?}");
+        let batch = MessageBatch {
+            batch_id: 1,
+            messages: vec![message(900, 901, &format!("is dit de goede lens? {MARKER}"))],
+        };
+        client.send_batch(&batch).await;
+        assert!(matches!(client.next().await, Some(Frame::Ack(_))));
+    }
+    let before =
+        (conversations(&daemon, support::TOKEN).await, conversations(&daemon, "kept-token").await);
+    assert_eq!(before.0, before.1);
+    assert!(before.0.len() >= 9, "{before:?}");
+    daemon.shutdown().await.unwrap();
+
+    let private_files = files_containing(&dir.path().join("tenants/private"), MARKER.as_bytes());
+    assert!(private_files.is_empty(), "customer words kept in {private_files:?}");
+    let kept_files = files_containing(&dir.path().join("tenants/kept"), MARKER.as_bytes());
+    assert!(!kept_files.is_empty(), "store_text = true keeps the text in the journal");
+
+    // Replay (no snapshot was written) rebuilds the same state for both,
+    // and routes what follows the same.
+    let daemon = Spawned::start(tenants(dir.path())).await.unwrap();
+    let after =
+        (conversations(&daemon, support::TOKEN).await, conversations(&daemon, "kept-token").await);
+    assert_eq!(after, before, "replay rebuilt the same conversations");
+    let follow_up: Value = (0..8)
+        .map(|i| {
+            json!({"conversation_id": format!("c-{i}"), "customer_id": format!("k-{i}"),
+                        "channel": "chat", "text": "kunt u mij terugbellen?"})
+        })
+        .collect();
+    let private = post(&daemon, support::TOKEN, &follow_up).await;
+    let kept = post(&daemon, "kept-token", &follow_up).await;
+    assert_eq!(private, kept);
+    daemon.shutdown().await.unwrap();
+}
