@@ -1,8 +1,7 @@
 //! Crate-level behaviour of `loket-intent`: the embedded model on Dutch and
-//! English messages, the model file contract, the fuzz corpora, and
-//! properties of normalisation and scoring.
-
-use std::path::PathBuf;
+//! English messages, the model file contract, and properties of
+//! normalisation and scoring (the fuzz corpora are replayed by
+//! `crates/loket-intent/tests/fuzz_corpus.rs`).
 
 use loket_intent::train::{self, Example};
 use loket_intent::{
@@ -147,55 +146,6 @@ fn a_trained_model_survives_the_file_round_trip() {
     let m = train::evaluate(&model, &data);
     assert_eq!(m.n, 6);
     assert!(m.accuracy > 0.8, "{m:?}");
-}
-
-fn corpus(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(name);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 12, "{name}: only {} seeds", files.len());
-    files
-        .into_iter()
-        .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
-            (p, bytes)
-        })
-        .collect()
-}
-
-#[test]
-fn fuzz_corpus_intent_score() {
-    for (_, bytes) in corpus("intent_score") {
-        loket_intent::fuzz_checks::intent_score(&bytes);
-    }
-}
-
-#[test]
-fn fuzz_corpus_intent_model_load() {
-    let mut loaded = 0;
-    for (path, bytes) in corpus("intent_model_load") {
-        loket_intent::fuzz_checks::intent_model_load(&bytes);
-        let model = Model::load(&bytes);
-        // Seeds named *.lkm are models of the current format; version_*
-        // seeds are valid files of another format version.
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if name.ends_with(".lkm") {
-            assert!(model.is_ok(), "{name}: {:?}", model.err());
-        }
-        if name.starts_with("version_") {
-            assert!(
-                matches!(model, Err(loket_intent::ModelError::UnsupportedVersion { .. })),
-                "{name}: {:?}",
-                model.err()
-            );
-        }
-        loaded += usize::from(model.is_ok());
-    }
-    // The corpus holds valid models as well as broken ones.
-    assert!(loaded >= 1);
 }
 
 proptest! {

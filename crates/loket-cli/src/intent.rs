@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use loket_intent::train::{self, Example, Progress};
-use loket_intent::{FeatureConfig, Model, Scratch, TrainConfig};
+use loket_intent::train::{self, HandoffCounts, Progress, Row};
+use loket_intent::{FeatureConfig, HandoffKind, Model, Scratch, TrainConfig};
 use serde_json::json;
 
 /// Train and evaluate intent models.
@@ -77,6 +77,19 @@ pub struct HyperArgs {
     /// After calibrating on --val, retrain on training plus validation data.
     #[arg(long)]
     refit: bool,
+    /// SVM cost parameter C of the hand-off head (trained when the data
+    /// has a `handoff` column).
+    #[arg(long, default_value_t = TrainConfig::default().handoff_c)]
+    handoff_c: f32,
+    /// Most of the plain (`handoff` none) calibration rows the hand-off
+    /// threshold may hand off (a fraction).
+    #[arg(long, default_value_t = TrainConfig::default().handoff_max_false)]
+    handoff_max_false: f32,
+    /// Without --val, calibrate the hand-off head on out-of-fold scores of
+    /// this many folds of the training data (below 2: on the calibration
+    /// slice).
+    #[arg(long, default_value_t = TrainConfig::default().handoff_calibration_folds)]
+    handoff_folds: usize,
 }
 
 impl HyperArgs {
@@ -116,6 +129,9 @@ impl HyperArgs {
             max_inscope_loss: self.max_inscope_loss,
             idf: self.idf,
             refit: self.refit,
+            handoff_c: self.handoff_c,
+            handoff_max_false: self.handoff_max_false,
+            handoff_calibration_folds: self.handoff_folds,
             description,
             ..TrainConfig::default()
         }
@@ -125,7 +141,8 @@ impl HyperArgs {
 /// `loket intent train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Training data (CSV, header `text,label`); repeat to combine files.
+    /// Training data (CSV, header `text,label`, optionally `handoff` and
+    /// `language`); repeat to combine files.
     #[arg(long, required = true)]
     data: Vec<PathBuf>,
     /// Validation data for calibrating confidence and the out-of-scope
@@ -147,7 +164,8 @@ pub struct EvalArgs {
     /// The model file.
     #[arg(long)]
     model: PathBuf,
-    /// Evaluation data (CSV, header `text,label`); repeat to combine files.
+    /// Evaluation data (CSV, header `text,label`, optionally `handoff` and
+    /// `language`); repeat to combine files.
     #[arg(long, required = true)]
     data: Vec<PathBuf>,
 }
@@ -174,10 +192,10 @@ pub fn run(command: IntentCommand) -> anyhow::Result<()> {
     }
 }
 
-fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Example>> {
+fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Row>> {
     let mut all = Vec::new();
     for p in paths {
-        let mut v = train::read_csv(p)?;
+        let mut v = train::read_rows(p)?;
         all.append(&mut v);
     }
     Ok(all)
@@ -197,6 +215,11 @@ fn progress(event: Progress) {
         Progress::Calibrated { temperature, oos_threshold } => {
             eprintln!("calibrated: temperature {temperature:.3}, oos threshold {oos_threshold:.4}")
         }
+        Progress::HandoffCalibrated { temperature, threshold } => {
+            eprintln!(
+                "calibrated the hand-off head: temperature {temperature:.3}, threshold {threshold:.4}"
+            )
+        }
         Progress::Retraining => eprintln!("retraining on all data"),
     }
 }
@@ -208,7 +231,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         bail!("no training examples in {:?}", args.data);
     }
     let description = format!(
-        "loket intent train --data {} --seed {} --c {} --bucket-bits {} --char-min {} --char-max {} --pair-tokens {}",
+        "loket intent train --data {} --seed {} --c {} --bucket-bits {} --char-min {} --char-max {} --word-weight {} --char-weight {} --pair-tokens {}",
         args.data
             .iter()
             .map(|p| p
@@ -221,8 +244,18 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         args.hyper.bucket_bits,
         args.hyper.char_min,
         args.hyper.char_max,
+        args.hyper.word_weight,
+        args.hyper.char_weight,
         args.hyper.pair_tokens,
-    ) + &args.hyper.switches();
+    ) + &args.hyper.switches()
+        + &if data.iter().any(|r| r.handoff.is_some()) {
+            format!(
+                " --handoff-c {} --handoff-max-false {} --handoff-folds {}",
+                args.hyper.handoff_c, args.hyper.handoff_max_false, args.hyper.handoff_folds
+            )
+        } else {
+            String::new()
+        };
     let config = args.hyper.config(description);
     eprintln!("training on {} examples ({} validation)", data.len(), val.len());
     let start = Instant::now();
@@ -257,7 +290,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn metrics_json(model: &Model, examples: &[Example]) -> serde_json::Value {
+fn metrics_json(model: &Model, examples: &[Row]) -> serde_json::Value {
     let m = train::evaluate(model, examples);
     let mut obj = json!({
         "accuracy": round(m.accuracy),
@@ -279,7 +312,43 @@ fn metrics_json(model: &Model, examples: &[Example]) -> serde_json::Value {
             obj["buying_auc"] = json!(round(auc));
         }
     }
+    if let Some(h) = train::evaluate_handoff(model, examples) {
+        let mut handoff = counts_json(&h.all);
+        handoff["source"] = json!(if h.learned { "model" } else { "lexicon" });
+        handoff["languages"] = h
+            .by_language
+            .iter()
+            .map(|(code, counts)| (code.to_string(), counts_json(counts)))
+            .collect();
+        obj["handoff"] = handoff;
+    }
     obj
+}
+
+/// Hand-off precision, recall and F1 (over the kinds, per kind, and for
+/// hand-off or not) and false hand-offs of plain rows.
+fn counts_json(c: &HandoffCounts) -> serde_json::Value {
+    let prf = |p: train::Prf| {
+        json!({"precision": round(p.precision), "recall": round(p.recall), "f1": round(p.f1),
+               "support": p.support})
+    };
+    let micro = c.micro();
+    let any = c.any();
+    json!({
+        "n": c.n,
+        "precision": round(micro.precision),
+        "recall": round(micro.recall),
+        "f1": round(micro.f1),
+        "macro_f1": round(c.macro_f1()),
+        "any": {"precision": round(any.precision), "recall": round(any.recall), "f1": round(any.f1)},
+        "plain": c.plain,
+        "false_handoffs": c.false_handoffs,
+        "false_handoff_rate": round(c.false_handoff_rate()),
+        "kinds": HandoffKind::ALL[1..]
+            .iter()
+            .map(|&k| (k.name().to_owned(), prf(c.kind(k))))
+            .collect::<serde_json::Map<_, _>>(),
+    })
 }
 
 fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
@@ -314,6 +383,8 @@ fn run_cv(args: CvArgs) -> anyhow::Result<()> {
     let folds = train::stratified_folds(&data, args.folds, args.hyper.seed);
     let mut out = std::io::stdout().lock();
     let (mut acc, mut f1, mut secs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut handoff_f1 = Vec::new();
+    let mut handoff_false = Vec::new();
     for (k, test_idx) in folds.iter().enumerate() {
         let mut is_test = vec![false; data.len()];
         for &i in test_idx {
@@ -321,8 +392,8 @@ fn run_cv(args: CvArgs) -> anyhow::Result<()> {
         }
         let (train_part, test_part): (Vec<_>, Vec<_>) =
             data.iter().cloned().zip(&is_test).partition(|(_, t)| !**t);
-        let train_part: Vec<Example> = train_part.into_iter().map(|(e, _)| e).collect();
-        let test_part: Vec<Example> = test_part.into_iter().map(|(e, _)| e).collect();
+        let train_part: Vec<Row> = train_part.into_iter().map(|(e, _)| e).collect();
+        let test_part: Vec<Row> = test_part.into_iter().map(|(e, _)| e).collect();
         let start = Instant::now();
         let model_data = train::train(&train_part, None, &config, &|_| {})?;
         secs.push(start.elapsed().as_secs_f64());
@@ -330,15 +401,20 @@ fn run_cv(args: CvArgs) -> anyhow::Result<()> {
         let m = metrics_json(&model, &test_part);
         acc.push(m["accuracy"].as_f64().unwrap_or(0.0));
         f1.push(m["macro_f1"].as_f64().unwrap_or(0.0));
+        if let Some(h) = m.get("handoff") {
+            handoff_f1.push(h["f1"].as_f64().unwrap_or(0.0));
+            handoff_false.push(h["false_handoff_rate"].as_f64().unwrap_or(0.0));
+        }
         writeln!(out, "{}", json!({"fold": k, "train_seconds": round(secs[k]), "metrics": m}))?;
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    writeln!(
-        out,
-        "{}",
-        json!({"folds": folds.len(), "n": data.len(), "accuracy": round(mean(&acc)),
-               "macro_f1": round(mean(&f1)), "train_seconds_mean": round(mean(&secs))})
-    )?;
+    let mut summary = json!({"folds": folds.len(), "n": data.len(), "accuracy": round(mean(&acc)),
+           "macro_f1": round(mean(&f1)), "train_seconds_mean": round(mean(&secs))});
+    if !handoff_f1.is_empty() {
+        summary["handoff_f1"] = json!(round(mean(&handoff_f1)));
+        summary["handoff_false_rate"] = json!(round(mean(&handoff_false)));
+    }
+    writeln!(out, "{summary}")?;
     Ok(())
 }
 

@@ -9,7 +9,8 @@ use loket_intent::{ConversationScore, Model, Scratch};
 use serde::Deserialize;
 use serde_json::json;
 
-/// Score messages for intent, buying intent and handoff signals.
+/// Score messages for intent, buying intent, handoff signals and the
+/// hand-off judgement.
 #[derive(Debug, clap::Args)]
 pub struct ScoreArgs {
     /// Model file (default: the built-in Dutch/English shop model).
@@ -98,7 +99,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             clock_ms = clock_ms.max(t);
         }
         let now = parsed.timestamp_ms.unwrap_or(clock_ms);
-        let score = model.score(&parsed.text, &mut scratch);
+        let (score, handoff) = model.score_explained(&parsed.text, &mut scratch);
         let mut obj = json!({
             "line": line_no,
             "intent": model.label(score.intent),
@@ -107,6 +108,13 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
             "language": score.language.code(),
             "signals": score.signals.names().collect::<Vec<_>>(),
         });
+        if model.has_handoff_head() {
+            obj["handoff"] = json!({
+                "kind": handoff.kind.name(),
+                "p": round(handoff.p),
+                "words": handoff.words.iter().collect::<Vec<_>>(),
+            });
+        }
         if let Some(id) = &parsed.conversation_id {
             let conv = conversations.entry(id.key()).or_default();
             conv.update(score.buying_intent, now);

@@ -93,6 +93,136 @@ fn train_is_deterministic_and_eval_reports_json() {
     let acc = j["accuracy"].as_f64().unwrap();
     assert!(acc >= 4.0 / 6.0, "{j}");
     assert!(j["msgs_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(j.get("handoff").is_none(), "no handoff column, no hand-off metrics: {j}");
+}
+
+/// Training rows with hand-off labels and languages.
+const TRAIN_HANDOFF: &str = "text,label,handoff,language
+wat kost deze jas,buy.price,none,nl
+hoeveel kost het,buy.price,none,nl
+how much is this,buy.price,none,en
+whats the price,buy.price,none,en
+ik twijfel tussen de m en de l,buy.size,doubt,nl
+twijfel over de maat van de jas,buy.size,doubt,nl
+not sure which size to take,buy.size,doubt,en
+im torn between the two sizes,buy.size,doubt,en
+welke maten zijn er,buy.size,none,nl
+which sizes do you have,buy.size,none,en
+dit is belachelijk nog steeds niks,service.complaint,complaint,nl
+waardeloze service echt,service.complaint,complaint,nl
+this is ridiculous still nothing,service.complaint,complaint,en
+worst service ever honestly,service.complaint,complaint,en
+ik wil een medewerker spreken,service.human,human,nl
+bel me terug alsjeblieft,service.human,human,nl
+i want to talk to a person,service.human,human,en
+call me back please,service.human,human,en
+waar is mijn pakket,service.track,none,nl
+where is my package,service.track,none,en
+";
+
+/// Held-out rows: hand-off labels, no language column (detected instead).
+const TEST_HANDOFF: &str = "text,label,handoff
+twijfel tussen de s en de m,buy.size,doubt
+not sure about the size,buy.size,doubt
+dit is echt belachelijk,service.complaint,complaint
+this is ridiculous,service.complaint,complaint
+kan een medewerker me bellen,service.human,human
+can a person call me back,service.human,human
+wat kost die broek,buy.price,none
+where is my order,service.track,none
+";
+
+#[test]
+fn eval_reports_handoff_metrics_per_kind_and_language() {
+    let dir = temp_dir("eval_handoff");
+    let train = dir.join("handoff_train.csv");
+    let test = dir.join("handoff_test.csv");
+    std::fs::write(&train, TRAIN_HANDOFF).unwrap();
+    std::fs::write(&test, TEST_HANDOFF).unwrap();
+    let model = dir.join("m.lkm");
+    let o = run(loket()
+        .args(["intent", "train", "--bucket-bits", "12", "--handoff-folds", "2", "--data"])
+        .arg(&train)
+        .arg("--out")
+        .arg(&model));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("calibrated the hand-off head"), "{stderr}");
+    let bytes = std::fs::read(&model).unwrap();
+    let recorded = b"--handoff-c 1 --handoff-max-false 0.04 --handoff-folds 2";
+    assert!(bytes.windows(recorded.len()).any(|w| w == recorded), "options in the provenance");
+
+    for (data, per_kind) in [(&test, 2), (&train, 4)] {
+        let o =
+            run(loket().args(["intent", "eval", "--model"]).arg(&model).arg("--data").arg(data));
+        let j = last_json(&o);
+        // The existing fields stay.
+        for key in ["accuracy", "macro_f1", "n", "msgs_per_sec", "in_scope_accuracy", "buying_auc"]
+        {
+            assert!(j.get(key).is_some(), "{key} missing in {j}");
+        }
+        let h = &j["handoff"];
+        assert_eq!(h["source"], "model", "{h}");
+        for key in ["n", "precision", "recall", "f1", "macro_f1", "plain", "false_handoffs"] {
+            assert!(h[key].is_number(), "{key} missing in {h}");
+        }
+        let rate = h["false_handoff_rate"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&rate), "{h}");
+        for key in ["precision", "recall", "f1"] {
+            assert!(h["any"][key].is_number(), "any.{key} missing in {h}");
+        }
+        for kind in ["doubt", "complaint", "human"] {
+            let k = &h["kinds"][kind];
+            for key in ["precision", "recall", "f1", "support"] {
+                assert!(k[key].is_number(), "kinds.{kind}.{key} missing in {h}");
+            }
+            assert_eq!(k["support"], per_kind, "{kind} in {h}");
+        }
+        // Per language: the language column, or the detected language.
+        for lang in ["nl", "en"] {
+            let l = &h["languages"][lang];
+            assert!(
+                l["f1"].is_number() && l["kinds"]["doubt"]["recall"].is_number(),
+                "{lang}: {h}"
+            );
+        }
+        let n = h["languages"].as_object().unwrap().values().map(|l| l["n"].as_u64().unwrap());
+        assert_eq!(n.sum::<u64>(), h["n"].as_u64().unwrap());
+    }
+    let o = run(loket().args(["intent", "eval", "--model"]).arg(&model).arg("--data").arg(&test));
+    let h = &last_json(&o)["handoff"];
+    assert_eq!(h["n"], 8);
+    assert_eq!(h["plain"], 2);
+    assert!(h["f1"].as_f64().unwrap() >= 0.5, "{h}");
+
+    // A model without a hand-off head is measured by its lexicon signals.
+    let (plain_train, _) = write_data(&dir);
+    let plain = dir.join("plain.lkm");
+    run(loket()
+        .args(["intent", "train", "--bucket-bits", "10", "--data"])
+        .arg(&plain_train)
+        .arg("--out")
+        .arg(&plain));
+    let o = run(loket().args(["intent", "eval", "--model"]).arg(&plain).arg("--data").arg(&test));
+    let h = &last_json(&o)["handoff"];
+    assert_eq!(h["source"], "lexicon", "{h}");
+    assert!(h["kinds"]["human"]["recall"].as_f64().unwrap() > 0.0, "{h}");
+}
+
+#[test]
+fn bad_handoff_labels_name_the_line() {
+    let dir = temp_dir("bad_handoff");
+    let data = dir.join("bad.csv");
+    std::fs::write(&data, "text,label,handoff\nfine,a,none\nangry,b,furious\n").unwrap();
+    let o = loket()
+        .args(["intent", "train", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.join("x.lkm"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.csv:3") && err.contains("handoff"), "{err}");
 }
 
 #[test]
@@ -219,6 +349,14 @@ fn score_builtin_with_bad_lines_and_conversations() {
     let human = &lines[2];
     assert_eq!(human["line"], 4);
     assert!(human["signals"].as_array().unwrap().contains(&"human_request".into()));
+    // The built-in model's hand-off judgement, explained.
+    assert_eq!(human["handoff"]["kind"], "human", "{human}");
+    assert!(human["handoff"]["p"].as_f64().unwrap() > 0.5, "{human}");
+    let words = human["handoff"]["words"].as_array().unwrap();
+    assert!(words.contains(&"medewerker".into()), "{human}");
+    assert!(human["signals"].as_array().unwrap().contains(&"handoff_human".into()), "{human}");
+    assert_eq!(first["handoff"]["kind"], "none", "{first}");
+    assert_eq!(first["handoff"]["words"], serde_json::json!([]), "{first}");
     assert!(human.get("conversation_score").is_none());
     for key in ["intent", "confidence", "buying_intent", "language", "signals"] {
         assert!(human.get(key).is_some(), "{key} missing in {human}");
@@ -254,6 +392,7 @@ fn score_with_a_trained_model_from_a_file() {
         .collect();
     assert_eq!(lines[0]["intent"], "buy.price");
     assert_eq!(lines[1]["intent"], "service.track");
+    assert!(lines[0].get("handoff").is_none(), "no hand-off head, no judgement: {}", lines[0]);
     assert!(
         lines[0]["buying_intent"].as_f64().unwrap() > lines[1]["buying_intent"].as_f64().unwrap()
     );

@@ -1,7 +1,8 @@
 //! Scoring throughput and accuracy of a model file on a CSV file, without the
 //! CLI: `cargo run --release -p loket-intent --example throughput -- MODEL DATA.csv`
 //! (MODEL may be `builtin`; add `--no-token-cache` to score every token
-//! from its n-grams). `--passes N` instead scores the file exactly N times
+//! from its n-grams, `--explain` to time `score_explained`, which adds the
+//! words behind each hand-off). `--passes N` instead scores the file exactly N times
 //! and prints nothing else, for instruction-counting tools (cachegrind)
 //! whose totals must not depend on timing. Besides wall-clock throughput it reports
 //! throughput per second of CPU time actually run (Linux schedstat), which
@@ -21,7 +22,8 @@ fn cpu_ns() -> Option<u64> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let cache = !args.iter().any(|a| a == "--no-token-cache");
-    args.retain(|a| a != "--no-token-cache");
+    let explain = args.iter().any(|a| a == "--explain");
+    args.retain(|a| a != "--no-token-cache" && a != "--explain");
     let passes = match args.iter().position(|a| a == "--passes") {
         Some(i) => {
             let n: u32 = args.get(i + 1).ok_or("--passes needs a number")?.parse()?;
@@ -67,8 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (wall, cpu) = (Instant::now(), cpu_ns());
         let mut n = 0u64;
         while wall.elapsed().as_millis() < 500 {
-            for e in &examples {
-                black_box(model.score(black_box(&e.text), &mut scratch));
+            if explain {
+                for e in &examples {
+                    black_box(model.score_explained(black_box(&e.text), &mut scratch));
+                }
+            } else {
+                for e in &examples {
+                    black_box(model.score(black_box(&e.text), &mut scratch));
+                }
             }
             n += examples.len() as u64;
         }

@@ -258,8 +258,15 @@ pub const MAX_CHAR_TOKEN: usize = 64;
 /// Receives a message's features from [`for_each_token`]; `'t` is the
 /// lifetime of the message text, which tokens borrow.
 pub trait FeatureSink<'t> {
-    /// One word feature (unigram, bigram or co-occurrence pair).
+    /// One word feature (unigram or co-occurrence pair; bigrams too, unless
+    /// the sink overrides [`FeatureSink::bigram`]).
     fn word(&mut self, bucket: u32);
+    /// One bigram: the word feature of the previous word and the current
+    /// one. The same as [`FeatureSink::word`] unless a sink tells them apart.
+    #[inline(always)]
+    fn bigram(&mut self, bucket: u32) {
+        self.word(bucket);
+    }
     /// For a model that stems words ([`FeatureConfig::stem_words`]): the
     /// hash its word features use for `token` (whose own hash is `hash`),
     /// which must equal [`stem_hash`]`(token)`. Called once per token,
@@ -348,7 +355,7 @@ impl WordWalk {
         let mut n = 1;
         if let Some(p) = self.prev {
             let pair = (p ^ PAIR_SEED).rotate_left(23).wrapping_mul(FNV_PRIME) ^ h;
-            sink.word(bucket(pair, bits));
+            sink.bigram(bucket(pair, bits));
             n += 1;
         }
         self.prev = Some(h);

@@ -1,15 +1,19 @@
 //! Invariant checks run by the fuzz targets and replayed over the checked-in
 //! corpora by the tests. They panic only on a real bug.
 
+use crate::handoff::HandoffKind;
 use crate::model::{Model, Scratch};
 use crate::normalize::normalize_into;
 
 /// Arbitrary bytes (lossy UTF-8) through normalisation and scoring with the
 /// built-in model and with a model that uses every feature option and idf
-/// ([`options_model`]): never panics, normalisation is idempotent, every
-/// score is finite and in `[0, 1]`, and a scratch whose token cache is warm
-/// (and full of earlier inputs' tokens) scores exactly like one without a
-/// cache. The stemmer also takes the raw bytes as one token.
+/// ([`options_model`]), both with a hand-off head: never panics,
+/// normalisation is idempotent, every score and hand-off probability is
+/// finite and in `[0, 1]`, the judgement in the signals is the explained
+/// one, explained words are tokens of the normalised text, and a scratch
+/// whose token cache is warm (and full of earlier inputs' tokens) scores and
+/// explains exactly like one without a cache. The stemmer also takes the raw
+/// bytes as one token.
 pub fn intent_score(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut once = String::new();
@@ -38,6 +42,26 @@ pub fn intent_score(data: &[u8]) {
         let score = model.score(&text, &mut scratch);
         let cached = WARM.with(|warm| model.score(&text, &mut warm.borrow_mut()[i]));
         assert_eq!(cached, score, "the token cache changed the score of {text:?}");
+        let (explained, handoff) = model.score_explained(&text, &mut scratch);
+        let cached = WARM.with(|warm| model.score_explained(&text, &mut warm.borrow_mut()[i]));
+        assert_eq!(
+            cached,
+            (explained, handoff),
+            "the token cache changed the hand-off of {text:?}"
+        );
+        assert_eq!(explained, score);
+        assert!(model.has_handoff_head());
+        assert_eq!(HandoffKind::from_signals(score.signals), Some(handoff.kind), "{text:?}");
+        assert!(handoff.p.is_finite() && (0.0..=1.0).contains(&handoff.p), "p = {}", handoff.p);
+        assert_eq!(handoff.kind == HandoffKind::None, handoff.p < model.handoff_threshold());
+        let tokens: Vec<&str> = scratch.normalized().split(' ').collect();
+        for word in handoff.words.iter() {
+            assert!(
+                tokens.contains(&word),
+                "{word:?} is not a token of {:?}",
+                scratch.normalized()
+            );
+        }
         for (name, v) in [("confidence", score.confidence), ("buying_intent", score.buying_intent)]
         {
             assert!(v.is_finite() && (0.0..=1.0).contains(&v), "{name} = {v} for {text:?}");
@@ -50,23 +74,34 @@ pub fn intent_score(data: &[u8]) {
     }
 }
 
-/// A small English model with stems, content pairs, the negation token and
-/// idf, trained once per process from a few inline examples.
+/// A small English model with stems, content pairs, the negation token,
+/// idf and a hand-off head, trained once per process from a few inline
+/// examples.
 pub fn options_model() -> &'static Model {
     static MODEL: std::sync::LazyLock<Model> = std::sync::LazyLock::new(|| {
         let rows = [
-            ("how much does the jacket cost", "buy.price"),
-            ("whats the price of these shoes", "buy.price"),
-            ("is it in stock in size 43", "buy.stock"),
-            ("dont you have it in blue anymore", "buy.stock"),
-            ("where is my order", "service.track"),
-            ("my parcel hasnt arrived yet", "service.track"),
-            ("i want to return the coat", "service.return"),
-            ("returning items that dont fit", "service.return"),
+            ("how much does the jacket cost", "buy.price", "none"),
+            ("whats the price of these shoes", "buy.price", "none"),
+            ("is it worth the money or not, im not sure", "buy.price", "doubt"),
+            ("is it in stock in size 43", "buy.stock", "none"),
+            ("dont you have it in blue anymore", "buy.stock", "none"),
+            ("torn between 43 and 44, which should i take", "buy.stock", "doubt"),
+            ("where is my order", "service.track", "none"),
+            ("my parcel hasnt arrived yet", "service.track", "none"),
+            ("still nothing after three weeks, this is ridiculous", "service.track", "complaint"),
+            ("i want to return the coat", "service.return", "none"),
+            ("returning items that dont fit", "service.return", "none"),
+            ("can someone call me about the return", "service.return", "human"),
+            ("let me talk to a real person", "service.return", "human"),
         ];
-        let data: Vec<crate::Example> = rows
+        let data: Vec<crate::Row> = rows
             .iter()
-            .map(|(t, l)| crate::Example { text: (*t).into(), label: (*l).into() })
+            .map(|(t, l, h)| crate::Row {
+                text: (*t).into(),
+                label: (*l).into(),
+                handoff: HandoffKind::from_name(h),
+                language: None,
+            })
             .collect();
         let config = crate::train::every_option_config(10);
         // Fixed inline data and a valid configuration: a failure is a bug in
@@ -84,10 +119,36 @@ pub fn intent_model_load(data: &[u8]) {
         return;
     };
     let mut scratch = Scratch::new();
-    for text in ["", "wat kost deze jas?", "where is my order 123456", "😡😡"] {
-        let score = model.score(text, &mut scratch);
+    for text in ["", "wat kost deze jas?", "where is my order 123456", "😡😡", "ik twijfel"] {
+        let (score, handoff) = model.score_explained(text, &mut scratch);
         assert!(score.confidence.is_finite() && (0.0..=1.0).contains(&score.confidence));
         assert!(score.buying_intent.is_finite() && (0.0..=1.0).contains(&score.buying_intent));
+        assert!(handoff.p.is_finite() && (0.0..=1.0).contains(&handoff.p));
         let _ = model.label(score.intent);
+    }
+}
+
+/// Arbitrary bytes as a training-data CSV file ([`crate::train::read_rows_from`]
+/// and [`crate::train::read_csv_from`]): reading never panics; an error names a
+/// line at or after the header; every row read has a non-empty label, and
+/// both readers agree on the rows' texts and labels.
+pub fn intent_data(data: &[u8]) {
+    let path = std::path::Path::new("fuzz.csv");
+    let rows = crate::train::read_rows_from(data, path);
+    let examples = crate::train::read_csv_from(data, path);
+    match (&rows, &examples) {
+        (Ok(rows), Ok(examples)) => {
+            assert_eq!(rows.len(), examples.len());
+            for (row, example) in rows.iter().zip(examples) {
+                assert!(!row.label.is_empty() && row.label == row.label.trim());
+                assert_eq!((&row.text, &row.label), (&example.text, &example.label));
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            if let crate::train::DataError::Record { line, .. } = e {
+                assert!(*line >= 1, "{e}");
+            }
+            let _ = e.to_string();
+        }
     }
 }

@@ -9,7 +9,10 @@
 //! - a **buying-intent** score in `[0, 1]` ([`buying`]);
 //! - the **language** (Dutch or English, [`Language`]);
 //! - topic and handoff **signals** from a bilingual lexicon ([`Signals`]:
-//!   price, stock, human request, complaint, ...).
+//!   price, stock, human request, complaint, ...);
+//! - a **hand-off judgement** learned from data ([`handoff`]): doubt, a
+//!   complaint or a request for a person, which the score's signals carry
+//!   and [`Model::score_explained`] explains with the words behind it.
 //!
 //! [`ConversationScore`] folds message scores into a recency-weighted
 //! conversation score the router keeps per conversation.
@@ -17,7 +20,8 @@
 //! A model is immutable, `Send + Sync`, and read in place from its file bytes
 //! (rkyv, validated once at load). Scoring needs a per-thread [`Scratch`] and
 //! allocates nothing once the scratch has warmed up. [`Model::builtin`] is a
-//! small shop model embedded in the crate, trained from `data/builtin_train.csv`.
+//! small shop model embedded in the crate, trained from `data/builtin_train.csv`
+//! and the hand-off corpus in `data/corpus/`.
 //!
 //! ```
 //! use loket_intent::{Model, Scratch, Signals};
@@ -31,6 +35,11 @@
 //! let score = model.score("ik wil een medewerker spreken", &mut scratch);
 //! assert!(score.signals.contains(Signals::HUMAN_REQUEST));
 //! println!("{} ({:.2})", model.label(score.intent), score.confidence);
+//!
+//! let (score, handoff) = model.score_explained("waardeloze service, niemand reageert", &mut scratch);
+//! assert_eq!(handoff.kind, loket_intent::HandoffKind::Complaint);
+//! assert!(score.signals.contains(Signals::HANDOFF_COMPLAINT));
+//! assert!(handoff.words.iter().any(|w| w == "waardeloze" || w == "niemand"));
 //! ```
 //!
 //! # Architecture invariants
@@ -47,6 +56,7 @@
 pub mod buying;
 pub mod conversation;
 pub mod features;
+pub mod handoff;
 pub mod language;
 mod lexicon;
 pub mod model;
@@ -60,11 +70,15 @@ pub mod fuzz_checks;
 
 pub use conversation::{ConversationDecay, ConversationScore};
 pub use features::FeatureConfig;
+pub use handoff::{Handoff, HandoffKind, HandoffWords};
 pub use language::Language;
 pub use model::{IntentId, Model, ModelData, ModelError, OOS_LABEL, Score, Scratch};
 pub use normalize::normalize_into;
 pub use signals::Signals;
-pub use train::{DataError, Example, Metrics, TrainConfig, TrainError, evaluate, read_csv, train};
+pub use train::{
+    DataError, Example, Labelled, Metrics, Row, TrainConfig, TrainError, evaluate, read_csv,
+    read_rows, train,
+};
 
 /// Checks the "no allocation on the hot path" contract with a counting
 /// allocator (this test binary only).
@@ -125,6 +139,10 @@ mod allocation_tests {
             for (i, m) in messages.iter().cycle().take(100).enumerate() {
                 let s = model.score(m, &mut scratch);
                 conversation.update(s.buying_intent, i as u64 * 1000);
+                // The explanation too (the built-in model has a hand-off
+                // head, so some of these hand off).
+                let (_, handoff) = model.score_explained(m, &mut scratch);
+                std::hint::black_box(handoff);
             }
             assert_eq!(ALLOCATIONS.with(Cell::get), before, "scoring allocated");
         }

@@ -11,11 +11,12 @@
 //! - a run of digits (with `.`/`,` inside it) becomes `0` when it has at most
 //!   three digits before its first separator (sizes, quantities, prices like
 //!   `49,95`) and `0000` otherwise (order numbers, postcodes, phone numbers);
-//! - `€` becomes the token `euro`, and `?` is kept as a token of its own because
-//!   questions carry intent;
-//! - emoji of anger, sadness and joy become `_angry`, `_sad` and `_happy`;
-//!   other emoji, punctuation and symbols separate tokens;
-//! - repeated `?` and repeated emoji tokens collapse into one.
+//! - `€` becomes the token `euro`, and `?` and `!` are kept as tokens of
+//!   their own because questions carry intent and exclamations frustration;
+//! - emoji of anger, annoyance (eye rolls, facepalms), sadness and joy
+//!   become `_angry`, `_annoyed`, `_sad` and `_happy`; other emoji,
+//!   punctuation and symbols separate tokens;
+//! - repeated `?`, `!` and repeated emoji tokens collapse into one.
 //!
 //! The output is idempotent: normalising it again changes nothing.
 //! Input beyond [`MAX_INPUT_BYTES`] is ignored, which bounds the work per
@@ -70,6 +71,7 @@ pub fn normalize_into(text: &str, out: &mut String) {
                 '0'..='9' => digits = 1,
                 '\'' | '`' => {}
                 '?' => w.special("?"),
+                '!' => w.special("!"),
                 _ => w.separate(),
             }
             continue;
@@ -78,6 +80,7 @@ pub fn normalize_into(text: &str, out: &mut String) {
             '\u{2019}' | '\u{2018}' | '\u{b4}' => {}
             '\u{20ac}' => w.special("euro"),
             '\u{ff1f}' => w.special("?"),
+            '\u{ff01}' => w.special("!"),
             _ => {
                 if let Some(folded) = fold(ch) {
                     w.letters(folded);
@@ -260,6 +263,7 @@ fn fold(ch: char) -> Option<&'static str> {
 fn emoji(ch: char) -> Option<&'static str> {
     Some(match ch {
         '😠' | '😡' | '🤬' | '👿' | '💢' | '😤' | '🖕' | '👎' => "_angry",
+        '🙄' | '🤦' | '😑' | '😐' | '🙃' | '😬' => "_annoyed",
         '😞' | '😢' | '😭' | '😔' | '☹' | '🙁' | '😟' | '😩' | '😫' | '😕' | '😒' => {
             "_sad"
         }
@@ -281,7 +285,7 @@ mod tests {
 
     #[test]
     fn lowercases_folds_and_splits() {
-        assert_eq!(norm("Héél  Mooi!!"), "heel mooi");
+        assert_eq!(norm("Héél  Mooi!!"), "heel mooi !");
         assert_eq!(norm("ÇA VA, Ëlla?"), "ca va ella ?");
         assert_eq!(norm("Straße"), "strasse");
         assert_eq!(norm("ĳsje"), "ijsje");
@@ -312,12 +316,15 @@ mod tests {
         assert_eq!(norm("nog steeds niks 😡😡😡"), "nog steeds niks _angry");
         assert_eq!(norm("top👍"), "top _happy");
         assert_eq!(norm("🚀 snel"), "snel");
+        assert_eq!(norm("top hoor 🙄🙄"), "top hoor _annoyed");
+        assert_eq!(norm("nog steeds niks!!! echt?!"), "nog steeds niks ! echt ? !");
     }
 
     #[test]
     fn empty_and_symbols_only() {
         assert_eq!(norm(""), "");
-        assert_eq!(norm("!!! ... ---"), "");
+        assert_eq!(norm("!!! ... ---"), "!");
+        assert_eq!(norm("... ---"), "");
     }
 
     #[test]

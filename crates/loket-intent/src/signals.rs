@@ -1,10 +1,15 @@
-//! Handoff and topic signals from a bilingual (Dutch/English) lexicon.
+//! Handoff and topic signals from a bilingual (Dutch/English) lexicon, and
+//! the bits that carry a model's learned hand-off judgement.
 //!
-//! Signals are rules, not a model: each normalised token, and each pair of
-//! adjacent tokens, is looked up in a fixed lexicon. Dutch compounds are
-//! caught by stems (`bezorg*` covers `bezorgkosten`, `bezorgd`,
+//! Lexicon signals are rules, not a model: each normalised token, and each
+//! pair of adjacent tokens, is looked up in a fixed lexicon. Dutch compounds
+//! are caught by stems (`bezorg*` covers `bezorgkosten`, `bezorgd`,
 //! `bezorging`). The rules are deliberately transparent so an operator can
-//! predict why a message escalated.
+//! see which words a message contains.
+//!
+//! The `handoff_*` signals and [`Signals::HANDOFF_JUDGED`] are not from the
+//! lexicon: a model with a hand-off head sets them (see [`crate::handoff`]),
+//! so that the judgement travels wherever a score's signals do.
 
 use std::fmt;
 
@@ -61,11 +66,38 @@ signals! {
     DEFECT = 17, "defect";
     /// A question (the message contains `?`).
     QUESTION = 18, "question";
+    /// The model's hand-off head judged doubt (not a lexicon signal).
+    HANDOFF_DOUBT = 19, "handoff_doubt";
+    /// The model's hand-off head judged a complaint (not a lexicon signal).
+    HANDOFF_COMPLAINT = 20, "handoff_complaint";
+    /// The model's hand-off head judged a request for a person (not a
+    /// lexicon signal).
+    HANDOFF_HUMAN = 21, "handoff_human";
 }
 
 impl Signals {
     /// No signal.
     pub const NONE: Signals = Signals(0);
+
+    /// Set on every message a model's hand-off head judged, whatever the
+    /// judgement (one of the `HANDOFF_*` kinds, or none of them). Not in
+    /// [`Signals::ALL`] and not named: it says who judged, not what.
+    pub const HANDOFF_JUDGED: Signals = Signals(1 << 31);
+
+    /// Every bit a model's hand-off head may set; the rest come from the
+    /// lexicon.
+    pub const LEARNED: Signals = Signals(
+        Signals::HANDOFF_DOUBT.0
+            | Signals::HANDOFF_COMPLAINT.0
+            | Signals::HANDOFF_HUMAN.0
+            | Signals::HANDOFF_JUDGED.0,
+    );
+
+    /// These signals without the learned hand-off bits: what the lexicon
+    /// found.
+    pub fn lexicon(self) -> Signals {
+        Signals(self.0 & !Signals::LEARNED.0)
+    }
 
     /// Whether every signal of `other` is set.
     pub fn contains(self, other: Signals) -> bool {
@@ -657,5 +689,16 @@ mod tests {
             acc | s.0
         });
         assert_eq!(all.count_ones() as usize, Signals::ALL.len());
+        // The judged bit is apart from every named signal and has no name.
+        assert_eq!(all & Signals::HANDOFF_JUDGED.0, 0);
+        assert_eq!(Signals::HANDOFF_JUDGED.names().count(), 0);
+        assert_eq!(Signals::LEARNED.names().count(), 3);
+        let mixed = Signals::PRICE | Signals::LEARNED;
+        assert_eq!(mixed.lexicon(), Signals::PRICE);
+        // The lexicon never sets a learned bit.
+        let token = TOKEN_SIGNALS.iter().map(|(s, _)| s);
+        for signal in token.chain(PAIR_SIGNALS.iter().map(|(s, _)| s)) {
+            assert_eq!(signal.0 & Signals::LEARNED.0, 0, "{signal:?}");
+        }
     }
 }

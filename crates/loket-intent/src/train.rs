@@ -18,57 +18,36 @@
 //!   confidence threshold maximising in-scope accuracy plus oos recall among
 //!   those that cost at most `max_inscope_loss` of in-scope accuracy;
 //!   otherwise 0 (never reject).
+//!
+//! When some training rows carry a hand-off label ([`Row::handoff`]), the
+//! model also gets a hand-off head ([`crate::handoff`]): four more
+//! one-vs-rest SVMs (none, doubt, complaint, human) over the same features,
+//! trained on the rows that have such a label (with their own cost,
+//! [`TrainConfig::handoff_c`]), quantised per class like the intents, with
+//! their own temperature and a threshold calibrated on the same held-out
+//! data: the one with the best hand-off F1 among those that hand off at most
+//! [`TrainConfig::handoff_max_false`] of the plain (`none`) rows. Rows
+//! without a hand-off label train the intents only.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use rayon::prelude::*;
 
 use crate::features::{FeatureConfig, Group, for_each_feature, group_scale, squared_idf};
-use crate::model::{Model, ModelData, ModelError, OOS_LABEL, Scratch};
+use crate::handoff::HandoffKind;
+use crate::model::{HANDOFF_CLASSES, Model, ModelData, ModelError, OOS_LABEL, Scratch};
 use crate::normalize::normalize_into;
 
-/// One labelled message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Example {
-    /// The message.
-    pub text: String,
-    /// Its intent label.
-    pub label: String,
-}
+mod data;
+mod evaluate;
+#[cfg(test)]
+mod tests;
 
-/// Errors reading training or evaluation data.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// The file could not be opened or read.
-    #[error("cannot open {path}: {reason}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error (in the message, so not also a `source`).
-        reason: std::io::Error,
-    },
-    /// The header lacks a required column.
-    #[error("{path}: the header has no `{column}` column (expected `text,label`)")]
-    MissingColumn {
-        /// The file.
-        path: PathBuf,
-        /// The missing column.
-        column: &'static str,
-    },
-    /// A record could not be parsed.
-    #[error("{path}:{line}: {message}")]
-    Record {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: u64,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use data::{
+    DataError, Example, Labelled, Row, read_csv, read_csv_from, read_rows, read_rows_from,
+};
+pub use evaluate::{HandoffCounts, HandoffMetrics, Metrics, Prf, auc, evaluate, evaluate_handoff};
 
 /// Errors from training.
 #[derive(Debug, thiserror::Error)]
@@ -85,56 +64,6 @@ pub enum TrainError {
     /// The trained model could not be built.
     #[error(transparent)]
     Model(#[from] ModelError),
-}
-
-/// Reads a CSV file with a header naming (at least) `text` and `label`.
-///
-/// # Errors
-/// [`DataError`] naming the file, line and field at fault.
-pub fn read_csv(path: impl AsRef<Path>) -> Result<Vec<Example>, DataError> {
-    let path = path.as_ref();
-    let file = std::fs::File::open(path)
-        .map_err(|reason| DataError::Io { path: path.to_owned(), reason })?;
-    read_csv_from(std::io::BufReader::new(file), path)
-}
-
-/// As [`read_csv`], from any reader; `path` is only used in error messages.
-///
-/// # Errors
-/// As [`read_csv`].
-pub fn read_csv_from(reader: impl std::io::Read, path: &Path) -> Result<Vec<Example>, DataError> {
-    let record_error =
-        |line: u64, message: String| DataError::Record { path: path.to_owned(), line, message };
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
-    let headers = rdr.headers().map_err(|e| record_error(1, format!("bad header: {e}")))?.clone();
-    let column = |name: &'static str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .ok_or_else(|| DataError::MissingColumn { path: path.to_owned(), column: name })
-    };
-    let (text_col, label_col) = (column("text")?, column("label")?);
-    let mut out = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = rdr.position().line();
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
-                return Err(record_error(line, e.to_string()));
-            }
-        }
-        let line = record.position().map_or(line, |p| p.line());
-        let text = record.get(text_col).unwrap_or_default();
-        let label = record.get(label_col).unwrap_or_default().trim();
-        if label.is_empty() {
-            return Err(record_error(line, "field `label` is empty".into()));
-        }
-        out.push(Example { text: text.to_owned(), label: label.to_owned() });
-    }
-    Ok(out)
 }
 
 /// Hyperparameters of [`train`].
@@ -165,6 +94,15 @@ pub struct TrainConfig {
     /// After calibrating on validation data, retrain on training plus
     /// validation data (keeping the calibrated temperature and threshold).
     pub refit: bool,
+    /// SVM cost parameter of the hand-off head.
+    pub handoff_c: f32,
+    /// Most of the plain (`none`) calibration rows the hand-off threshold
+    /// may hand off (a fraction).
+    pub handoff_max_false: f32,
+    /// Without validation data, the hand-off head is calibrated on
+    /// out-of-fold scores of this many folds of the training data (below 2:
+    /// on the calibration slice, as the intents).
+    pub handoff_calibration_folds: usize,
     /// Provenance stored in the model.
     pub description: String,
 }
@@ -182,6 +120,9 @@ impl Default for TrainConfig {
             max_inscope_loss: 0.003,
             idf: false,
             refit: false,
+            handoff_c: 1.0,
+            handoff_max_false: 0.04,
+            handoff_calibration_folds: 5,
             description: String::new(),
         }
     }
@@ -213,18 +154,26 @@ pub enum Progress {
         /// Out-of-scope threshold.
         oos_threshold: f32,
     },
+    /// The hand-off head is calibrated.
+    HandoffCalibrated {
+        /// Softmax inverse temperature of the hand-off classes.
+        temperature: f32,
+        /// Probability a hand-off kind needs.
+        threshold: f32,
+    },
     /// Retraining on all data after calibrating on a held-out slice.
     Retraining,
 }
 
 /// Trains a model on `train`, calibrating on `val` when given (see the module
-/// documentation). Deterministic for a given configuration.
+/// documentation). Deterministic for a given configuration. The model has a
+/// hand-off head when some training rows have a hand-off label.
 ///
 /// # Errors
 /// [`TrainError`] for empty data, too many labels or bad hyperparameters.
-pub fn train(
-    train: &[Example],
-    val: Option<&[Example]>,
+pub fn train<E: Labelled>(
+    train: &[E],
+    val: Option<&[E]>,
     config: &TrainConfig,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<ModelData, TrainError> {
@@ -234,21 +183,26 @@ pub fn train(
     if !(config.c.is_finite() && config.c > 0.0) {
         return Err(TrainError::Config("C must be positive".into()));
     }
+    if !(config.handoff_c.is_finite() && config.handoff_c > 0.0) {
+        return Err(TrainError::Config("the hand-off head's C must be positive".into()));
+    }
+    if !(0.0..=1.0).contains(&config.handoff_max_false) {
+        return Err(TrainError::Config("the hand-off false rate must be within [0, 1]".into()));
+    }
     if train.is_empty() {
         return Err(TrainError::Empty);
     }
     match val {
         Some(val) if !val.is_empty() => {
             let mut data = fit(train, config, progress)?;
-            calibrate(&mut data, val, config, progress)?;
+            calibrate(&mut data, val, config, true, progress)?;
             if !config.refit {
                 return Ok(data);
             }
             progress(Progress::Retraining);
-            let all: Vec<Example> = train.iter().chain(val).cloned().collect();
+            let all: Vec<E> = train.iter().chain(val).cloned().collect();
             let mut full = fit(&all, config, progress)?;
-            full.temperature = data.temperature;
-            full.oos_threshold = data.oos_threshold;
+            copy_calibration(&data, &mut full);
             Ok(full)
         }
         _ => {
@@ -260,14 +214,57 @@ pub fn train(
                 return Ok(data);
             }
             let mut data = fit(&fit_part, config, progress)?;
-            calibrate(&mut data, &calib_part, config, progress)?;
+            let cross = config.handoff_calibration_folds >= 2
+                && train.iter().any(|e| e.handoff().is_some());
+            calibrate(&mut data, &calib_part, config, !cross, progress)?;
+            if cross {
+                let (temperature, threshold) = cross_calibrate_handoff(train, config)?;
+                data.handoff_temperature = temperature;
+                data.handoff_threshold = threshold;
+                progress(Progress::HandoffCalibrated { temperature, threshold });
+            }
             progress(Progress::Retraining);
             let mut full = fit(train, config, progress)?;
-            full.temperature = data.temperature;
-            full.oos_threshold = data.oos_threshold;
+            copy_calibration(&data, &mut full);
             Ok(full)
         }
     }
+}
+
+/// The hand-off temperature and threshold from out-of-fold scores: every
+/// row with a hand-off label is scored by a model trained on the other
+/// [`TrainConfig::handoff_calibration_folds`] - 1 folds, so the calibration
+/// sees all of them instead of one slice.
+fn cross_calibrate_handoff<E: Labelled>(
+    train: &[E],
+    config: &TrainConfig,
+) -> Result<(f32, f32), TrainError> {
+    let folds = stratified_folds(train, config.handoff_calibration_folds, config.seed);
+    let mut scored = Vec::new();
+    let mut scratch = Scratch::new();
+    for test in &folds {
+        let mut in_test = vec![false; train.len()];
+        for &i in test {
+            in_test[i] = true;
+        }
+        let rest: Vec<E> =
+            train.iter().zip(&in_test).filter(|(_, t)| !**t).map(|(e, _)| e.clone()).collect();
+        let model = Model::load(&fit(&rest, config, &|_| {})?.to_bytes()?)?;
+        for &i in test {
+            if let Some(gold) = train[i].handoff() {
+                scored.push((model.handoff_scores(train[i].text(), &mut scratch), gold));
+            }
+        }
+    }
+    Ok(calibrate_handoff(&scored, config.handoff_max_false))
+}
+
+/// Carries the calibrated numbers of `from` over to `to` (trained on more data).
+fn copy_calibration(from: &ModelData, to: &mut ModelData) {
+    to.temperature = from.temperature;
+    to.oos_threshold = from.oos_threshold;
+    to.handoff_temperature = from.handoff_temperature;
+    to.handoff_threshold = from.handoff_threshold;
 }
 
 /// A configuration with every feature option and idf on, over
@@ -289,14 +286,10 @@ pub(crate) fn every_option_config(bucket_bits: u8) -> TrainConfig {
 
 /// Splits off about `fraction` of every label's examples (at least one when a
 /// label has three or more), deterministically for a seed.
-pub fn stratified_split(
-    examples: &[Example],
-    fraction: f32,
-    seed: u64,
-) -> (Vec<Example>, Vec<Example>) {
-    let mut by_label: BTreeMap<&str, Vec<&Example>> = BTreeMap::new();
+pub fn stratified_split<E: Labelled>(examples: &[E], fraction: f32, seed: u64) -> (Vec<E>, Vec<E>) {
+    let mut by_label: BTreeMap<&str, Vec<&E>> = BTreeMap::new();
     for e in examples {
-        by_label.entry(&e.label).or_default().push(e);
+        by_label.entry(e.label()).or_default().push(e);
     }
     let mut rng = SplitMix64(seed ^ 0x5151_5151);
     let (mut keep, mut held) = (Vec::new(), Vec::new());
@@ -318,11 +311,11 @@ pub fn stratified_split(
 }
 
 /// Splits examples into `k` stratified folds; fold `i` is the i-th test set.
-pub fn stratified_folds(examples: &[Example], k: usize, seed: u64) -> Vec<Vec<usize>> {
+pub fn stratified_folds<E: Labelled>(examples: &[E], k: usize, seed: u64) -> Vec<Vec<usize>> {
     let k = k.max(2);
     let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, e) in examples.iter().enumerate() {
-        by_label.entry(&e.label).or_default().push(i);
+        by_label.entry(e.label()).or_default().push(i);
     }
     let mut rng = SplitMix64(seed ^ 0xf01d);
     let mut folds = vec![Vec::new(); k];
@@ -373,7 +366,7 @@ impl Matrix {
 /// for such buckets instead (dropping them from the norm) measured the same
 /// on BANKING77 (5-fold, seeds 1-3: 91.52, 91.19, 91.41% against 91.53,
 /// 91.21, 91.41%).
-fn featurise(examples: &[Example], config: &FeatureConfig, use_idf: bool) -> Matrix {
+fn featurise<E: Labelled>(examples: &[E], config: &FeatureConfig, use_idf: bool) -> Matrix {
     let mut norm = String::new();
     let idf_squared: Vec<f32> = if use_idf {
         // Pass 1: document frequencies.
@@ -381,7 +374,7 @@ fn featurise(examples: &[Example], config: &FeatureConfig, use_idf: bool) -> Mat
         let mut last_row = vec![u32::MAX; config.buckets()];
         for (r, e) in examples.iter().enumerate() {
             let r = r as u32;
-            normalize_into(&e.text, &mut norm);
+            normalize_into(e.text(), &mut norm);
             for_each_feature(&norm, config, |b, _| {
                 if last_row[b as usize] != r {
                     last_row[b as usize] = r;
@@ -409,7 +402,7 @@ fn featurise(examples: &[Example], config: &FeatureConfig, use_idf: bool) -> Mat
     let mut raw: Vec<(u32, Group)> = Vec::new();
     let mut row: Vec<(u32, f32)> = Vec::new();
     for e in examples {
-        normalize_into(&e.text, &mut norm);
+        normalize_into(e.text(), &mut norm);
         raw.clear();
         for_each_feature(&norm, config, |b, g| raw.push((b, g)));
         // A token's character n-grams are one run between word features:
@@ -462,14 +455,15 @@ fn featurise(examples: &[Example], config: &FeatureConfig, use_idf: bool) -> Mat
     Matrix { offsets, ids, values, sqnorm, buckets, idf, idf_squared }
 }
 
-/// Trains the classifier and quantises it; temperature 1, threshold 0.
-fn fit(
-    examples: &[Example],
+/// Trains the classifier (and the hand-off head, when some examples have a
+/// hand-off label) and quantises it; temperatures 1, thresholds 0.
+fn fit<E: Labelled>(
+    examples: &[E],
     config: &TrainConfig,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<ModelData, TrainError> {
     let labels: Vec<String> = {
-        let mut l: Vec<String> = examples.iter().map(|e| e.label.clone()).collect();
+        let mut l: Vec<String> = examples.iter().map(|e| e.label().to_owned()).collect();
         l.sort();
         l.dedup();
         l
@@ -479,20 +473,41 @@ fn fit(
     }
     let index: BTreeMap<&str, u32> =
         labels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
-    let y: Vec<u32> = examples.iter().map(|e| index[e.label.as_str()]).collect();
+    let y: Vec<u32> = examples.iter().map(|e| index[e.label()]).collect();
+    let handoff: Vec<Option<HandoffKind>> = examples.iter().map(Labelled::handoff).collect();
+    let n = labels.len();
+    let n_handoff = if handoff.iter().any(Option::is_some) { HANDOFF_CLASSES } else { 0 };
     let matrix = featurise(examples, &config.features, config.idf);
     let n_features = matrix.buckets.len();
     progress(Progress::Featurised {
         examples: examples.len(),
         features: n_features,
-        classes: labels.len(),
+        classes: n + n_handoff,
     });
     let done = AtomicUsize::new(0);
-    let total = labels.len();
-    let mut class_weights: Vec<Vec<f32>> = (0..labels.len())
+    let total = n + n_handoff;
+    // Intent classes first, then the hand-off classes: one binary problem
+    // each, +1 for the class, -1 for the rest, 0 for rows without a label.
+    let mut class_weights: Vec<Vec<f32>> = (0..total)
         .into_par_iter()
         .map(|class| {
-            let w = train_binary(&matrix, &y, class as u32, config, n_features);
+            let (targets, c, stream): (Vec<f32>, f32, u64) = if class < n {
+                let t = y.iter().map(|&l| if l as usize == class { 1.0 } else { -1.0 }).collect();
+                (t, config.c, class as u64)
+            } else {
+                let kind = HandoffKind::ALL[class - n];
+                let t = handoff
+                    .iter()
+                    .map(|h| match h {
+                        Some(h) if *h == kind => 1.0,
+                        Some(_) => -1.0,
+                        None => 0.0,
+                    })
+                    .collect();
+                // Streams apart from any intent class's.
+                (t, config.handoff_c, (crate::model::MAX_CLASSES + kind.index()) as u64)
+            };
+            let w = train_binary(&matrix, &targets, c, stream, config, n_features);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             progress(Progress::ClassDone { done: d, total });
             w
@@ -500,12 +515,11 @@ fn fit(
         .collect();
 
     // Quantise per class: the largest weight maps to 127.
-    let n = labels.len();
     let buckets = config.features.buckets();
-    let stride = crate::model::row_stride(n);
+    let stride = crate::model::row_stride(total);
     let mut weights = vec![0i8; buckets * stride];
-    let mut class_scale = Vec::with_capacity(n);
-    let mut bias = Vec::with_capacity(n);
+    let mut class_scale = Vec::with_capacity(total);
+    let mut bias = Vec::with_capacity(total);
     for (c, w) in class_weights.iter_mut().enumerate() {
         // Fold the idf into the weights: score = sum count * scale * (w * idf).
         for (x, &f) in w.iter_mut().zip(&matrix.idf) {
@@ -520,6 +534,8 @@ fn fit(
             weights[matrix.buckets[id] as usize * stride + c] = q;
         }
     }
+    let handoff_class_scale = class_scale.split_off(n);
+    let handoff_bias = bias.split_off(n);
     let buying = labels
         .iter()
         .map(|l| !config.buying_prefix.is_empty() && l.starts_with(&config.buying_prefix))
@@ -543,29 +559,37 @@ fn fit(
         temperature: 1.0,
         class_scale,
         bias,
+        handoff_class_scale,
+        handoff_bias,
+        handoff_temperature: 1.0,
+        handoff_threshold: 0.0,
         weights,
     })
 }
 
 /// Dual coordinate descent for the L2-regularised squared-hinge SVM of one
-/// class against the rest. Returns the weights by compact feature id, with
-/// the bias last.
+/// class against the rest, with cost `c`: `targets` holds +1 for the class,
+/// -1 for the rest and 0 for rows that take no part. `stream` seeds the
+/// shuffles (with the configured seed). Returns the weights by compact
+/// feature id, with the bias last.
 fn train_binary(
     m: &Matrix,
-    y: &[u32],
-    class: u32,
+    targets: &[f32],
+    c: f32,
+    stream: u64,
     config: &TrainConfig,
     n_features: usize,
 ) -> Vec<f32> {
-    let n = y.len();
-    let diag = 0.5 / config.c;
+    let n = targets.len();
+    let diag = 0.5 / c;
     let mut w = vec![0.0f32; n_features + 1];
     let mut alpha = vec![0.0f32; n];
-    let sign: Vec<f32> = y.iter().map(|&l| if l == class { 1.0 } else { -1.0 }).collect();
+    let sign = targets;
     // The bias is a feature of constant value 1 (regularised, as in LIBLINEAR).
     let qd: Vec<f32> = m.sqnorm.iter().map(|&s| s + 1.0 + diag).collect();
-    let mut active: Vec<usize> = (0..n).collect();
-    let mut rng = SplitMix64(config.seed.wrapping_mul(0x9e37_79b9).wrapping_add(u64::from(class)));
+    let all: Vec<usize> = (0..n).filter(|&i| sign[i] != 0.0).collect();
+    let mut active = all.clone();
+    let mut rng = SplitMix64(config.seed.wrapping_mul(0x9e37_79b9).wrapping_add(stream));
     let (mut pg_max_old, mut pg_min_old) = (f32::INFINITY, f32::NEG_INFINITY);
     let eps = config.tolerance;
     for _ in 0..config.max_epochs {
@@ -608,10 +632,10 @@ fn train_binary(
             k += 1;
         }
         if pg_max - pg_min <= eps {
-            if active.len() == n {
+            if active.len() == all.len() {
                 break;
             }
-            active = (0..n).collect();
+            active.clone_from(&all);
             pg_max_old = f32::INFINITY;
             pg_min_old = f32::NEG_INFINITY;
             continue;
@@ -623,10 +647,13 @@ fn train_binary(
     w
 }
 
-fn calibrate(
+/// Calibrates the intents' temperature and out-of-scope threshold on
+/// `held_out`, and the hand-off head's too when `handoff` is set.
+fn calibrate<E: Labelled>(
     data: &mut ModelData,
-    held_out: &[Example],
+    held_out: &[E],
     config: &TrainConfig,
+    handoff: bool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), TrainError> {
     let model = Model::load(&data.to_bytes()?)?;
@@ -636,11 +663,21 @@ fn calibrate(
     // or a label the model does not know).
     let mut rows: Vec<(Vec<f32>, Option<usize>)> = Vec::with_capacity(held_out.len());
     for e in held_out {
-        let scores = model.class_scores(&e.text, &mut scratch).to_vec();
-        let gold = labels.iter().position(|&l| l == e.label);
+        let scores = model.class_scores(e.text(), &mut scratch).to_vec();
+        let gold = labels.iter().position(|&l| l == e.label());
         rows.push((scores, gold));
     }
-    let nll = |t: f32| -> f64 {
+    if handoff && model.has_handoff_head() {
+        let scored: Vec<([f32; HANDOFF_CLASSES], HandoffKind)> = held_out
+            .iter()
+            .filter_map(|e| Some((model.handoff_scores(e.text(), &mut scratch), e.handoff()?)))
+            .collect();
+        let (temperature, threshold) = calibrate_handoff(&scored, config.handoff_max_false);
+        data.handoff_temperature = temperature;
+        data.handoff_threshold = threshold;
+        progress(Progress::HandoffCalibrated { temperature, threshold });
+    }
+    let t = fit_temperature(|t| {
         let mut total = 0.0f64;
         let mut n = 0usize;
         for (s, gold) in &rows {
@@ -651,20 +688,7 @@ fn calibrate(
             n += 1;
         }
         if n == 0 { 0.0 } else { total / n as f64 }
-    };
-    // Golden-section search on log T over [0.05, 200].
-    let (mut lo, mut hi) = (0.05f64.ln(), 200f64.ln());
-    let phi = 0.618_034f64;
-    for _ in 0..60 {
-        let a = hi - phi * (hi - lo);
-        let b = lo + phi * (hi - lo);
-        if nll(a.exp() as f32) < nll(b.exp() as f32) {
-            hi = b;
-        } else {
-            lo = a;
-        }
-    }
-    let t = ((lo + hi) / 2.0).exp() as f32;
+    });
     data.temperature = t;
 
     // Threshold: predictions and confidences at temperature t.
@@ -679,7 +703,7 @@ fn calibrate(
             .fold((0, f32::NEG_INFINITY), |acc, (i, x)| if x > acc.1 { (i, x) } else { acc });
         let z: f32 = s.iter().map(|&x| crate::model::exp_neg(t * (x - max))).sum();
         let conf = 1.0 / z;
-        if e.label == OOS_LABEL {
+        if e.label() == OOS_LABEL {
             oos.push((conf, Some(best) == oos_class));
         } else {
             inscope.push((conf, Some(best) == *gold && Some(best) != oos_class));
@@ -718,115 +742,86 @@ fn calibrate(
     Ok(())
 }
 
-/// Evaluation results.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metrics {
-    /// Fraction of examples whose predicted label equals the gold label
-    /// (`oos` included as a label).
-    pub accuracy: f64,
-    /// Accuracy over the examples whose gold label is not `oos`.
-    pub in_scope_accuracy: f64,
-    /// Unweighted mean F1 over the labels seen in gold or predictions.
-    pub macro_f1: f64,
-    /// Number of examples.
-    pub n: usize,
-    /// Fraction of `oos` examples predicted `oos`; None without `oos` rows.
-    pub oos_recall: Option<f64>,
-    /// Messages scored per second by one thread (the scoring loop only).
-    pub msgs_per_sec: f64,
+/// The softmax inverse temperature minimising `nll` (the mean negative
+/// log-likelihood at a temperature): golden-section search on log T over
+/// [0.05, 200].
+fn fit_temperature(nll: impl Fn(f32) -> f64) -> f32 {
+    let (mut lo, mut hi) = (0.05f64.ln(), 200f64.ln());
+    let phi = 0.618_034f64;
+    for _ in 0..60 {
+        let a = hi - phi * (hi - lo);
+        let b = lo + phi * (hi - lo);
+        if nll(a.exp() as f32) < nll(b.exp() as f32) {
+            hi = b;
+        } else {
+            lo = a;
+        }
+    }
+    ((lo + hi) / 2.0).exp() as f32
 }
 
-/// Scores every example with `model` on this thread, timing only the scoring
-/// loop (repeated until it has run for 200 ms), and computes the metrics.
-pub fn evaluate(model: &Model, examples: &[Example]) -> Metrics {
-    let mut scratch = Scratch::new();
-    // Warm the scratch buffers so the timed loop does not allocate.
-    if let Some(e) = examples.first() {
-        model.score(&e.text, &mut scratch);
+/// The hand-off head's temperature and threshold from held-out raw class
+/// scores and gold kinds: the temperature by likelihood, then, among the
+/// thresholds that hand off at most `max_false` of the plain rows, the one
+/// with the best hand-off F1 (the lowest such on a tie). Without data the
+/// temperature is 1 and the threshold 0.5.
+fn calibrate_handoff(rows: &[([f32; HANDOFF_CLASSES], HandoffKind)], max_false: f32) -> (f32, f32) {
+    if rows.is_empty() {
+        return (1.0, 0.5);
     }
-    let mut predicted = Vec::with_capacity(examples.len());
-    let start = Instant::now();
-    for e in examples {
-        predicted.push(model.score(&e.text, &mut scratch).intent);
-    }
-    let mut elapsed = start.elapsed().as_secs_f64();
-    let mut scored = examples.len();
-    // Small files time too briefly to measure: repeat the loop (results are
-    // identical) until at least 200 ms have been measured.
-    while elapsed < 0.2 && !examples.is_empty() {
-        let start = Instant::now();
-        for e in examples {
-            std::hint::black_box(model.score(&e.text, &mut scratch));
+    let t = fit_temperature(|t| {
+        let mut total = 0.0f64;
+        for (s, gold) in rows {
+            let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let z: f64 = s.iter().map(|&x| f64::from(t * (x - max)).exp()).sum();
+            total += z.ln() - f64::from(t * (s[gold.index()] - max));
         }
-        elapsed += start.elapsed().as_secs_f64();
-        scored += examples.len();
-    }
-    let n = examples.len();
-    let mut correct = 0usize;
-    let (mut in_n, mut in_ok, mut oos_n, mut oos_ok) = (0usize, 0usize, 0usize, 0usize);
-    // label -> (tp, fp, fn)
-    let mut per: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    for (e, &p) in examples.iter().zip(&predicted) {
-        let pl = model.label(p);
-        let gold = e.label.as_str();
-        let ok = pl == gold;
-        correct += usize::from(ok);
-        if gold == OOS_LABEL {
-            oos_n += 1;
-            oos_ok += usize::from(ok);
-        } else {
-            in_n += 1;
-            in_ok += usize::from(ok);
-        }
-        if ok {
-            per.entry(gold).or_default().0 += 1;
-        } else {
-            per.entry(pl).or_default().1 += 1;
-            per.entry(gold).or_default().2 += 1;
-        }
-    }
-    let f1s: Vec<f64> = per
-        .values()
-        .map(|&(tp, fp, fn_)| {
-            let denom = 2 * tp + fp + fn_;
-            if denom == 0 { 0.0 } else { 2.0 * tp as f64 / denom as f64 }
+        total / rows.len() as f64
+    });
+    // Per row: the probability of its most likely hand-off kind, whether
+    // that kind is right, and whether the row is plain.
+    let mut judged: Vec<(f32, bool, HandoffKind)> = rows
+        .iter()
+        .map(|(s, gold)| {
+            let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f64> = s.iter().map(|&x| f64::from(t * (x - max)).exp()).collect();
+            let z: f64 = e.iter().sum();
+            let best = (2..HANDOFF_CLASSES).fold(1, |b, k| if e[k] > e[b] { k } else { b });
+            ((e[best] / z) as f32, HandoffKind::ALL[best] == *gold, *gold)
         })
         .collect();
-    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    Metrics {
-        accuracy: ratio(correct, n),
-        in_scope_accuracy: ratio(in_ok, in_n),
-        macro_f1: if f1s.is_empty() { 0.0 } else { f1s.iter().sum::<f64>() / f1s.len() as f64 },
-        n,
-        oos_recall: (oos_n > 0).then(|| ratio(oos_ok, oos_n)),
-        msgs_per_sec: if elapsed > 0.0 { scored as f64 / elapsed } else { 0.0 },
-    }
-}
-
-/// Area under the ROC curve of `scores` for the positives in `labels`
-/// (ties count one half). None unless both classes are present.
-pub fn auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    let mut pairs: Vec<(f32, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
-    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let pos = labels.iter().filter(|&&l| l).count();
-    let neg = labels.len() - pos;
-    if pos == 0 || neg == 0 {
-        return None;
-    }
-    // Rank-sum (Mann-Whitney U) with average ranks for ties.
-    let mut rank_sum = 0.0f64;
+    // Highest probability first: lowering the threshold past a row hands it off.
+    judged.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let positives = judged.iter().filter(|r| r.2 != HandoffKind::None).count();
+    let plain = judged.len() - positives;
+    let (mut tp, mut fp, mut false_handoffs) = (0usize, 0usize, 0usize);
+    // No hand-off at all: F1 0 (or 1 when nothing needs one).
+    let mut best = (if positives == 0 { 1.0 } else { 0.0 }, 1.0f32);
     let mut i = 0;
-    while i < pairs.len() {
-        let mut j = i;
-        while j < pairs.len() && pairs[j].0 == pairs[i].0 {
-            j += 1;
+    while i < judged.len() {
+        // Rows with equal probability go in together.
+        let p = judged[i].0;
+        while i < judged.len() && judged[i].0 == p {
+            let (_, right, gold) = judged[i];
+            if right {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            false_handoffs += usize::from(gold == HandoffKind::None);
+            i += 1;
         }
-        let avg_rank = (i + j + 1) as f64 / 2.0; // ranks are 1-based
-        rank_sum += avg_rank * pairs[i..j].iter().filter(|p| p.1).count() as f64;
-        i = j;
+        if false_handoffs as f64 > f64::from(max_false) * plain as f64 {
+            break;
+        }
+        // Micro F1 over the kinds: a hand-off of the wrong kind is a false
+        // positive for one kind and a false negative for another.
+        let f1 = 2.0 * tp as f64 / (tp + fp + positives) as f64;
+        if f1 >= best.0 {
+            best = (f1, p);
+        }
     }
-    let u = rank_sum - (pos * (pos + 1)) as f64 / 2.0;
-    Some(u / (pos as f64 * neg as f64))
+    (t, best.1.clamp(0.0, 1.0))
 }
 
 /// A small, fast, seedable generator (SplitMix64), so shuffles are the same
@@ -847,189 +842,5 @@ impl SplitMix64 {
             let j = (self.next() % (i as u64 + 1)) as usize;
             v.swap(i, j);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Scratch;
-
-    fn ex(text: &str, label: &str) -> Example {
-        Example { text: text.into(), label: label.into() }
-    }
-
-    fn toy() -> Vec<Example> {
-        let mut v = Vec::new();
-        for (i, item) in ["jas", "broek", "schoen", "tas", "jurk", "shirt"].iter().enumerate() {
-            v.push(ex(&format!("wat kost de {item}"), "buy.price"));
-            v.push(ex(&format!("hoeveel kost deze {item} {i}"), "buy.price"));
-            v.push(ex(&format!("waar is mijn {item} bestelling"), "service.track"));
-            v.push(ex(&format!("mijn {item} pakket is nog niet bezorgd"), "service.track"));
-            v.push(ex(&format!("ik wil mijn {item} retour sturen"), "service.return"));
-            v.push(ex(&format!("hoe kan ik de {item} terugsturen"), "service.return"));
-        }
-        v
-    }
-
-    fn small_config() -> TrainConfig {
-        TrainConfig {
-            features: FeatureConfig { bucket_bits: 12, ..FeatureConfig::default() },
-            ..TrainConfig::default()
-        }
-    }
-
-    #[test]
-    fn learns_a_toy_problem_deterministically() {
-        let data = toy();
-        let a = train(&data, None, &small_config(), &|_| {}).unwrap();
-        let b = train(&data, None, &small_config(), &|_| {}).unwrap();
-        assert_eq!(a, b);
-        let model = Model::load(&a.to_bytes().unwrap()).unwrap();
-        let m = evaluate(&model, &data);
-        assert!(m.accuracy > 0.95, "{m:?}");
-        let mut s = Scratch::new();
-        let score = model.score("wat kost die jas", &mut s);
-        assert_eq!(model.label(score.intent), "buy.price");
-        assert!(score.buying_intent > 0.5);
-        let score = model.score("mijn pakket is niet bezorgd", &mut s);
-        assert_eq!(model.label(score.intent), "service.track");
-        assert!(score.buying_intent < 0.5);
-    }
-
-    #[test]
-    fn feature_groups_are_normalised_with_and_without_idf() {
-        let data = [ex("card lost", "a"), ex("card", "b"), ex("money sent", "b")];
-        let config =
-            FeatureConfig { bucket_bits: 16, content_pairs: true, ..FeatureConfig::default() };
-        for use_idf in [false, true] {
-            let m = featurise(&data, &config, use_idf);
-            // No bucket repeats within "card lost", so each group has
-            // length exactly its weight: the row's squared norm is 1 + 1.
-            assert!((m.sqnorm[0] - 2.0).abs() < 1e-4, "idf {use_idf}: {}", m.sqnorm[0]);
-            assert_eq!(m.idf_squared.len(), if use_idf { config.buckets() } else { 0 });
-        }
-        let m = featurise(&data, &config, true);
-        let idf_of = |word: &str| {
-            let mut unigram = None;
-            for_each_feature(word, &config, |b, g| {
-                if g == Group::Word && unigram.is_none() {
-                    unigram = Some(b);
-                }
-            });
-            let id = m.buckets.iter().position(|&b| Some(b) == unigram).unwrap();
-            m.idf[id]
-        };
-        // `card` is in two of the three examples, `lost` in one.
-        assert!((idf_of("card") - ((4.0f32 / 3.0).ln() + 1.0)).abs() < 1e-5);
-        assert!((idf_of("lost") - (2.0f32.ln() + 1.0)).abs() < 1e-5);
-    }
-
-    #[test]
-    fn the_scorer_sees_the_trainers_feature_values() {
-        let config = every_option_config(12);
-        let data = toy();
-        let model_data = fit(&data, &config, &|_| {}).unwrap();
-        let model = Model::load(&model_data.to_bytes().unwrap()).unwrap();
-        let m = featurise(&data, &config.features, true);
-        let n = model.n_classes();
-        let stride = crate::model::row_stride(n);
-        let mut scratch = Scratch::new();
-        for (i, e) in data.iter().enumerate() {
-            // score[c] = bias[c] + scale[c] * sum over features of
-            // value / idf * quantised weight (the idf is in the weight).
-            let (ids, values) = m.row(i);
-            let expected: Vec<f32> = (0..n)
-                .map(|c| {
-                    let sum: f32 = ids
-                        .iter()
-                        .zip(values)
-                        .map(|(&id, &v)| {
-                            let q =
-                                model_data.weights[m.buckets[id as usize] as usize * stride + c];
-                            v / m.idf[id as usize] * f32::from(q)
-                        })
-                        .sum();
-                    model_data.bias[c] + model_data.class_scale[c] * sum
-                })
-                .collect();
-            let got = model.class_scores(&e.text, &mut scratch);
-            for (c, (&g, &x)) in got.iter().zip(&expected).enumerate() {
-                assert!(
-                    (g - x).abs() <= 1e-4 * (1.0 + x.abs()),
-                    "{}: class {c}: {g} vs {x}",
-                    e.text
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn learns_with_every_feature_option_and_idf() {
-        let config = every_option_config(12);
-        let data = toy();
-        let a = train(&data, None, &config, &|_| {}).unwrap();
-        assert_eq!(a, train(&data, None, &config, &|_| {}).unwrap());
-        assert_eq!(a.feature_flags, FeatureConfig::KNOWN_FLAGS);
-        let model = Model::load(&a.to_bytes().unwrap()).unwrap();
-        assert_eq!(model.feature_config(), config.features);
-        let m = evaluate(&model, &data);
-        assert!(m.accuracy > 0.95, "{m:?}");
-    }
-
-    #[test]
-    fn threshold_is_calibrated_with_oos_rows() {
-        let data = toy();
-        let mut val = toy();
-        for t in ["het weer in parijs", "speel muziek af", "hoe oud is de maan", "zet een wekker"] {
-            val.push(ex(t, OOS_LABEL));
-        }
-        let d = train(&data, Some(&val), &small_config(), &|_| {}).unwrap();
-        assert!(d.temperature > 0.0);
-        assert!((0.0..=1.0).contains(&d.oos_threshold));
-        let model = Model::load(&d.to_bytes().unwrap()).unwrap();
-        let m = evaluate(&model, &val);
-        assert!(m.oos_recall.is_some());
-        assert!(m.in_scope_accuracy >= 0.95 - f64::from(small_config().max_inscope_loss));
-    }
-
-    #[test]
-    fn csv_errors_name_the_line() {
-        let ok = "text,label\nhallo,greet\n\"a, b\",x\n";
-        let v = read_csv_from(ok.as_bytes(), Path::new("t.csv")).unwrap();
-        assert_eq!(v, vec![ex("hallo", "greet"), ex("a, b", "x")]);
-        let missing = "message,label\nhallo,greet\n";
-        assert!(matches!(
-            read_csv_from(missing.as_bytes(), Path::new("t.csv")),
-            Err(DataError::MissingColumn { column: "text", .. })
-        ));
-        let ragged = "text,label\nhallo,greet\nonly one field\n";
-        let err = read_csv_from(ragged.as_bytes(), Path::new("t.csv")).unwrap_err();
-        assert!(err.to_string().starts_with("t.csv:3:"), "{err}");
-        let empty_label = "text,label\nhallo,\n";
-        let err = read_csv_from(empty_label.as_bytes(), Path::new("t.csv")).unwrap_err();
-        assert!(err.to_string().contains("t.csv:2:") && err.to_string().contains("label"), "{err}");
-    }
-
-    #[test]
-    fn auc_matches_definition() {
-        assert_eq!(auc(&[0.1, 0.9], &[false, true]), Some(1.0));
-        assert_eq!(auc(&[0.9, 0.1], &[false, true]), Some(0.0));
-        assert_eq!(auc(&[0.5, 0.5], &[false, true]), Some(0.5));
-        assert_eq!(auc(&[0.5], &[true]), None);
-        let a = auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]).unwrap();
-        assert!((a - 0.75).abs() < 1e-12);
-    }
-
-    #[test]
-    fn folds_partition_the_data() {
-        let data = toy();
-        let folds = stratified_folds(&data, 3, 7);
-        let mut all: Vec<usize> = folds.concat();
-        all.sort_unstable();
-        assert_eq!(all, (0..data.len()).collect::<Vec<_>>());
-        let (keep, held) = stratified_split(&data, 0.2, 1);
-        assert_eq!(keep.len() + held.len(), data.len());
-        assert!(!held.is_empty());
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use loket_catalog::Catalog;
-use loket_intent::Model;
-use loket_pipeline::{Inbound, Pipeline, PipelineConfig};
+use loket_intent::{HandoffKind, IntentId, Model, Score, Signals};
+use loket_pipeline::{Escalation, EscalationSource, Inbound, Pipeline, PipelineConfig};
 use loket_router::{
     AgentId, AgentKind, AgentSpec, AssignReason, Capacity, Channel, ConversationId, CustomerId,
     EscalationTrigger, Event, EventKind, Language, ManualClock, QueueReason, Router, RouterConfig,
@@ -244,4 +244,148 @@ fn a_first_message_with_a_hand_off_signal_goes_to_a_person_at_once() {
         let plain = shop.say(11, "hallo, goedemorgen");
         assert_eq!(plain.decision.agent, Some(AgentId(9)), "{:?}", plain.decision);
     }
+}
+
+/// Messages of each hand-off kind, Dutch and English, with the router's
+/// trigger for it.
+const HANDOFFS: &[(&str, HandoffKind, EscalationTrigger)] = &[
+    ("Vallen de schoenen groot of klein uit?", HandoffKind::Doubt, EscalationTrigger::Doubt),
+    ("Kan deze auto mijn caravan wel trekken?", HandoffKind::Doubt, EscalationTrigger::Doubt),
+    (
+        "I can't decide between the 128 GB and the 256 GB model",
+        HandoffKind::Doubt,
+        EscalationTrigger::Doubt,
+    ),
+    (
+        "Waardeloze service, niemand reageert op mijn mails",
+        HandoffKind::Complaint,
+        EscalationTrigger::Complaint,
+    ),
+    (
+        "still no refund after three weeks, I've emailed four times",
+        HandoffKind::Complaint,
+        EscalationTrigger::Complaint,
+    ),
+    ("kan iemand me ff terugbellen?", HandoffKind::Human, EscalationTrigger::HumanRequest),
+    ("can i talk to a real person", HandoffKind::Human, EscalationTrigger::HumanRequest),
+];
+
+fn bot_first_shop() -> Shop {
+    let mut shop = Shop::new(RouterConfig { bot_first: true, ..RouterConfig::default() });
+    shop.agent(9, AgentKind::Bot, &[], BOT);
+    shop.agent(1, AgentKind::Human, &["sales", "service", "returns"], ONE);
+    shop
+}
+
+/// The outcome went to the person with reason escalation, an `escalated`
+/// event named the trigger, and the model's judgement explains it.
+fn assert_escalated(
+    shop: &Shop,
+    outcome: &loket_pipeline::Outcome,
+    text: &str,
+    kind: HandoffKind,
+    trigger: EscalationTrigger,
+) {
+    assert_eq!(outcome.decision.agent, Some(AgentId(1)), "{text}: {:?}", outcome.decision);
+    assert!(
+        matches!(
+            outcome.decision.kind,
+            EventKind::Assigned { reason: AssignReason::Escalation, .. }
+        ),
+        "{text}: {:?}",
+        outcome.decision
+    );
+    assert!(
+        shop.events.iter().any(|e| e.kind == EventKind::Escalated { trigger }),
+        "{text}: {:?}",
+        shop.events
+    );
+    assert_eq!(outcome.handoff.kind, kind, "{text}: {:?}", outcome.handoff);
+    assert!(outcome.handoff.p >= shop.pipeline.model().handoff_threshold(), "{text}");
+    assert!(!outcome.handoff.words.is_empty(), "{text}: {:?}", outcome.handoff);
+    assert_eq!(outcome.escalation.source, EscalationSource::Model, "{text}");
+    let s = outcome.escalation.signals;
+    let set = [s.human_request, s.doubt, s.complaint];
+    assert_eq!(set.iter().filter(|&&b| b).count(), 1, "{text}: one reason, {s:?}");
+}
+
+#[test]
+fn a_first_message_of_each_hand_off_kind_goes_past_the_bot() {
+    for &(text, kind, trigger) in HANDOFFS {
+        let mut shop = bot_first_shop();
+        let outcome = shop.say(10, text);
+        assert_escalated(&shop, &outcome, text, kind, trigger);
+    }
+}
+
+#[test]
+fn a_later_message_of_each_hand_off_kind_takes_the_conversation_from_the_bot() {
+    for &(text, kind, trigger) in HANDOFFS {
+        let mut shop = bot_first_shop();
+        let first = shop.say(10, "hallo, ik heb een vraag");
+        assert_eq!(first.decision.agent, Some(AgentId(9)), "{text}: {:?}", first.decision);
+        assert_eq!(first.handoff.kind, HandoffKind::None);
+        assert!(!first.escalation.any());
+        let second = shop.say(10, "wat kost die dan?");
+        assert_eq!(second.decision.agent, Some(AgentId(9)), "{text}: a plain question stays");
+        let outcome = shop.say(10, text);
+        assert_escalated(&shop, &outcome, text, kind, trigger);
+    }
+}
+
+#[test]
+fn plain_questions_about_sizes_stay_with_the_bot() {
+    let mut shop = bot_first_shop();
+    for (i, text) in
+        ["Welke maten heeft deze broek?", "do you have a size chart", "hoe lang is de levertijd"]
+            .iter()
+            .enumerate()
+    {
+        let outcome = shop.say(20 + i as u64, text);
+        assert_eq!(outcome.decision.agent, Some(AgentId(9)), "{text}: {:?}", outcome.decision);
+        assert_eq!(outcome.handoff.kind, HandoffKind::None, "{text}");
+        assert_eq!(outcome.escalation, Escalation::default(), "{text}");
+    }
+    // The lexicon still names the size (for explanations), but the model
+    // decides.
+    let outcome = shop.say(30, "Welke maten heeft deze broek?");
+    assert!(outcome.score.signals.contains(Signals::SIZE_DOUBT));
+}
+
+#[test]
+fn scores_no_hand_off_head_judged_escalate_on_the_lexicon() {
+    let mut shop = bot_first_shop();
+    let route = |shop: &mut Shop, conversation: u64, signals: Signals| {
+        shop.clock.advance(5_000);
+        let score = Score {
+            intent: IntentId::OOS,
+            confidence: 0.0,
+            buying_intent: 0.0,
+            language: loket_intent::Language::Dutch,
+            signals,
+        };
+        let inbound = Inbound::new(
+            ConversationId(conversation),
+            CustomerId(conversation),
+            Channel::Chat,
+            "(stored score)",
+        );
+        shop.pipeline.route_scored(&inbound, &score, &mut shop.events)
+    };
+    // A score stored before there was a hand-off head: the lexicon decides.
+    let routed = route(&mut shop, 40, Signals::COMPLAINT | Signals::QUESTION);
+    assert_eq!(routed.escalation.source, EscalationSource::Lexicon);
+    assert!(routed.escalation.signals.complaint);
+    assert_eq!(routed.decision.agent, Some(AgentId(1)), "{:?}", routed.decision);
+    // A judged score: the model's none wins over the lexicon's size doubt.
+    let routed = route(&mut shop, 41, Signals::SIZE_DOUBT | Signals::HANDOFF_JUDGED);
+    assert_eq!(routed.escalation, Escalation::default());
+    assert_eq!(routed.decision.agent, Some(AgentId(9)), "{:?}", routed.decision);
+    // And its doubt escalates without any lexicon signal.
+    let routed = route(&mut shop, 42, Signals::HANDOFF_JUDGED | Signals::HANDOFF_DOUBT);
+    assert!(routed.escalation.signals.doubt && routed.escalation.source == EscalationSource::Model);
+    assert!(matches!(
+        routed.decision.kind,
+        EventKind::Queued { reason: QueueReason::Escalation, .. }
+    ));
 }
