@@ -9,19 +9,29 @@
 //!
 //! | field   | holds                                                         | [`MatchKind`] |
 //! |---------|---------------------------------------------------------------|---------------|
-//! | `name`  | name words and their base forms (`bomen` -> `boom`)           | `exact`       |
-//! | `stem`  | Dutch and English snowball stems of name words                | `exact`       |
+//! | `name`  | the product words of the name and their base forms (`bomen` -> `boom`) | `exact` |
+//! | `full`  | every name word, qualifiers included, and its compound heads   | `exact` (a whole word) |
+//! | `stem`  | Dutch and English snowball stems of the product words         | `exact`       |
 //! | `latin` | Latin name words (genus, species, cultivar)                   | `latin`       |
 //! | `alias` | alias words, base forms and joined multi-word aliases         | `synonym`     |
 //! | `syn`   | expansions from the synonyms file and the built-in names      | `synonym`     |
-//! | `head`  | compound heads at every level (`accuboormachine` -> `boormachine`, `machine`), and each word that does not split | `compound` |
-//! | `part`  | compound modifiers (`kattenbakvulling` -> `kattenbak`, `katten`, `kat`, `bak`) and joined word pairs (`blauwe regen` -> `blauweregen`) | `compound` |
+//! | `head`  | compound heads at every level (`accuboormachine` -> `boormachine`, `machine`), and each product word that does not split | `compound` |
+//! | `part`  | the heads again, compound modifiers (`kattenbakvulling` -> `kattenbak`, `katten`, `kat`, `bak`), qualifiers and joined word pairs (`blauwe regen` -> `blauweregen`) | `compound` |
+//!
+//! The *product words* of a name run up to its first Dutch noun (brand and
+//! adjectives before it: `Bosch Accuboormachine`, `Halfvolle melk`); the
+//! words after it *qualify* it (`Hagelslag melk`, `Tuinset (tafel en 4
+//! stoelen)`, `Drinkyoghurt aardbei`) the way a compound's modifiers do, and
+//! are indexed as modifiers: `melk` finds the milk before the sprinkles. A
+//! name without a Dutch noun is all product words.
 //!
 //! Compounds are split with the Dutch dictionary ([`crate::compound`]) and
 //! the catalog's own words. A head match outranks a modifier match (`verf`
-//! finds `Muurverf` before `Verfroller`), and a whole word outranks both.
-//! The head field has field norms like the name field, so among products
-//! with the same head the shortest name wins.
+//! finds `Muurverf` before `Verfroller`): heads are in the part field too,
+//! so a term has one document frequency there whatever its role, and the
+//! head field's match adds to it. A whole word outranks both (name weighs
+//! most). The head and full fields have field norms like the name field, so
+//! among products with the same head the shortest name wins.
 //!
 //! Synonyms and common names are expanded at *index* time, so a typo in a
 //! synonym (`bananeboom`) is caught by the same typo search as a typo in a
@@ -39,9 +49,15 @@
 //! queries on its known base forms in every field, weighted by field; its
 //! compound parts when the word itself is unknown (split with the
 //! dictionary: `kinderjasjes` -> `kinder` + `jasjes`); and typo queries by
-//! word length when no form of it is known. Adjacent words are also tried
-//! joined, two and three at a time (`olijf boom` -> `olijfboom`, `hoge druk
-//! reiniger` -> `hogedrukreiniger`). The words' scores add up, so the product
+//! word length when no form of it is known. A query compound's head weighs
+//! more than its modifiers (unless it is a generic plant word: a
+//! `kiwistruik` is a kiwi first), and a split with a part the catalog lacks
+//! weighs little (likelier a typo). Words written apart that a product name
+//! writes as one are taken as that word (`hoge druk reiniger` and `hogedruk
+//! reiniger` -> `hogedrukreiniger`), so split and joined spellings rank
+//! alike; other adjacent words are also tried joined, two and three at a
+//! time and a pair reversed (`schroeven voor hout` -> `houtschroeven`). The
+//! words' scores add up, so the product
 //! matching most words ranks first, and BM25 favours short, specific names.
 //! Typo queries score a constant below any exact match of the same word.
 
@@ -78,6 +94,7 @@ const F_SYN: u32 = 3;
 const F_PART: u32 = 4;
 const F_STEM: u32 = 5;
 const F_HEAD: u32 = 6;
+const F_FULL: u32 = 7;
 const TAG_BITS: u32 = 3;
 
 /// Per-field weights of an exact term match. Name beats Latin beats alias
@@ -90,11 +107,14 @@ const W_SYN: f32 = 2.2;
 const W_HEAD: f32 = 2.0;
 const W_PART: f32 = 1.5;
 const W_STEM: f32 = 1.4;
+/// Every word of the name, qualifiers included: low, so it mostly breaks
+/// ties (with length normalisation: the shorter name first).
+const W_FULL: f32 = 0.3;
 const W_COMPOUND: f32 = 1.0;
 /// A query compound's modifiers weigh less than its head.
 const W_COMPOUND_MODIFIER: f32 = 0.6;
 /// A query compound the index knows only some parts of.
-const W_PARTIAL_SPLIT: f32 = 0.3;
+const W_PARTIAL_SPLIT: f32 = 0.2;
 /// A joined pair stands for two words, so it outweighs either word alone;
 /// a joined triple for three.
 const W_JOIN: f32 = 6.0;
@@ -135,6 +155,7 @@ struct Fields {
     head: Field,
     part: Field,
     stem: Field,
+    full: Field,
 }
 
 /// Builds a [`Catalog`]: choose synonyms, names and storage, then import.

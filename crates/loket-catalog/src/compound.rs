@@ -309,6 +309,17 @@ impl Dictionary {
             if let Some(base) = self.base_form(text, extra, &mut scratch) {
                 push_unique(&mut out.heads, &base);
             }
+            // And what stands before it a modifier, when it is a word
+            // (with or without a linking `-s-`): `hardloopschoenen` splits
+            // `hard|loopschoenen` but has `hardloop` as a modifier, as
+            // `hardloops|schoenen` has.
+            let prefix = &lemma[..start];
+            let bare = prefix.strip_suffix('s').unwrap_or(prefix);
+            for modifier in [prefix, bare] {
+                if modifier.len() >= MIN_PART && self.known(modifier, extra) {
+                    push_unique(&mut out.modifiers, modifier);
+                }
+            }
         }
         // Split the parts again: modifiers' parts are modifiers, the head's
         // head is a head and its modifiers are modifiers.

@@ -49,7 +49,8 @@ impl Interner {
 }
 
 /// Field tags whose terms typo search runs on.
-pub(super) const SURFACE_MASK: u8 = 1 << F_NAME | 1 << F_LATIN | 1 << F_ALIAS | 1 << F_SYN;
+pub(super) const SURFACE_MASK: u8 =
+    1 << F_NAME | 1 << F_LATIN | 1 << F_ALIAS | 1 << F_SYN | 1 << F_FULL;
 /// At most this many typo candidates per query word (closest first).
 pub(super) const MAX_FUZZY_TERMS: usize = 24;
 
@@ -91,6 +92,9 @@ pub(super) struct WordInfo {
     pub(super) modifiers: Vec<Tok>,
     /// Dutch and English stems.
     pub(super) stems: [Tok; 2],
+    /// Whether the word can be what a product name names: a Dutch noun (a
+    /// dictionary word or compound that is not an inflected adjective).
+    pub(super) noun: bool,
 }
 
 /// The analysed terms of one product, per field.
@@ -103,6 +107,7 @@ pub(super) struct Analysed {
     pub(super) head: Vec<Tok>,
     pub(super) part: Vec<Tok>,
     pub(super) stem: Vec<Tok>,
+    pub(super) full: Vec<Tok>,
 }
 
 impl<'a> std::ops::Deref for Analyzer<'_, 'a> {
@@ -198,7 +203,10 @@ impl Analyzer<'_, '_> {
         let heads = split.heads.iter().map(|p| Tok::from(p.as_str())).collect();
         let modifiers = split.modifiers.iter().map(|p| Tok::from(p.as_str())).collect();
         let stems = text::stems(word).map(|s| Tok::from(s.as_str()));
-        let info = Rc::new(WordInfo { forms, heads, modifiers, stems });
+        // `halfvolle` is `half` + `volle`, an adjective as its head is.
+        let noun = self.is_dutch_noun(word, !split.parts.is_empty(), &mut scratch)
+            && split.parts.last().is_none_or(|head| !self.is_inflected_adjective(&head.text));
+        let info = Rc::new(WordInfo { forms, heads, modifiers, stems, noun });
         self.cache.borrow_mut().insert(word.to_owned(), Rc::clone(&info));
         info
     }
@@ -225,6 +233,70 @@ impl Analyzer<'_, '_> {
         {
             forms.push(form.as_str().into());
         }
+    }
+
+    /// Whether `word` is a Dutch word that can name a product: a compound
+    /// or in the dictionary (or its base form is), three letters or more,
+    /// not a stop word and not an inflected adjective (`halfvolle`, `zoete`, `hoge`,
+    /// `kruimige`, `vastkokende`: an `-e` form whose stem is a word).
+    fn is_dutch_noun(&self, word: &str, compound: bool, scratch: &mut Vec<String>) -> bool {
+        if word.len() < 3
+            || !word.bytes().all(|b| b.is_ascii_lowercase())
+            || text::is_stop_word(word)
+            || self.is_inflected_adjective(word)
+        {
+            return false;
+        }
+        if !compound && !self.dict.contains(word) {
+            text::base_forms(word, scratch);
+            if !scratch.iter().any(|f| f.len() >= 3 && self.dict.contains(f)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn is_inflected_adjective(&self, word: &str) -> bool {
+        let Some(stem) = word.strip_suffix('e') else { return false };
+        if ["ig", "end", "isch", "baar", "lijk", "loos", "rig"].iter().any(|s| stem.ends_with(s)) {
+            return true;
+        }
+        let b = stem.as_bytes();
+        let n = b.len();
+        if n < 2 {
+            return false;
+        }
+        if self.dict.contains(stem) {
+            return true;
+        }
+        let last = b[n - 1];
+        // `volle` -> `vol`, `witte` -> `wit`.
+        if b[n - 2] == last && self.dict.contains(&stem[..n - 1]) {
+            return true;
+        }
+        // `grijze` -> `grijs`, `lieve` -> `lief`.
+        let devoiced = match last {
+            b'z' => Some('s'),
+            b'v' => Some('f'),
+            _ => None,
+        };
+        if let Some(c) = devoiced {
+            let candidate = format!("{}{c}", &stem[..n - 1]);
+            if self.dict.contains(&candidate) {
+                return true;
+            }
+        }
+        // `hoge` -> `hoog`, `rode` -> `rood`: a single vowel doubled.
+        if n >= 3
+            && matches!(b[n - 2], b'a' | b'e' | b'o' | b'u')
+            && !matches!(b[n - 3], b'a' | b'e' | b'i' | b'o' | b'u')
+        {
+            let candidate = format!("{}{}{}", &stem[..n - 1], b[n - 2] as char, last as char);
+            if self.dict.contains(&candidate) {
+                return true;
+            }
+        }
+        false
     }
 
     pub(super) fn known(&self, word: &str) -> bool {
@@ -294,13 +366,33 @@ impl Analyzer<'_, '_> {
         let mut scratch = Vec::new();
         let name_words = text::words(&p.name);
         let latin_words = text::words(&p.latin_name);
-        for w in &name_words {
+        // The name names a product with its first noun (and what stands
+        // before it: brand, adjectives); words after it qualify it
+        // (`Hagelslag melk`, `Tuinset (tafel en 4 stoelen)`, `Drinkyoghurt
+        // aardbei`), as a compound's modifiers do, and are indexed as such.
+        // A name without a Dutch noun is all product words.
+        let main_end =
+            name_words.iter().position(|w| self.word(w).noun).map_or(name_words.len(), |i| i + 1);
+        for (i, w) in name_words.iter().enumerate() {
             let info = self.word(w);
+            a.full.extend(info.forms.iter().chain(&info.heads).cloned());
+            if i >= main_end {
+                a.part.extend(
+                    info.forms
+                        .iter()
+                        .chain(&info.heads)
+                        .chain(&info.modifiers)
+                        .chain(&info.stems)
+                        .cloned(),
+                );
+                continue;
+            }
+            a.stem.extend(info.stems.iter().cloned());
             a.name.extend(info.forms.iter().cloned());
             // A word that does not split is its own head, so the head field
-            // is as long as the name and BM25 favours short names there as
-            // in the name field (`Klauwhamer 450 g` before `Boorhamer
-            // SDS-plus 800W` for `hamer`).
+            // is as long as the name's product words and BM25 favours short
+            // names there as in the name field (`Klauwhamer 450 g` before
+            // `Boorhamer SDS-plus 800W` for `hamer`).
             // Heads go to the part field too, so a term has one document
             // frequency there whatever its role: a product with the term as
             // head scores at least what a product with it as modifier scores
@@ -313,7 +405,6 @@ impl Analyzer<'_, '_> {
                 a.part.extend(info.heads.iter().cloned());
             }
             a.part.extend(info.modifiers.iter().cloned());
-            a.stem.extend(info.stems.iter().cloned());
         }
         let mut joined = Vec::new();
         for pair in name_words.windows(2) {
@@ -340,7 +431,7 @@ impl Analyzer<'_, '_> {
         // makes a `Houtschroef` a `vijs`, not a `Schroevendraaier`.
         let mut keys: Vec<&str> = Vec::new();
         keys.extend(
-            a.name
+            a.full
                 .iter()
                 .chain(&a.latin)
                 .chain(&a.alias)

@@ -28,6 +28,7 @@ impl Catalog {
             head: schema.add_text_field("head", normed.clone()),
             part: schema.add_text_field("part", flat.clone()),
             stem: schema.add_text_field("stem", flat),
+            full: schema.add_text_field("full", normed),
         };
         let schema = schema.build();
         let index = match &builder.directory {
@@ -76,6 +77,7 @@ impl Catalog {
                     (fields.head, F_HEAD, &a.head),
                     (fields.part, F_PART, &a.part),
                     (fields.stem, F_STEM, &a.stem),
+                    (fields.full, F_FULL, &a.full),
                 ] {
                     if terms.is_empty() {
                         continue;

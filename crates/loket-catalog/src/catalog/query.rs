@@ -98,6 +98,7 @@ impl Catalog {
             (f.syn, F_SYN, W_SYN),
             (f.head, F_HEAD, W_HEAD),
             (f.part, F_PART, W_PART),
+            (f.full, F_FULL, W_FULL),
         ] {
             if mask & (1 << tag) != 0 {
                 out.push(self.term_query(field, term, weight * scale));
@@ -137,8 +138,10 @@ impl Catalog {
         let mut scratch = Vec::new();
         let mut fuzzy = Vec::new();
         let mut split = Compound::default();
-        for word in &words {
-            let mut planned = PlannedWord { word: word.clone(), ..PlannedWord::default() };
+        let units = self.join_units(&words, &mut scratch);
+        for (word, joined) in &units {
+            let mut planned =
+                PlannedWord { word: word.clone(), joined: *joined, ..PlannedWord::default() };
             if self.term_id(word).is_some() {
                 planned.forms.push(word.clone());
             }
@@ -208,7 +211,7 @@ impl Catalog {
                     };
                     let score = if distance <= 1 { W_FUZZY_1 } else { W_FUZZY_2 };
                     for (field, tag) in
-                        [(f.name, F_NAME), (f.latin, F_LATIN), (f.alias, F_ALIAS), (f.syn, F_SYN)]
+                        [(f.full, F_FULL), (f.latin, F_LATIN), (f.alias, F_ALIAS), (f.syn, F_SYN)]
                     {
                         if mask & (1 << tag) != 0 {
                             let term = Term::from_field_text(field, term);
@@ -229,10 +232,11 @@ impl Catalog {
         // reiniger` -> `hogedrukreiniger`.
         // And reversed, as a customer says what a compound means:
         // `schroeven voor hout` -> `houtschroeven`.
+        let unit_words: Vec<String> = units.into_iter().map(|(w, _)| w).collect();
         for (n, reversed, weight) in
             [(2, false, W_JOIN), (3, false, W_JOIN3), (2, true, W_JOIN_REVERSED)]
         {
-            for group in words.windows(n) {
+            for group in unit_words.windows(n) {
                 let joined =
                     if reversed { format!("{}{}", group[1], group[0]) } else { group.concat() };
                 let mut form = self.term_id(&joined).is_some().then(|| joined.clone());
@@ -251,6 +255,37 @@ impl Catalog {
         plan
     }
 
+    /// The query's words, with two or three written apart that a product
+    /// name writes as one word taken as that word (`hoge druk reiniger` ->
+    /// `hogedrukreiniger`, flagged `true`), so split and joined spellings
+    /// rank alike. Joins that are only word pairs indexed from names (`rode
+    /// bes` -> `rodebes`) stay words; the join clauses below add them.
+    fn join_units(&self, words: &[String], scratch: &mut Vec<String>) -> Vec<(String, bool)> {
+        let mut units = Vec::with_capacity(words.len());
+        let mut i = 0;
+        while i < words.len() {
+            let mut taken = 1;
+            for n in [3, 2] {
+                let Some(group) = words.get(i..i + n) else { continue };
+                let joined = group.concat();
+                text::base_forms(&joined, scratch);
+                let product_word = std::iter::once(&joined)
+                    .chain(scratch.iter())
+                    .any(|f| self.mask(f) & (1 << F_NAME | 1 << F_HEAD) != 0);
+                if product_word {
+                    units.push((joined, true));
+                    taken = n;
+                    break;
+                }
+            }
+            if taken == 1 {
+                units.push((words[i].clone(), false));
+            }
+            i += taken;
+        }
+        units
+    }
+
     /// How `entry` matched: the least direct way any query word matched it.
     pub(super) fn classify(&self, plan: &Plan, entry: &Entry) -> MatchKind {
         let mut worst: Option<MatchKind> = None;
@@ -259,7 +294,51 @@ impl Catalog {
                 worst = Some(kind);
             }
         };
-        for join in &plan.joins {
+        let mut every_word_matched = true;
+        for word in &plan.words {
+            let any = |tag: u32| word.forms.iter().any(|f| self.has(entry, f, tag));
+            // A qualifier (`melk` in `Hagelslag melk`) is a word of the
+            // name; a head is in the full field too but is no whole word.
+            let qualifier = word
+                .forms
+                .iter()
+                .any(|f| self.has(entry, f, F_FULL) && !self.has(entry, f, F_HEAD));
+            let kind = if any(F_NAME)
+                || qualifier
+                || word.stems.iter().any(|s| self.has(entry, s, F_STEM))
+            {
+                Some(MatchKind::Exact)
+            } else if any(F_LATIN) {
+                Some(MatchKind::Latin)
+            } else if any(F_ALIAS) || any(F_SYN) {
+                Some(MatchKind::Synonym)
+            } else if any(F_HEAD)
+                || any(F_PART)
+                || word.parts.iter().flatten().any(|p| {
+                    [F_NAME, F_LATIN, F_ALIAS, F_SYN, F_HEAD, F_PART, F_FULL]
+                        .iter()
+                        .any(|&t| self.has(entry, p, t))
+                })
+            {
+                Some(MatchKind::Compound)
+            } else if word.typos > 0 && self.fuzzy_match(entry, &word.word, word.typos) {
+                Some(MatchKind::Fuzzy)
+            } else {
+                None
+            };
+            // Words the customer wrote apart matched as one: a compound match.
+            let kind = kind.map(|k| {
+                if word.joined && k == MatchKind::Exact { MatchKind::Compound } else { k }
+            });
+            match kind {
+                Some(kind) => note(kind),
+                None => every_word_matched = false,
+            }
+        }
+        // A join says how words that did not match alone matched together;
+        // when every word matched, it adds nothing (`rode bes` is exact on
+        // `Rode bes`, though `rodebes` is indexed too).
+        for join in plan.joins.iter().filter(|_| !every_word_matched) {
             let kind = if self.has(entry, join, F_LATIN) {
                 Some(MatchKind::Latin)
             } else if self.has(entry, join, F_ALIAS) || self.has(entry, join, F_SYN) {
@@ -273,39 +352,13 @@ impl Catalog {
                 note(kind);
             }
         }
-        for word in &plan.words {
-            let any = |tag: u32| word.forms.iter().any(|f| self.has(entry, f, tag));
-            let kind = if any(F_NAME) || word.stems.iter().any(|s| self.has(entry, s, F_STEM)) {
-                Some(MatchKind::Exact)
-            } else if any(F_LATIN) {
-                Some(MatchKind::Latin)
-            } else if any(F_ALIAS) || any(F_SYN) {
-                Some(MatchKind::Synonym)
-            } else if any(F_HEAD)
-                || any(F_PART)
-                || word.parts.iter().flatten().any(|p| {
-                    [F_NAME, F_LATIN, F_ALIAS, F_SYN, F_HEAD, F_PART]
-                        .iter()
-                        .any(|&t| self.has(entry, p, t))
-                })
-            {
-                Some(MatchKind::Compound)
-            } else if word.typos > 0 && self.fuzzy_match(entry, &word.word, word.typos) {
-                Some(MatchKind::Fuzzy)
-            } else {
-                None
-            };
-            if let Some(kind) = kind {
-                note(kind);
-            }
-        }
         worst.unwrap_or(MatchKind::Fuzzy)
     }
 
     pub(super) fn fuzzy_match(&self, entry: &Entry, word: &str, typos: u8) -> bool {
         entry.terms.iter().any(|&tagged| {
             let tag = tagged & ((1 << TAG_BITS) - 1);
-            tag <= F_SYN
+            (tag <= F_SYN || tag == F_FULL)
                 && self
                     .terms
                     .get((tagged >> TAG_BITS) as usize)
@@ -336,6 +389,8 @@ pub(super) struct PlannedWord {
     pub(super) complete_split: bool,
     /// Typos allowed, when no form is known.
     pub(super) typos: u8,
+    /// Whether the word is several query words joined.
+    pub(super) joined: bool,
 }
 
 #[derive(Default)]
