@@ -13,14 +13,16 @@
 //! connection's batches are `C * batch / rate` apart and the connections
 //! are evenly staggered. `sent_messages` is `G * batch` when all goes well.
 //!
-//! Traffic comes from `loket-workload` and is encoded before the clock
+//! Traffic comes from `loket-workload` (conversations, follow-ups) with the
+//! built-in texts or a file's (`--texts`), and is encoded before the clock
 //! starts (a pool of at most [`POOL_MESSAGES`] messages, reused round-robin
 //! by longer runs), so generating it is not measured. Each connection has
-//! its own range of conversation and customer ids.
+//! its own range of conversation and customer ids ([`traffic`]).
 //!
 //! Output: progress once a second on stderr; the last stdout line is one
 //! JSON object ([`Report`]).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,18 +32,17 @@ use bytes::{Bytes, BytesMut};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use loket_router::{ConversationId, CustomerId, Language, Message, SkillId};
-use loket_wire::{
-    Frame, FrameCodec, Hello, Id, Limits, MessageBatch, PROTOCOL_VERSION, WireMessage, channel,
-    encode_batch, encode_frame, language,
-};
-use loket_workload::{TEXTS, Traffic};
+use loket_wire::{Frame, FrameCodec, Hello, Limits, PROTOCOL_VERSION, encode_frame};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::Decoder;
+
+mod traffic;
+
+use traffic::{OPEN_PER_CONNECTION, Texts, TrafficSpec, build_pool};
 
 /// Most messages pre-generated in all; longer runs reuse the pool.
 pub const POOL_MESSAGES: u64 = 500_000;
@@ -53,12 +54,6 @@ pub const LATE_AFTER: Duration = Duration::from_millis(5);
 pub const DRAIN: Duration = Duration::from_secs(10);
 /// How long to wait for a TCP connection and the binary handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Share of messages (percent) that open a new conversation.
-const NEW_SHARE: usize = 10;
-/// Open conversations per connection that follow-ups go to.
-const OPEN_PER_CONNECTION: usize = 1_000;
-/// Distinct customers per connection.
-const CUSTOMERS: u64 = 50_000;
 /// Largest coalesced write of due binary batches.
 const MAX_WRITE: usize = 1 << 20;
 
@@ -114,6 +109,18 @@ pub struct LoadArgs {
     /// phone numbers) as platforms send them.
     #[arg(long, value_enum, default_value = "numeric")]
     ids: IdStyle,
+    /// What customers write: a file with one message per line, or a CSV
+    /// file (name ending in `.csv`) with a `text` column, such as the
+    /// CLINC150 and BANKING77 files. Each message draws one at random and
+    /// leaves its language to the server. Without it, a few dozen built-in
+    /// shop messages, which the scorer's token cache knows by heart.
+    #[arg(long, value_name = "FILE")]
+    texts: Option<PathBuf>,
+    /// Open conversations that follow-ups go to, over all connections
+    /// (default 1,000 per connection). One message in ten opens a new
+    /// conversation, which takes the place of the oldest.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    conversations: Option<u64>,
 }
 
 /// The last stdout line.
@@ -126,6 +133,10 @@ pub struct Report {
     duration_s: f64,
     connections: usize,
     batch: usize,
+    /// `built-in`, or how many texts the `--texts` file held.
+    texts: String,
+    /// Open conversations over all connections.
+    conversations: u64,
     sent_messages: u64,
     acked_messages: u64,
     errors: u64,
@@ -254,17 +265,32 @@ async fn run_async(args: LoadArgs, target: String) -> anyhow::Result<()> {
 
     // Traffic first, off the clock.
     let generated = Instant::now();
+    let texts = match &args.texts {
+        Some(path) => Texts::read(path)?,
+        None => Texts::BuiltIn,
+    };
+    let open_per_connection = match args.conversations {
+        Some(n) => usize::try_from(n.div_ceil(args.connections as u64)).unwrap_or(usize::MAX),
+        None => OPEN_PER_CONNECTION,
+    };
+    let spec = TrafficSpec {
+        protocol: args.protocol,
+        ids: args.ids,
+        texts: &texts,
+        open_per_connection,
+        seed: args.seed,
+    };
     let pools: Vec<Vec<Bytes>> = schedules
         .iter()
         .enumerate()
         .map(|(c, schedule)| {
             let count = schedule.batches().min(pool_batches) as usize;
-            build_pool(args.protocol, args.ids, c, count, args.batch, args.seed)
+            build_pool(&spec, c, count, args.batch)
         })
         .collect::<anyhow::Result<_>>()?;
     eprintln!(
-        "loket load: {} {} batches of {} over {} connection(s) to {} at {} msgs/s for {:?} \
-         (traffic generated in {:.2?})",
+        "loket load: {} {} batches of {} over {} connection(s) to {} at {} msgs/s for {:?}, \
+         {} texts, {} open conversations (traffic generated in {:.2?})",
         total_batches,
         match args.protocol {
             Protocol::Http => "HTTP",
@@ -275,6 +301,8 @@ async fn run_async(args: LoadArgs, target: String) -> anyhow::Result<()> {
         target,
         args.rate,
         args.duration,
+        texts.describe(),
+        open_per_connection * args.connections,
         generated.elapsed()
     );
 
@@ -340,6 +368,8 @@ async fn run_async(args: LoadArgs, target: String) -> anyhow::Result<()> {
         duration_s: args.duration.as_secs_f64(),
         connections: args.connections,
         batch: args.batch,
+        texts: texts.describe(),
+        conversations: (open_per_connection * args.connections) as u64,
         sent_messages: sent,
         acked_messages: acked,
         errors,
@@ -751,159 +781,6 @@ async fn drive_http(
     Outcome { histogram, last_answer }
 }
 
-/// Generates one connection's traffic with `loket-workload`: new
-/// conversations and follow-ups, Dutch and English, in an id range of its own.
-struct Generator {
-    traffic: Traffic,
-    /// Recent conversations' opening messages, a ring.
-    open: Vec<Message>,
-    oldest: usize,
-    /// Indexes into `TEXTS` by language: Dutch, English.
-    texts: [Vec<usize>; 2],
-    base: u64,
-    made: u64,
-    ids: IdStyle,
-}
-
-impl Generator {
-    fn new(connection: usize, seed: u64, ids: IdStyle) -> Generator {
-        // Connection c owns ids [(c + 1) << 40, (c + 2) << 40).
-        let base = (connection as u64 + 1) << 40;
-        let seed = seed ^ (connection as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let by = |language: Language| {
-            (0..TEXTS.len()).filter(|&i| TEXTS[i].0 == language).collect::<Vec<_>>()
-        };
-        Generator {
-            traffic: Traffic::new(vec![SkillId(0)], base, CUSTOMERS, seed),
-            open: Vec::with_capacity(OPEN_PER_CONNECTION),
-            oldest: 0,
-            texts: [by(Language::NL), by(Language::EN)],
-            base,
-            made: 0,
-            ids,
-        }
-    }
-
-    fn next(&mut self) -> WireMessage {
-        self.made += 1;
-        let (message, text) = if self.open.is_empty() || self.traffic.pick(100) < NEW_SHARE {
-            let (message, text) = self.traffic.new_conversation();
-            if self.open.len() < OPEN_PER_CONNECTION {
-                self.open.push(message.clone());
-            } else {
-                self.open[self.oldest] = message.clone();
-                self.oldest = (self.oldest + 1) % OPEN_PER_CONNECTION;
-            }
-            (message, text)
-        } else {
-            let index = self.traffic.pick(self.open.len());
-            let message = self.traffic.follow_up(&self.open[index]);
-            let texts = &self.texts[usize::from(message.language == Language::EN)];
-            let text = texts.get(self.traffic.pick(texts.len())).copied().unwrap_or(0);
-            (message, text)
-        };
-        let ConversationId(conversation_id) = message.conversation;
-        let CustomerId(customer) = message.customer;
-        // One message in five leaves the language to the server.
-        let language = if self.made.is_multiple_of(5) {
-            language::DETECT
-        } else if message.language == Language::EN {
-            language::EN
-        } else {
-            language::NL
-        };
-        let (conversation_id, customer_id) = match self.ids {
-            IdStyle::Numeric => (Id::Number(conversation_id), Id::Number(self.base + customer)),
-            IdStyle::Text => (uuid_like(conversation_id), phone_like(self.base + customer)),
-        };
-        WireMessage {
-            conversation_id,
-            customer_id,
-            channel: message.channel.index() as u8,
-            language,
-            tier: message.tier,
-            text: TEXTS[text].1.to_owned(),
-            sent_at_us: 0,
-            skills: Vec::new(),
-        }
-    }
-}
-
-/// A UUID-shaped string id (36 bytes), one per number.
-fn uuid_like(n: u64) -> Id {
-    let mixed = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    Id::Text(format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        mixed >> 32,
-        (mixed >> 16) & 0xFFFF,
-        mixed & 0xFFF,
-        (n >> 48) & 0xFFF,
-        n & 0xFFFF_FFFF_FFFF
-    ))
-}
-
-/// A phone-number-shaped string id, one per number.
-fn phone_like(n: u64) -> Id {
-    Id::Text(format!("+31{n:015}"))
-}
-
-/// The JSON body of `POST /v1/messages/batch`.
-#[derive(Serialize)]
-struct HttpBatch<'a> {
-    messages: Vec<HttpMessage<'a>>,
-}
-
-#[derive(Serialize)]
-struct HttpMessage<'a> {
-    conversation_id: &'a Id,
-    customer_id: &'a Id,
-    channel: &'static str,
-    text: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    language: Option<&'static str>,
-    tier: u8,
-}
-
-/// `count` encoded batches of `batch` messages for one connection: binary
-/// frames, or JSON request bodies.
-fn build_pool(
-    protocol: Protocol,
-    ids: IdStyle,
-    connection: usize,
-    count: usize,
-    batch: usize,
-    seed: u64,
-) -> anyhow::Result<Vec<Bytes>> {
-    let mut generator = Generator::new(connection, seed, ids);
-    (0..count)
-        .map(|index| {
-            let messages: Vec<WireMessage> = (0..batch).map(|_| generator.next()).collect();
-            let bytes = match protocol {
-                Protocol::Binary => {
-                    let mut out = Vec::new();
-                    let batch = MessageBatch { batch_id: index as u64 + 1, messages };
-                    encode_batch(&batch, &mut out)?;
-                    out
-                }
-                Protocol::Http => serde_json::to_vec(&HttpBatch {
-                    messages: messages
-                        .iter()
-                        .map(|m| HttpMessage {
-                            conversation_id: &m.conversation_id,
-                            customer_id: &m.customer_id,
-                            channel: channel::name(m.channel).unwrap_or("chat"),
-                            text: &m.text,
-                            language: language::code(m.language),
-                            tier: m.tier,
-                        })
-                        .collect(),
-                })?,
-            };
-            Ok(Bytes::from(bytes))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -957,47 +834,5 @@ mod tests {
         assert_eq!(fast.total_batches(), 1_200_000);
         assert_eq!(fast.batches(), 150_000);
         assert_eq!(fast.offset(fast.batches() - 1), Duration::from_nanos(119_999_900_000));
-    }
-
-    #[test]
-    fn pools_use_disjoint_ids_per_connection_and_valid_fields() {
-        let a = build_pool(Protocol::Binary, IdStyle::Numeric, 0, 3, 50, 1).unwrap();
-        let b = build_pool(Protocol::Binary, IdStyle::Numeric, 1, 3, 50, 1).unwrap();
-        let limits = Limits::default();
-        let ids = |pool: &[Bytes]| {
-            let mut ids = std::collections::BTreeSet::new();
-            for bytes in pool {
-                let Some((Frame::Batch(batch), used)) =
-                    loket_wire::decode_frame(bytes, &limits).unwrap()
-                else {
-                    panic!("a batch frame")
-                };
-                assert_eq!(used, bytes.len());
-                assert_eq!(batch.message_count(), 50);
-                ids.extend(batch.archived().messages.iter().map(|m| m.conversation_id.to_id()));
-            }
-            ids
-        };
-        let (ids_a, ids_b) = (ids(&a), ids(&b));
-        assert!(ids_a.len() > 1 && ids_b.len() > 1);
-        assert!(ids_a.is_disjoint(&ids_b));
-        // Same seed, same traffic.
-        assert_eq!(a, build_pool(Protocol::Binary, IdStyle::Numeric, 0, 3, 50, 1).unwrap());
-        let text = build_pool(Protocol::Binary, IdStyle::Text, 0, 3, 50, 1).unwrap();
-        let text_ids = ids(&text);
-        assert_eq!(text_ids.len(), ids_a.len(), "one string per number");
-        assert!(text_ids.iter().all(|id| matches!(id, Id::Text(t) if t.len() == 36)));
-
-        let http = build_pool(Protocol::Http, IdStyle::Numeric, 2, 1, 10, 1).unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&http[0]).unwrap();
-        let messages = body["messages"].as_array().unwrap();
-        assert_eq!(messages.len(), 10);
-        for m in messages {
-            assert!(channel::from_name(m["channel"].as_str().unwrap()).is_some());
-            let id: u64 = m["conversation_id"].as_str().unwrap().parse().unwrap();
-            assert!(id >= 3 << 40);
-            assert!(!m["text"].as_str().unwrap().is_empty());
-            assert!(m.get("language").is_none_or(|l| l == "nl" || l == "en"));
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end: `loket load` against tiny fake servers (binary protocol and
 //! HTTP) on 127.0.0.1 that acknowledge everything.
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::{Command, Output};
@@ -28,6 +29,8 @@ struct Counts {
     messages: AtomicU64,
     /// Messages whose conversation and customer ids were both strings.
     text_ids: AtomicU64,
+    /// Distinct texts and conversations seen (binary).
+    seen: std::sync::Mutex<(BTreeSet<String>, BTreeSet<String>)>,
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -103,6 +106,12 @@ async fn binary_connection(mut stream: TcpStream, received: Arc<Counts>) {
                         })
                         .count();
                     received.text_ids.fetch_add(text as u64, Ordering::Relaxed);
+                    let mut seen = received.seen.lock().unwrap();
+                    for m in batch.archived().messages.iter() {
+                        seen.0.insert(m.text.as_str().to_owned());
+                        seen.1.insert(format!("{:?}", m.conversation_id.to_id()));
+                    }
+                    drop(seen);
                     seq += count;
                     Frame::Ack(Ack {
                         batch_id: batch.batch_id(),
@@ -203,6 +212,8 @@ fn check_report(report: &serde_json::Value, protocol: &str, sent: u64) {
         "duration_s",
         "connections",
         "batch",
+        "texts",
+        "conversations",
         "sent_messages",
         "acked_messages",
         "errors",
@@ -285,6 +296,58 @@ fn binary_load_can_name_conversations_and_customers_with_strings() {
     check_report(&report, "binary", 1_000);
     assert_eq!(report["ids"], "text");
     assert_eq!(received.text_ids.load(Ordering::Relaxed), 1_000);
+}
+
+#[test]
+fn binary_load_sends_a_files_texts_over_the_conversations_asked_for() {
+    let runtime = runtime();
+    let (addr, received) = start(&runtime, "binary");
+    let target = addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clinc.csv");
+    let rows: Vec<String> =
+        (0..30).map(|i| format!("\"what is my balance, account {i}\",balance")).collect();
+    std::fs::write(&file, format!("text,label\n{}\n", rows.join("\n"))).unwrap();
+    let output = loket(&[
+        "load",
+        "--target",
+        &target,
+        "--rate",
+        "3000",
+        "--duration",
+        "1s",
+        "--batch",
+        "100",
+        "--connections",
+        "2",
+        "--texts",
+        file.to_str().unwrap(),
+        "--conversations",
+        "40",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report = last_json_line(&output);
+    check_report(&report, "binary", 3_000);
+    assert_eq!(report["texts"], "30 from a file");
+    assert_eq!(report["conversations"], 40);
+    let seen = received.seen.lock().unwrap();
+    let expected: BTreeSet<String> =
+        (0..30).map(|i| format!("what is my balance, account {i}")).collect();
+    assert_eq!(seen.0, expected, "every text of the file, and only those");
+    // One message in ten opens a conversation: about 300 of 3,000.
+    assert!((150..=500).contains(&seen.1.len()), "{} conversations", seen.1.len());
+    drop(seen);
+
+    let missing = loket(&["load", "--target", &target, "--texts", "/nonexistent/texts.txt"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("cannot open /nonexistent/texts.txt"),
+        "{}",
+        stderr(&missing)
+    );
+    let zero = loket(&["load", "--target", &target, "--conversations", "0"]);
+    assert!(!zero.status.success());
+    assert!(stderr(&zero).contains("--conversations"), "{}", stderr(&zero));
 }
 
 #[test]
