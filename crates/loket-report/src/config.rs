@@ -16,7 +16,8 @@ pub struct MeterConfig {
     pub short_abandon_ms: u64,
     /// An order up to this long after the close still counts as the
     /// conversation's conversion (default 1 h). A closed conversation's
-    /// state is kept this long, then dropped; 0 drops it at the close.
+    /// state is kept this long, then dropped; with 0, an order in the same
+    /// millisecond as the close still counts.
     pub order_window_ms: u64,
     /// Intervals whose start is this much older than the meter's current
     /// 15-minute interval are dropped (default 35 days); at least 15 min.

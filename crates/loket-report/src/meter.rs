@@ -269,12 +269,10 @@ impl Meter {
             FactKind::Order { value } => parts.ordered(conversation, value),
             FactKind::Closed => {
                 parts.closed(conversation, at);
-                if self.config.order_window_ms == 0 {
-                    self.conversations.remove(&id);
-                } else {
-                    let expiry = at.saturating_add(self.config.order_window_ms);
-                    self.expiries.push_back((expiry, id, at));
-                }
+                // Dropped once time passes the window (with a window of 0,
+                // once it passes the close).
+                let expiry = at.saturating_add(self.config.order_window_ms);
+                self.expiries.push_back((expiry, id, at));
             }
         }
     }

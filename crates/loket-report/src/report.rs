@@ -274,7 +274,7 @@ impl Meter {
             interval: query.interval,
             intervals: rows
                 .iter()
-                .map(|((start, _, key), m)| row(*start, start + length, key, m))
+                .map(|((start, _, key), m)| row(*start, start.saturating_add(length), key, m))
                 .collect(),
             groups: groups.iter().map(|((_, key), m)| row(from, to, key, m)).collect(),
             totals: MeasuresReport::from_measures(&totals),
