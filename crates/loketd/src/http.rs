@@ -63,6 +63,7 @@ pub struct AppState {
 
 mod agents;
 mod catalog;
+mod console;
 mod conversations;
 mod errors;
 mod events;
@@ -115,6 +116,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/events", get(events))
         .merge(api)
+        .merge(console::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
