@@ -80,7 +80,7 @@ pub enum ModelError {
 }
 
 /// Everything a model file stores. Produced by [`crate::train::train`];
-/// written with [`ModelData::to_bytes`]; read back zero-copy by [`Model`].
+/// written with [`ModelData::to_bytes`]; read back zero-copy by [`Model`](super::Model).
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct ModelData {
     /// Free-form provenance (training command, data sizes).
