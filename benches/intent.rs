@@ -1,4 +1,5 @@
-//! Intent scoring throughput: the built-in shop model, and a 150-class model
+//! Intent scoring throughput: the built-in shop model (with and without the
+//! hand-off explanation), and a 150-class model
 //! trained on CLINC150 at bench start (when the data is present; the model
 //! is written to the target directory, never to the repository).
 //!
@@ -36,6 +37,15 @@ fn bench_builtin(c: &mut Criterion) {
         b.iter(|| {
             for m in MESSAGES {
                 black_box(model.score(black_box(m), &mut scratch));
+            }
+        })
+    });
+    // With the hand-off explanation: a second walk over the tokens of the
+    // messages the model hands off.
+    group.bench_function("builtin_score_explained_12_msgs", |b| {
+        b.iter(|| {
+            for m in MESSAGES {
+                black_box(model.score_explained(black_box(m), &mut scratch));
             }
         })
     });
