@@ -3,7 +3,8 @@
 
 use std::sync::LazyLock;
 
-use crate::{Catalog, Synonyms};
+use crate::compound::{Compound, Dictionary};
+use crate::{Catalog, Synonyms, text};
 
 /// Parses arbitrary bytes as a synonyms file: never panics; a parse is
 /// stable (formatting the rules and parsing again gives the same rules).
@@ -69,5 +70,35 @@ pub fn catalog_query(data: &[u8]) {
         assert!(hit.score.is_finite());
         assert_eq!(hit.in_stock, hit.stock > 0);
         assert_eq!(CATALOG.stock(&hit.sku), Some(hit.stock));
+    }
+}
+
+/// Splits every word of arbitrary bytes with the built-in Dutch dictionary,
+/// once knowing no catalog words and once knowing every five-letter string:
+/// never panics; a split has two parts or more, each a non-empty run of
+/// a-z, and at least one head; a word that does not split leaves the output
+/// empty; splitting again gives the same result.
+pub fn catalog_decompound(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let dict = Dictionary::builtin();
+    let (mut out, mut again) = (Compound::default(), Compound::default());
+    for word in text::words(&text) {
+        for known in [&(|_: &str| false) as &dyn Fn(&str) -> bool, &|w: &str| w.len() == 5] {
+            let split = dict.split(&word, known, &mut out);
+            assert_eq!(split, dict.split(&word, known, &mut again), "{word}");
+            assert_eq!(out, again, "{word}: not deterministic");
+            if !split {
+                assert_eq!(out, Compound::default(), "{word}: no split, but output");
+                continue;
+            }
+            assert!(out.parts.len() >= 2, "{word}: {out:?}");
+            assert!(!out.heads.is_empty(), "{word}: {out:?}");
+            for part in &out.parts {
+                assert!(
+                    !part.text.is_empty() && part.text.bytes().all(|b| b.is_ascii_lowercase()),
+                    "{word}: {out:?}"
+                );
+            }
+        }
     }
 }

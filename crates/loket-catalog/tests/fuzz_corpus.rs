@@ -30,12 +30,22 @@ fn catalog_query_corpus() {
     replay("catalog_query", loket_catalog::fuzz_checks::catalog_query);
 }
 
+#[test]
+fn catalog_decompound_corpus() {
+    replay("catalog_decompound", loket_catalog::fuzz_checks::catalog_decompound);
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
 
     #[test]
     fn arbitrary_queries_never_panic(q in "\\PC{0,60}") {
         loket_catalog::fuzz_checks::catalog_query(q.as_bytes());
+    }
+
+    #[test]
+    fn arbitrary_words_split_safely(s in "[a-z ]{0,60}") {
+        loket_catalog::fuzz_checks::catalog_decompound(s.as_bytes());
     }
 
     #[test]

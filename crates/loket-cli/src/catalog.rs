@@ -55,12 +55,33 @@ pub struct SearchArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("set").required(true).args(["catalog", "shops"])))]
 pub struct EvalArgs {
-    #[command(flatten)]
-    source: CatalogSource,
-    /// Labelled queries, tab-separated: query, expected sku[|sku], kind.
+    /// Catalog file, as for `search` (with --queries).
+    #[arg(long, value_name = "FILE", requires = "queries")]
+    catalog: Option<PathBuf>,
+    /// Solr-format synonyms file.
+    #[arg(long, value_name = "FILE", conflicts_with = "shops")]
+    synonyms: Option<PathBuf>,
+    /// Extra common names (tab-separated: name, Latin name), added to or overriding the built-in ones.
     #[arg(long, value_name = "FILE")]
-    queries: PathBuf,
+    names: Option<PathBuf>,
+    /// Do not use the built-in Dutch and English plant names.
+    #[arg(long)]
+    no_builtin_names: bool,
+    /// Labelled queries, tab-separated: query, expected sku[|sku], kind.
+    #[arg(long, value_name = "FILE", conflicts_with = "shops")]
+    queries: Option<PathBuf>,
+    /// A directory of shops, evaluated each and all together: per shop NAME.csv,
+    /// NAME_queries.tsv and, when present, NAME_synonyms.txt.
+    #[arg(long, value_name = "DIR", conflicts_with = "catalog")]
+    shops: Option<PathBuf>,
+    /// With --shops: the held-out queries (DIR/heldout/NAME.tsv) instead of NAME_queries.tsv.
+    #[arg(long, requires = "shops")]
+    heldout: bool,
+    /// With --shops: leave the shops' synonyms files out.
+    #[arg(long, requires = "shops")]
+    no_synonyms: bool,
     /// Print every miss.
     #[arg(long)]
     misses: bool,
@@ -156,50 +177,142 @@ fn search(args: SearchArgs) -> anyhow::Result<()> {
 }
 
 fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
-    let catalog = load(&args.source)?;
-    let cases = eval::parse_queries(&read_to_string(&args.queries)?)
-        .with_context(|| format!("in {}", args.queries.display()))?;
-    let report: EvalReport = eval::evaluate(&catalog, &cases)?;
+    let source = |catalog: PathBuf, synonyms: Option<PathBuf>| CatalogSource {
+        catalog,
+        synonyms,
+        names: args.names.clone(),
+        no_builtin_names: args.no_builtin_names,
+    };
+    let mut sets: Vec<(String, CatalogSource, PathBuf)> = Vec::new();
+    match (&args.catalog, &args.queries, &args.shops) {
+        (Some(catalog), Some(queries), None) => sets.push((
+            String::new(),
+            source(catalog.clone(), args.synonyms.clone()),
+            queries.clone(),
+        )),
+        (None, None, Some(dir)) => {
+            for shop in shops_in(dir)? {
+                let queries = if args.heldout {
+                    dir.join("heldout").join(format!("{shop}.tsv"))
+                } else {
+                    dir.join(format!("{shop}_queries.tsv"))
+                };
+                if !queries.is_file() {
+                    eprintln!("loket: {shop}: no {}, skipped", queries.display());
+                    continue;
+                }
+                let synonyms = dir.join(format!("{shop}_synonyms.txt"));
+                let synonyms = (!args.no_synonyms && synonyms.is_file()).then_some(synonyms);
+                sets.push((
+                    shop.clone(),
+                    source(dir.join(format!("{shop}.csv")), synonyms),
+                    queries,
+                ));
+            }
+            if sets.is_empty() {
+                bail!("{}: no shop with a catalog and a queries file", dir.display());
+            }
+        }
+        _ => bail!("give --catalog and --queries, or --shops"),
+    }
+    let mut reports: Vec<(String, EvalReport)> = Vec::with_capacity(sets.len());
+    for (shop, source, queries) in &sets {
+        let catalog = load(source)?;
+        let cases = eval::parse_queries(&read_to_string(queries)?)
+            .with_context(|| format!("in {}", queries.display()))?;
+        reports.push((shop.clone(), eval::evaluate(&catalog, &cases)?));
+    }
+    let total = combine(reports.iter().map(|(_, r)| r));
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let per_shop = args.shops.is_some();
     if args.json {
-        let by_kind: serde_json::Map<String, serde_json::Value> = report
-            .by_kind
-            .iter()
-            .map(|(k, t)| {
-                (k.clone(), serde_json::json!({"hit_at_1": t.hit_at_1(), "hits": t.hits, "queries": t.total}))
-            })
-            .collect();
-        let json = serde_json::json!({
-            "hit_at_1": report.overall.hit_at_1(),
-            "hits": report.overall.hits,
-            "queries": report.overall.total,
-            "by_kind": by_kind,
-        });
+        let mut json = report_json(&total);
+        if per_shop {
+            let shops: serde_json::Map<String, serde_json::Value> =
+                reports.iter().map(|(shop, r)| (shop.clone(), report_json(r))).collect();
+            json["shops"] = serde_json::Value::Object(shops);
+        }
         writeln!(out, "{json}")?;
     } else {
-        writeln!(
-            out,
-            "hit@1 {:.3} ({}/{})",
-            report.overall.hit_at_1(),
-            report.overall.hits,
-            report.overall.total
-        )?;
-        for (kind, tally) in &report.by_kind {
+        if per_shop {
+            for (shop, report) in &reports {
+                let t = report.overall;
+                writeln!(out, "{shop:<14} {:.3} ({}/{})", t.hit_at_1(), t.hits, t.total)?;
+            }
+            writeln!(out, "all shops:")?;
+        }
+        let t = total.overall;
+        writeln!(out, "hit@1 {:.3} ({}/{})", t.hit_at_1(), t.hits, t.total)?;
+        for (kind, tally) in &total.by_kind {
             writeln!(out, "  {kind:<12} {:.3} ({}/{})", tally.hit_at_1(), tally.hits, tally.total)?;
         }
     }
     if args.misses {
-        for miss in &report.misses {
-            eprintln!(
-                "miss line {}: {:?} expected {} got {}",
-                miss.case.line,
-                miss.case.query,
-                miss.case.expected.join("|"),
-                miss.got.as_deref().unwrap_or("nothing")
-            );
+        for (shop, report) in &reports {
+            let at = if shop.is_empty() { String::new() } else { format!("{shop} ") };
+            for miss in &report.misses {
+                eprintln!(
+                    "miss {at}line {}: {:?} expected {} got {}",
+                    miss.case.line,
+                    miss.case.query,
+                    miss.case.expected.join("|"),
+                    miss.got.as_deref().unwrap_or("nothing")
+                );
+            }
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// The shops in `dir`: the names of its `.csv` files, sorted.
+fn shops_in(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut shops = Vec::new();
+    for entry in entries {
+        let path = entry.with_context(|| format!("reading {}", dir.display()))?.path();
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            shops.push(stem.to_owned());
+        }
+    }
+    shops.sort_unstable();
+    Ok(shops)
+}
+
+/// The reports of several query sets as one (misses are left out).
+fn combine<'a>(reports: impl Iterator<Item = &'a EvalReport>) -> EvalReport {
+    let mut total = EvalReport::default();
+    for report in reports {
+        total.overall.hits += report.overall.hits;
+        total.overall.total += report.overall.total;
+        for (kind, tally) in &report.by_kind {
+            let sum = total.by_kind.entry(kind.clone()).or_default();
+            sum.hits += tally.hits;
+            sum.total += tally.total;
+        }
+    }
+    total
+}
+
+fn report_json(report: &EvalReport) -> serde_json::Value {
+    let by_kind: serde_json::Map<String, serde_json::Value> = report
+        .by_kind
+        .iter()
+        .map(|(k, t)| {
+            (
+                k.clone(),
+                serde_json::json!({"hit_at_1": t.hit_at_1(), "hits": t.hits, "queries": t.total}),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "hit_at_1": report.overall.hit_at_1(),
+        "hits": report.overall.hits,
+        "queries": report.overall.total,
+        "by_kind": by_kind,
+    })
 }

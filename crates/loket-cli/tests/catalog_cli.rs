@@ -87,6 +87,44 @@ fn eval_prints_hit_at_1() {
 }
 
 #[test]
+fn eval_of_a_shops_directory_reports_each_shop_and_every_kind() {
+    let out = loket()
+        .args(["catalog", "eval", "--json", "--shops"])
+        .arg(testdata("shops"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shops = json["shops"].as_object().unwrap();
+    for shop in ["diy", "electronics", "fashion", "furniture", "groceries", "pets"] {
+        assert!(shops[shop]["queries"].as_u64().unwrap() >= 40, "{shop}: {json}");
+    }
+    let queries: u64 = shops.values().map(|s| s["queries"].as_u64().unwrap()).sum();
+    assert_eq!(json["queries"].as_u64().unwrap(), queries);
+    assert!(json["hit_at_1"].as_f64().unwrap() >= 0.95, "{json}");
+    assert!(json["by_kind"]["head"]["hit_at_1"].as_f64().unwrap() >= 0.95, "{json}");
+
+    let out = loket()
+        .args(["catalog", "eval", "--heldout", "--no-synonyms", "--shops"])
+        .arg(testdata("shops"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("diy "), "{table}");
+    assert!(table.contains("all shops:\nhit@1 "), "{table}");
+
+    let out = loket()
+        .args(["catalog", "eval", "--queries"])
+        .arg(testdata("queries.tsv"))
+        .arg("--shops")
+        .arg(testdata("shops"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "--queries and --shops together");
+}
+
+#[test]
 fn bench_search_ends_with_a_json_line() {
     let out = loket()
         .args(["bench", "search", "--json", "--products", "2000", "--queries", "300"])
