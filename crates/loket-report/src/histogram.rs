@@ -16,12 +16,16 @@ const SUB_BITS: u32 = 5;
 
 /// Counts of durations by bucket, with their count, sum and maximum.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Unchecked")]
 pub struct Histogram {
     count: u64,
     sum: u64,
     max: u64,
-    /// (bucket, count), sorted by bucket, no zero counts.
-    buckets: Vec<(u16, u64)>,
+    /// Buckets that hold values, ascending (searched apart from the
+    /// counts, so a search touches 2 bytes per bucket).
+    buckets: Vec<u16>,
+    /// The count of each bucket of `buckets`, never zero.
+    counts: Vec<u64>,
 }
 
 impl Histogram {
@@ -31,9 +35,12 @@ impl Histogram {
         self.sum = self.sum.saturating_add(value);
         self.max = self.max.max(value);
         let bucket = bucket_of(value);
-        match self.buckets.binary_search_by_key(&bucket, |&(b, _)| b) {
-            Ok(at) => self.buckets[at].1 += 1,
-            Err(at) => self.buckets.insert(at, (bucket, 1)),
+        match self.buckets.binary_search(&bucket) {
+            Ok(at) => self.counts[at] += 1,
+            Err(at) => {
+                self.buckets.insert(at, bucket);
+                self.counts.insert(at, 1);
+            }
         }
     }
 
@@ -45,26 +52,45 @@ impl Histogram {
         self.count += other.count;
         self.sum = self.sum.saturating_add(other.sum);
         self.max = self.max.max(other.max);
-        let (ours, theirs) = (&self.buckets, &other.buckets);
-        let mut merged = Vec::with_capacity(ours.len() + theirs.len());
+        // Usually every bucket of `other` is already here (a day's slots
+        // see the same durations): add in place, no allocation.
+        let mut at = 0;
+        let contained = other.buckets.iter().all(|bucket| {
+            while self.buckets.get(at).is_some_and(|ours| ours < bucket) {
+                at += 1;
+            }
+            self.buckets.get(at) == Some(bucket)
+        });
+        if contained {
+            let mut at = 0;
+            for (bucket, count) in other.buckets.iter().zip(&other.counts) {
+                while self.buckets[at] != *bucket {
+                    at += 1;
+                }
+                self.counts[at] += count;
+            }
+            return;
+        }
+        let total = self.buckets.len() + other.buckets.len();
+        let (mut buckets, mut counts) = (Vec::with_capacity(total), Vec::with_capacity(total));
         let (mut i, mut j) = (0, 0);
-        while i < ours.len() && j < theirs.len() {
-            let ((a, n), (b, m)) = (ours[i], theirs[j]);
-            if a == b {
-                merged.push((a, n + m));
+        while i < self.buckets.len() || j < other.buckets.len() {
+            let ours = self.buckets.get(i).copied().unwrap_or(u16::MAX);
+            let theirs = other.buckets.get(j).copied().unwrap_or(u16::MAX);
+            let mut count = 0;
+            if ours <= theirs && i < self.buckets.len() {
+                count += self.counts[i];
                 i += 1;
-                j += 1;
-            } else if a < b {
-                merged.push((a, n));
-                i += 1;
-            } else {
-                merged.push((b, m));
+            }
+            if theirs <= ours && j < other.buckets.len() {
+                count += other.counts[j];
                 j += 1;
             }
+            buckets.push(ours.min(theirs));
+            counts.push(count);
         }
-        merged.extend_from_slice(&ours[i..]);
-        merged.extend_from_slice(&theirs[j..]);
-        self.buckets = merged;
+        self.buckets = buckets;
+        self.counts = counts;
     }
 
     /// How many values were recorded.
@@ -92,13 +118,49 @@ impl Histogram {
         }
         let rank = (self.count * percent).div_ceil(100).max(1);
         let mut seen = 0;
-        for &(bucket, n) in &self.buckets {
+        for (&bucket, &n) in self.buckets.iter().zip(&self.counts) {
             seen += n;
             if seen >= rank {
                 return Some(bucket_high(bucket).min(self.max));
             }
         }
         Some(self.max)
+    }
+}
+
+/// The largest bucket (that of `u64::MAX`).
+const LAST_BUCKET: u16 = 64 + 57 * 32 + 31;
+
+/// A histogram as read from a snapshot, before its invariants are checked.
+#[derive(Deserialize)]
+struct Unchecked {
+    count: u64,
+    sum: u64,
+    max: u64,
+    buckets: Vec<u16>,
+    counts: Vec<u64>,
+}
+
+impl TryFrom<Unchecked> for Histogram {
+    type Error = &'static str;
+
+    /// Buckets ascending, known and one count each; counts positive and
+    /// adding up to `count`.
+    fn try_from(h: Unchecked) -> Result<Histogram, &'static str> {
+        let ascending = h.buckets.windows(2).all(|pair| pair[0] < pair[1]);
+        let known = h.buckets.last().is_none_or(|&last| last <= LAST_BUCKET);
+        let total =
+            h.counts.iter().try_fold(0u64, |sum, &n| (n > 0).then(|| sum.checked_add(n)).flatten());
+        if !ascending || !known || h.buckets.len() != h.counts.len() || total != Some(h.count) {
+            return Err("damaged histogram");
+        }
+        Ok(Histogram {
+            count: h.count,
+            sum: h.sum,
+            max: h.max,
+            buckets: h.buckets,
+            counts: h.counts,
+        })
     }
 }
 
@@ -132,6 +194,7 @@ mod tests {
     #[test]
     fn buckets_cover_every_value_in_order() {
         let mut previous = 0;
+        assert_eq!(bucket_of(u64::MAX), LAST_BUCKET);
         for value in (0..5000).chain([u64::MAX / 3, u64::MAX - 1, u64::MAX]) {
             let bucket = bucket_of(value);
             assert!(bucket >= previous);
@@ -166,7 +229,30 @@ mod tests {
             b.record(value);
             all.record(value);
         }
+        let mut in_place = a.clone();
+        in_place.merge(&a.clone());
         a.merge(&b);
         assert_eq!(a, all);
+        let mut twice = Histogram::default();
+        for value in [5, 70, 70, 9000, 100_000, 5, 70, 70, 9000, 100_000] {
+            twice.record(value);
+        }
+        assert_eq!(in_place, twice);
+    }
+
+    #[test]
+    fn damaged_histograms_are_refused() {
+        let mut good = Histogram::default();
+        good.record(7);
+        good.record(700);
+        let json = serde_json::to_string(&good).unwrap();
+        assert_eq!(serde_json::from_str::<Histogram>(&json).unwrap(), good);
+        for damaged in [
+            json.replace("\"count\":2", "\"count\":3"),
+            json.replace("[7,", "[70000,"),
+            json.replace("[1,1]", "[0,2]"),
+        ] {
+            assert!(serde_json::from_str::<Histogram>(&damaged).is_err(), "{damaged}");
+        }
     }
 }

@@ -27,6 +27,11 @@ use crate::timers::{TimerKey, TimerKind, Timers};
 /// (serde) and restored gives the same reports and, fed the same later
 /// facts, the same events.
 ///
+/// Clocks never run backwards: facts are in time order, and a restored
+/// meter's durations saturate at zero rather than wrap. Histograms are
+/// checked when read from a snapshot; the rest of a snapshot is trusted
+/// (the journal's snapshot store checksums it).
+///
 /// Memory: one entry per open conversation (about 200 bytes), kept after
 /// the close for `order_window_ms`; one set of [`Measures`] per group that
 /// saw a conversation in a retained 15-minute slot; at most two timers per
@@ -453,7 +458,7 @@ impl Parts<'_> {
             && let Some(start) = conversation.clock_start
         {
             conversation.wait_recorded = true;
-            self.count(conversation, |m| m.wait_ms.record(at - start));
+            self.count(conversation, |m| m.wait_ms.record(at.saturating_sub(start)));
         }
     }
 
@@ -478,7 +483,7 @@ impl Parts<'_> {
             let Some(start) = conversation.clock_start else {
                 return;
             };
-            let first_response = at - start;
+            let first_response = at.saturating_sub(start);
             conversation.first_response_ms = Some(first_response);
             self.timers.cancel(conversation.first_reply_timer.take());
             let in_target = first_response <= conversation.targets.first_reply_ms;
@@ -492,7 +497,7 @@ impl Parts<'_> {
             });
         } else if let Some(since) = conversation.unanswered_since.take() {
             self.timers.cancel(conversation.next_reply_timer.take());
-            self.count(conversation, |m| m.next_reply_ms.record(at - since));
+            self.count(conversation, |m| m.next_reply_ms.record(at.saturating_sub(since)));
         }
     }
 
@@ -517,8 +522,8 @@ impl Parts<'_> {
         conversation.closed_at = Some(at);
         self.timers.cancel(conversation.first_reply_timer.take());
         self.timers.cancel(conversation.next_reply_timer.take());
-        let resolution = at - conversation.first_at;
-        let handle = conversation.human_assigned_at.map(|assigned| at - assigned);
+        let resolution = at.saturating_sub(conversation.first_at);
+        let handle = conversation.human_assigned_at.map(|assigned| at.saturating_sub(assigned));
         let answered = conversation.tally.answered;
         let short = resolution <= self.config.short_abandon_ms;
         let bot_resolved =
