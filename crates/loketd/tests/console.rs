@@ -619,6 +619,25 @@ fn the_operations_page_shows_the_tenant_live_in_a_real_browser() {
         .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png"));
     std::fs::write(&target, &png).unwrap();
 
+    // The daemon restarts on the same address: the page reconnects and
+    // resumes after the last event it saw, missing and repeating nothing.
+    rt.block_on(daemon.shutdown()).unwrap();
+    let state = "document.getElementById('status').dataset.state";
+    browser.wait_for("the page to see the daemon go", state, |v| v == "down");
+    let mut again = config(dir.path());
+    again.listen = addr;
+    let daemon = rt.block_on(Spawned::start(again)).unwrap();
+    let after = (0..30).map(|i| message(&format!("after-{i}"), &format!("a{i}"), "chat", "hallo"));
+    post_batch(&rt, addr, after.collect());
+    let page = wait_until_page_matches_api(&mut browser, &rt, addr);
+    assert_eq!(page["status"], "live", "{page:#}");
+    let seqs = browser.eval(
+        "[...document.querySelectorAll('#events tbody td.seq')].map((td) => Number(td.textContent.replace(/[^0-9]/g, '')))",
+    );
+    let seqs: Vec<u64> = seqs.as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect();
+    assert_eq!(seqs.len(), 200);
+    assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1), "every event once, in order: {seqs:?}");
+
     // Sign out forgets the token.
     browser.eval("document.getElementById('signout').click(); true");
     let stored = browser.eval("sessionStorage.getItem('loket.token')");
@@ -628,4 +647,56 @@ fn the_operations_page_shows_the_tenant_live_in_a_real_browser() {
     drop(browser);
     rt.block_on(daemon.shutdown()).unwrap();
     eprintln!("browser test took {:?}", started.elapsed());
+}
+
+#[test]
+fn ten_thousand_agents_are_counted_and_paged_not_drawn() {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let presences = ["available", "available", "available", "away", "offline", "not_responding"];
+    let mut lines = String::new();
+    for i in 0..10_000 {
+        let agent = json!({"id": format!("agent-{i}"), "skills": {"service": 1 + i % 10},
+            "languages": ["nl"], "presence": presences[i % presences.len()],
+            "team": format!("team-{:02}", i % 12)});
+        lines.push_str(&format!("{agent}\n"));
+    }
+    let agents = dir.path().join("agents.jsonl");
+    std::fs::write(&agents, lines).unwrap();
+    let mut config = config(&dir.path().join("data"));
+    config.tenants = vec![loketd::TenantConfig {
+        name: "big".to_owned(),
+        tokens: vec!["big-tenant-token".to_owned()],
+        agents: Some(agents),
+        ..loketd::TenantConfig::default()
+    }];
+    let daemon = rt.block_on(Spawned::start(config)).unwrap();
+
+    let mut browser = Browser::launch();
+    browser.navigate(&format!("http://{}/", daemon.http));
+    browser.eval(
+        "document.getElementById('token').value = 'big-tenant-token';\
+         document.getElementById('login-form').requestSubmit(); true",
+    );
+    let page = browser
+        .wait_for("10,000 agents counted", PAGE, |page| page["agent_range"] == "1–25 of 10,000");
+    assert_eq!(
+        page["presence"],
+        json!({"available": 5_001, "away": 1_667, "offline": 1_666, "not_responding": 1_666})
+    );
+    assert_eq!(page["agents"], 10_000);
+    assert_eq!(page["agent_rows"], 25);
+    let teams = browser.eval("document.querySelectorAll('#teams tbody tr').length");
+    assert_eq!(teams, 12);
+    let nodes = browser.eval("document.getElementsByTagName('*').length");
+    assert!(nodes.as_u64().unwrap() < 1_500, "the DOM stays small: {nodes} elements");
+
+    browser.eval("document.getElementById('agents-next').click(); true");
+    browser.set_field("agent-presence", "offline", "change");
+    let page = browser.eval(PAGE);
+    assert_eq!(page["agent_range"], "1–25 of 1,666", "a filter starts at its first page");
+    assert!(browser.errors.is_empty(), "the page reported errors: {:#?}", browser.errors);
+    drop(browser);
+    rt.block_on(daemon.shutdown()).unwrap();
 }
