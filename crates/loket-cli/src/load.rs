@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::Decoder;
 
+mod tls;
 mod traffic;
 
 use traffic::{OPEN_PER_CONNECTION, Texts, TrafficSpec, build_pool};
@@ -121,6 +122,20 @@ pub struct LoadArgs {
     /// conversation, which takes the place of the oldest.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     conversations: Option<u64>,
+    /// Speak TLS to the target (a `loketd` with `[tls]`).
+    #[arg(long)]
+    tls: bool,
+    /// Trust the certificate authorities in this PEM file instead of the
+    /// usual public ones (Mozilla's list).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca: Option<PathBuf>,
+    /// A client certificate chain (PEM), for a binary listener with
+    /// `client_ca`.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 /// The last stdout line.
@@ -307,11 +322,15 @@ async fn run_async(args: LoadArgs, target: String) -> anyhow::Result<()> {
     );
 
     // Connect everything before the clock starts.
+    let tls = if args.tls { Some(Arc::new(tls::Client::new(&args, &target)?)) } else { None };
     let mut connections = Vec::with_capacity(args.connections);
     for c in 0..args.connections {
+        let stream = connect(&target, tls.as_deref()).await?;
         let connection = match args.protocol {
-            Protocol::Binary => Connection::Binary(connect_binary(&target, &args.token).await?),
-            Protocol::Http => Connection::Http(connect_http(&target).await?),
+            Protocol::Binary => {
+                Connection::Binary(connect_binary(stream, &target, &args.token).await?)
+            }
+            Protocol::Http => Connection::Http(connect_http(stream, &target).await?),
         };
         if c == 0
             && let Connection::Binary((_, _, tenant)) = &connection
@@ -337,7 +356,7 @@ async fn run_async(args: LoadArgs, target: String) -> anyhow::Result<()> {
             Connection::Http(sender) => {
                 let host = target.clone();
                 let token = args.token.clone();
-                tokio::spawn(drive_http(sender, host, token, plan, counters))
+                tokio::spawn(drive_http(sender, host, token, tls.clone(), plan, counters))
             }
         });
     }
@@ -423,7 +442,7 @@ async fn progress(counters: Arc<Counters>, done: Arc<AtomicBool>, start: Instant
 enum Connection {
     /// The stream after the handshake, bytes already read past `Welcome`,
     /// and the tenant.
-    Binary((TcpStream, BytesMut, String)),
+    Binary((Stream, BytesMut, String)),
     /// A keep-alive HTTP/1.1 connection.
     Http(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
 }
@@ -447,21 +466,56 @@ impl Plan {
     }
 }
 
-async fn tcp_connect(target: &str) -> anyhow::Result<TcpStream> {
+/// A connection to the target: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(stream) => stream.write_all(bytes).await,
+            Stream::Tls(stream) => {
+                stream.write_all(bytes).await?;
+                stream.flush().await
+            }
+        }
+    }
+
+    async fn read_buf(&mut self, buffer: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(stream) => stream.read_buf(buffer).await,
+            Stream::Tls(stream) => stream.read_buf(buffer).await,
+        }
+    }
+}
+
+/// Connects, with a TLS handshake when `tls` is given.
+async fn connect(target: &str, tls: Option<&tls::Client>) -> anyhow::Result<Stream> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
         .await
         .map_err(|_| anyhow::anyhow!("cannot connect to {target}: timed out"))?
         .with_context(|| format!("cannot connect to {target}"))?;
     stream.set_nodelay(true)?;
-    Ok(stream)
+    match tls {
+        None => Ok(Stream::Plain(stream)),
+        Some(tls) => {
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(stream))
+                .await
+                .map_err(|_| anyhow::anyhow!("TLS handshake with {target}: timed out"))?
+                .with_context(|| format!("TLS handshake with {target}"))?;
+            Ok(Stream::Tls(Box::new(stream)))
+        }
+    }
 }
 
-/// Connects, says `Hello` and waits for `Welcome`.
+/// Says `Hello` on `stream` and waits for `Welcome`.
 async fn connect_binary(
+    mut stream: Stream,
     target: &str,
     token: &str,
-) -> anyhow::Result<(TcpStream, BytesMut, String)> {
-    let mut stream = tcp_connect(target).await?;
+) -> anyhow::Result<(Stream, BytesMut, String)> {
     let mut hello = Vec::new();
     encode_frame(
         &Frame::Hello(Hello { version: PROTOCOL_VERSION, token: token.to_owned() }),
@@ -493,17 +547,29 @@ async fn connect_binary(
 }
 
 async fn connect_http(
+    stream: Stream,
     target: &str,
 ) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
-    let stream = tcp_connect(target).await?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .with_context(|| format!("HTTP handshake with {target}"))?;
-    tokio::spawn(async move {
-        // Errors surface on the requests.
-        let _ = connection.await;
-    });
-    Ok(sender)
+    async fn handshake<S>(
+        stream: S,
+        target: &str,
+    ) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .with_context(|| format!("HTTP handshake with {target}"))?;
+        tokio::spawn(async move {
+            // Errors surface on the requests.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+    match stream {
+        Stream::Plain(stream) => handshake(stream, target).await,
+        Stream::Tls(stream) => handshake(stream, target).await,
+    }
 }
 
 /// A batch waiting for its answer.
@@ -515,12 +581,34 @@ struct InFlight {
 
 /// Sends the binary batches on schedule, pipelined, and reads the answers.
 async fn drive_binary(
-    stream: TcpStream,
+    stream: Stream,
     buffer: BytesMut,
     plan: Plan,
     counters: Arc<Counters>,
 ) -> Outcome {
-    let (read, write) = stream.into_split();
+    match stream {
+        Stream::Plain(stream) => {
+            let (read, write) = stream.into_split();
+            drive_halves(read, write, buffer, plan, counters).await
+        }
+        Stream::Tls(stream) => {
+            let (read, write) = tokio::io::split(*stream);
+            drive_halves(read, write, buffer, plan, counters).await
+        }
+    }
+}
+
+async fn drive_halves<R, W>(
+    read: R,
+    write: W,
+    buffer: BytesMut,
+    plan: Plan,
+    counters: Arc<Counters>,
+) -> Outcome
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let (tx, rx) = mpsc::channel::<InFlight>(WINDOW);
     let expected = plan.schedule.batches();
     let deadline = plan.deadline;
@@ -536,7 +624,7 @@ async fn drive_binary(
 }
 
 async fn send_binary(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut write: impl tokio::io::AsyncWrite + Unpin,
     plan: &Plan,
     tx: mpsc::Sender<InFlight>,
     counters: &Counters,
@@ -580,7 +668,8 @@ async fn send_binary(
             // The reader is gone: the connection ended.
             break;
         }
-        if write.write_all(&out).await.is_err() {
+        // (Flushing pushes TLS records out; plain TCP has nothing to flush.)
+        if write.write_all(&out).await.is_err() || write.flush().await.is_err() {
             // The reader sees the connection end and counts what is missing.
             return;
         }
@@ -597,7 +686,7 @@ const ERRORS_SHOWN: u32 = 3;
 /// stream, on a frame it cannot decode, or at `deadline`; batches still in
 /// flight then count as errors.
 async fn read_answers(
-    mut read: tokio::net::tcp::OwnedReadHalf,
+    mut read: impl tokio::io::AsyncRead + Unpin,
     mut buffer: BytesMut,
     mut in_flight: mpsc::Receiver<InFlight>,
     expected: u64,
@@ -695,6 +784,7 @@ async fn drive_http(
     mut sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     host: String,
     token: String,
+    tls: Option<Arc<tls::Client>>,
     plan: Plan,
     counters: Arc<Counters>,
 ) -> Outcome {
@@ -715,7 +805,11 @@ async fn drive_http(
             _ = tokio::time::sleep_until(plan.deadline) => break,
         }
         if sender.ready().await.is_err() {
-            match connect_http(&host).await {
+            let fresh = match connect(&host, tls.as_deref()).await {
+                Ok(stream) => connect_http(stream, &host).await,
+                Err(error) => Err(error),
+            };
+            match fresh {
                 Ok(fresh) => sender = fresh,
                 Err(error) => {
                     report(format!("reconnecting: {error:#}"));

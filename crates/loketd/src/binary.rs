@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
 use loket_wire::{Ack as AckFrame, ErrorFrame, Frame, Limits, ServerCodec, Welcome, codes};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
@@ -25,13 +26,21 @@ use crate::config::LimitsConfig;
 use crate::http::AppState;
 use crate::state::{ApplyError, Incoming, scored};
 use crate::tenant::{Tenant, TenantError};
+use crate::tls::Tls;
 
 /// Batches a connection may have in flight before it stops reading.
 const MAX_IN_FLIGHT: usize = 256;
 
 /// Accepts connections until `shutdown`, then waits for open connections to
-/// finish their batches in flight.
-pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: watch::Receiver<bool>) {
+/// finish their batches in flight. With `tls`, a connection first completes
+/// a TLS handshake (with a client certificate when `client_ca` is set)
+/// within `idle_timeout_ms`.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<Arc<Tls>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -39,8 +48,20 @@ pub async fn serve(listener: TcpListener, state: AppState, mut shutdown: watch::
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let state = state.clone();
+                    let acceptor = tls.as_ref().map(|tls| tls.binary());
                     connections.spawn(async move {
-                        if let Err(error) = connection(stream, state).await {
+                        let ended = match acceptor {
+                            None => connection(stream, state).await,
+                            Some(acceptor) => {
+                                let idle = Duration::from_millis(state.limits.idle_timeout_ms.max(1));
+                                match tokio::time::timeout(idle, acceptor.accept(stream)).await {
+                                    Ok(Ok(stream)) => connection(stream, state).await,
+                                    Ok(Err(error)) => Err(ConnectionError::Tls(error)),
+                                    Err(_) => Err(ConnectionError::Idle(idle)),
+                                }
+                            }
+                        };
+                        if let Err(error) = ended {
                             tracing::debug!(%peer, %error, "binary connection ended");
                         }
                     });
@@ -91,9 +112,14 @@ enum ConnectionError {
     Idle(Duration),
     #[error("{0}")]
     Protocol(String),
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
 }
 
-async fn connection(stream: TcpStream, state: AppState) -> Result<(), ConnectionError> {
+async fn connection<S>(stream: S, state: AppState) -> Result<(), ConnectionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let limits = wire_limits(&state.limits);
     let idle = Duration::from_millis(state.limits.idle_timeout_ms.max(1));
     let mut framed = Framed::new(stream, ServerCodec::new(limits));
@@ -252,8 +278,8 @@ fn submit_batch(
     })
 }
 
-async fn send(
-    framed: &mut Framed<TcpStream, ServerCodec>,
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    framed: &mut Framed<S, ServerCodec>,
     frame: Frame,
     idle: Duration,
 ) -> Result<(), ConnectionError> {

@@ -41,6 +41,8 @@ pub struct Config {
     /// a daemon embedded with [`crate::run`] leaves the process setting to
     /// its host program.
     pub huge_pages: bool,
+    /// TLS on both listeners; plain TCP when left out.
+    pub tls: Option<TlsConfig>,
     /// The tenants. Each has its own agents, conversations, catalog and events.
     pub tenants: Vec<TenantConfig>,
 }
@@ -57,6 +59,7 @@ impl Default for Config {
             event_retention: 1 << 18,
             shutdown_timeout_ms: 10_000,
             huge_pages: false,
+            tls: None,
             tenants: vec![TenantConfig::demo()],
         }
     }
@@ -150,6 +153,22 @@ impl Default for LimitsConfig {
     }
 }
 
+/// TLS for the HTTP and the binary listener (rustls; TLS 1.2 and 1.3).
+/// The files are read at start and again on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM, leaf first.
+    pub cert: PathBuf,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Certificate authorities, PEM: when set, the binary listener accepts
+    /// only clients with a certificate one of them signed. The HTTP
+    /// listener authenticates by bearer token and does not ask for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+}
+
 /// One tenant: a separate router, catalog, journal and event stream.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -241,9 +260,16 @@ impl Config {
     }
 
     /// Makes the tenants' relative file paths (agents, catalog, synonyms,
-    /// model) relative to `folder`, the configuration file's: a file and
-    /// the data it names move together.
+    /// model) and the TLS files relative to `folder`, the configuration
+    /// file's: a file and the data it names move together.
     pub fn resolve_tenant_files(&mut self, folder: &Path) {
+        if let Some(tls) = &mut self.tls {
+            for path in [&mut tls.cert, &mut tls.key].into_iter().chain(tls.client_ca.as_mut()) {
+                if path.is_relative() {
+                    *path = folder.join(&*path);
+                }
+            }
+        }
         for tenant in &mut self.tenants {
             for path in
                 [&mut tenant.agents, &mut tenant.catalog, &mut tenant.synonyms, &mut tenant.model]

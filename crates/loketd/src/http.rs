@@ -132,10 +132,15 @@ pub fn app(state: AppState) -> Router {
 /// waits for its next request), so slow or idle clients cannot hold
 /// connections open. Accept errors (out of file descriptors, ...) are
 /// logged and retried after a pause; they never end the server.
+///
+/// With `tls`, each connection first completes a TLS handshake with the
+/// certificate current when it was accepted, within the same header
+/// timeout.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: &LimitsConfig,
+    tls: Option<Arc<crate::tls::Tls>>,
     mut stopping: watch::Receiver<bool>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -143,9 +148,8 @@ pub async fn serve(
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(limits.header_timeout_ms.max(1)));
+    let header_timeout = Duration::from_millis(limits.header_timeout_ms.max(1));
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -160,11 +164,26 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(app.clone());
+        let Some(tls) = &tls else {
+            let connection =
+                graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "http: connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let (acceptor, watcher, builder) = (tls.http(), graceful.watcher(), builder.clone());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => return tracing::debug!(%error, "http: TLS handshake failed"),
+                Err(_) => return tracing::debug!("http: TLS handshake timed out"),
+            };
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "http: connection ended with an error");
             }
         });

@@ -43,6 +43,7 @@ pub mod metrics;
 #[allow(missing_docs)]
 pub mod state;
 pub mod tenant;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,6 +88,19 @@ pub enum DaemonError {
     /// A socket.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// What a caller of [`run_with`] can do to a running daemon besides
+/// stopping it.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// Reload requests (the binary wires SIGHUP to the [`tls::Reloader`]).
+    pub reload: Option<tls::ReloadRequests>,
+    /// Told once every tenant has recovered and the listeners serve.
+    pub ready: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Opens every tenant (recovering its state), serves until `shutdown`
@@ -99,7 +113,18 @@ pub async fn run(
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
+    run_with(config, listeners, shutdown, Control::default()).await
+}
+
+/// As [`run`], with `control`: certificate reloads and a readiness signal.
+pub async fn run_with(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    control: Control,
+) -> Result<(), DaemonError> {
     config.check()?;
+    let tls = config.tls.as_ref().map(tls::Tls::load).transpose()?.map(Arc::new);
     let _lock = lock_data_dir(&config.data_dir)?;
     let config = Arc::new(config);
     let opening = config.clone();
@@ -133,17 +158,25 @@ pub async fn run(
         http = %listeners.http.local_addr()?,
         binary = %listeners.binary.local_addr()?,
         tenants = tenants.len(),
+        tls = tls.is_some(),
         "loketd ready"
     );
     let http = tokio::spawn({
-        let (app, limits, stopping) =
-            (http::app(state.clone()), state.limits.clone(), stopping.clone());
-        async move { http::serve(listeners.http, app, &limits, stopping).await }
+        let (app, limits, stopping, tls) =
+            (http::app(state.clone()), state.limits.clone(), stopping.clone(), tls.clone());
+        async move { http::serve(listeners.http, app, &limits, tls, stopping).await }
     });
-    let binary = tokio::spawn(binary::serve(listeners.binary, state, stopping));
+    let binary = tokio::spawn(binary::serve(listeners.binary, state, tls.clone(), stopping));
+    let reloads = control.reload.map(|requests| tokio::spawn(requests.serve(tls)));
+    if let Some(ready) = control.ready {
+        let _ = ready.send(());
+    }
 
     shutdown.await;
     tracing::info!("shutting down");
+    if let Some(reloads) = reloads {
+        reloads.abort();
+    }
     ready.store(false, Ordering::Relaxed);
     let _ = stop.send(true);
     let deadline = Duration::from_millis(config.shutdown_timeout_ms);
@@ -202,6 +235,7 @@ pub struct Spawned {
     /// Binary ingest address.
     pub binary: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    reloader: tls::Reloader,
     task: tokio::task::JoinHandle<Result<(), DaemonError>>,
 }
 
@@ -213,38 +247,37 @@ impl Spawned {
         let http = listeners.http.local_addr()?;
         let binary = listeners.binary.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(run(config, listeners, async move {
-            let _ = stopped.await;
-        }));
-        // Wait until it serves (tenants recovered) or failed.
-        let url = format!("{http}");
-        for _ in 0..2_000 {
-            if task.is_finished() {
-                break;
-            }
-            if let Ok(mut stream) = tokio::net::TcpStream::connect(&url).await {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let request = "GET /readyz HTTP/1.1\r\nhost: loketd\r\nconnection: close\r\n\r\n";
-                if stream.write_all(request.as_bytes()).await.is_ok() {
-                    let mut response = Vec::new();
-                    let _ = stream.read_to_end(&mut response).await;
-                    if response.starts_with(b"HTTP/1.1 200") {
-                        break;
+        let (ready, serving) = tokio::sync::oneshot::channel();
+        let (reloader, reload) = tls::reloader();
+        let control = Control { reload: Some(reload), ready: Some(ready) };
+        let mut task = tokio::spawn(run_with(
+            config,
+            listeners,
+            async move {
+                let _ = stopped.await;
+            },
+            control,
+        ));
+        // Serving once every tenant has recovered; or it failed.
+        tokio::select! {
+            biased;
+            Ok(()) = serving => {}
+            finished = &mut task => {
+                return match finished {
+                    Ok(Ok(())) => {
+                        Err(DaemonError::Io(std::io::Error::other("the daemon stopped at once")))
                     }
-                }
+                    Ok(Err(error)) => Err(error),
+                    Err(error) => Err(DaemonError::Io(std::io::Error::other(error.to_string()))),
+                };
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        if task.is_finished() {
-            return match task.await {
-                Ok(Ok(())) => {
-                    Err(DaemonError::Io(std::io::Error::other("the daemon stopped at once")))
-                }
-                Ok(Err(error)) => Err(error),
-                Err(error) => Err(DaemonError::Io(std::io::Error::other(error.to_string()))),
-            };
-        }
-        Ok(Spawned { http, binary, stop: Some(stop), task })
+        Ok(Spawned { http, binary, stop: Some(stop), reloader, task })
+    }
+
+    /// Reads the TLS files again, as SIGHUP does to the `loketd` binary.
+    pub async fn reload_tls(&self) -> Result<(), String> {
+        self.reloader.reload().await
     }
 
     /// Shuts down gracefully and waits for it.

@@ -70,7 +70,10 @@ fn main() -> anyhow::Result<()> {
         let listeners = loketd::Listeners::bind(&config)
             .await
             .with_context(|| format!("binding {} and {}", config.listen, config.binary_listen))?;
-        loketd::run(config, listeners, shutdown_signal()).await?;
+        let (reloader, reload) = loketd::tls::reloader();
+        reload_on_hangup(reloader);
+        let control = loketd::Control { reload: Some(reload), ready: None };
+        loketd::run_with(config, listeners, shutdown_signal(), control).await?;
         anyhow::Ok(())
     })?;
     Ok(())
@@ -93,6 +96,25 @@ fn disable_transparent_huge_pages() {
 
 #[cfg(not(target_os = "linux"))]
 fn disable_transparent_huge_pages() {}
+
+/// On SIGHUP, reads the TLS certificate, key and client CA files again
+/// (logged either way; a failure keeps the certificates in use).
+fn reload_on_hangup(reloader: loketd::tls::Reloader) {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    // The outcome is logged by the daemon.
+                    let _ = reloader.reload().await;
+                }
+            });
+        }
+        Err(error) => tracing::warn!(%error, "SIGHUP cannot reload certificates"),
+    }
+    #[cfg(not(unix))]
+    drop(reloader);
+}
 
 /// SIGINT or SIGTERM.
 async fn shutdown_signal() {
