@@ -93,20 +93,20 @@ mod allocation_tests {
         static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
     }
 
-    // Safety: forwards to the system allocator; only counts calls.
+    // SAFETY: forwards to the system allocator; only counts calls.
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             ALLOCATIONS.with(|c| c.set(c.get() + 1));
-            // Safety: same contract as the caller's.
+            // SAFETY: same contract as the caller's.
             unsafe { System.alloc(layout) }
         }
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // Safety: same contract as the caller's.
+            // SAFETY: same contract as the caller's.
             unsafe { System.dealloc(ptr, layout) }
         }
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             ALLOCATIONS.with(|c| c.set(c.get() + 1));
-            // Safety: same contract as the caller's.
+            // SAFETY: same contract as the caller's.
             unsafe { System.realloc(ptr, layout, new_size) }
         }
     }

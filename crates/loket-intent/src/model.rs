@@ -358,7 +358,7 @@ impl Model {
 
     fn archived(&self) -> &ArchivedModelData {
         let payload = &self.file_bytes()[HEADER_LEN..];
-        // Safety: `from_backing` validated exactly these bytes with
+        // SAFETY: `from_backing` validated exactly these bytes with
         // `rkyv::access` (bytecheck) before constructing `self`, and the
         // backing buffer is immutable and owned (or 'static) for as long as
         // `self` lives.
@@ -443,7 +443,7 @@ impl Model {
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
-                // Safety: the CPU supports AVX2 and FMA (checked just above).
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
                 return unsafe { self.score_avx2(text, scratch) };
             }
         }

@@ -23,11 +23,11 @@ struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
-// Safety: every method forwards to `System` with the caller's arguments, so
+// SAFETY: every method forwards to `System` with the caller's arguments, so
 // `System`'s guarantees carry over; the counter has no effect on them.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // Safety: forwarded unchanged; the caller upholds `alloc`'s contract.
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
             LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
@@ -36,7 +36,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // Safety: as `alloc`.
+        // SAFETY: as `alloc`.
         let ptr = unsafe { System.alloc_zeroed(layout) };
         if !ptr.is_null() {
             LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
@@ -45,13 +45,13 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Safety: `ptr` came from this allocator with this layout.
+        // SAFETY: `ptr` came from this allocator with this layout.
         unsafe { System.dealloc(ptr, layout) };
         LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // Safety: `ptr` came from this allocator with this layout.
+        // SAFETY: `ptr` came from this allocator with this layout.
         let new = unsafe { System.realloc(ptr, layout, new_size) };
         if !new.is_null() {
             LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);

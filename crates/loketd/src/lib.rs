@@ -29,6 +29,7 @@
 //!   journal records are validated before use.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod binary;

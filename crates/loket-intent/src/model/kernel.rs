@@ -20,7 +20,7 @@ pub(super) fn prefetch_row(weights: &[i8], offset: usize, len: usize) {
             return;
         }
         let row = weights[offset..].as_ptr();
-        // Safety: prefetching is only a hint and never faults; the
+        // SAFETY: prefetching is only a hint and never faults; the
         // pointers are within the row anyway. SSE is part of x86-64.
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(row);
@@ -39,7 +39,7 @@ pub(super) fn accumulate(weights: &[i8], stride: usize, buckets: &[u32], acc: &m
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
-            // Safety: the CPU supports AVX2 (checked just above).
+            // SAFETY: the CPU supports AVX2 (checked just above).
             unsafe { accumulate_avx2(weights, stride, buckets, acc) };
             return;
         }
