@@ -80,10 +80,11 @@ const state = {
   refreshSoon: null,
 };
 
-async function api(path) {
+/// GETs a JSON answer for the session that `signal` belongs to.
+async function api(path, signal) {
   const response = await fetch(path, {
     headers: {Authorization: `Bearer ${state.token}`},
-    signal: state.abort.signal,
+    signal,
     cache: 'no-store',
   });
   if (response.status === 401) throw new Unauthorized();
@@ -113,6 +114,8 @@ function signIn(token) {
 
 function signOut(error) {
   if (state.abort) state.abort.abort();
+  clearTimeout(state.refreshSoon);
+  state.refreshSoon = null;
   state.abort = null;
   state.token = null;
   state.lastSeq = 0;
@@ -143,7 +146,7 @@ function failed(error, signal) {
 async function start(signal) {
   let stats;
   try {
-    stats = await api('/v1/stats');
+    stats = await api('/v1/stats', signal);
   } catch (error) {
     if (!failed(error, signal)) signOut(`Cannot reach the server: ${error.message}`);
     return;
@@ -188,7 +191,7 @@ function showQueues(queues) {
 }
 
 async function refreshStats(signal) {
-  const [stats, queues] = await Promise.all([api('/v1/stats'), api('/v1/queues')]);
+  const [stats, queues] = await Promise.all([api('/v1/stats', signal), api('/v1/queues', signal)]);
   if (signal.aborted) return;
   showStats(stats);
   showQueues(queues.queues);
@@ -233,7 +236,7 @@ async function pollAgents(signal) {
     try {
       const agents = [];
       for (let offset = 0; ; pages++) {
-        const page = await api(`/v1/agents?limit=1000&offset=${offset}`);
+        const page = await api(`/v1/agents?limit=1000&offset=${offset}`, signal);
         agents.push(...page.agents);
         if (page.next_offset === undefined || page.next_offset <= offset) break;
         offset = page.next_offset;
@@ -432,10 +435,11 @@ function dispatch(message) {
       state.perSecond.set(second, (state.perSecond.get(second) || 0) + 1);
     }
   }
+  // Both lists are trimmed when twice their size: amortised O(1) an event.
   state.events.push(data);
-  if (state.events.length > KEPT_EVENTS) state.events.splice(0, state.events.length - KEPT_EVENTS);
+  if (state.events.length >= 2 * KEPT_EVENTS) state.events = state.events.slice(-KEPT_EVENTS);
   state.pendingRows.push(data);
-  if (state.pendingRows.length > MAX_EVENT_ROWS) state.pendingRows.splice(0, state.pendingRows.length - MAX_EVENT_ROWS);
+  if (state.pendingRows.length >= 2 * MAX_EVENT_ROWS) state.pendingRows = state.pendingRows.slice(-MAX_EVENT_ROWS);
   if (state.paused) state.unseen++;
   scheduleRender();
   refreshSoon();
@@ -503,7 +507,7 @@ function scheduleRender() {
 function renderEvents() {
   renderQueued = false;
   const body = $('events').tBodies[0];
-  const fresh = state.pendingRows.filter(matches);
+  const fresh = state.pendingRows.slice(-MAX_EVENT_ROWS).filter(matches);
   state.pendingRows = [];
   if (fresh.length) {
     const rows = document.createDocumentFragment();
@@ -518,7 +522,7 @@ function renderEvents() {
 
 /// Redraws the whole list from the kept events (a filter changed).
 function redrawEvents() {
-  const shown = state.events.filter(matches).slice(-MAX_EVENT_ROWS).reverse();
+  const shown = state.events.slice(-KEPT_EVENTS).filter(matches).slice(-MAX_EVENT_ROWS).reverse();
   $('events').tBodies[0].replaceChildren(...shown.map((e) => eventRow(e, false)));
   state.pendingRows = [];
   showEventCounts();
