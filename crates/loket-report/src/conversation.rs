@@ -48,6 +48,9 @@ pub(crate) struct Conversation {
     /// The slot every measure of this conversation is counted in.
     pub(crate) slot: u64,
     pub(crate) groups: ArrivalGroups,
+    /// Positions of the groups' measures in the slot: the seven arrival
+    /// groups, then agent and team once a person took the conversation.
+    pub(crate) positions: [u32; 9],
     pub(crate) handler: Option<Handler>,
     pub(crate) targets: SlaTargets,
     /// Start of the wait and first-response clocks: the first message or
@@ -70,20 +73,23 @@ pub(crate) struct Conversation {
 }
 
 impl Conversation {
-    /// The groups the conversation is counted in: the arrival groups, and
-    /// agent and team once a person took it. At most 9.
-    pub(crate) fn for_each_group(&self, mut each: impl FnMut(GroupKey)) {
+    /// The seven groups fixed by the first message.
+    pub(crate) fn arrival_keys(&self) -> [GroupKey; 7] {
         let groups = &self.groups;
-        each(GroupKey::Total);
-        each(GroupKey::Channel(groups.channel));
-        each(GroupKey::Queue(groups.queue));
-        each(GroupKey::Language(groups.language));
-        each(GroupKey::Intent(groups.intent));
-        each(GroupKey::BuyingIntent(groups.band));
-        each(GroupKey::Tier(groups.tier));
-        if let Some(handler) = self.handler {
-            each(GroupKey::Agent(handler.agent));
-            each(GroupKey::Team(handler.team));
-        }
+        [
+            GroupKey::Total,
+            GroupKey::Channel(groups.channel),
+            GroupKey::Queue(groups.queue),
+            GroupKey::Language(groups.language),
+            GroupKey::Intent(groups.intent),
+            GroupKey::BuyingIntent(groups.band),
+            GroupKey::Tier(groups.tier),
+        ]
+    }
+
+    /// The positions of the groups the conversation is counted in now.
+    pub(crate) fn counted_positions(&self) -> &[u32] {
+        let counted = if self.handler.is_some() { 9 } else { 7 };
+        &self.positions[..counted]
     }
 }

@@ -32,7 +32,7 @@ use crate::timers::{TimerKey, TimerKind, Timers};
 /// checked when read from a snapshot; the rest of a snapshot is trusted
 /// (the journal's snapshot store checksums it).
 ///
-/// Memory: one entry per open conversation (about 200 bytes), kept after
+/// Memory: one entry per open conversation (about 250 bytes), kept after
 /// the close for `order_window_ms`; one set of [`Measures`] per group that
 /// saw a conversation in a retained 15-minute slot; at most two timers per
 /// open conversation.
@@ -296,6 +296,7 @@ impl Meter {
                 band: BuyingBand::of(message.buying_intent),
                 tier: message.tier,
             },
+            positions: [0; 9],
             handler: None,
             targets,
             clock_start: Some(at),
@@ -309,7 +310,11 @@ impl Meter {
             next_reply_timer: None,
             closed_at: None,
         };
-        self.store.slot_mut(conversation.slot);
+        let groups = self.store.slot_mut(conversation.slot);
+        let keys = conversation.arrival_keys();
+        for (position, key) in conversation.positions.iter_mut().zip(keys) {
+            *position = groups.position(key);
+        }
         let mut parts = Parts {
             store: &mut self.store,
             timers: &mut self.timers,
@@ -340,7 +345,11 @@ impl Parts<'_> {
     fn count(&mut self, conversation: &Conversation, update: impl Fn(&mut Measures)) {
         match self.store.existing_slot_mut(conversation.slot) {
             Some(groups) => {
-                conversation.for_each_group(|key| update(groups.entry(key).or_default()))
+                for &position in conversation.counted_positions() {
+                    if let Some(measures) = groups.at(position) {
+                        update(measures);
+                    }
+                }
             }
             None => self.rejections.expired_interval += 1,
         }
@@ -435,8 +444,14 @@ impl Parts<'_> {
         };
         match self.store.existing_slot_mut(conversation.slot) {
             Some(groups) => {
-                catch_up(groups.entry(GroupKey::Agent(handler.agent)).or_default());
-                catch_up(groups.entry(GroupKey::Team(handler.team)).or_default());
+                let keys = [GroupKey::Agent(handler.agent), GroupKey::Team(handler.team)];
+                for (index, key) in [7, 8].into_iter().zip(keys) {
+                    let position = groups.position(key);
+                    conversation.positions[index] = position;
+                    if let Some(measures) = groups.at(position) {
+                        catch_up(measures);
+                    }
+                }
             }
             None => self.rejections.expired_interval += 1,
         }

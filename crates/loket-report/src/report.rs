@@ -251,7 +251,7 @@ impl Meter {
         let mut totals = Measures::default();
         for (slot, slot_groups) in self.store.range(from / SLOT_MS, to.div_ceil(SLOT_MS)) {
             let start = query.interval.start_of(slot * SLOT_MS);
-            for (key, measures) in slot_groups {
+            for (key, measures) in slot_groups.iter() {
                 if *key == GroupKey::Total {
                     totals.merge(measures);
                 }
