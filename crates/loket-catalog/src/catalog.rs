@@ -10,7 +10,7 @@
 //! | field   | holds                                                         | [`MatchKind`] |
 //! |---------|---------------------------------------------------------------|---------------|
 //! | `name`  | the product words of the name and their base forms (`bomen` -> `boom`) | `exact` |
-//! | `full`  | every name word, qualifiers included, and its compound heads   | `exact` (a whole word) |
+//! | `full`  | what `name` lacks: the qualifiers and every compound head, so its length follows the name's | `exact` (a qualifier) |
 //! | `stem`  | Dutch and English snowball stems of the product words         | `exact`       |
 //! | `latin` | Latin name words (genus, species, cultivar)                   | `latin`       |
 //! | `alias` | alias words, base forms and joined multi-word aliases         | `synonym`     |
@@ -107,7 +107,7 @@ const W_SYN: f32 = 2.2;
 const W_HEAD: f32 = 2.0;
 const W_PART: f32 = 1.5;
 const W_STEM: f32 = 1.4;
-/// Every word of the name, qualifiers included: low, so it mostly breaks
+/// The qualifiers and compound heads of the name: low, so it mostly breaks
 /// ties (with length normalisation: the shorter name first).
 const W_FULL: f32 = 0.3;
 const W_COMPOUND: f32 = 1.0;

@@ -375,16 +375,12 @@ impl Analyzer<'_, '_> {
             name_words.iter().position(|w| self.word(w).noun).map_or(name_words.len(), |i| i + 1);
         for (i, w) in name_words.iter().enumerate() {
             let info = self.word(w);
-            a.full.extend(info.forms.iter().chain(&info.heads).cloned());
+            // The full field: what the name field lacks (qualifiers and
+            // heads), so its length follows the name's.
+            a.full.extend(info.heads.iter().cloned());
             if i >= main_end {
-                a.part.extend(
-                    info.forms
-                        .iter()
-                        .chain(&info.heads)
-                        .chain(&info.modifiers)
-                        .chain(&info.stems)
-                        .cloned(),
-                );
+                a.full.extend(info.forms.iter().cloned());
+                a.part.extend(info.forms.iter().chain(&info.heads).chain(&info.modifiers).cloned());
                 continue;
             }
             a.stem.extend(info.stems.iter().cloned());
@@ -431,8 +427,9 @@ impl Analyzer<'_, '_> {
         // makes a `Houtschroef` a `vijs`, not a `Schroevendraaier`.
         let mut keys: Vec<&str> = Vec::new();
         keys.extend(
-            a.full
+            a.name
                 .iter()
+                .chain(&a.full)
                 .chain(&a.latin)
                 .chain(&a.alias)
                 .chain(&a.head)

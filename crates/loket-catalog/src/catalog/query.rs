@@ -210,9 +210,13 @@ impl Catalog {
                         continue;
                     };
                     let score = if distance <= 1 { W_FUZZY_1 } else { W_FUZZY_2 };
-                    for (field, tag) in
-                        [(f.full, F_FULL), (f.latin, F_LATIN), (f.alias, F_ALIAS), (f.syn, F_SYN)]
-                    {
+                    for (field, tag) in [
+                        (f.name, F_NAME),
+                        (f.full, F_FULL),
+                        (f.latin, F_LATIN),
+                        (f.alias, F_ALIAS),
+                        (f.syn, F_SYN),
+                    ] {
                         if mask & (1 << tag) != 0 {
                             let term = Term::from_field_text(field, term);
                             let query = TermQuery::new(term, IndexRecordOption::Basic);
