@@ -114,7 +114,7 @@ async fn agents_catalog_and_scoring_over_http() {
         "POST",
         "/v1/score",
         Some(TOKEN),
-        Some(&body(json!({"text": "can you send me a payment link?"}))),
+        Some(&body(json!({"text": "I would like to buy this plant, how do I pay?"}))),
     )
     .await;
     assert_eq!(status, 200, "{score}");
