@@ -137,7 +137,7 @@ fn server_configs(config: &TlsConfig) -> Result<(ServerConfig, ServerConfig), Tl
     Ok((http, binary))
 }
 
-/// Asks a running daemon to read its TLS files again ([`crate::run_with_reload`];
+/// Asks a running daemon to read its TLS files again ([`crate::run_with`];
 /// the `loketd` binary sends one on SIGHUP). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Reloader {
