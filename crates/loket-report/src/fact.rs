@@ -80,48 +80,9 @@ pub struct CustomerMessage {
     pub queue: u32,
 }
 
-/// A channel. The same six as the router's, kept separate so this crate
-/// depends on no router type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// Live web chat.
-    Chat,
-    /// WhatsApp.
-    Whatsapp,
-    /// Facebook Messenger and similar social messaging.
-    Messenger,
-    /// SMS.
-    Sms,
-    /// E-mail.
-    Email,
-    /// Voice calls.
-    Voice,
-}
-
-impl Channel {
-    /// Every channel.
-    pub const ALL: [Channel; 6] = [
-        Channel::Chat,
-        Channel::Whatsapp,
-        Channel::Messenger,
-        Channel::Sms,
-        Channel::Email,
-        Channel::Voice,
-    ];
-
-    /// The lowercase name used in JSON and CSV.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Chat => "chat",
-            Channel::Whatsapp => "whatsapp",
-            Channel::Messenger => "messenger",
-            Channel::Sms => "sms",
-            Channel::Email => "email",
-            Channel::Voice => "voice",
-        }
-    }
-}
+/// A channel: the six of `loket-capacity`, the crate that defines them for
+/// the router too (it holds no router type).
+pub use loket_capacity::Channel;
 
 /// A two-letter language code (lowercase ASCII).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
