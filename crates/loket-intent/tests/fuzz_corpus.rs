@@ -80,23 +80,7 @@ fn intent_data_seeds() {
 /// `LOKET_WRITE_SEEDS=1` it writes them first.
 #[test]
 fn intent_data_seeds_are_what_the_generator_writes() {
-    let dir = corpus_dir("intent_data");
-    if std::env::var_os("LOKET_WRITE_SEEDS").is_some() {
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in data_seeds() {
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
-    for (name, bytes) in data_seeds() {
-        let path = dir.join(name);
-        let stored = std::fs::read(&path).unwrap_or_default();
-        assert!(
-            stored == bytes,
-            "{} differs from its generator: rewrite the seeds with \
-             LOKET_WRITE_SEEDS=1 cargo test -p loket-intent --test fuzz_corpus",
-            path.display()
-        );
-    }
+    generated_seeds_match("intent_data", data_seeds());
 }
 
 /// Training-data CSV files: valid ones (`valid_*`), ones every reader must
@@ -135,13 +119,20 @@ fn data_seeds() -> Vec<(&'static str, Vec<u8>)> {
 /// with `LOKET_WRITE_SEEDS=1` it writes them first.
 #[test]
 fn model_load_seeds_are_what_the_generator_writes() {
-    let dir = corpus_dir("intent_model_load");
+    generated_seeds_match("intent_model_load", seeds());
+}
+
+/// Asserts that fuzz target `target`'s corpus holds each generated seed
+/// byte for byte; with `LOKET_WRITE_SEEDS=1` writes them first.
+fn generated_seeds_match(target: &str, seeds: Vec<(&'static str, Vec<u8>)>) {
+    let dir = corpus_dir(target);
     if std::env::var_os("LOKET_WRITE_SEEDS").is_some() {
-        for (name, bytes) in seeds() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in &seeds {
             std::fs::write(dir.join(name), bytes).unwrap();
         }
     }
-    for (name, bytes) in seeds() {
+    for (name, bytes) in seeds {
         let path = dir.join(name);
         let stored = std::fs::read(&path).unwrap_or_default();
         assert!(
