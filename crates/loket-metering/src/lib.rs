@@ -1,0 +1,3 @@
+//! The bridge from routing to measuring.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
