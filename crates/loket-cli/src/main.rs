@@ -17,6 +17,8 @@ mod demo;
 mod files;
 mod intent;
 mod load;
+mod policy;
+mod report;
 mod route;
 mod score;
 
@@ -39,6 +41,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Replay a timestamped event stream on a virtual clock; one decision per line.
     Route(route::RouteArgs),
+    /// Replay an event stream and report reply times, SLAs and conversions
+    /// per interval and group (JSON, CSV or an HTML page with charts).
+    Report(report::ReportArgs),
     /// Benchmarks: routing and catalog search.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         None => demo::run(demo::DemoArgs::default()),
         Some(Command::Demo(args)) => demo::run(args),
         Some(Command::Route(args)) => route::run(args),
+        Some(Command::Report(args)) => report::run(args),
         Some(Command::Bench(BenchCommand::Route(args))) => bench_route::run(args),
         Some(Command::Bench(BenchCommand::Search(args))) => bench_search::run(args),
         Some(Command::Intent(command)) => intent::run(command),

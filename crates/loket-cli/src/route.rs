@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use loket_replay::{BoundedLines, DEFAULT_MAX_LINE, DecisionRecord, Line, Replayer};
-use loket_router::RouterConfig;
+use loket_replay::{BoundedLines, DEFAULT_MAX_LINE, DecisionRecord, Line, Replayer, SlaRecord};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
@@ -18,7 +17,8 @@ pub struct RouteArgs {
     /// Timestamped events, one JSON object a line (`-` for standard input).
     #[arg(long)]
     events: PathBuf,
-    /// Routing policy as JSON (see docs/formats.md); defaults apply where left out.
+    /// Routing policy as JSON (see docs/formats.md), with SLA targets under
+    /// `reports` (docs/reports.md); defaults apply where left out.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Write decisions here instead of standard output.
@@ -42,55 +42,18 @@ struct SummaryLine<'a> {
 /// it returns an error (so the exit status is 1) after writing everything
 /// else.
 pub fn run(args: RouteArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        !(args.agents == Path::new("-") && args.events == Path::new("-")),
-        "only one of --agents and --events can read standard input"
-    );
-    let config: RouterConfig = match &args.config {
-        Some(path) => {
-            let text = crate::files::read_to_string(path)?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a routing policy", path.display()))?
-        }
-        None => RouterConfig::default(),
-    };
-    let mut replayer = Replayer::new(config).context("building the router")?;
+    let (routing, measuring) = crate::policy::load(args.config.as_deref())?;
+    let mut replayer = Replayer::new(routing).context("building the router")?;
+    replayer.measure(measuring)?;
     let sink = crate::files::create(args.out.as_deref().unwrap_or(Path::new("-")))?;
     let mut out = BufWriter::with_capacity(1 << 16, sink);
     let started = Instant::now();
-    let mut decisions: Vec<DecisionRecord> = Vec::new();
-
-    for (path, is_agents) in [(&args.agents, true), (&args.events, false)] {
-        let name = path.display().to_string();
-        let mut lines = BoundedLines::new(crate::files::open(path)?, args.max_line_bytes);
-        while let Some((number, line)) =
-            lines.next_line().with_context(|| format!("cannot read {name}"))?
-        {
-            let result = match line {
-                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
-                Line::Text(text) if is_agents => replayer.agent_line(number, text, &mut decisions),
-                Line::Text(text) => replayer.event_line(number, text, &mut decisions),
-                Line::TooLong(bytes) => Err(replayer.reject(
-                    number,
-                    format!(
-                        "line is {bytes} bytes, longer than --max-line-bytes {}",
-                        args.max_line_bytes
-                    ),
-                )),
-            };
-            // Whatever was decided before an error is written, never lost.
-            for record in decisions.drain(..) {
-                serde_json::to_writer(&mut out, &record)?;
-                out.write_all(b"\n")?;
-            }
-            if let Err(error) = result {
-                eprintln!("loket route: {name}: {error}");
-            }
-            for warning in replayer.take_warnings() {
-                eprintln!("loket route: {name}: {warning}");
-            }
-        }
-    }
+    let files =
+        Inputs { agents: &args.agents, events: &args.events, max_line_bytes: args.max_line_bytes };
+    replay(&mut replayer, &files, "loket route", |replayer, decisions| {
+        // Whatever was decided before an error is written, never lost.
+        write_in_time_order(&mut out, decisions, replayer.take_sla_records())
+    })?;
     let summary = replayer.summary();
     let line =
         SummaryLine { kind: "summary", summary: &summary, wall_ms: started.elapsed().as_millis() };
@@ -109,6 +72,84 @@ pub fn run(args: RouteArgs) -> anyhow::Result<()> {
     );
     if summary.errors > 0 {
         anyhow::bail!("{} rejected (see above)", count(summary.errors, "input line"));
+    }
+    Ok(())
+}
+
+/// The files a replay reads.
+pub struct Inputs<'a> {
+    /// `agents.jsonl` (`-`: standard input).
+    pub agents: &'a Path,
+    /// `events.jsonl` (`-`: standard input).
+    pub events: &'a Path,
+    /// Longest accepted line.
+    pub max_line_bytes: usize,
+}
+
+/// Replays the agents, then the events, into `replayer`; after every line
+/// `each` gets the line's decisions (to drain). Bad lines and warnings are
+/// written to standard error, prefixed with `command`, and the replay goes
+/// on; only reading or `each` failing stops it.
+pub fn replay(
+    replayer: &mut Replayer,
+    files: &Inputs<'_>,
+    command: &str,
+    mut each: impl FnMut(&mut Replayer, &mut Vec<DecisionRecord>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !(crate::files::is_stdio(files.agents) && crate::files::is_stdio(files.events)),
+        "only one of --agents and --events can read standard input"
+    );
+    let mut decisions: Vec<DecisionRecord> = Vec::new();
+    for (path, is_agents) in [(files.agents, true), (files.events, false)] {
+        let name = path.display().to_string();
+        let mut lines = BoundedLines::new(crate::files::open(path)?, files.max_line_bytes);
+        while let Some((number, line)) =
+            lines.next_line().with_context(|| format!("cannot read {name}"))?
+        {
+            let result = match line {
+                Line::Text(text) if text.iter().all(u8::is_ascii_whitespace) => continue,
+                Line::Text(text) if is_agents => replayer.agent_line(number, text, &mut decisions),
+                Line::Text(text) => replayer.event_line(number, text, &mut decisions),
+                Line::TooLong(bytes) => Err(replayer.reject(
+                    number,
+                    format!(
+                        "line is {bytes} bytes, longer than --max-line-bytes {}",
+                        files.max_line_bytes
+                    ),
+                )),
+            };
+            each(replayer, &mut decisions)?;
+            if let Err(error) = result {
+                eprintln!("{command}: {name}: {error}");
+            }
+            for warning in replayer.take_warnings() {
+                eprintln!("{command}: {name}: {warning}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the line's decisions and SLA records, each list already in time
+/// order, merged by time (decisions first among equals).
+fn write_in_time_order(
+    out: &mut impl Write,
+    decisions: &mut Vec<DecisionRecord>,
+    sla: Vec<SlaRecord>,
+) -> anyhow::Result<()> {
+    let mut sla = sla.into_iter().peekable();
+    for record in decisions.drain(..) {
+        while let Some(early) = sla.next_if(|s| s.at < record.at) {
+            serde_json::to_writer(&mut *out, &early)?;
+            out.write_all(b"\n")?;
+        }
+        serde_json::to_writer(&mut *out, &record)?;
+        out.write_all(b"\n")?;
+    }
+    for late in sla {
+        serde_json::to_writer(&mut *out, &late)?;
+        out.write_all(b"\n")?;
     }
     Ok(())
 }

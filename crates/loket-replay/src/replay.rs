@@ -11,8 +11,15 @@ use loket_router::{
 use rustc_hash::FxHashSet;
 use serde::Serialize;
 
+use loket_metering::MeteringError;
+use loket_report::{
+    ConfigError, Currency, FactError, MeterConfig, Money, Query, QueryError, Report,
+};
+
+use crate::measuring::Measuring;
 use crate::wire::{
-    AgentLine, At, CapacityLine, DecisionRecord, EventBody, EventLine, MessageLine, WhyRecord,
+    AgentLine, At, CapacityLine, DecisionRecord, EventBody, EventLine, MessageLine, SlaRecord,
+    WhyRecord,
 };
 
 /// A problem with one input line. The replay goes on with the next line.
@@ -57,6 +64,13 @@ pub struct Summary {
     pub queued: usize,
     /// Virtual time covered, first to last event, in milliseconds.
     pub virtual_ms: u64,
+    /// Replies applied.
+    pub replies: u64,
+    /// Orders applied.
+    pub orders: u64,
+    /// SLA events (`sla_warning`, `sla_breached`) written; 0 unless
+    /// measuring ([`Replayer::measure`]).
+    pub sla_events: u64,
 }
 
 /// Replays agents and events into a router on a [`ManualClock`].
@@ -74,6 +88,7 @@ pub struct Replayer {
     events: Vec<Event>,
     first_at: Option<u64>,
     summary: Summary,
+    measuring: Option<Box<Measuring>>,
 }
 
 impl Replayer {
@@ -98,7 +113,50 @@ impl Replayer {
             events: Vec::new(),
             first_at: None,
             summary: Summary::default(),
+            measuring: None,
         })
+    }
+
+    /// Measures from now on: reply times, SLAs and conversions under
+    /// `config` (`loket-report`), from the router's decisions and the
+    /// `reply` and `order` lines. Call it before the first line; a
+    /// conversation opened before it is never measured. SLA events are
+    /// then taken with [`Replayer::take_sla_records`], and
+    /// [`Replayer::report`] answers queries.
+    pub fn measure(&mut self, config: MeterConfig) -> Result<(), ConfigError> {
+        self.measuring = Some(Box::new(Measuring::new(config)?));
+        Ok(())
+    }
+
+    /// The virtual time the replay covered: the first event's time and the
+    /// clock's time now (the last event's); `None` before any event.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        Some((self.first_at?, self.clock.now().0))
+    }
+
+    /// Takes the SLA events fired since the last call (none unless
+    /// measuring), in order.
+    pub fn take_sla_records(&mut self) -> Vec<SlaRecord> {
+        self.measuring.as_mut().map(|m| std::mem::take(&mut m.records)).unwrap_or_default()
+    }
+
+    /// The report for `query` over what was measured, agents named by the
+    /// platform's ids; `None` unless measuring.
+    pub fn report(&self, query: &Query) -> Option<Result<Report, QueryError>> {
+        let measuring = self.measuring.as_ref()?;
+        let agents = &self.ids.agents;
+        Some(measuring.metering.report(query, |agent| agents.name(agent.0).map(|n| n.to_string())))
+    }
+
+    /// Moves measuring's time to the router's and fires the SLA timers due
+    /// by then (for the end of a replay: timers up to the last event fire
+    /// on their own).
+    pub fn finish_measuring(&mut self, line: u64) {
+        let now = self.clock.now().0;
+        if let Some(measuring) = self.measuring.as_mut() {
+            measuring.metering.advance(now);
+        }
+        self.flush(line, &mut Vec::new());
     }
 
     /// The router being driven.
@@ -192,6 +250,14 @@ impl Replayer {
         match event.body {
             EventBody::Message(message) => {
                 let routed = self.message(line, &message)?;
+                if let Some(measuring) = self.measuring.as_mut() {
+                    let router = &self.router;
+                    let intent = message.intent.as_deref().unwrap_or("");
+                    measuring
+                        .metering
+                        .message(at, &routed, intent, |skill| router.skill_name(skill))
+                        .map_err(|e| LineError::new(line, "intent".to_string(), e.to_string()))?;
+                }
                 self.summary.messages += 1;
                 self.router.route(&routed, &mut self.events);
                 let router = &self.router;
@@ -268,10 +334,63 @@ impl Replayer {
                     .transfer(conversation_id, agent_id, &mut self.events)
                     .map_err(|e| router_error(e, "agent"))?;
             }
+            EventBody::Reply { conversation, agent } => {
+                let conversation_id = self.measured_conversation(line, &conversation)?;
+                let agent_id = self.existing_agent(line, &agent)?;
+                if let Some(measuring) = self.measuring.as_mut() {
+                    measuring
+                        .metering
+                        .reply(at, conversation_id, agent_id)
+                        .map_err(|e| measuring_error(line, &conversation, e))?;
+                }
+                self.summary.replies += 1;
+            }
+            EventBody::Order { conversation, value, currency } => {
+                let conversation_id = self.measured_conversation(line, &conversation)?;
+                let currency = Currency::parse(&currency).ok_or_else(|| {
+                    LineError::new(
+                        line,
+                        "currency".to_string(),
+                        format!("{currency:?} is not a three-letter currency code"),
+                    )
+                })?;
+                let value = Money::from_decimal(value, currency)
+                    .filter(|money| money.minor >= 0)
+                    .ok_or_else(|| {
+                    LineError::new(
+                        line,
+                        "value".to_string(),
+                        format!("{value} is not an amount of 0 or more"),
+                    )
+                })?;
+                if let Some(measuring) = self.measuring.as_mut() {
+                    measuring
+                        .metering
+                        .order(at, conversation_id, value)
+                        .map_err(|e| measuring_error(line, &conversation, e))?;
+                }
+                self.summary.orders += 1;
+            }
             EventBody::Tick => {}
         }
         self.flush(line, out);
         Ok(())
+    }
+
+    /// A conversation a reply or an order names: an open one, or (when
+    /// measuring) one closed within the order window.
+    fn measured_conversation(
+        &self,
+        line: u64,
+        conversation: &Id,
+    ) -> Result<ConversationId, LineError> {
+        if let Some(measuring) = &self.measuring
+            && let Some(key) = measuring.closed_key(&conversation.to_string())
+            && self.ids.conversations.find(conversation).is_none()
+        {
+            return Ok(ConversationId(key));
+        }
+        self.existing_conversation(line, conversation)
     }
 
     fn upsert(
@@ -302,6 +421,9 @@ impl Replayer {
         spec.tenant = agent.tenant.clone();
         // Intern only once the line is known to be good.
         spec.id = AgentId(self.ids.agents.intern(&agent.id));
+        if let Some(measuring) = self.measuring.as_mut() {
+            measuring.metering.agent(&spec);
+        }
         self.router
             .upsert_agent(spec, &mut self.events)
             .map_err(|e| LineError::new(line, format!("{prefix}id"), e.to_string()))?;
@@ -396,6 +518,32 @@ impl Replayer {
     /// Turns the router's events into records with the platform's ids, then
     /// lets go of the ids of conversations the router forgot.
     fn flush(&mut self, line: u64, out: &mut Vec<DecisionRecord>) {
+        if let Some(measuring) = self.measuring.as_mut() {
+            measuring.metering.decisions(&self.events);
+            measuring.metering.advance(self.clock.now().0);
+            for event in &self.events {
+                if let (Some(conversation), EventKind::Closed) = (event.conversation, event.kind)
+                    && let Some(name) = self.ids.conversations.name(conversation.0)
+                {
+                    measuring.closed(&name.to_string(), conversation.0, event.at.0);
+                }
+            }
+            measuring.expire(self.clock.now().0);
+            for event in measuring.metering.take_sla_events() {
+                measuring.records.push(SlaRecord {
+                    line,
+                    at: event.at,
+                    conversation: self
+                        .ids
+                        .conversation_name(event.conversation)
+                        .map(|name| name.to_string()),
+                    kind: event.kind,
+                    clock: event.clock,
+                    target_ms: event.target_ms,
+                });
+                self.summary.sla_events += 1;
+            }
+        }
         let router = &self.router;
         let skill_name = |skill| router.skill_name(skill);
         for event in &self.events {
@@ -434,6 +582,21 @@ impl Replayer {
             self.ids.sweep(now, remembered);
         }
     }
+}
+
+/// A reply or order the meter refused, naming the conversation as the
+/// platform does.
+fn measuring_error(line: u64, conversation: &Id, error: MeteringError) -> LineError {
+    let message = match error {
+        MeteringError::Fact(FactError::Closed(_)) => {
+            format!("conversation \"{conversation}\" is closed")
+        }
+        MeteringError::Fact(FactError::UnknownConversation(_)) => {
+            format!("conversation \"{conversation}\" was never opened or closed too long ago")
+        }
+        other => other.to_string(),
+    };
+    LineError::new(line, "conversation".to_string(), message)
 }
 
 /// How often (virtual time) customer ids kept for their history are

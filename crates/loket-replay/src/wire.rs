@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use loket_ids::Id;
+use loket_report::{SlaClock, SlaEventKind};
 use loket_router::{AgentKind, Channel, EventKind, Language, Presence, Signals, SkillId, Why};
 use serde::{Deserialize, Serialize};
 
@@ -145,6 +146,10 @@ pub struct MessageLine {
     /// The text (kept for scoring; the router does not read it).
     #[serde(default)]
     pub text: Option<String>,
+    /// The message's intent as the platform or a scorer named it (for
+    /// example `sales.product`); reports group by it. Left out: none.
+    #[serde(default)]
+    pub intent: Option<String>,
 }
 
 /// When an event happens: milliseconds since the Unix epoch, or RFC 3339.
@@ -225,6 +230,24 @@ pub enum EventBody {
         /// The agent.
         agent: Id,
     },
+    /// An agent (human or bot) sent the customer a message: stops the
+    /// reply clocks (a bot's reply never stops a person's).
+    Reply {
+        /// The conversation.
+        conversation: Id,
+        /// The agent who replied.
+        agent: Id,
+    },
+    /// The conversation led to a purchase; counts up to the reports'
+    /// `order_window_ms` after the close.
+    Order {
+        /// The conversation.
+        conversation: Id,
+        /// The order's value in major units (`49.95`), 0 or more.
+        value: f64,
+        /// Its ISO 4217 currency code (`EUR`).
+        currency: String,
+    },
     /// Nothing but the passing of time (timers fire).
     Tick,
 }
@@ -261,6 +284,26 @@ pub struct DecisionRecord {
     /// For `queued` with `no_eligible_agent`: which requirement nobody meets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<WhyRecord>,
+}
+
+/// One SLA event line of decision output: `sla_warning` or `sla_breached`
+/// with the clock (`first_reply`, `next_reply`) and its target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlaRecord {
+    /// The input line whose time made it fire.
+    pub line: u64,
+    /// When it became true, in milliseconds since the Unix epoch.
+    pub at: u64,
+    /// The conversation, as the platform names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
+    /// `sla_warning` or `sla_breached`.
+    #[serde(rename = "type")]
+    pub kind: SlaEventKind,
+    /// Which clock.
+    pub clock: SlaClock,
+    /// The target in milliseconds.
+    pub target_ms: u64,
 }
 
 /// Why a conversation waits for an agent ([`Why`]), with names: `code` is

@@ -21,8 +21,10 @@ pub struct SlaTargets {
 
 /// Default targets per channel: seconds for chat and voice, minutes for
 /// WhatsApp, Messenger and SMS, hours for e-mail.
+///
+/// In a configuration, a channel left out keeps its default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ChannelTargets {
     /// Chat: 60 s first reply, 60 s next reply.
     pub chat: SlaTargets,

@@ -1,0 +1,277 @@
+//! [`Metering`]: a [`Meter`] fed from a router's decisions.
+
+use loket_report::{
+    ConfigError, CustomerMessage, Dimension, Fact, FactError, FactKind, IntentError, IntentId,
+    Language, Meter, MeterConfig, Money, Query, QueryError, Report, SlaEvent,
+};
+use loket_router::{
+    AgentId, AgentKind, AgentSpec, AssignReason, ConversationId, Event, EventKind, Message, SkillId,
+};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use crate::labels::Labels;
+
+/// Why a customer message, reply or order was not measured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MeteringError {
+    /// The meter refused the fact (out of order, unknown or closed
+    /// conversation).
+    #[error(transparent)]
+    Fact(#[from] FactError),
+    /// The intent name cannot be interned.
+    #[error("intent: {0}")]
+    Intent(#[from] IntentError),
+}
+
+/// What the meter needs to know of an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct AgentFacts {
+    team: u32,
+    human: bool,
+}
+
+/// A queue's key: its required skills with their minimums, sorted.
+type QueueKey = SmallVec<[(u16, u8); 4]>;
+
+/// One tenant's measuring: a [`Meter`] and the numbering of the groups it
+/// keys by integer. See the crate docs.
+///
+/// Serialisable as a whole, so a snapshot keeps it; after deserialising,
+/// call [`Metering::restored`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Metering {
+    meter: Meter,
+    /// Queues by name (`billing:3+sales:1`); 0 is "no skills".
+    queues: Labels,
+    #[serde(skip)]
+    queue_numbers: FxHashMap<QueueKey, u32>,
+    /// Teams by label; 0 is "no team".
+    teams: Labels,
+    #[serde(with = "agent_pairs")]
+    agents: FxHashMap<u64, AgentFacts>,
+    #[serde(skip)]
+    sla_events: Vec<SlaEvent>,
+}
+
+impl Metering {
+    /// Measuring under `config`, with nothing measured yet.
+    pub fn new(config: MeterConfig) -> Result<Metering, ConfigError> {
+        Ok(Metering {
+            meter: Meter::new(config)?,
+            queues: Labels::default(),
+            queue_numbers: FxHashMap::default(),
+            teams: Labels::default(),
+            agents: FxHashMap::default(),
+            sla_events: Vec::new(),
+        })
+    }
+
+    /// Rebuilds the lookups a deserialised metering does not carry. Queue
+    /// numbers are found again by name on their next use.
+    pub fn restored(mut self) -> Metering {
+        self.queues.reindex();
+        self.teams.reindex();
+        self
+    }
+
+    /// The meter.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Registers (or updates) an agent: its team and whether it is a
+    /// person. Assignments and replies of an agent never registered count
+    /// as a person's, with no team.
+    pub fn agent(&mut self, spec: &AgentSpec) {
+        let team = self.teams.intern(spec.team.as_deref().unwrap_or(""));
+        let human = spec.kind == AgentKind::Human;
+        self.agents.insert(spec.id.0, AgentFacts { team, human });
+    }
+
+    /// Measures a customer message at `at` (the router's time, before the
+    /// message is routed): the first of a conversation opens it with the
+    /// message's channel, language, tier, buying intent, `intent` (a name;
+    /// `""` for none) and its required skills as the queue, named with
+    /// `skill_name`.
+    pub fn message(
+        &mut self,
+        at: u64,
+        message: &Message,
+        intent: &str,
+        skill_name: impl Fn(SkillId) -> Option<String>,
+    ) -> Result<(), MeteringError> {
+        let intent =
+            if intent.is_empty() { IntentId::NONE } else { self.meter.intern_intent(intent)? };
+        let queue = self.queue(message, skill_name);
+        let language = message.language.as_str().as_bytes();
+        let fact = CustomerMessage {
+            channel: message.channel,
+            language: Language([language[0], language[1]]),
+            tier: message.tier,
+            intent,
+            buying_intent: message.buying_intent,
+            queue,
+        };
+        self.ingest(at, message.conversation, FactKind::CustomerMessage(fact))
+    }
+
+    /// Measures the router's events: assignments (except sticky ones, which
+    /// change nothing) and accepted offers, escalations, closes and
+    /// erasures. Events the meter refuses (a conversation it never saw open,
+    /// say one opened before measuring began) are counted in its
+    /// [`Meter::rejections`] and otherwise skipped.
+    pub fn decisions(&mut self, events: &[Event]) {
+        for event in events {
+            let Some(conversation) = event.conversation else { continue };
+            let kind = match (event.kind, event.agent) {
+                (EventKind::Assigned { reason: AssignReason::Sticky, .. }, _) => continue,
+                (EventKind::Assigned { .. } | EventKind::OfferAccepted, Some(agent)) => {
+                    let facts = self.agent_facts(agent);
+                    FactKind::Assigned { agent: agent.0, team: facts.team, human: facts.human }
+                }
+                (EventKind::Escalated { .. }, _) => FactKind::HandedOff,
+                (EventKind::Closed | EventKind::Erased, _) => FactKind::Closed,
+                _ => continue,
+            };
+            // Refusals are counted by the meter; nothing else to do here.
+            let _ = self.ingest(event.at.0, conversation, kind);
+        }
+    }
+
+    /// Measures a reply by `agent` in `conversation` at `at`.
+    pub fn reply(
+        &mut self,
+        at: u64,
+        conversation: ConversationId,
+        agent: AgentId,
+    ) -> Result<(), MeteringError> {
+        let facts = self.agent_facts(agent);
+        let kind = FactKind::Reply { agent: agent.0, team: facts.team, human: facts.human };
+        self.ingest(at, conversation, kind)
+    }
+
+    /// Measures an order of `value` in `conversation` at `at` (up to the
+    /// meter's `order_window_ms` after its close).
+    pub fn order(
+        &mut self,
+        at: u64,
+        conversation: ConversationId,
+        value: Money,
+    ) -> Result<(), MeteringError> {
+        self.ingest(at, conversation, FactKind::Order { value })
+    }
+
+    /// Moves the meter's time to `now`, firing due SLA timers. A `now`
+    /// before the meter's time changes nothing.
+    pub fn advance(&mut self, now: u64) {
+        if now > self.meter.now() {
+            // Cannot fail: `now` is not before the meter's time.
+            let _ = self.meter.advance(now, &mut self.sla_events);
+        }
+    }
+
+    /// Takes the SLA events fired since the last call, in order.
+    pub fn take_sla_events(&mut self) -> Vec<SlaEvent> {
+        std::mem::take(&mut self.sla_events)
+    }
+
+    /// The SLA events fired since the last [`Metering::take_sla_events`].
+    pub fn sla_events(&self) -> &[SlaEvent] {
+        &self.sla_events
+    }
+
+    /// The report for `query`, with queues named by their skills, teams by
+    /// their labels and agents by `agent_name` (an agent it cannot name
+    /// keeps its integer).
+    pub fn report(
+        &self,
+        query: &Query,
+        agent_name: impl Fn(AgentId) -> Option<String>,
+    ) -> Result<Report, QueryError> {
+        let mut report = self.meter.report(query)?;
+        for row in report.intervals.iter_mut().chain(report.groups.iter_mut()) {
+            let named = match row.group {
+                Dimension::Queue => row.key.parse().ok().map(|n| self.queues.name(n).to_owned()),
+                Dimension::Team => row.key.parse().ok().map(|n| self.teams.name(n).to_owned()),
+                Dimension::Agent => row.key.parse().ok().and_then(|n| agent_name(AgentId(n))),
+                _ => None,
+            };
+            if let Some(name) = named {
+                row.key = name;
+            }
+        }
+        Ok(report)
+    }
+
+    fn ingest(
+        &mut self,
+        at: u64,
+        conversation: ConversationId,
+        kind: FactKind,
+    ) -> Result<(), MeteringError> {
+        let fact = Fact { at, conversation: conversation.0, kind };
+        self.meter.ingest(&fact, &mut self.sla_events)?;
+        Ok(())
+    }
+
+    fn agent_facts(&self, agent: AgentId) -> AgentFacts {
+        self.agents.get(&agent.0).copied().unwrap_or(AgentFacts { team: 0, human: true })
+    }
+
+    /// The number of the message's queue (its required skills), numbering
+    /// it by name on first sight.
+    fn queue(&mut self, message: &Message, skill_name: impl Fn(SkillId) -> Option<String>) -> u32 {
+        if message.required.is_empty() {
+            return 0;
+        }
+        let mut key: QueueKey =
+            message.required.iter().map(|need| (need.skill.0, need.level)).collect();
+        key.sort_unstable();
+        key.dedup_by(|later, earlier| {
+            // A skill listed twice counts at its higher minimum.
+            later.0 == earlier.0 && {
+                earlier.1 = earlier.1.max(later.1);
+                true
+            }
+        });
+        if let Some(&number) = self.queue_numbers.get(&key) {
+            return number;
+        }
+        let mut parts: Vec<String> = key
+            .iter()
+            .map(|&(skill, level)| {
+                let name = skill_name(SkillId(skill)).unwrap_or_else(|| format!("#{skill}"));
+                format!("{name}:{level}")
+            })
+            .collect();
+        parts.sort();
+        let number = self.queues.intern(&parts.join("+"));
+        self.queue_numbers.insert(key, number);
+        number
+    }
+}
+
+/// The agents map as a list of pairs (JSON keys must be strings).
+mod agent_pairs {
+    use rustc_hash::FxHashMap;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::AgentFacts;
+
+    pub fn serialize<S: Serializer>(
+        map: &FxHashMap<u64, AgentFacts>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut pairs: Vec<(&u64, &AgentFacts)> = map.iter().collect();
+        pairs.sort_unstable_by_key(|(key, _)| **key);
+        pairs.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<FxHashMap<u64, AgentFacts>, D::Error> {
+        Ok(Vec::<(u64, AgentFacts)>::deserialize(deserializer)?.into_iter().collect())
+    }
+}
