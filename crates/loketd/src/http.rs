@@ -7,6 +7,11 @@
 //! strings. Every error, on every route, is JSON:
 //! `{"error": {"code": "...", "message": "..."}}`, with the stable codes
 //! listed in `docs/loketd.md`.
+//!
+//! Routes and their OpenAPI 3.1 description are built together from one
+//! list (`routes`, `http/openapi.rs`); [`openapi`] gives the description,
+//! which the daemon serves at `GET /openapi.json` and `docs/openapi.json`
+//! holds a copy of.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -22,7 +27,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::Stream;
 use loket_catalog::{CatalogError, Hit};
@@ -37,6 +41,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::TokenTable;
 use crate::command::{Command, ScoredMessage, SkillRecord};
@@ -70,6 +75,7 @@ mod events;
 mod extract;
 mod health;
 mod messages;
+mod openapi;
 mod shapes;
 
 pub use agents::AgentJson;
@@ -84,43 +90,80 @@ pub use extract::{Authed, Body, PathId, QueryOf};
 use health::*;
 pub use messages::MessageBody;
 use messages::*;
+use openapi::schema;
+use openapi::{
+    BadRequest, Conflict, NotFound, RateLimited, TooLarge, Unauthorized, Unavailable,
+    Unprocessable, UnsupportedMediaType,
+};
 use shapes::*;
 pub use shapes::{DecisionJson, ScoreJson, SkillJson};
 
-/// The HTTP application.
+/// The HTTP application: the routes of [`routes`], each served as its
+/// OpenAPI description says, plus `GET /openapi.json` serving that
+/// description (generated here, once).
 pub fn app(state: AppState) -> Router {
     let limits = state.limits.clone();
-    let api = Router::new()
-        .route("/v1/messages", post(post_message))
-        .route("/v1/messages/batch", post(post_batch))
-        .route("/v1/agents", get(list_agents).post(upsert_agent))
-        .route("/v1/agents/{id}", get(get_agent).patch(update_agent).delete(remove_agent))
-        .route("/v1/conversations", get(list_conversations))
-        .route("/v1/conversations/{id}", get(get_conversation))
-        .route("/v1/conversations/{id}/close", post(close_conversation))
-        .route("/v1/conversations/{id}/transfer", post(transfer_conversation))
-        .route("/v1/conversations/{id}/offer", post(answer_offer))
-        .route("/v1/queues", get(queues))
-        .route("/v1/customers/{id}", axum::routing::delete(erase_customer))
-        .route("/v1/catalog/search", get(search_catalog))
-        .route("/v1/catalog/stock", post(set_stock))
-        .route("/v1/score", post(score))
-        .route("/v1/stats", get(stats))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_millis(limits.request_timeout_ms),
-        ));
-    Router::new()
-        .route("/v1/events", get(events))
-        .merge(api)
-        .merge(console::routes())
+    let (router, description) = routes(&limits).into_parts();
+    let json = openapi::DescriptionJson(Bytes::from(openapi::to_json(&description)));
+    router
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::Extension(json))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 description of the HTTP API, as `GET /openapi.json`
+/// serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes(&LimitsConfig::default()).into_parts().1
+}
+
+/// [`openapi`] as pretty-printed JSON with a final newline: the bytes
+/// `GET /openapi.json` answers with and `docs/openapi.json` holds.
+pub fn openapi_json() -> String {
+    openapi::to_json(&openapi())
+}
+
+/// Every route, with its description: the one list of the API. Each entry
+/// names a handler and the type its `#[utoipa::path]` attribute generated
+/// (`__path_<handler>`), which gives the path and methods it is routed at.
+fn routes(limits: &LimitsConfig) -> openapi::Documented {
+    use openapi::Documented;
+    let timeout = Duration::from_millis(limits.request_timeout_ms);
+    let api = Documented::new()
+        .route::<__path_post_message, _, _>(post_message)
+        .route::<__path_post_batch, _, _>(post_batch)
+        .route::<__path_list_agents, _, _>(list_agents)
+        .route::<__path_upsert_agent, _, _>(upsert_agent)
+        .route::<__path_get_agent, _, _>(get_agent)
+        .route::<__path_update_agent, _, _>(update_agent)
+        .route::<__path_remove_agent, _, _>(remove_agent)
+        .route::<__path_list_conversations, _, _>(list_conversations)
+        .route::<__path_get_conversation, _, _>(get_conversation)
+        .route::<__path_close_conversation, _, _>(close_conversation)
+        .route::<__path_transfer_conversation, _, _>(transfer_conversation)
+        .route::<__path_answer_offer, _, _>(answer_offer)
+        .route::<__path_queues, _, _>(queues)
+        .route::<__path_erase_customer, _, _>(erase_customer)
+        .route::<__path_search_catalog, _, _>(search_catalog)
+        .route::<__path_set_stock, _, _>(set_stock)
+        .route::<__path_score, _, _>(score)
+        .route::<__path_stats, _, _>(stats);
+    // The event stream lasts as long as the client reads: no timeout.
+    let stream = Documented::new().route::<__path_events, _, _>(events);
+    let health = Documented::new()
+        .route::<__path_healthz, _, _>(healthz)
+        .route::<__path_readyz, _, _>(readyz)
+        .route::<__path_metrics, _, _>(metrics)
+        .route::<openapi::__path_openapi_json, _, _>(openapi::openapi_json);
+    let with_timeout = |router: Router<AppState>| {
+        router.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+    };
+    api.map_router(with_timeout)
+        .merge(stream)
+        .merge(health.map_router(with_timeout))
+        .merge(console::routes())
 }
 
 /// Serves `app` on `listener` over HTTP/1.1 until `stopping` turns true,

@@ -26,15 +26,44 @@ const STYLE: &str = include_str!("../../assets/console/console.css");
 const ICON: &str = include_str!("../../assets/console/icon.svg");
 
 /// The page's routes: `/` and `/console/{console.js,console.css,icon.svg}`.
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
-        .route(
-            "/console/console.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route("/console/console.css", get(|| async { asset("text/css; charset=utf-8", STYLE) }))
-        .route("/console/icon.svg", get(|| async { asset("image/svg+xml", ICON) }))
+pub(super) fn routes() -> openapi::Documented {
+    openapi::Documented::new()
+        .route::<__path_index, _, _>(index)
+        .route::<__path_script, _, _>(script)
+        .route::<__path_style, _, _>(style)
+        .route::<__path_icon, _, _>(icon)
+}
+
+/// The operations page.
+///
+/// A live view of one tenant's queues, agents and decisions. It holds no
+/// data and needs no token to load; it asks for one and calls the `/v1`
+/// API with it.
+#[utoipa::path(get, path = "/", tag = "console",
+    responses((status = 200, description = "The page.", content_type = "text/html")))]
+pub(super) async fn index() -> Response {
+    asset("text/html; charset=utf-8", INDEX)
+}
+
+/// The operations page's script.
+#[utoipa::path(get, path = "/console/console.js", tag = "console",
+    responses((status = 200, description = "The script.", content_type = "text/javascript")))]
+pub(super) async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// The operations page's style sheet.
+#[utoipa::path(get, path = "/console/console.css", tag = "console",
+    responses((status = 200, description = "The style sheet.", content_type = "text/css")))]
+pub(super) async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
+/// The operations page's icon.
+#[utoipa::path(get, path = "/console/icon.svg", tag = "console",
+    responses((status = 200, description = "The icon.", content_type = "image/svg+xml")))]
+pub(super) async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
 }
 
 /// One embedded file with its type and the page's security headers.

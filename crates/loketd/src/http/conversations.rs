@@ -4,20 +4,31 @@
 use super::*;
 
 /// A conversation as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Conversation, example = json!({"id": "c-1", "customer": "+31612345678",
+    "channel": "chat", "language": "nl", "state": "assigned", "agent": "dirk",
+    "required": [{"skill": "sales", "level": 3}], "overflow_step": 0, "escalated": false,
+    "buying_intent": 0.9887, "conversation_score": 0.6921, "created_at": 1796610747521_u64,
+    "last_message_at": 1796610747521_u64, "messages": 1}))]
 pub struct ConversationJson {
     /// Its id.
+    #[schema(value_type = Option<String>)]
     pub id: Option<Name>,
     /// The customer's id.
+    #[schema(value_type = Option<String>)]
     pub customer: Option<Name>,
     /// Channel.
+    #[schema(value_type = schema::Channel)]
     pub channel: Channel,
-    /// Language.
+    /// Language (`nl`, `en`).
+    #[schema(value_type = String)]
     pub language: Language,
     /// `bot`, `queued`, `offered`, `assigned`, `wrap_up` or `closed`.
+    #[schema(value_type = schema::ConversationState)]
     pub state: ConversationState,
     /// The agent holding it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable = false)]
     pub agent: Option<Name>,
     /// Skills required now (after overflow steps).
     pub required: Vec<SkillJson>,
@@ -58,6 +69,14 @@ pub(super) fn conversation_json(tenant: &Tenant, view: ConversationView) -> Conv
     }
 }
 
+/// A conversation the router holds.
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "conversations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The conversation's id.", example = "c-1")),
+    responses(
+        (status = 200, description = "The conversation.", body = ConversationJson),
+        BadRequest, Unauthorized, NotFound,
+    ))]
 pub(super) async fn get_conversation(
     Authed(tenant): Authed,
     PathId(id): PathId,
@@ -71,29 +90,52 @@ pub(super) async fn get_conversation(
 
 /// `state` and the [`Page`] fields (not flattened: query strings carry
 /// no types, and serde's flatten loses the numbers' parsing).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ConversationFilter {
+    /// Only conversations in this state.
     #[serde(default)]
+    #[param(value_type = Option<schema::ConversationState>, example = "assigned")]
     pub(super) state: Option<ConversationState>,
+    /// Conversations per page, 1 to 1,000.
     #[serde(default = "default_page_limit")]
+    #[param(default = 100, minimum = 1, maximum = 1000, example = 50)]
     pub(super) limit: usize,
+    /// Conversations to skip: `next_offset` of the previous page.
     #[serde(default)]
+    #[param(default = 0, example = 0)]
     pub(super) offset: usize,
 }
 
-#[derive(Debug, Serialize)]
-pub(super) struct Conversations {
+/// A page of conversations.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ConversationPage {
+    /// Conversations in all (in the state asked for).
+    pub(super) total: usize,
+    /// Pass as `offset` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub(super) next_offset: Option<usize>,
+    /// This page's conversations, oldest first.
     pub(super) conversations: Vec<ConversationJson>,
 }
 
-/// `GET /v1/conversations?state=queued|assigned|bot|offered|wrap_up`: the
-/// open conversations, oldest first, paged. Walks every conversation: for
-/// supervisors and debugging, not for every message.
+/// The open conversations, oldest first, optionally in one state, paged.
+///
+/// Walks every conversation: for supervisors and debugging, not for every
+/// message.
+#[utoipa::path(get, path = "/v1/conversations", tag = "conversations",
+    security(("bearer" = [])),
+    params(ConversationFilter),
+    responses(
+        (status = 200, description = "A page of conversations.", body = ConversationPage),
+        BadRequest, Unauthorized, Unprocessable,
+    ))]
 pub(super) async fn list_conversations(
     Authed(tenant): Authed,
     QueryOf(filter): QueryOf<ConversationFilter>,
-) -> Result<Json<Listing<Conversations>>, ApiError> {
+) -> Result<Json<ConversationPage>, ApiError> {
     let page = Page { limit: filter.limit, offset: filter.offset };
     page.check()?;
     let mut views = tenant.pipeline().router().conversations();
@@ -103,15 +145,28 @@ pub(super) async fn list_conversations(
     let total = views.len();
     let (views, next_offset) = page.cut(views);
     let conversations = views.into_iter().map(|v| conversation_json(&tenant, v)).collect();
-    Ok(Json(Listing { total, next_offset, items: Conversations { conversations } }))
+    Ok(Json(ConversationPage { total, next_offset, conversations }))
 }
 
-#[derive(Debug, Serialize)]
+/// A conversation closed.
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Closed {
+    /// The conversation's id.
+    #[schema(value_type = String)]
     pub(super) closed: Id,
+    /// The tenant's event sequence number after the close.
     pub(super) last_seq: u64,
 }
 
+/// Closes a conversation; the agent's capacity returns after wrap-up.
+#[utoipa::path(post, path = "/v1/conversations/{id}/close", tag = "conversations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The conversation's id.", example = "c-1")),
+    responses(
+        (status = 200, description = "Closed.", body = Closed,
+            example = json!({"closed": "c-1", "last_seq": 20})),
+        BadRequest, Unauthorized, NotFound, Unavailable,
+    ))]
 pub(super) async fn close_conversation(
     Authed(tenant): Authed,
     PathId(id): PathId,
@@ -120,19 +175,43 @@ pub(super) async fn close_conversation(
     Ok(Json(Closed { closed: id, last_seq: ack.last_seq }))
 }
 
-#[derive(Debug, Deserialize)]
+/// Where to move a conversation.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Transfer)]
 pub(super) struct TransferBody {
+    /// The agent to take it.
+    #[schema(value_type = schema::Id)]
     pub(super) agent: Id,
 }
 
-#[derive(Debug, Serialize)]
+/// A conversation moved.
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Transferred {
+    /// The conversation's id.
+    #[schema(value_type = String)]
     pub(super) transferred: Id,
+    /// The agent who holds it now.
+    #[schema(value_type = String)]
     pub(super) agent: Id,
+    /// The tenant's event sequence number after the transfer.
     pub(super) last_seq: u64,
 }
 
+/// Moves a conversation to an agent.
+///
+/// 409 `conflict` when the agent cannot take it (not available, not
+/// speaking its language, or without room on its channel).
+#[utoipa::path(post, path = "/v1/conversations/{id}/transfer", tag = "conversations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The conversation's id.", example = "c-1")),
+    request_body(content = TransferBody, example = json!({"agent": "7"})),
+    responses(
+        (status = 200, description = "Transferred.", body = Transferred,
+            example = json!({"transferred": "c-1", "agent": "7", "last_seq": 22})),
+        BadRequest, Unauthorized, NotFound, Conflict, TooLarge, UnsupportedMediaType,
+        Unprocessable, Unavailable,
+    ))]
 pub(super) async fn transfer_conversation(
     Authed(tenant): Authed,
     PathId(id): PathId,
@@ -143,20 +222,44 @@ pub(super) async fn transfer_conversation(
     Ok(Json(Transferred { transferred: id, agent: body.agent, last_seq: ack.last_seq }))
 }
 
-#[derive(Debug, Deserialize)]
+/// An agent's answer to an offer.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OfferAnswer)]
 pub(super) struct OfferBody {
+    /// The agent the conversation is offered to.
+    #[schema(value_type = schema::Id)]
     pub(super) agent: Id,
+    /// Accept, or decline (the conversation is re-routed ahead).
     pub(super) accept: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// An offer answered.
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct OfferAnswered {
+    /// The conversation's id.
+    #[schema(value_type = String)]
     pub(super) conversation: Id,
+    /// Whether the agent accepted.
     pub(super) accepted: bool,
+    /// The tenant's event sequence number after the answer.
     pub(super) last_seq: u64,
 }
 
+/// Answers an offer (offer mode).
+///
+/// A decline re-routes the conversation ahead; 409 `conflict` when the
+/// agent has no pending offer for it.
+#[utoipa::path(post, path = "/v1/conversations/{id}/offer", tag = "conversations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The conversation's id.", example = "c-1")),
+    request_body(content = OfferBody, example = json!({"agent": "dirk", "accept": true})),
+    responses(
+        (status = 200, description = "Answered.", body = OfferAnswered,
+            example = json!({"conversation": "c-1", "accepted": true, "last_seq": 23})),
+        BadRequest, Unauthorized, NotFound, Conflict, TooLarge, UnsupportedMediaType,
+        Unprocessable, Unavailable,
+    ))]
 pub(super) async fn answer_offer(
     Authed(tenant): Authed,
     PathId(id): PathId,
@@ -169,9 +272,14 @@ pub(super) async fn answer_offer(
 }
 
 /// One lane of the backlog.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Lane)]
 pub(super) struct LaneJson {
+    /// The lane's channel.
+    #[schema(value_type = schema::Channel)]
     pub(super) channel: Channel,
+    /// The lane's language.
+    #[schema(value_type = String)]
     pub(super) language: Language,
     /// Conversations waiting.
     pub(super) depth: usize,
@@ -179,13 +287,22 @@ pub(super) struct LaneJson {
     pub(super) oldest_wait_ms: u64,
 }
 
-#[derive(Debug, Serialize)]
+/// The backlog.
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Queues {
+    /// Lanes with anyone waiting, by channel, then language.
     pub(super) queues: Vec<LaneJson>,
 }
 
-/// `GET /v1/queues`: per (channel, language) lane, how many wait and the
+/// The backlog: per (channel, language) lane, how many wait and the
 /// longest wait.
+#[utoipa::path(get, path = "/v1/queues", tag = "conversations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The lanes with anyone waiting.", body = Queues,
+            example = json!({"queues": [{"channel": "sms", "language": "nl", "depth": 1, "oldest_wait_ms": 23}]})),
+        Unauthorized,
+    ))]
 pub(super) async fn queues(Authed(tenant): Authed) -> Json<Queues> {
     let router = tenant.pipeline().router();
     let now = router.now();
@@ -202,11 +319,25 @@ pub(super) async fn queues(Authed(tenant): Authed) -> Json<Queues> {
     Json(Queues { queues })
 }
 
-#[derive(Debug, Serialize)]
+/// A customer erased.
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Erased {
+    /// What the erasure removed.
+    #[schema(value_type = schema::ErasureReport)]
     pub(super) erased: ErasureReport,
 }
 
+/// Erases a customer: their conversations, history, events and the
+/// journal segments that held their messages (docs/loketd.md#erasure).
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "conversations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The customer's id.", example = "+31612345678")),
+    responses(
+        (status = 200, description = "Erased.", body = Erased, example = json!({"erased": {
+            "customer": "+31612345678", "conversations": ["c-1"], "events_removed": 3,
+            "journal_segments_removed": 1, "snapshots_removed": 0, "snapshot_lsn": 22}})),
+        BadRequest, Unauthorized, Unavailable,
+    ))]
 pub(super) async fn erase_customer(
     Authed(tenant): Authed,
     PathId(id): PathId,

@@ -12,14 +12,15 @@ pub struct ApiError {
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid", "message": "text: 5000 bytes; at most 4096"}}))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// What went wrong.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, for programs: see `docs/loketd.md`.
     pub code: String,

@@ -2,23 +2,47 @@
 
 use super::*;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct EventsQuery {
+    /// The first sequence number to send. Without it, the stream resumes
+    /// after `Last-Event-ID` if sent, else starts with the next event.
     #[serde(default)]
+    #[param(example = 1)]
     pub(super) from: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+/// The data of a `gap` event: events from `from` up to `oldest` are no
+/// longer kept.
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Gap {
+    /// The sequence number asked for.
     pub(super) from: u64,
+    /// The oldest still kept: the next event sent.
     pub(super) oldest: u64,
 }
 
-/// `GET /v1/events?from=SEQ`: Server-Sent Events, each with `id:` = its
-/// sequence number and JSON data. Without `from`, the stream resumes after
-/// `Last-Event-ID` if sent, else starts with the next event. A `from` older
-/// than what is kept gives one `gap` event (`{"from":..,"oldest":..}`) first.
+/// The tenant's event stream, as Server-Sent Events.
+///
+/// Every decision and state change, published once durable, each with
+/// `id:` its sequence number and as data an `Event` in JSON. Without
+/// `from`, the stream resumes after `Last-Event-ID` if sent, else starts
+/// with the next event. A `from` older than what is kept gives one `gap`
+/// event (data: a `Gap`) first. The stream ends when the daemon shuts
+/// down; the request timeout does not apply to it.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    security(("bearer" = [])),
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence number (when `from` is left out)."),
+    ),
+    responses(
+        (status = 200, description = "A stream of `text/event-stream` events; each `data:` line is an `Event` (a `gap` event's is a `Gap`).",
+            content_type = "text/event-stream", body = schema::Event,
+            example = "id: 1\ndata: {\"seq\":1,\"at\":1796610659944,\"conversation\":\"c-1\",\"type\":\"escalated\",\"trigger\":\"human_request\"}\n\n"),
+        BadRequest, Unauthorized,
+    ))]
 pub(super) async fn events(
     Authed(tenant): Authed,
     State(state): State<AppState>,

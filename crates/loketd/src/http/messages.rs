@@ -3,32 +3,41 @@
 use super::*;
 
 /// A customer message as JSON.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Message, example = json!({"conversation_id": "c-1", "customer_id": "+31612345678",
+    "channel": "chat", "text": "hebben jullie nog bananenbomen?"}))]
 pub struct MessageBody {
     /// Conversation id; a new one opens a conversation.
+    #[schema(value_type = schema::Id)]
     pub conversation_id: Id,
     /// Customer id.
+    #[schema(value_type = schema::Id)]
     pub customer_id: Id,
     /// `chat`, `whatsapp`, `messenger`, `sms`, `email` or `voice`.
+    #[schema(value_type = schema::Channel)]
     pub channel: Channel,
-    /// What the customer wrote.
+    /// What the customer wrote, at most `max_text_bytes` bytes.
     pub text: String,
     /// `nl` or `en`; detected when left out.
     #[serde(default)]
+    #[schema(value_type = Option<schema::MessageLanguage>)]
     pub language: Option<String>,
-    /// Customer tier (0 = default).
+    /// Customer tier (0 = default); a higher tier waits less.
     #[serde(default)]
     pub tier: u8,
-    /// Skills the conversation needs (name to minimum proficiency), on top
-    /// of those its intent maps to.
+    /// Skills the conversation needs (name to minimum proficiency, 1 to
+    /// 10), on top of those its intent maps to.
     #[serde(default)]
     pub skills: BTreeMap<String, i64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Messages routed all or none, at most `max_batch_messages`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Batch)]
 pub(super) struct BatchBody {
+    /// The messages, routed in order.
     pub(super) messages: Vec<MessageBody>,
 }
 
@@ -106,17 +115,51 @@ pub(super) fn score_messages(
     })
 }
 
-/// The answer to `POST /v1/messages`.
-#[derive(Debug, Serialize)]
+/// The answer to `POST /v1/messages`: the text's score, the decision,
+/// and catalog matches for a product question.
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct MessageAnswer<'a> {
     #[serde(flatten)]
     pub(super) score: ScoreJson,
+    /// The routing decision.
     pub(super) decision: DecisionJson<'a>,
+    /// The conversation's buying intent after the message.
     pub(super) conversation_score: f64,
+    /// Catalog matches with stock, for a product or stock question.
+    #[schema(value_type = Vec<schema::Hit>)]
     pub(super) products: &'a [Hit],
+    /// The tenant's event sequence number after the message.
     pub(super) last_seq: u64,
 }
 
+/// Routes one customer message.
+///
+/// Scores the text (intent, buying intent, language, signals), routes the
+/// message (a new conversation id opens a conversation) and, for a
+/// product or stock question, looks the products up in the catalog. The
+/// message is journaled and synced before the answer.
+#[utoipa::path(post, path = "/v1/messages", tag = "messages",
+    security(("bearer" = [])),
+    request_body(content = MessageBody, example = json!({
+        "conversation_id": "c-1", "customer_id": "+31612345678", "channel": "chat",
+        "text": "hebben jullie nog bananenbomen?", "language": "nl", "tier": 1,
+        "skills": {"sales": 3}
+    })),
+    responses(
+        (status = 200, description = "Scored and routed.", body = MessageAnswer, example = json!({
+            "intent": "buy.stock", "confidence": 0.9565, "buying_intent": 0.9887, "language": "nl",
+            "signals": ["question"],
+            "decision": {"seq": 1, "at": 1796610747521_u64, "conversation": "c-1", "agent": "dirk",
+                "type": "assigned", "reason": "skill_match", "strategy": "least_loaded",
+                "waited_ms": 0, "conversation_score": 0.6921},
+            "conversation_score": 0.6921,
+            "products": [{"sku": "GC001", "name": "Musa basjoo", "score": 13.7973, "stock": 3,
+                "in_stock": true, "price_cents": 2495, "matched": "synonym"}],
+            "last_seq": 1
+        })),
+        BadRequest, Unauthorized, TooLarge, UnsupportedMediaType, Unprocessable, RateLimited,
+        Unavailable,
+    ))]
 pub(super) async fn post_message(
     Authed(tenant): Authed,
     State(state): State<AppState>,
@@ -151,13 +194,33 @@ pub(super) async fn post_message(
 }
 
 /// The answer to `POST /v1/messages/batch`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct BatchAnswer<'a> {
+    /// Messages routed.
     pub(super) accepted: usize,
+    /// The tenant's event sequence number after the batch.
     pub(super) last_seq: u64,
+    /// One decision per message, in order.
     pub(super) decisions: Vec<DecisionJson<'a>>,
 }
 
+/// Routes a batch of messages, all or none.
+///
+/// Every message is checked before any is routed; an error names
+/// `messages[i].field`. The answer has one decision per message, without
+/// the scores and products.
+#[utoipa::path(post, path = "/v1/messages/batch", tag = "messages",
+    security(("bearer" = [])),
+    request_body(content = BatchBody, example = json!({"messages": [
+        {"conversation_id": "c-2", "customer_id": 42, "channel": "chat", "text": "hallo"},
+        {"conversation_id": "c-3", "customer_id": "k-7", "channel": "email",
+            "text": "where is my order?", "language": "en"}
+    ]})),
+    responses(
+        (status = 200, description = "Routed.", body = BatchAnswer),
+        BadRequest, Unauthorized, TooLarge, UnsupportedMediaType, Unprocessable, RateLimited,
+        Unavailable,
+    ))]
 pub(super) async fn post_batch(
     Authed(tenant): Authed,
     State(state): State<AppState>,

@@ -7,7 +7,8 @@ pub(super) fn round(x: f32) -> f64 {
 }
 
 /// A skill by name with a proficiency.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Skill)]
 pub struct SkillJson {
     /// The skill's name.
     pub skill: String,
@@ -69,7 +70,8 @@ pub(super) fn admit_skills(
 }
 
 /// Intent, buying intent, language and signals of one text.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Score)]
 pub struct ScoreJson {
     /// Intent label (`oos` when none fits).
     pub intent: String,
@@ -78,8 +80,11 @@ pub struct ScoreJson {
     /// The message's buying intent, 0..=1.
     pub buying_intent: f64,
     /// `nl`, `en` or `und` (undetermined).
+    #[schema(value_type = schema::ScoreLanguage)]
     pub language: &'static str,
-    /// Hand-off and topic signals.
+    /// Hand-off and topic signals (`price`, `stock`, `question`,
+    /// `human_request`, ...).
+    #[schema(value_type = Vec<String>)]
     pub signals: Vec<&'static str>,
 }
 
@@ -96,13 +101,16 @@ pub(super) fn score_json(tenant: &Tenant, score: &Score) -> ScoreJson {
 
 /// A routing decision: the event, plus what this message did to the
 /// conversation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Decision)]
 pub struct DecisionJson<'a> {
     /// The decision event.
     #[serde(flatten)]
+    #[schema(value_type = schema::Event)]
     pub event: EventJson<'a>,
     /// The message escalated the conversation to a person: what triggered it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<schema::EscalationTrigger>, nullable = false)]
     pub trigger: Option<EscalationTrigger>,
     /// The conversation's buying intent after the message.
     pub conversation_score: f64,
