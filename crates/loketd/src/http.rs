@@ -98,7 +98,7 @@ use openapi::{
 use shapes::*;
 pub use shapes::{DecisionJson, ScoreJson, SkillJson};
 
-/// The HTTP application: the routes of [`routes`], each served as its
+/// The HTTP application: the routes of `routes`, each served as its
 /// OpenAPI description says, plus `GET /openapi.json` serving that
 /// description (generated here, once).
 pub fn app(state: AppState) -> Router {

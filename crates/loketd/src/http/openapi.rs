@@ -291,7 +291,7 @@ const ERROR_CODES: &[ErrorCode] = &[
         status: 409,
         when: "the request does not fit the conversation's state (no pending offer for the \
                agent; a transfer to an agent who cannot take the conversation)",
-        example: "agent \"dirk\" has no pending offer for conversation \"c-1\"",
+        example: "conversation \"c-1\" has no pending offer for agent \"dirk\"",
     },
     ErrorCode {
         code: "body_too_large",
@@ -323,19 +323,20 @@ const ERROR_CODES: &[ErrorCode] = &[
         status: 422,
         when: "a message asks for a skill the tenant has never seen, and `allow_new_skills` \
                is off",
-        example: "skills.salse: no agent has ever had skill \"salse\"",
+        example: "skills.salse: no agent has skill \"salse\" (set allow_new_skills to route to \
+                  skills no agent has yet)",
     },
     ErrorCode {
         code: "rate_limited",
         status: 429,
         when: "over the tenant's `rate_limit`",
-        example: "over the tenant's rate limit",
+        example: "rate limit exceeded: at most 1000 messages per second",
     },
     ErrorCode {
         code: "journal_unavailable",
         status: 503,
         when: "the tenant's journal cannot be written; it accepts nothing more",
-        example: "the journal cannot be written",
+        example: "journal unavailable: No space left on device (os error 28)",
     },
     ErrorCode {
         code: "shutting_down",
@@ -782,5 +783,106 @@ pub(super) mod schema {
         /// For `queued` with `no_eligible_agent`.
         #[schema(nullable = false)]
         why: Option<Why>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use loket_router::{QueueReason, Strategy};
+    use serde_json::Value;
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    /// The names a mirror enum's schema allows.
+    fn allowed<T: PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        let names = match schema.get("enum") {
+            Some(names) => names.as_array().unwrap().clone(),
+            None => schema["oneOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|one| one["enum"].as_array().unwrap().clone())
+                .collect(),
+        };
+        names.iter().map(|name| name.as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The serde names of `values`, which the exhaustive matches below
+    /// keep complete: a new variant fails to compile until listed.
+    fn names<T: Serialize>(values: &[T]) -> Vec<String> {
+        values
+            .iter()
+            .map(|value| match serde_json::to_value(value).unwrap() {
+                Value::String(name) => name,
+                other => panic!("{other} is not a name"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mirror_enums_have_the_real_types_names() {
+        let presences = [Presence::Available, Presence::Away, Presence::Offline, {
+            match Presence::NotResponding {
+                Presence::Available
+                | Presence::Away
+                | Presence::Offline
+                | Presence::NotResponding => Presence::NotResponding,
+            }
+        }];
+        let kinds = [AgentKind::Human, {
+            match AgentKind::Bot {
+                AgentKind::Human | AgentKind::Bot => AgentKind::Bot,
+            }
+        }];
+        use ConversationState as S;
+        let states = [S::Bot, S::Queued, S::Offered, S::Assigned, S::WrapUp, {
+            match S::Closed {
+                S::Bot | S::Queued | S::Offered | S::Assigned | S::WrapUp | S::Closed => S::Closed,
+            }
+        }];
+        use EscalationTrigger as T;
+        let triggers = [T::BuyingIntent, T::HumanRequest, T::Doubt, {
+            match T::Complaint {
+                T::BuyingIntent | T::HumanRequest | T::Doubt | T::Complaint => T::Complaint,
+            }
+        }];
+        let strategies =
+            [Strategy::LeastLoaded, Strategy::LongestIdle, Strategy::MostProficient, {
+                match Strategy::RoundRobin {
+                    Strategy::LeastLoaded
+                    | Strategy::LongestIdle
+                    | Strategy::MostProficient
+                    | Strategy::RoundRobin => Strategy::RoundRobin,
+                }
+            }];
+        use QueueReason as Q;
+        let reasons = [
+            Q::NoEligibleAgent,
+            Q::WaitingForPreferredAgent,
+            Q::OutsideBusinessHours,
+            Q::Escalation,
+            Q::Reassignment,
+            Q::OfferNotTaken,
+            {
+                match Q::AlreadyQueued {
+                    Q::NoEligibleAgent
+                    | Q::WaitingForPreferredAgent
+                    | Q::OutsideBusinessHours
+                    | Q::Escalation
+                    | Q::Reassignment
+                    | Q::OfferNotTaken
+                    | Q::AlreadyQueued => Q::AlreadyQueued,
+                }
+            },
+        ];
+        assert_eq!(allowed::<schema::Channel>(), names(&Channel::ALL));
+        assert_eq!(allowed::<schema::Presence>(), names(&presences));
+        assert_eq!(allowed::<schema::AgentKind>(), names(&kinds));
+        assert_eq!(allowed::<schema::ConversationState>(), names(&states));
+        assert_eq!(allowed::<schema::EscalationTrigger>(), names(&triggers));
+        assert_eq!(allowed::<schema::Strategy>(), names(&strategies));
+        assert_eq!(allowed::<schema::QueueReason>(), names(&reasons));
     }
 }
