@@ -58,9 +58,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod closed;
 mod labels;
 mod metering;
 
+pub use closed::RecentlyClosed;
 pub use labels::Labels;
 pub use metering::{Metering, MeteringError};
 

@@ -209,6 +209,19 @@ pub struct Routed {
     pub escalation: Escalation,
 }
 
+/// A message ready to route: see [`Pipeline::prepare`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// What the router is given.
+    pub message: Message,
+    /// The conversation's buying intent after this message, in `[0, 1]`.
+    pub conversation_score: f32,
+    /// The language used for routing.
+    pub language: Language,
+    /// The escalation signals the message gives the router, and why.
+    pub escalation: Escalation,
+}
+
 /// The escalation signals a message gives the router, and where they come
 /// from (see the crate docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -466,6 +479,16 @@ impl Pipeline {
         score: &Score,
         out: &mut Vec<Event>,
     ) -> Routed {
+        let prepared = self.prepare(inbound, score);
+        self.route_prepared(prepared, out)
+    }
+
+    /// The first half of [`Pipeline::route_scored`]: folds the message's
+    /// buying intent into its conversation's score and builds the router's
+    /// [`Message`], without routing it. A caller that must see the message
+    /// before its decision (measuring does) routes it with
+    /// [`Pipeline::route_prepared`].
+    pub fn prepare(&self, inbound: &Inbound<'_>, score: &Score) -> Prepared {
         let language = inbound.language.unwrap_or(match score.language {
             loket_intent::Language::Dutch => Language::NL,
             loket_intent::Language::English => Language::EN,
@@ -489,6 +512,12 @@ impl Pipeline {
         message.buying_intent = conversation_score;
         let escalation = Escalation::of(score);
         message.signals = escalation.signals;
+        Prepared { message, conversation_score, language, escalation }
+    }
+
+    /// Routes a message made by [`Pipeline::prepare`].
+    pub fn route_prepared(&self, prepared: Prepared, out: &mut Vec<Event>) -> Routed {
+        let Prepared { message, conversation_score, language, escalation } = prepared;
         let decision = self.router.route(&message, out);
         Routed { decision, conversation_score, language, escalation }
     }

@@ -636,8 +636,7 @@ fn capacity_of(line: u64, capacity: &CapacityLine, prefix: &str) -> Result<Capac
 }
 
 fn parse_time(text: &str) -> Option<u64> {
-    let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    u64::try_from(time.timestamp_millis()).ok()
+    At::Text(text.to_owned()).millis()
 }
 
 #[cfg(test)]

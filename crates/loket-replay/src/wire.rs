@@ -162,6 +162,24 @@ pub enum At {
     Text(String),
 }
 
+impl At {
+    /// Milliseconds since the Unix epoch; text may be decimal milliseconds
+    /// too (as query strings carry them). `None` for text that is neither,
+    /// or a time before 1970.
+    pub fn millis(&self) -> Option<u64> {
+        match self {
+            At::Millis(ms) => Some(*ms),
+            At::Text(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+                text.parse().ok()
+            }
+            At::Text(text) => {
+                let time = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+                u64::try_from(time.timestamp_millis()).ok()
+            }
+        }
+    }
+}
+
 /// What an event does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

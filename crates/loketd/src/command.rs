@@ -103,6 +103,29 @@ pub enum Command {
         /// The customer.
         customer: Id,
     },
+    /// An agent (person or bot) sent the customer a message: measured, the
+    /// router does not read it.
+    Reply {
+        /// The conversation.
+        conversation: Id,
+        /// The agent.
+        agent: Id,
+        /// When, as the platform says (ms); the record's time when left
+        /// out. Never before the last thing measured.
+        at_ms: Option<u64>,
+    },
+    /// The conversation led to a purchase: measured, up to the order window
+    /// after its close.
+    Order {
+        /// The conversation.
+        conversation: Id,
+        /// The value in minor units (cents).
+        value_minor: i64,
+        /// ISO 4217 code, uppercase.
+        currency: String,
+        /// When, as the platform says (ms); the record's time when left out.
+        at_ms: Option<u64>,
+    },
 }
 
 /// A message with its scores, so replay routes exactly as live did even if

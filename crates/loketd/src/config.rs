@@ -208,6 +208,52 @@ pub struct TenantConfig {
     /// text. On: the text too, for platforms that replay journals through
     /// another model.
     pub store_text: bool,
+    /// Measuring reply times, SLAs and conversions (`[tenants.reports]`).
+    pub reports: ReportsConfig,
+}
+
+/// `[tenants.reports]`: what the tenant measures (docs/reports.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Measure (default on). Off: replies and orders are refused and
+    /// `/v1/reports` answers 404.
+    pub enabled: bool,
+    /// A conversation closed before any reply within this many ms of its
+    /// first message is a short abandon (default 10 s).
+    pub short_abandon_ms: u64,
+    /// An order up to this long after the close still counts (default 1 h).
+    pub order_window_ms: u64,
+    /// Report intervals older than this are dropped (default 35 days).
+    pub retention_ms: u64,
+    /// Reply targets per channel, tier and intent prefix, and the warning
+    /// fraction.
+    pub sla: loket_report::SlaPolicy,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> ReportsConfig {
+        let meter = loket_report::MeterConfig::default();
+        ReportsConfig {
+            enabled: true,
+            short_abandon_ms: meter.short_abandon_ms,
+            order_window_ms: meter.order_window_ms,
+            retention_ms: meter.retention_ms,
+            sla: meter.sla,
+        }
+    }
+}
+
+impl ReportsConfig {
+    /// The meter's configuration.
+    pub fn meter_config(&self) -> loket_report::MeterConfig {
+        loket_report::MeterConfig {
+            short_abandon_ms: self.short_abandon_ms,
+            order_window_ms: self.order_window_ms,
+            retention_ms: self.retention_ms,
+            sla: self.sla.clone(),
+        }
+    }
 }
 
 impl TenantConfig {

@@ -76,6 +76,7 @@ mod extract;
 mod health;
 mod messages;
 mod openapi;
+mod reports;
 mod shapes;
 
 pub use agents::AgentJson;
@@ -91,6 +92,7 @@ use health::*;
 pub use messages::MessageBody;
 use messages::*;
 use openapi::schema;
+use reports::*;
 use openapi::{
     BadRequest, Conflict, NotFound, RateLimited, TooLarge, Unauthorized, Unavailable,
     Unprocessable, UnsupportedMediaType,
@@ -142,6 +144,9 @@ fn routes(limits: &LimitsConfig) -> openapi::Documented {
         .route::<__path_list_conversations, _, _>(list_conversations)
         .route::<__path_get_conversation, _, _>(get_conversation)
         .route::<__path_close_conversation, _, _>(close_conversation)
+        .route::<__path_post_reply, _, _>(post_reply)
+        .route::<__path_post_order, _, _>(post_order)
+        .route::<__path_get_reports, _, _>(get_reports)
         .route::<__path_transfer_conversation, _, _>(transfer_conversation)
         .route::<__path_answer_offer, _, _>(answer_offer)
         .route::<__path_queues, _, _>(queues)

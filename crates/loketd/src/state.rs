@@ -20,7 +20,9 @@ use std::sync::Arc;
 use loket_catalog::Catalog;
 use loket_ids::{Id, Name, SavedTenantIds, TenantIds};
 use loket_intent::{ConversationScore, IntentId, Score, Signals};
+use loket_metering::{Metering, MeteringError, RecentlyClosed};
 use loket_pipeline::{Inbound, Pipeline};
+use loket_report::{Currency, FactError, MeterConfig, Money};
 use loket_router::{
     AgentId, AgentKind, AgentSpec, Capacity, Channel, ConversationId, CustomerId,
     EscalationTrigger, Event, EventKind, Language, ManualClock, Presence, Router, RouterError,
@@ -146,6 +148,9 @@ pub struct TenantSnapshot {
     pub ids: SavedTenantIds,
     /// When customer ids kept for their history were last checked.
     pub ids_swept_ms: u64,
+    /// The tenant's measuring (`loket_metering::Metering` as JSON); empty
+    /// when the tenant does not measure.
+    pub metering: Vec<u8>,
 }
 
 /// One conversation's buying-intent state.
@@ -169,7 +174,7 @@ pub struct SavedStock {
 }
 
 /// The snapshot format this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 2;
+pub const SNAPSHOT_VERSION: u32 = 3;
 
 /// The customer passed to the router with a later message of an open
 /// conversation: the router reads a conversation's customer from its first
@@ -198,6 +203,13 @@ pub struct TenantState {
     next_seq: u64,
     clock_ms: u64,
     scratch: Vec<Event>,
+    /// Reply times, SLAs and conversions, when the tenant measures.
+    /// Written only here; report handlers read it.
+    metering: Option<Arc<RwLock<Metering>>>,
+    /// How many of `scratch`'s events measuring has seen.
+    metered: usize,
+    /// Conversations closed within the order window, for orders.
+    closed: RecentlyClosed,
 }
 
 impl TenantState {
@@ -223,7 +235,27 @@ impl TenantState {
             next_seq: 1,
             clock_ms,
             scratch: Vec::new(),
+            metering: None,
+            metered: 0,
+            closed: RecentlyClosed::default(),
         }
+    }
+
+    /// Measures reply times, SLAs and conversions under `config`
+    /// (`loket-report`): customer messages and the router's decisions as
+    /// they apply, and the [`Command::Reply`] and [`Command::Order`]
+    /// records. Without it those two records are refused.
+    pub fn measure(
+        mut self,
+        config: MeterConfig,
+    ) -> Result<TenantState, loket_report::ConfigError> {
+        self.metering = Some(Arc::new(RwLock::new(Metering::new(config)?)));
+        Ok(self)
+    }
+
+    /// The tenant's measuring, for reports (take the read lock briefly).
+    pub fn metering(&self) -> Option<&Arc<RwLock<Metering>>> {
+        self.metering.as_ref()
     }
 
     /// Lets messages ask for skills no agent has had yet (they wait, with
@@ -279,7 +311,9 @@ impl TenantState {
         self.clock.set(Timestamp(self.clock_ms));
         let mut applied = Applied::default();
         self.scratch.clear();
+        self.metered = 0;
         let result = self.apply_command(&record.command, &mut applied);
+        self.measure_events();
         // A failed command changed nothing, so it reported nothing; number
         // whatever the router reported either way.
         self.number(events);
@@ -370,8 +404,20 @@ impl TenantState {
             let inbound =
                 inbound(message, conversation, CustomerId(customer), &required[start..end])?;
             let score = score(message);
+            let prepared = self.pipeline.prepare(&inbound, &score);
+            if let Some(metering) = &self.metering {
+                // The message opens (or continues) the conversation before
+                // its decision is measured.
+                let mut metering = metering.write();
+                metering.decisions(&self.scratch[self.metered..]);
+                self.metered = self.scratch.len();
+                let intent = self.pipeline.model().label(score.intent);
+                let _ = metering.message(self.clock_ms, &prepared.message, intent, |skill| {
+                    router.skill_name(skill)
+                });
+            }
             let before = self.scratch.len();
-            let routed = self.pipeline.route_scored(&inbound, &score, &mut self.scratch);
+            let routed = self.pipeline.route_prepared(prepared, &mut self.scratch);
             let offset = self.scratch[before..]
                 .iter()
                 .position(|event| *event == routed.decision)
@@ -461,11 +507,15 @@ impl TenantState {
                 let mut spec = agent_spec(&router, agent)?;
                 let (key, new) = self.ids.write().agents.intern_new(&agent.id);
                 spec.id = AgentId(key);
+                let metered_spec = self.metering.as_ref().map(|_| spec.clone());
                 if let Err(error) = router.upsert_agent(spec, &mut self.scratch) {
                     if new {
                         self.ids.write().agents.release(key);
                     }
                     return Err(error.into());
+                }
+                if let (Some(metering), Some(spec)) = (&self.metering, metered_spec) {
+                    metering.write().agent(&spec);
                 }
             }
             Command::SetPresence { agent, presence } => {
@@ -540,6 +590,28 @@ impl TenantState {
                 catalog.set_stock(sku, *stock)?;
                 self.stock.insert(sku.clone(), *stock);
             }
+            Command::Reply { conversation, agent, at_ms } => {
+                let id = self.measured_conversation(conversation)?;
+                let agent_id = self.agent(agent)?;
+                let metering = self.metering.as_ref().ok_or_else(not_measuring)?;
+                let mut metering = metering.write();
+                let at = at_ms.unwrap_or(self.clock_ms).max(metering.meter().now());
+                metering.reply(at, id, agent_id).map_err(|e| measuring_error(conversation, e))?;
+            }
+            Command::Order { conversation, value_minor, currency, at_ms } => {
+                let id = self.measured_conversation(conversation)?;
+                let currency = Currency::parse(currency).ok_or_else(|| {
+                    ApplyError::Invalid(format!("currency {currency:?} is not a three-letter code"))
+                })?;
+                if *value_minor < 0 {
+                    return Err(ApplyError::Invalid("an order's value is 0 or more".to_owned()));
+                }
+                let metering = self.metering.as_ref().ok_or_else(not_measuring)?;
+                let mut metering = metering.write();
+                let at = at_ms.unwrap_or(self.clock_ms).max(metering.meter().now());
+                let value = Money { minor: *value_minor, currency };
+                metering.order(at, id, value).map_err(|e| measuring_error(conversation, e))?;
+            }
             Command::EraseCustomer { customer } => {
                 let key = self.ids.read().customers.find(customer);
                 if let Some(key) = key {
@@ -557,6 +629,44 @@ impl TenantState {
             }
         }
         Ok(())
+    }
+
+    /// Measures the router's events not yet measured, remembers closed
+    /// conversations for orders, and fires due SLA timers.
+    fn measure_events(&mut self) {
+        let Some(metering) = &self.metering else { return };
+        let mut metering = metering.write();
+        metering.decisions(&self.scratch[self.metered..]);
+        self.metered = self.scratch.len();
+        let window = metering.meter().config().order_window_ms;
+        let ids = self.ids.read();
+        for event in &self.scratch {
+            if let (Some(conversation), EventKind::Closed) = (event.conversation, event.kind)
+                && let Some(name) = ids.conversations.name(conversation.0)
+            {
+                self.closed.closed(
+                    &name.to_string(),
+                    conversation.0,
+                    self.clock_ms.saturating_add(window),
+                );
+            }
+        }
+        self.closed.expire(self.clock_ms);
+        metering.advance(self.clock_ms);
+        // SLA events are counted in the reports (and the metrics); the
+        // event stream carries the router's events only, for now.
+        metering.take_sla_events();
+    }
+
+    /// A conversation a reply or an order names: an open one, or one closed
+    /// within the order window.
+    fn measured_conversation(&self, id: &Id) -> Result<ConversationId, ApplyError> {
+        if let Some(key) = self.closed.key(&id.to_string())
+            && self.ids.read().conversations.find(id).is_none()
+        {
+            return Ok(ConversationId(key));
+        }
+        self.conversation(id)
     }
 
     fn catalog(&self) -> Result<&Catalog, ApplyError> {
@@ -607,6 +717,10 @@ impl TenantState {
                 .collect(),
             ids: self.ids.read().save(),
             ids_swept_ms: self.ids_swept_ms,
+            metering: self.metering.as_ref().map_or_else(Vec::new, |metering| {
+                // Plain data (maps keyed by strings or as pairs): cannot fail.
+                serde_json::to_vec(&*metering.read()).expect("metering serialises")
+            }),
         }
     }
 
@@ -632,6 +746,13 @@ impl TenantState {
                 ConversationScore::from_parts(saved.value, saved.last_ms),
             )
         }));
+        if let Some(metering) = &self.metering
+            && !snapshot.metering.is_empty()
+        {
+            let restored: Metering = serde_json::from_slice(&snapshot.metering)
+                .map_err(|e| ApplyError::Invalid(format!("snapshot metering: {e}")))?;
+            *metering.write() = restored.restored();
+        }
         self.stock.clear();
         for saved in &snapshot.stock {
             // A product that left the catalog since keeps no stock override.
@@ -642,6 +763,26 @@ impl TenantState {
             }
         }
         Ok(())
+    }
+}
+
+fn not_measuring() -> ApplyError {
+    ApplyError::Invalid(
+        "this tenant does not measure (set [tenants.reports] enabled = true)".to_owned(),
+    )
+}
+
+/// A reply or order the meter refused, naming the conversation as the
+/// platform does.
+fn measuring_error(conversation: &Id, error: MeteringError) -> ApplyError {
+    match error {
+        MeteringError::Fact(FactError::Closed(_)) => {
+            ApplyError::Invalid(format!("conversation {:?} is closed", conversation.to_string()))
+        }
+        MeteringError::Fact(FactError::UnknownConversation(_)) => {
+            ApplyError::UnknownConversation(conversation.to_string())
+        }
+        other => ApplyError::Invalid(other.to_string()),
     }
 }
 
@@ -995,5 +1136,172 @@ mod tests {
             let key = event.event.conversation.unwrap().0;
             assert_eq!(ids.conversation_name(key).map(|n| n.to_string()).as_deref(), Some("wa:1"));
         }
+    }
+}
+
+#[cfg(test)]
+mod measuring_tests {
+    use loket_report::{Interval, Query, Report};
+
+    use super::*;
+
+    fn measured(start_ms: u64, saved: Option<&TenantSnapshot>) -> TenantState {
+        let clock = Arc::new(ManualClock::new(Timestamp(start_ms)));
+        let builder = Router::builder().clock(clock.clone());
+        let router = match saved {
+            Some(saved) => builder.restore(saved.router.clone()).unwrap(),
+            None => builder.build().unwrap(),
+        };
+        let pipeline = Pipeline::new(
+            router,
+            loket_pipeline::SharedModel::from(loket_intent::Model::builtin()),
+            None,
+            loket_pipeline::PipelineConfig::default(),
+        )
+        .unwrap();
+        let mut state = TenantState::new(Arc::new(pipeline), clock, 64)
+            .measure(MeterConfig::default())
+            .unwrap();
+        if let Some(saved) = saved {
+            state.restore(saved).unwrap();
+        }
+        state
+    }
+
+    fn report(state: &TenantState, start: u64) -> Report {
+        let query = Query {
+            from: start,
+            to: start + 3_600_000,
+            interval: Interval::Minutes15,
+            group_by: vec![loket_report::Dimension::Channel, loket_report::Dimension::Agent],
+        };
+        state.metering().unwrap().read().report(&query, |agent| Some(agent.0.to_string())).unwrap()
+    }
+
+    fn message(conversation: &str) -> Command {
+        Command::Messages(vec![ScoredMessage {
+            conversation: conversation.parse().unwrap(),
+            customer: "k".parse().unwrap(),
+            channel: 0,
+            language: 1,
+            tier: 0,
+            text: String::new(),
+            intent: 0,
+            confidence: 0.5,
+            buying_intent: 0.1,
+            detected_language: 1,
+            signals: 0,
+            skills: Vec::new(),
+        }])
+    }
+
+    #[test]
+    fn replies_and_orders_are_measured_and_survive_replay_and_snapshots() {
+        let start = 1_795_424_400_000;
+        let anna = Command::UpsertAgent(AgentRecord {
+            id: "anna".parse().unwrap(),
+            bot: false,
+            skills: Vec::new(),
+            languages: vec!["nl".into()],
+            capacity: [3, 3, 3, 3, 3, 1, 10],
+            presence: 0,
+            team: Some("garden".into()),
+        });
+        let reply = |c: &str, at_ms| Command::Reply {
+            conversation: c.parse().unwrap(),
+            agent: "anna".parse().unwrap(),
+            at_ms,
+        };
+        let order = |c: &str, currency: &str, value_minor| Command::Order {
+            conversation: c.parse().unwrap(),
+            value_minor,
+            currency: currency.into(),
+            at_ms: None,
+        };
+        let close = |c: &str| Command::Close { conversation: c.parse().unwrap() };
+        let first = [(0, anna), (0, message("c1")), (20_000, reply("c1", Some(start + 15_000)))];
+        let second = [
+            (30_000, message("c2")),
+            (40_000, close("c1")),
+            (50_000, order("c1", "eur", 4_995)),
+            (50_000, order("c1", "euro", 100)),
+            (50_000, order("nope", "EUR", 100)),
+            (50_000, reply("c1", None)),
+            (200_000, Command::Tick),
+        ];
+        let mut live = measured(start, None);
+        let mut journal = Vec::new();
+        let mut refused = Vec::new();
+        let mut events = Vec::new();
+        for (offset, command) in first {
+            let record = Record { at_ms: start + offset, command };
+            live.apply(&record, &mut events).unwrap();
+            journal.push(record);
+        }
+        let snapshot = live.snapshot(journal.len() as u64);
+        let mut restored = measured(start, Some(&snapshot));
+        for (offset, command) in second {
+            let record = Record { at_ms: start + offset, command };
+            match live.apply(&record, &mut events) {
+                Ok(_) => {
+                    restored.apply(&record, &mut Vec::new()).unwrap();
+                    journal.push(record);
+                }
+                Err(error) => refused.push(error.to_string()),
+            }
+        }
+        assert_eq!(
+            refused,
+            [
+                "currency \"euro\" is not a three-letter code",
+                "no conversation \"nope\"",
+                "conversation \"c1\" is closed",
+            ]
+        );
+        let totals = report(&live, start).totals;
+        assert_eq!((totals.offered, totals.answered, totals.conversions), (2, 1, 1));
+        // The platform's `at` is used: the reply came 15 s after the message.
+        assert_eq!(totals.first_response_ms.avg, Some(15_000.0));
+        assert_eq!(totals.sla_breaches.first_reply, 1, "c2 waited past chat's 60 s");
+        assert_eq!(totals.revenue.get("EUR"), Some(&49.95));
+
+        let mut replayed = measured(start, None);
+        for record in &journal {
+            replayed.apply(record, &mut Vec::new()).unwrap();
+        }
+        assert_eq!(report(&replayed, start), report(&live, start));
+        assert_eq!(report(&restored, start), report(&live, start));
+        let teams: Vec<String> = report(&live, start)
+            .groups
+            .iter()
+            .map(|row| format!("{:?}={}", row.group, row.key))
+            .collect();
+        assert!(teams.iter().any(|t| t.starts_with("Agent=")), "{teams:?}");
+    }
+
+    #[test]
+    fn a_tenant_that_does_not_measure_refuses_replies() {
+        let start = 1_795_424_400_000;
+        let clock = Arc::new(ManualClock::new(Timestamp(start)));
+        let router = Router::builder().clock(clock.clone()).build().unwrap();
+        let pipeline = Pipeline::new(
+            router,
+            loket_pipeline::SharedModel::from(loket_intent::Model::builtin()),
+            None,
+            loket_pipeline::PipelineConfig::default(),
+        )
+        .unwrap();
+        let mut state = TenantState::new(Arc::new(pipeline), clock, 64);
+        let mut events = Vec::new();
+        state.apply(&Record { at_ms: start, command: message("c1") }, &mut events).unwrap();
+        let reply = Command::Order {
+            conversation: "c1".parse().unwrap(),
+            value_minor: 1,
+            currency: "EUR".into(),
+            at_ms: None,
+        };
+        let error = state.apply(&Record { at_ms: start, command: reply }, &mut events).unwrap_err();
+        assert!(error.to_string().contains("does not measure"), "{error}");
+        assert!(state.snapshot(1).metering.is_empty());
     }
 }

@@ -120,6 +120,7 @@ pub struct Tenant {
     name: String,
     pipeline: Arc<Pipeline>,
     ids: Arc<parking_lot::RwLock<TenantIds>>,
+    metering: Option<Arc<parking_lot::RwLock<loket_metering::Metering>>>,
     events: Arc<EventLog>,
     metrics: Arc<TenantMetrics>,
     limiter: Option<(DefaultDirectRateLimiter, u32)>,
@@ -173,6 +174,12 @@ impl Tenant {
     /// briefly).
     pub fn ids(&self) -> &Arc<parking_lot::RwLock<TenantIds>> {
         &self.ids
+    }
+
+    /// The tenant's measuring, when it measures (written only by its
+    /// sequencer; take the read lock for as long as a report takes).
+    pub fn metering(&self) -> Option<&Arc<parking_lot::RwLock<loket_metering::Metering>>> {
+        self.metering.as_ref()
     }
 
     /// The event stream.

@@ -211,3 +211,84 @@ async fn every_acknowledged_message_and_decision_survives_sigkill() {
 fn conversation_name(n: u64) -> String {
     format!("WT-{n:08x}-gesprek")
 }
+
+/// The report `GET /v1/reports` answers for the whole of time, by channel
+/// and by agent, in 15-minute rows.
+async fn whole_report(http_addr: SocketAddr) -> serde_json::Value {
+    let path = "/v1/reports?from=0&to=4102444800000&interval=15m&group_by=channel,agent,intent";
+    let (status, report) = http(http_addr, "GET", path, Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_after_sigkill_and_after_a_snapshot_equal_those_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, http_addr, _) = start(dir.path());
+    wait_ready(http_addr).await;
+    let post = |path: String, body: serde_json::Value| async move {
+        let (status, answer) =
+            http(http_addr, "POST", &path, Some(TOKEN), Some(&body.to_string())).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    };
+    post(
+        "/v1/agents".into(),
+        serde_json::json!({"id": "anna", "languages": ["nl", "en"], "capacity": {"chat": 50, "whatsapp": 50, "total": 100}}),
+    )
+    .await;
+    let texts = [
+        "heeft u de bananenboom nog?",
+        "waar blijft mijn bestelling?",
+        "ik wil een klacht indienen",
+    ];
+    for i in 0..30u64 {
+        let conversation = format!("c-{i}");
+        let channel = if i % 3 == 0 { "whatsapp" } else { "chat" };
+        let text = texts[i as usize % texts.len()];
+        post(
+            "/v1/messages".into(),
+            serde_json::json!({"conversation_id": conversation, "customer_id": format!("k-{i}"), "channel": channel, "text": text}),
+        )
+        .await;
+        if i % 4 != 3 {
+            post(
+                format!("/v1/conversations/{conversation}/replies"),
+                serde_json::json!({"agent": "anna"}),
+            )
+            .await;
+        }
+        if i % 5 == 0 {
+            post(format!("/v1/conversations/{conversation}/close"), serde_json::json!({})).await;
+            post(
+                format!("/v1/conversations/{conversation}/orders"),
+                serde_json::json!({"value": 10.0 + i as f64, "currency": "EUR"}),
+            )
+            .await;
+        }
+    }
+    let before = whole_report(http_addr).await;
+    assert_eq!(before["totals"]["offered"], 30, "{before}");
+    assert_eq!(before["totals"]["conversions"], 6, "{before}");
+    assert!(
+        before["groups"].as_array().unwrap().iter().any(|row| row["key"] == "anna"),
+        "{before}"
+    );
+
+    // kill -9: the journal alone rebuilds the measures.
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let (mut daemon, http_addr, _) = start(dir.path());
+    wait_ready(http_addr).await;
+    assert_eq!(whole_report(http_addr).await, before, "after kill -9");
+
+    // A clean stop writes a snapshot; the measures come back from it.
+    // SAFETY: `kill` with a child's pid and SIGTERM only sends a signal.
+    unsafe {
+        libc::kill(daemon.id() as i32, libc::SIGTERM);
+    }
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "a clean stop: {status:?}");
+    let (_daemon, http_addr, _) = start(dir.path());
+    wait_ready(http_addr).await;
+    assert_eq!(whole_report(http_addr).await, before, "after a snapshot");
+}

@@ -76,6 +76,11 @@ impl Tenant {
         );
         let mut state = TenantState::new(pipeline.clone(), clock, daemon.event_retention)
             .allow_new_skills(config.allow_new_skills);
+        if config.reports.enabled {
+            state = state
+                .measure(config.reports.meter_config())
+                .map_err(|e| startup(StartupError::Reports(e)))?;
+        }
         if let Some(snapshot) = &snapshot {
             state.restore(snapshot).map_err(|e| startup(StartupError::Restore(e)))?;
         }
@@ -89,6 +94,7 @@ impl Tenant {
             }));
         }
         let ids = state.ids().clone();
+        let metering = state.metering().cloned();
         let events = Arc::new(EventLog::new(daemon.event_retention, state.next_seq()));
         let metrics = Arc::new(TenantMetrics::new(&config.name));
 
@@ -239,6 +245,7 @@ impl Tenant {
             name: config.name.clone(),
             pipeline,
             ids,
+            metering,
             allow_new_skills: config.allow_new_skills,
             store_text: config.store_text,
             events,

@@ -55,6 +55,9 @@ pub enum StartupError {
         #[source]
         source: loket_intent::ModelError,
     },
+    /// `[tenants.reports]` cannot be used.
+    #[error("[tenants.reports]")]
+    Reports(#[source] loket_report::ConfigError),
     /// The snapshot store could not be read.
     #[error("snapshots")]
     Snapshots(#[source] loket_journal::Error),
