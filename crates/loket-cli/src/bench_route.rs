@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use hdrhistogram::Histogram;
+use loket_metering::Metering;
+use loket_report::MeterConfig;
 use loket_router::{ConversationId, Message, Router, RouterConfig};
 use loket_workload::{Roster, RosterShape, Traffic};
 use serde::Serialize;
@@ -49,6 +51,14 @@ pub struct BenchRouteArgs {
     /// untimed.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     latency_every: u32,
+    /// Measure reply times and SLAs while routing (`loket-report`, fed
+    /// inline on each routing thread, as `loketd`'s sequencer does).
+    #[arg(long)]
+    reports: bool,
+    /// Run the benchmark ROUNDS times with measuring off and ROUNDS times
+    /// on, interleaved, and report both medians and the cost of measuring.
+    #[arg(long, value_name = "ROUNDS")]
+    compare_reports: Option<u32>,
     /// Print a JSON summary as the last line.
     #[arg(long)]
     json: bool,
@@ -57,6 +67,8 @@ pub struct BenchRouteArgs {
 #[derive(Debug, Serialize)]
 struct Report {
     scenario: Scenario,
+    /// Whether measuring was on.
+    reports: bool,
     threads: usize,
     agents: usize,
     skills: usize,
@@ -85,9 +97,77 @@ const OPEN_CONVERSATIONS: usize = 4_000;
 /// look-back. Returning customers exercise affinity on new conversations.
 const CUSTOMERS: u64 = 100_000;
 
+/// The cost of measuring: medians of interleaved rounds off and on.
+#[derive(Debug, Serialize)]
+struct Comparison {
+    scenario: Scenario,
+    threads: usize,
+    rounds: u32,
+    /// Messages per second of each round, measuring off.
+    off_msgs_per_sec: Vec<f64>,
+    /// The same, measuring on.
+    on_msgs_per_sec: Vec<f64>,
+    off_median: f64,
+    on_median: f64,
+    /// 1 − on / off, from the medians: the share of throughput measuring costs.
+    cost: f64,
+}
+
 pub fn run(args: BenchRouteArgs) -> anyhow::Result<()> {
     ensure!(args.threads >= 1, "--threads must be at least 1");
     ensure!(args.agents >= 1 && args.skills >= 1, "--agents and --skills must be at least 1");
+    let Some(rounds) = args.compare_reports else {
+        let report = measure(&args, args.reports)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        return Ok(());
+    };
+    ensure!(rounds >= 1, "--compare-reports needs at least 1 round");
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which goes first, so drift favours neither.
+        for reports in if round.is_multiple_of(2) { [false, true] } else { [true, false] } {
+            let report = measure(&args, reports)?;
+            if reports { on.push(report.msgs_per_sec) } else { off.push(report.msgs_per_sec) }
+        }
+    }
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let middle = sorted.len() / 2;
+        if sorted.len().is_multiple_of(2) {
+            (sorted[middle - 1] + sorted[middle]) / 2.0
+        } else {
+            sorted[middle]
+        }
+    };
+    let (off_median, on_median) = (median(&off), median(&on));
+    let comparison = Comparison {
+        scenario: args.scenario,
+        threads: args.threads,
+        rounds,
+        off_msgs_per_sec: off,
+        on_msgs_per_sec: on,
+        off_median,
+        on_median,
+        cost: 1.0 - on_median / off_median,
+    };
+    eprintln!(
+        "measuring off {:.0} msgs/s, on {:.0} msgs/s (medians of {rounds} interleaved rounds): \
+         measuring costs {:.1}%",
+        off_median,
+        on_median,
+        comparison.cost * 100.0
+    );
+    if args.json {
+        println!("{}", serde_json::to_string(&comparison)?);
+    }
+    Ok(())
+}
+
+/// One benchmark run on a fresh router, measuring `reports` or not.
+fn measure(args: &BenchRouteArgs, reports: bool) -> anyhow::Result<Report> {
     let router = Router::builder().config(RouterConfig::default()).build()?;
     let shape = RosterShape { agents: args.agents, skills: args.skills, ..RosterShape::default() };
     let roster = Roster::generate(&router, &shape, args.seed);
@@ -105,8 +185,7 @@ pub fn run(args: BenchRouteArgs) -> anyhow::Result<()> {
                 let router = router.clone();
                 let barrier = barrier.clone();
                 let skills = roster.skills.clone();
-                let args = &args;
-                scope.spawn(move || drive(&router, args, thread, skills, &barrier))
+                scope.spawn(move || drive(&router, args, reports, thread, skills, &barrier))
             })
             .collect();
         barrier.wait();
@@ -130,6 +209,7 @@ pub fn run(args: BenchRouteArgs) -> anyhow::Result<()> {
     let stats = router.stats();
     let report = Report {
         scenario: args.scenario,
+        reports,
         threads: args.threads,
         agents: args.agents,
         skills: args.skills,
@@ -162,10 +242,7 @@ pub fn run(args: BenchRouteArgs) -> anyhow::Result<()> {
         report.messages,
         report.queued_at_end
     );
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// What one routing thread measured.
@@ -184,6 +261,7 @@ struct ThreadRun {
 fn drive(
     router: &Router,
     args: &BenchRouteArgs,
+    reports: bool,
     thread: usize,
     skills: Vec<loket_router::SkillId>,
     barrier: &Barrier,
@@ -214,10 +292,16 @@ fn drive(
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
     let mut successes = 0u64;
     let latency_every = args.latency_every.max(1) as usize;
+    let mut metering = reports
+        .then(|| Metering::new(MeterConfig::default()).expect("the default config is valid"));
     barrier.wait();
     let start = Instant::now();
     for (index, step) in plan.iter().enumerate() {
         let message = step.message();
+        if let Some(metering) = &mut metering {
+            // As loketd does: the message is measured before it is routed.
+            let _ = metering.message(router.now().0, message, "", |_| None);
+        }
         let decision = if index % latency_every == 0 {
             let before = Instant::now();
             let decision = router.route(message, &mut events);
@@ -241,6 +325,9 @@ fn drive(
             Step::New { victim: None, message } => {
                 let _ = router.close(message.conversation, &mut events);
             }
+        }
+        if let Some(metering) = &mut metering {
+            metering.decisions(&events);
         }
         events.clear();
     }

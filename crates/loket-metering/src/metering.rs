@@ -172,6 +172,18 @@ impl Metering {
         }
     }
 
+    /// Keeps every reply clock that stops for
+    /// [`Metering::take_observations`] (live metrics); off by default and
+    /// after a restore.
+    pub fn set_observing(&mut self, observing: bool) {
+        self.meter.set_observing(observing);
+    }
+
+    /// Takes the reply clocks stopped since the last call.
+    pub fn take_observations(&mut self) -> Vec<loket_report::Observation> {
+        self.meter.take_observations()
+    }
+
     /// Takes the SLA events fired since the last call, in order.
     pub fn take_sla_events(&mut self) -> Vec<SlaEvent> {
         std::mem::take(&mut self.sla_events)

@@ -85,7 +85,7 @@ pub use histogram::Histogram;
 pub use intents::{MAX_INTENT_BYTES, MAX_INTENTS};
 pub use interval::{Interval, SLOT_MS};
 pub use measures::Measures;
-pub use meter::Meter;
+pub use meter::{Meter, Observation};
 pub use report::{
     Average, BandConversion, Breaches, CSV_HEADER, DurationSummary, MeasuresReport, Query, Report,
     ResponseBands, Row,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::MeterConfig;
 use crate::conversation::{ArrivalGroups, Conversation, Handler, Tally};
 use crate::error::{ConfigError, FactError, IntentError, Rejections};
-use crate::fact::{CustomerMessage, Fact, FactKind, IntentId, Money};
+use crate::fact::{Channel, CustomerMessage, Fact, FactKind, IntentId, Money};
 use crate::group::{BuyingBand, GroupKey, response_band};
 use crate::intents::Intents;
 use crate::interval::slot_of;
@@ -49,6 +49,33 @@ pub struct Meter {
     pub(crate) store: Store,
     pub(crate) intents: Intents,
     rejections: Rejections,
+    /// Reply clocks stopped since the last [`Meter::take_observations`];
+    /// not part of the state (a restored meter starts with none).
+    #[serde(skip)]
+    observations: Vec<Observation>,
+    /// Whether stopped clocks are kept for [`Meter::take_observations`].
+    #[serde(skip)]
+    observing: bool,
+}
+
+/// A reply clock that stopped, for live metrics (Prometheus histograms):
+/// the same values the reports count, as they happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// A person's first reply: `first_response_ms`.
+    FirstResponse {
+        /// The conversation's channel.
+        channel: Channel,
+        /// The clock, ms.
+        ms: u64,
+    },
+    /// A person's next reply: one `next_reply_ms`.
+    NextReply {
+        /// The conversation's channel.
+        channel: Channel,
+        /// The clock, ms.
+        ms: u64,
+    },
 }
 
 impl Meter {
@@ -65,6 +92,8 @@ impl Meter {
             store: Store::default(),
             intents: Intents::default(),
             rejections: Rejections::default(),
+            observations: Vec::new(),
+            observing: false,
         })
     }
 
@@ -110,6 +139,21 @@ impl Meter {
     /// The meter's time: the latest fact or advance applied.
     pub fn now(&self) -> u64 {
         self.now
+    }
+
+    /// Keeps (or stops keeping) every reply clock that stops, for
+    /// [`Meter::take_observations`]; off by default, and after a restore.
+    pub fn set_observing(&mut self, observing: bool) {
+        self.observing = observing;
+        if !observing {
+            self.observations.clear();
+        }
+    }
+
+    /// Takes the reply clocks stopped since the last call, in order (none
+    /// unless [`Meter::set_observing`] is on).
+    pub fn take_observations(&mut self) -> Vec<Observation> {
+        std::mem::take(&mut self.observations)
     }
 
     /// The refused facts, by reason.
@@ -195,6 +239,7 @@ impl Meter {
             store: &mut self.store,
             timers: &mut self.timers,
             rejections: &mut self.rejections,
+            observations: if self.observing { Some(&mut self.observations) } else { None },
             config: &self.config,
             id: key.conversation,
         };
@@ -255,6 +300,7 @@ impl Meter {
             store: &mut self.store,
             timers: &mut self.timers,
             rejections: &mut self.rejections,
+            observations: if self.observing { Some(&mut self.observations) } else { None },
             config: &self.config,
             id,
         };
@@ -319,6 +365,7 @@ impl Meter {
             store: &mut self.store,
             timers: &mut self.timers,
             rejections: &mut self.rejections,
+            observations: if self.observing { Some(&mut self.observations) } else { None },
             config: &self.config,
             id,
         };
@@ -335,6 +382,8 @@ struct Parts<'a> {
     store: &'a mut Store,
     timers: &'a mut Timers,
     rejections: &'a mut Rejections,
+    /// Where stopped clocks go, when the meter is observing.
+    observations: Option<&'a mut Vec<Observation>>,
     config: &'a MeterConfig,
     id: u64,
 }
@@ -504,6 +553,10 @@ impl Parts<'_> {
             let in_target = first_response <= conversation.targets.first_reply_ms;
             let band = response_band(first_response);
             let converted = conversation.tally.converted;
+            let channel = conversation.groups.channel;
+            if let Some(observations) = self.observations.as_deref_mut() {
+                observations.push(Observation::FirstResponse { channel, ms: first_response });
+            }
             self.count(conversation, |m| {
                 m.first_response_ms.record(first_response);
                 m.answered_in_target += u64::from(in_target);
@@ -512,7 +565,12 @@ impl Parts<'_> {
             });
         } else if let Some(since) = conversation.unanswered_since.take() {
             self.timers.cancel(conversation.next_reply_timer.take());
-            self.count(conversation, |m| m.next_reply_ms.record(at.saturating_sub(since)));
+            let ms = at.saturating_sub(since);
+            let channel = conversation.groups.channel;
+            if let Some(observations) = self.observations.as_deref_mut() {
+                observations.push(Observation::NextReply { channel, ms });
+            }
+            self.count(conversation, |m| m.next_reply_ms.record(ms));
         }
     }
 

@@ -17,8 +17,20 @@ pub fn prometheus() -> &'static PrometheusHandle {
             0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
             300.0,
         ];
+        // Reply times: seconds for chat up to a day for e-mail.
+        let replies = [
+            5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1_800.0, 3_600.0, 7_200.0,
+            14_400.0, 28_800.0, 86_400.0,
+        ];
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &seconds)
+            .expect("bucket lists are non-empty")
+            .set_buckets_for_metric(
+                Matcher::Full("loketd_first_response_seconds".to_owned()),
+                &replies,
+            )
+            .expect("bucket lists are non-empty")
+            .set_buckets_for_metric(Matcher::Full("loketd_next_reply_seconds".to_owned()), &replies)
             .expect("bucket lists are non-empty")
             .build_recorder();
         let handle = recorder.handle();
@@ -130,6 +142,16 @@ pub struct TenantMetrics {
     /// Per channel ([`Channel::ALL`] order): how long the longest-waiting
     /// conversation has waited, by the tenant clock; 0 with none waiting.
     pub oldest_wait: [Gauge; CHANNELS],
+    /// Per channel: first responses (a person's first reply), seconds.
+    pub first_response: [Histogram; CHANNELS],
+    /// Per channel: next replies, seconds.
+    pub next_reply: [Histogram; CHANNELS],
+    /// SLA breaches: first reply, next reply.
+    pub sla_breaches: [Counter; 2],
+    /// Per channel: the service level of the conversations that arrived in
+    /// the last hour (answered within target / (answered + abandoned −
+    /// short abandoned)); NaN with none. Read at scrape time.
+    pub service_level: [Gauge; CHANNELS],
 }
 
 impl TenantMetrics {
@@ -165,6 +187,62 @@ impl TenantMetrics {
             oldest_wait: Channel::ALL.map(|channel| {
                 metrics::gauge!("loketd_queue_oldest_wait_seconds", "tenant" => tenant.clone(), "channel" => channel.as_str())
             }),
+            first_response: Channel::ALL.map(|channel| {
+                metrics::histogram!("loketd_first_response_seconds", "tenant" => tenant.clone(), "channel" => channel.as_str())
+            }),
+            next_reply: Channel::ALL.map(|channel| {
+                metrics::histogram!("loketd_next_reply_seconds", "tenant" => tenant.clone(), "channel" => channel.as_str())
+            }),
+            sla_breaches: ["first_reply", "next_reply"].map(|clock| {
+                metrics::counter!("loketd_sla_breaches_total", "tenant" => tenant.clone(), "clock" => clock)
+            }),
+            service_level: Channel::ALL.map(|channel| {
+                metrics::gauge!("loketd_service_level_ratio", "tenant" => tenant.clone(), "channel" => channel.as_str())
+            }),
+        }
+    }
+
+    /// Records a reply clock that stopped.
+    pub fn observe_reply(&self, observation: loket_report::Observation) {
+        let (histograms, channel, ms) = match observation {
+            loket_report::Observation::FirstResponse { channel, ms } => {
+                (&self.first_response, channel, ms)
+            }
+            loket_report::Observation::NextReply { channel, ms } => (&self.next_reply, channel, ms),
+        };
+        histograms[channel.index()].record(Duration::from_millis(ms).as_secs_f64());
+    }
+
+    /// Counts SLA breaches (first reply, next reply).
+    pub fn count_breaches(&self, breaches: [u64; 2]) {
+        for (counter, count) in self.sla_breaches.iter().zip(breaches) {
+            if count > 0 {
+                counter.increment(count);
+            }
+        }
+    }
+
+    /// Sets the rolling service level per channel (the last hour's
+    /// arrivals) from the tenant's measures, at scrape time.
+    pub fn observe_reports(&self, metering: &loket_metering::Metering, now_ms: u64) {
+        let query = loket_report::Query {
+            from: now_ms.saturating_sub(3_600_000),
+            to: now_ms.saturating_add(1),
+            interval: loket_report::Interval::Day,
+            group_by: vec![loket_report::Dimension::Channel],
+        };
+        let mut levels = [f64::NAN; CHANNELS];
+        if let Ok(report) = metering.meter().report(&query) {
+            for row in &report.groups {
+                if let Some(channel) = Channel::ALL.iter().find(|c| c.as_str() == row.key)
+                    && let Some(level) = row.measures.service_level
+                {
+                    levels[channel.index()] = level;
+                }
+            }
+        }
+        for (gauge, level) in self.service_level.iter().zip(levels) {
+            gauge.set(level);
         }
     }
 

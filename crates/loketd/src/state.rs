@@ -210,6 +210,10 @@ pub struct TenantState {
     metered: usize,
     /// Conversations closed within the order window, for orders.
     closed: RecentlyClosed,
+    /// Reply clocks stopped and SLA breaches (first reply, next reply)
+    /// since the last [`TenantState::take_measured`], for live metrics.
+    observations: Vec<loket_report::Observation>,
+    breaches: [u64; 2],
 }
 
 impl TenantState {
@@ -238,6 +242,8 @@ impl TenantState {
             metering: None,
             metered: 0,
             closed: RecentlyClosed::default(),
+            observations: Vec::new(),
+            breaches: [0; 2],
         }
     }
 
@@ -249,8 +255,20 @@ impl TenantState {
         mut self,
         config: MeterConfig,
     ) -> Result<TenantState, loket_report::ConfigError> {
-        self.metering = Some(Arc::new(RwLock::new(Metering::new(config)?)));
+        let mut metering = Metering::new(config)?;
+        metering.set_observing(true);
+        self.metering = Some(Arc::new(RwLock::new(metering)));
         Ok(self)
+    }
+
+    /// Takes the reply clocks stopped and the SLA breaches (first reply,
+    /// next reply) since the last call, for live metrics; `f` gets each
+    /// stopped clock.
+    pub fn take_measured(&mut self, mut f: impl FnMut(loket_report::Observation)) -> [u64; 2] {
+        for observation in self.observations.drain(..) {
+            f(observation);
+        }
+        std::mem::take(&mut self.breaches)
     }
 
     /// The tenant's measuring, for reports (take the read lock briefly).
@@ -653,9 +671,14 @@ impl TenantState {
         }
         self.closed.expire(self.clock_ms);
         metering.advance(self.clock_ms);
-        // SLA events are counted in the reports (and the metrics); the
-        // event stream carries the router's events only, for now.
-        metering.take_sla_events();
+        self.observations.extend(metering.take_observations());
+        // SLA events are counted in the reports and the metrics; the event
+        // stream carries the router's events only, for now.
+        for event in metering.take_sla_events() {
+            if event.kind == loket_report::SlaEventKind::Breached {
+                self.breaches[usize::from(event.clock == loket_report::SlaClock::NextReply)] += 1;
+            }
+        }
     }
 
     /// A conversation a reply or an order names: an open one, or one closed
@@ -751,7 +774,9 @@ impl TenantState {
         {
             let restored: Metering = serde_json::from_slice(&snapshot.metering)
                 .map_err(|e| ApplyError::Invalid(format!("snapshot metering: {e}")))?;
-            *metering.write() = restored.restored();
+            let mut restored = restored.restored();
+            restored.set_observing(true);
+            *metering.write() = restored;
         }
         self.stock.clear();
         for saved in &snapshot.stock {

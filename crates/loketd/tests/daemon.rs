@@ -917,3 +917,81 @@ async fn a_tenant_that_cannot_start_says_what_and_why() {
     assert!(chain[2].contains("No such file"), "the cause is kept: {chain:?}");
     assert_eq!(chain.len(), 3, "each cause once: {chain:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_and_orders_show_in_reports_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    let mut quiet = other_tenant();
+    quiet.reports.enabled = false;
+    config.tenants.push(quiet);
+    let daemon = Spawned::start(config).await.unwrap();
+    let post = |path: &'static str, value: Value| {
+        let addr = daemon.http;
+        async move { http(addr, "POST", path, Some(TOKEN), Some(&body(value))).await }
+    };
+    let agent =
+        json!({"id": "anna", "languages": ["nl", "en"], "capacity": {"chat": 5, "total": 5}});
+    assert_eq!(post("/v1/agents", agent).await.0, 200);
+    let message = json!({"conversation_id": "r-1", "customer_id": "k-1", "channel": "chat",
+        "text": "heeft u de bananenboom nog op voorraad?"});
+    assert_eq!(post("/v1/messages", message).await.0, 200);
+    let (status, replied) = post("/v1/conversations/r-1/replies", json!({"agent": "anna"})).await;
+    assert_eq!(status, 200, "{replied}");
+    assert_eq!(replied["conversation"], "r-1");
+    let (status, refused) =
+        post("/v1/conversations/r-1/orders", json!({"value": 12.5, "currency": "EURO"})).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("invalid")), "{refused}");
+    let (status, ordered) =
+        post("/v1/conversations/r-1/orders", json!({"value": 12.5, "currency": "eur"})).await;
+    assert_eq!(status, 200, "{ordered}");
+    assert_eq!(
+        (ordered["value"].as_f64(), ordered["currency"].as_str()),
+        (Some(12.5), Some("EUR"))
+    );
+    let (status, _) = post("/v1/conversations/nope/replies", json!({"agent": "anna"})).await;
+    assert_eq!(status, 404);
+
+    let (status, report) =
+        http(daemon.http, "GET", "/v1/reports?group_by=channel,agent", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{report}");
+    let totals = &report["totals"];
+    assert_eq!((totals["offered"].as_u64(), totals["answered"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(totals["revenue"], json!({"EUR": 12.5}));
+    let keys: Vec<&str> =
+        report["groups"].as_array().unwrap().iter().filter_map(|r| r["key"].as_str()).collect();
+    assert_eq!(keys, ["chat", "anna"]);
+    let (status, csv) =
+        http_raw(daemon.http, "GET", "/v1/reports?format=csv", Some(TOKEN), None).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(csv).unwrap().starts_with("start,end,group,key,offered,"));
+    for (query, code) in [
+        ("interval=2h", "bad_query"),
+        ("group_by=colour", "bad_query"),
+        ("format=xml", "bad_query"),
+        ("from=yesterday", "bad_query"),
+    ] {
+        let (status, error) =
+            http(daemon.http, "GET", &format!("/v1/reports?{query}"), Some(TOKEN), None).await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{query}: {error}"
+        );
+    }
+    let (status, off) = http(daemon.http, "GET", "/v1/reports", Some("other-token"), None).await;
+    assert_eq!((status, off["error"]["code"].as_str()), (404, Some("reports_off")), "{off}");
+
+    let (status, text) = http_raw(daemon.http, "GET", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(text).unwrap();
+    let line = |prefix: &str| text.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
+    assert!(
+        line(r#"loketd_first_response_seconds_count{tenant="demo",channel="chat"} 1"#).is_some(),
+        "{text}"
+    );
+    assert!(
+        line(r#"loketd_service_level_ratio{tenant="demo",channel="chat"} 1"#).is_some(),
+        "{text}"
+    );
+}

@@ -88,6 +88,25 @@ async fn alert_rules_and_dashboard_read_only_metrics_loketd_serves() {
     let (status, answer) =
         http(daemon.http, "POST", "/v1/agents", Some(TOKEN), Some(&agent.to_string())).await;
     assert_eq!(status, 200, "{answer}");
+    // Anna answers one and the other waits on: the reply-time families
+    // appear (a next reply too: the customer writes again and she answers).
+    let reply = json!({"agent": "anna"}).to_string();
+    for _ in 0..2 {
+        let (status, answer) = http(
+            daemon.http,
+            "POST",
+            "/v1/conversations/deploy-1/replies",
+            Some(TOKEN),
+            Some(&reply),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        let again = json!({"conversation_id": "deploy-1", "customer_id": "customer-1",
+            "channel": "chat", "text": "en verder?"});
+        let (status, answer) =
+            http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&again.to_string())).await;
+        assert_eq!(status, 200, "{answer}");
+    }
 
     let (status, exposition) = http_raw(daemon.http, "GET", "/metrics", None, None).await;
     assert_eq!(status, 200);

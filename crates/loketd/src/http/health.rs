@@ -54,6 +54,9 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     for tenant in state.tenants.iter() {
         tenant.metrics().observe(tenant.is_healthy(), tenant.pipeline().router());
+        if let Some(metering) = tenant.metering() {
+            tenant.metrics().observe_reports(&metering.read(), crate::tenant::wall_ms());
+        }
     }
     let body = crate::metrics::prometheus().render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()

@@ -130,6 +130,10 @@ impl Sequencer {
                     self.metrics.messages.increment(messages.len() as u64);
                     self.metrics.ingest_to_decision.record(ingest.elapsed().as_secs_f64());
                 }
+                let metrics = &self.metrics;
+                let breaches =
+                    self.state.take_measured(|observation| metrics.observe_reply(observation));
+                metrics.count_breaches(breaches);
                 let last_seq = self.state.next_seq() - 1;
                 self.pending.push(PendingAck { reply, ack: Ack { applied, last_seq }, ingest });
             }
