@@ -14,6 +14,7 @@ mod bench_route;
 mod bench_search;
 mod catalog;
 mod demo;
+mod erlang;
 mod files;
 mod intent;
 mod load;
@@ -21,6 +22,7 @@ mod policy;
 mod report;
 mod route;
 mod score;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -58,6 +60,11 @@ enum Command {
     /// Open-loop load generator for loketd (HTTP or the binary protocol);
     /// the last stdout line is a JSON summary.
     Load(load::LoadArgs),
+    /// Simulate a day (or a month) of traffic on the real router on a
+    /// virtual clock: measures with 95% intervals, or the report page.
+    Simulate(simulate::SimulateArgs),
+    /// Erlang C and Erlang A, exact: waiting, abandonment, service level.
+    Erlang(erlang::ErlangArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +88,8 @@ fn main() -> ExitCode {
         Some(Command::Score(args)) => score::run(args),
         Some(Command::Catalog(command)) => catalog::run(command),
         Some(Command::Load(args)) => load::run(args),
+        Some(Command::Simulate(args)) => simulate::run(args),
+        Some(Command::Erlang(args)) => erlang::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 //! reply times, SLAs and conversions, and print the report for the time the
 //! events cover.
 
-mod html;
+pub(crate) mod html;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

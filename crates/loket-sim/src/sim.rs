@@ -163,6 +163,9 @@ struct Conv {
     agent: u32,
     assigned: bool,
     first_reply_at: u64,
+    /// When a pending patience event may abandon the conversation
+    /// (`u64::MAX`: none may).
+    patience_due: u64,
     buying_intent: f32,
     messages_left: u32,
     handle_ms: u64,
@@ -491,6 +494,7 @@ impl<'a> Sim<'a> {
             agent: 0,
             assigned: false,
             first_reply_at: 0,
+            patience_due: u64::MAX,
             buying_intent,
             messages_left: arrivals.messages - 1,
             handle_ms,
@@ -511,20 +515,25 @@ impl<'a> Sim<'a> {
         if conv.state == State::Queued
             && let Some(patience) = patience_ms
         {
+            self.convs[index as usize].patience_due = now + patience;
             self.schedule(now + patience, Kind::Patience(index));
         }
         self.next_arrival(s);
     }
 
+    /// A customer's patience ran out: one still waiting for an agent (on
+    /// arrival, or for a person after a bot's hand-off) leaves.
     fn patience(&mut self, c: u32) {
         let conv = &mut self.convs[c as usize];
-        if conv.state != State::Queued || conv.assigned {
+        if conv.patience_due != self.now || !matches!(conv.state, State::Queued | State::Escalating)
+        {
             return;
         }
-        let waited = self.now - conv.arrived;
         if conv.measured {
             self.counts.abandoned += 1;
-            self.counts.wait_ms_sum += waited;
+            if !conv.assigned {
+                self.counts.wait_ms_sum += self.now - conv.arrived;
+            }
         }
         let _ = self.router.close(ConversationId(u64::from(c) + 1), &mut self.events);
         self.apply();
@@ -554,6 +563,9 @@ impl<'a> Sim<'a> {
             let _ = m.reply(now, ConversationId(u64::from(c) + 1), agent);
         }
         if conv.state == State::Human && conv.messages_left > 0 {
+            // Counted down here, where the next message is scheduled, so a
+            // reassignment's second reply chain cannot send more.
+            conv.messages_left -= 1;
             let gap = self.scenario.arrivals[conv.stream as usize].gap.sample_ms(&mut conv.rng);
             self.schedule(now + gap, Kind::Customer(c));
         }
@@ -565,7 +577,6 @@ impl<'a> Sim<'a> {
         if conv.state != State::Human {
             return;
         }
-        conv.messages_left -= 1;
         let measured = conv.measured;
         let stream = &mut self.streams[conv.stream as usize];
         stream.message.conversation = ConversationId(u64::from(c) + 1);
@@ -705,8 +716,16 @@ impl<'a> Sim<'a> {
                         }
                     }
                     EventKind::Escalated { .. } => {
+                        let now = self.now;
                         let conv = &mut self.convs[c as usize];
                         conv.state = State::Escalating;
+                        // Waiting for a person again: patience runs anew.
+                        let arrivals = &self.scenario.arrivals[conv.stream as usize];
+                        if let Some(patience) = &arrivals.patience {
+                            let due = now + patience.sample_ms(&mut conv.rng);
+                            conv.patience_due = due;
+                            self.schedule(due, Kind::Patience(c));
+                        }
                     }
                     EventKind::Closed | EventKind::Erased => {
                         let conv = &mut self.convs[c as usize];
@@ -759,6 +778,7 @@ impl<'a> Sim<'a> {
             }
         }
         conv.agent = agent;
+        conv.patience_due = u64::MAX;
         let arrivals = &self.scenario.arrivals[conv.stream as usize];
         let delay = arrivals.reply_delay.as_ref().map_or(0, |d| d.sample_ms(&mut conv.rng));
         if info.human {

@@ -1,0 +1,182 @@
+//! `loket simulate` and `loket erlang` end to end: the JSON contract, the
+//! example scenario, errors naming the key, the HTML page.
+
+use std::process::{Command, Output};
+
+fn loket(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loket"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args(args)
+        .output()
+        .expect("loket runs")
+}
+
+fn last_json(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().expect("a line on stdout");
+    serde_json::from_str(line).expect("the last line is JSON")
+}
+
+const SMALL: &str = r#"
+duration_s = 7200
+warmup_s = 900
+service_level_s = 20
+
+[[arrivals]]
+channel = "chat"
+language = "nl"
+skills = { sales = 5 }
+rate_per_hour = 300
+handle = { dist = "exponential", mean_s = 240 }
+patience = { dist = "exponential", mean_s = 120 }
+buying_intent = { dist = "beta", a = 2.0, b = 5.0 }
+
+[[agents]]
+count = 22
+kind = "human"
+skills = { sales = 7 }
+languages = ["nl", "en"]
+capacity = { chat = 1 }
+
+[router]
+affinity_lookback_ms = 0
+"#;
+
+#[test]
+fn the_json_line_has_every_field_the_issue_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.toml");
+    std::fs::write(&path, SMALL).unwrap();
+    let path = path.to_str().unwrap();
+    let output = loket(&["simulate", "--scenario", path, "--seed", "3", "--replications", "4"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let v = last_json(&output);
+    for field in [
+        "conversations",
+        "offered",
+        "answered",
+        "abandoned",
+        "service_level",
+        "abandon_rate",
+        "occupancy",
+        "conversion_rate",
+        "revenue",
+        "sim_conversations_per_sec",
+    ] {
+        assert!(v.get(field).is_some(), "no {field}: {v}");
+    }
+    for field in ["avg", "p50", "p90"] {
+        assert!(v["wait_ms"][field].is_number(), "{v}");
+        assert!(v["first_response_ms"][field].is_number(), "{v}");
+    }
+    for field in ["service_level", "wait_ms_avg", "abandon_rate"] {
+        let ci = v["ci95"][field].as_array().unwrap_or_else(|| panic!("ci95.{field}: {v}"));
+        assert_eq!(ci.len(), 2);
+        assert!(ci[0].as_f64().unwrap() <= ci[1].as_f64().unwrap());
+    }
+    let offered = v["offered"].as_f64().unwrap();
+    assert!((400.0..800.0).contains(&offered), "about 600 a replication: {offered}");
+    assert!(v["revenue"]["EUR"].as_f64().unwrap() > 0.0, "{v}");
+    // Same seed, same numbers (the speed aside).
+    let again = last_json(&loket(&[
+        "simulate",
+        "--scenario",
+        path,
+        "--seed",
+        "3",
+        "--replications",
+        "4",
+        "--threads",
+        "1",
+    ]));
+    let strip = |mut v: serde_json::Value| {
+        v["sim_conversations_per_sec"] = 0.into();
+        v["wall_ms"] = 0.into();
+        v
+    };
+    assert_eq!(strip(v), strip(again));
+}
+
+#[test]
+fn a_bad_scenario_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, SMALL.replace("count = 22", "count = 22\nshift = 1")).unwrap();
+    let output = loket(&["simulate", "--scenario", path.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown field `shift`"), "{stderr}");
+    std::fs::write(&path, SMALL.replace("sales = 7", "sales = 0")).unwrap();
+    let output = loket(&["simulate", "--scenario", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`agents[0].skills.sales`: proficiency 0"), "{stderr}");
+}
+
+#[test]
+fn the_garden_centre_example_runs_and_makes_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("day.html");
+    let scenario = "examples/simulate/garden-centre.toml";
+    let output = loket(&["simulate", "--scenario", scenario, "--replications", "2"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let v = last_json(&output);
+    assert!(v["offered"].as_f64().unwrap() > 1000.0, "{v}");
+    assert!(v["occupancy"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["conversion_rate"].as_f64().unwrap() > 0.0, "{v}");
+    let output = loket(&[
+        "simulate",
+        "--scenario",
+        scenario,
+        "--replications",
+        "1",
+        "--format",
+        "html",
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.contains("<svg"), "{}", &html[..200]);
+}
+
+#[test]
+fn erlang_c_and_a() {
+    let c = loket(&[
+        "erlang",
+        "c",
+        "--rate",
+        "7200",
+        "--handle-s",
+        "1",
+        "--agents",
+        "3",
+        "--target-s",
+        "0",
+    ]);
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    let v = last_json(&c);
+    assert!((v["p_wait"].as_f64().unwrap() - 4.0 / 9.0).abs() < 1e-12, "{v}");
+    assert_eq!(v["model"], "c");
+    let a = loket(&[
+        "erlang",
+        "a",
+        "--rate",
+        "600",
+        "--handle-s",
+        "60",
+        "--patience-s",
+        "120",
+        "--agents",
+        "10",
+        "--target-s",
+        "20",
+    ]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let v = last_json(&a);
+    assert!(v["p_abandon"].as_f64().unwrap() > 0.0 && v["service_level"].is_number(), "{v}");
+    let unstable = loket(&["erlang", "c", "--rate", "600", "--handle-s", "60", "--agents", "10"]);
+    assert!(!unstable.status.success());
+    assert!(String::from_utf8_lossy(&unstable.stderr).contains("Erlang A"));
+    let missing = loket(&["erlang", "a", "--rate", "600", "--handle-s", "60", "--agents", "10"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--patience-s"));
+}
