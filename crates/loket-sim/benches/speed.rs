@@ -39,8 +39,8 @@ fn main() {
         let mut conversations = 0;
         for run in 0..5u64 {
             let started = Instant::now();
-            let outcome = replicate(&scenario, run, Options { meter, pages: false })
-                .expect("a replication");
+            let outcome =
+                replicate(&scenario, run, Options { meter, pages: false }).expect("a replication");
             let secs = started.elapsed().as_secs_f64();
             conversations = outcome.counts.conversations;
             best = best.max(conversations as f64 / secs);
