@@ -63,6 +63,8 @@
 
 mod config;
 mod conversation;
+#[doc(hidden)]
+pub mod fuzz_checks;
 mod error;
 mod fact;
 mod group;

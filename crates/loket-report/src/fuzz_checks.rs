@@ -1,0 +1,155 @@
+//! Checks for the `report_facts` fuzz target; not part of the API.
+//!
+//! Any bytes decode to a stream of facts and time advances over a few
+//! conversations, agents and teams (every 8 bytes one step), fed to a
+//! meter: it must never panic, every group of every report must be
+//! consistent, and a serialised and restored meter must report the same.
+//! `tests/fuzz_corpus.rs` also compares each seed's reports with the naive
+//! recomputation the differential tests use.
+
+use crate::{
+    Channel, Currency, CustomerMessage, Dimension, Fact, FactKind, IntentId, Interval, Language,
+    Meter, MeterConfig, Money, Query, Report, SlaRule,
+};
+
+/// The stream's start: 2026-12-05T08:00:00Z.
+pub const T0: u64 = 1_796_544_000_000;
+
+/// The intents a stream may name (id 4 is never interned: refused).
+pub const INTENTS: [&str; 4] = ["", "sales.order", "sales.question", "support"];
+
+/// One decoded step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Step {
+    /// A fact.
+    Fact(Fact),
+    /// The meter's time moves here.
+    Advance(u64),
+}
+
+/// The configuration the first byte picks, and the steps of the rest.
+pub fn decode(data: &[u8]) -> (MeterConfig, Vec<Step>) {
+    let head = data.first().copied().unwrap_or(0);
+    let mut config = MeterConfig {
+        order_window_ms: [0, 300_000, 3_600_000][usize::from(head % 3)],
+        retention_ms: [3_600_000, 35 * 86_400_000][usize::from(head / 3 % 2)],
+        ..MeterConfig::default()
+    };
+    config.sla.warning_permille = [800, 0, 999][usize::from(head / 6 % 3)];
+    config.sla.rules = vec![
+        SlaRule { tier: Some(2), first_reply_ms: Some(15_000), ..SlaRule::default() },
+        SlaRule {
+            channel: Some(Channel::Whatsapp),
+            intent_prefix: Some("sales".into()),
+            first_reply_ms: Some(20_000),
+            next_reply_ms: Some(25_000),
+            ..SlaRule::default()
+        },
+    ];
+    let mut clock = T0 as i64;
+    let steps = data
+        .get(1..)
+        .unwrap_or_default()
+        .chunks_exact(8)
+        .map(|b| {
+            // Time: mostly none or 5 s steps (on SLA boundaries), sometimes
+            // a long gap or a step back (refused as out of order).
+            let dt: i64 = match b[0] % 16 {
+                0..=6 => 0,
+                7..=10 => 5_000,
+                11 => 1,
+                12 => i64::from(u16::from_le_bytes([b[1], b[2]])),
+                13 => i64::from(u16::from_le_bytes([b[1], b[2]])) * 100,
+                14 => -i64::from(b[1]) * 20,
+                _ => i64::from(u16::from_le_bytes([b[1], b[2]])) * 1_000,
+            };
+            clock += dt;
+            let at = clock.max(0) as u64;
+            let conversation = u64::from(b[3] % 6);
+            let kind = match b[4] % 16 {
+                0..=4 => FactKind::CustomerMessage(CustomerMessage {
+                    channel: Channel::ALL[usize::from(b[5] % 6)],
+                    language: [Language::NL, Language::EN][usize::from(b[5] / 6 % 2)],
+                    tier: b[6] % 3,
+                    intent: IntentId(u32::from(b[6] / 3 % 5)),
+                    buying_intent: [0.0, 0.29, 0.3, 0.5, 0.7, 0.95][usize::from(b[7] % 6)],
+                    queue: u32::from(b[7] / 6 % 3),
+                }),
+                5..=7 => FactKind::Assigned {
+                    agent: u64::from(b[5] % 4),
+                    team: u32::from(b[6] % 2),
+                    human: b[7] % 2 == 0,
+                },
+                8 => FactKind::HandedOff,
+                9..=12 => FactKind::Reply {
+                    agent: u64::from(b[5] % 4),
+                    team: u32::from(b[6] % 2),
+                    human: b[7] % 2 == 0,
+                },
+                13 => FactKind::Order {
+                    value: Money {
+                        minor: i64::from(i16::from_le_bytes([b[5], b[6]])),
+                        currency: if b[7] % 2 == 0 {
+                            Currency::EUR
+                        } else {
+                            Currency::parse("usd").unwrap_or(Currency::EUR)
+                        },
+                    },
+                },
+                14 => return Step::Advance(at.saturating_add(u64::from(b[5]) * 60_000)),
+                _ => FactKind::Closed,
+            };
+            Step::Fact(Fact { at, conversation, kind })
+        })
+        .collect();
+    (config, steps)
+}
+
+/// A meter with [`INTENTS`] interned, fed `steps` (refusals ignored).
+pub fn feed(config: &MeterConfig, steps: &[Step]) -> Meter {
+    let mut meter = Meter::new(config.clone()).expect("the decoded configuration is valid");
+    for name in INTENTS {
+        meter.intern_intent(name).expect("four short names fit");
+    }
+    let mut events = Vec::new();
+    for step in steps {
+        let _ = match step {
+            Step::Fact(fact) => meter.ingest(fact, &mut events),
+            Step::Advance(now) => meter.advance(*now, &mut events),
+        };
+    }
+    meter
+}
+
+/// The report over everything the stream can touch, every dimension.
+pub fn whole(meter: &Meter, interval: Interval) -> Report {
+    let query = Query {
+        from: T0 - 86_400_000,
+        to: T0 + 60 * 86_400_000,
+        interval,
+        group_by: Dimension::ALL.to_vec(),
+    };
+    meter.report(&query).expect("a non-empty range")
+}
+
+/// Decodes, feeds and checks; panics on a broken invariant.
+pub fn facts(data: &[u8]) {
+    let (config, steps) = decode(data);
+    let meter = feed(&config, &steps);
+    let report = whole(&meter, Interval::Hour);
+    for row in report.intervals.iter().chain(&report.groups) {
+        let m = &row.measures;
+        assert!(m.answered + m.abandoned <= m.offered, "{row:?}");
+        assert!(m.short_abandoned <= m.abandoned, "{row:?}");
+        assert!(m.conversions <= m.offered, "{row:?}");
+        assert!(m.service_level.is_none_or(|level| (0.0..=1.0).contains(&level)), "{row:?}");
+    }
+    let totals = &report.totals;
+    assert!(totals.answered + totals.abandoned <= totals.offered);
+    // A restored meter reports the same.
+    let saved = serde_json::to_string(&meter).expect("a meter serialises");
+    let restored: Meter = serde_json::from_str(&saved).expect("and restores");
+    assert_eq!(whole(&restored, Interval::Hour), report);
+    // Days are merges of hours: the totals agree.
+    assert_eq!(whole(&meter, Interval::Day).totals, report.totals);
+}
