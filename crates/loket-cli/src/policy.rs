@@ -26,5 +26,11 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<(RouterConfig, MeterConfig)> 
         })?,
     };
     measuring.validate().with_context(|| format!("{}: `reports`", path.display()))?;
+    let mut routing = routing;
+    // `priority.sla_aware` queueing reads the reports' first-reply targets.
+    for channel in loket_router::Channel::ALL {
+        routing.priority.sla_first_reply_ms[channel.index()] =
+            measuring.sla.defaults.get(channel).first_reply_ms;
+    }
     Ok((routing, measuring))
 }

@@ -340,8 +340,15 @@ impl Checked {
                         let aging = self.policy.aging_ms_per_point as i64;
                         self.order += 1;
                         let first = *open.first_queued_ms.get_or_insert(event.at.0);
+                        // With `sla_aware` the first-reply breach is the
+                        // start of the wait that counts.
+                        let breach = if self.policy.sla_aware {
+                            self.policy.sla_first_reply_ms[open.channel.index()] as i64
+                        } else {
+                            0
+                        };
                         open.queued_at =
-                            Some((first as i64 - i64::from(priority) * aging, self.order));
+                            Some((first as i64 + breach - i64::from(priority) * aging, self.order));
                     }
                 }
                 _ => {}
@@ -603,4 +610,53 @@ fn an_overflow_step_keeps_the_time_already_waited() {
         [ConversationId(1), ConversationId(2)],
         "conversation 1 has waited 1.1 s, conversation 2 only 0.6 s"
     );
+}
+
+proptest! {
+    /// `priority.sla_aware`: among conversations equal in points, the one
+    /// whose first-reply target runs out first goes first, whatever the
+    /// channels and the order they came in.
+    #[test]
+    fn with_sla_aware_the_nearer_breach_goes_first(
+        channels in (0..6usize, 0..6usize),
+        arrivals in (0..600_000u64, 0..600_000u64),
+        targets in prop::array::uniform6(1_000..20_000_000u64),
+    ) {
+        use loket_router::{AgentSpec, Capacity, CustomerId, RouterConfig};
+        let breach = |i: usize| [arrivals.0, arrivals.1][i] + targets[[channels.0, channels.1][i]];
+        prop_assume!(breach(0) != breach(1));
+        let mut config = RouterConfig::default();
+        config.priority.channel_urgency = [0; 6];
+        config.priority.sla_aware = true;
+        config.priority.sla_first_reply_ms = targets;
+        let start = 1_796_544_000_000;
+        let clock = std::sync::Arc::new(ManualClock::new(loket_router::Timestamp(start)));
+        let router = Router::builder().config(config).clock(clock.clone()).build().unwrap();
+        let mut events = Vec::new();
+        // Nobody is logged in: both wait, with the same points.
+        let mut order = [0usize, 1];
+        order.sort_by_key(|&i| [arrivals.0, arrivals.1][i]);
+        for i in order {
+            clock.set(loket_router::Timestamp(start + [arrivals.0, arrivals.1][i]));
+            let channel = Channel::ALL[[channels.0, channels.1][i]];
+            let id = i as u64 + 1;
+            let decision =
+                router.route(&Message::new(ConversationId(id), CustomerId(id), channel, Language::NL), &mut events);
+            prop_assert!(matches!(decision.kind, EventKind::Queued { .. }), "{decision:?}");
+        }
+        // One agent with room for one conversation on any channel comes.
+        clock.set(loket_router::Timestamp(start + 600_000));
+        let mut agent = AgentSpec::new(AgentId(9));
+        agent.languages = vec![Language::NL];
+        agent.capacity = Capacity { chat: 1, whatsapp: 1, messenger: 1, sms: 1, email: 1, voice: 1, total: 1 };
+        events.clear();
+        router.upsert_agent(agent, &mut events).unwrap();
+        let assigned: Vec<ConversationId> = events
+            .iter()
+            .filter(|event| matches!(event.kind, EventKind::Assigned { .. }))
+            .filter_map(|event| event.conversation)
+            .collect();
+        let nearer = if breach(0) < breach(1) { 1 } else { 2 };
+        prop_assert_eq!(assigned, vec![ConversationId(nearer)]);
+    }
 }

@@ -857,11 +857,20 @@ impl Model {
 
     fn enqueue(&mut self, index: usize, reason: QueueReason, out: &mut Vec<Event>) -> Event {
         let priority = self.priority(&self.conversations[index]);
-        let aging = self.config.priority.aging_ms_per_point.min(i64::MAX as u64 / 1_000_000) as i64;
+        let policy = &self.config.priority;
+        let aging = policy.aging_ms_per_point.min(i64::MAX as u64 / 1_000_000) as i64;
         // Waiting counts from the first time the conversation queued, also
-        // when an overflow step re-queues it.
+        // when an overflow step re-queues it. With `sla_aware`, from its
+        // first-reply breach instead (written out here, not shared with the
+        // router's `PriorityPolicy::rank`).
         let first = self.conversations[index].first_queued_at.unwrap_or(self.now);
-        let rank = first.0.min(i64::MAX as u64) as i64 - i64::from(priority) * aging;
+        let target = if policy.sla_aware {
+            policy.sla_first_reply_ms[self.conversations[index].channel.index()]
+                .min(i64::MAX as u64 / 4) as i64
+        } else {
+            0
+        };
+        let rank = first.0.min(i64::MAX as u64 / 2) as i64 + target - i64::from(priority) * aging;
         self.next_seq += 1;
         let queued = Queued { rank, seq: self.next_seq, priority, enqueued_at: first };
         let position = self.ahead_of(index, queued);

@@ -342,6 +342,9 @@ pub struct Scenario {
     pub overflow: bool,
     /// Humans get offers they must accept ([`OFFERS`]), else assignments.
     pub offers: bool,
+    /// The queue is ordered by time to the first-reply breach
+    /// (`priority.sla_aware`, the default targets).
+    pub sla_aware: bool,
 }
 
 impl<'a> Arbitrary<'a> for Scenario {
@@ -359,6 +362,7 @@ impl<'a> Arbitrary<'a> for Scenario {
             wrap_up: u.arbitrary()?,
             overflow: u.arbitrary()?,
             offers: u.arbitrary()?,
+            sla_aware: u.arbitrary()?,
         })
     }
 }
@@ -372,6 +376,7 @@ impl Scenario {
         wrap_up: false,
         overflow: false,
         offers: false,
+        sla_aware: false,
     };
 
     /// The router configuration: defaults apart from the scenario's knobs
@@ -385,6 +390,10 @@ impl Scenario {
             wrap_up_ms: if self.wrap_up { WRAP_UP_MS } else { 0 },
             overflow: if self.overflow { overflow_steps() } else { Vec::new() },
             offers: self.offers.then_some(OFFERS),
+            priority: loket_router::PriorityPolicy {
+                sla_aware: self.sla_aware,
+                ..loket_router::PriorityPolicy::default()
+            },
             ..RouterConfig::default()
         }
     }

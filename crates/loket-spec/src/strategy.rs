@@ -98,14 +98,16 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
         Just(Pick::MostProficient),
         Just(Pick::RoundRobin),
     ];
-    (pick, any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-        |(strategy, bot_first, affinity, wrap_up, overflow, offers)| Scenario {
+    let knobs = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>());
+    (pick, knobs, any::<bool>()).prop_map(
+        |(strategy, (bot_first, affinity, wrap_up, overflow, offers), sla_aware)| Scenario {
             strategy,
             bot_first,
             affinity,
             wrap_up,
             overflow,
             offers,
+            sla_aware,
         },
     )
 }

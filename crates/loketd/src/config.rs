@@ -257,6 +257,18 @@ impl ReportsConfig {
 }
 
 impl TenantConfig {
+    /// The routing policy as the router takes it: `[tenants.router]`, with
+    /// the first-reply targets of `sla_aware` queueing taken from the SLA
+    /// defaults of `[tenants.reports.sla]` (one place to set them).
+    pub fn router_config(&self) -> RouterConfig {
+        let mut router = self.router.clone();
+        for channel in loket_router::Channel::ALL {
+            router.priority.sla_first_reply_ms[channel.index()] =
+                self.reports.sla.defaults.get(channel).first_reply_ms;
+        }
+        router
+    }
+
     /// The demo tenant: token `demo-token`, demo agents and catalog, bots first.
     pub fn demo() -> TenantConfig {
         TenantConfig {

@@ -245,10 +245,9 @@ impl Inner {
             return self.assign(id, conv, slot, now, reason, 0, out, drains);
         }
         let first_queued = *conv.first_queued_at.get_or_insert(now);
-        let aging = self.config.priority.aging_ms_per_point.min(i64::MAX as u64 / 1_000_000) as i64;
         // Waiting counts from the first queueing, also after an overflow step
         // or an affinity wait re-queues the conversation.
-        let rank = first_queued.0.min(i64::MAX as u64) as i64 - i64::from(priority) * aging;
+        let rank = self.config.priority.rank(first_queued.0, need.channel, priority);
         let key = backlog.next_key(rank);
         conv.state = ConversationState::Queued;
         let generation = conv.bump();

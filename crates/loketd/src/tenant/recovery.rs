@@ -64,7 +64,7 @@ impl Tenant {
             }
         };
         let clock = Arc::new(ManualClock::new(Timestamp(clock_start)));
-        let builder = Router::builder().config(config.router.clone()).clock(clock.clone());
+        let builder = Router::builder().config(config.router_config()).clock(clock.clone());
         let router = match &snapshot {
             Some(snapshot) => builder.restore(snapshot.router.clone()),
             None => builder.build(),
