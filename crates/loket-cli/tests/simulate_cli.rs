@@ -180,3 +180,28 @@ fn erlang_c_and_a() {
     let missing = loket(&["erlang", "a", "--rate", "600", "--handle-s", "60", "--agents", "10"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--patience-s"));
 }
+
+#[test]
+fn compare_runs_each_policy_on_the_same_arrivals() {
+    let output = loket(&[
+        "simulate",
+        "--scenario",
+        "examples/simulate/garden-centre.toml",
+        "--replications",
+        "3",
+        "--compare",
+        "examples/simulate/fcfs.json",
+        "examples/simulate/buying-first.json",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("# examples/simulate/fcfs.json"), "{stdout}");
+    let v = last_json(&output);
+    let rows = v["compare"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0]["difference"].is_null());
+    for measure in ["service_level", "wait_ms_avg", "abandon_rate", "conversion_rate", "revenue"] {
+        assert!(rows[0]["measures"][measure]["mean"].is_number(), "{measure}: {v}");
+        assert!(rows[1]["difference"][measure]["mean"].is_number(), "{measure}: {v}");
+    }
+}
