@@ -166,6 +166,8 @@ struct Conv {
     /// When a pending patience event may abandon the conversation
     /// (`u64::MAX`: none may).
     patience_due: u64,
+    /// When the current assignment to a person ends.
+    close_due: u64,
     buying_intent: f32,
     messages_left: u32,
     handle_ms: u64,
@@ -438,7 +440,13 @@ impl<'a> Sim<'a> {
                 Kind::Patience(c) => self.patience(c),
                 Kind::Reply(c) => self.reply(c),
                 Kind::Customer(c) => self.customer(c),
-                Kind::Close(c) => self.close(c),
+                Kind::Close(c) => {
+                    // Only the close of the current assignment (a
+                    // conversation taken back and given again has a new one).
+                    if self.convs[c as usize].close_due == at {
+                        self.close(c);
+                    }
+                }
                 Kind::BotDone(c) => self.bot_done(c),
                 Kind::Shift(g) => self.shift(g as usize)?,
             }
@@ -495,6 +503,7 @@ impl<'a> Sim<'a> {
             assigned: false,
             first_reply_at: 0,
             patience_due: u64::MAX,
+            close_due: u64::MAX,
             buying_intent,
             messages_left: arrivals.messages - 1,
             handle_ms,
@@ -711,6 +720,13 @@ impl<'a> Sim<'a> {
                         if !conv.assigned && conv.state == State::Queued && conv.measured {
                             self.counts.waited += 1;
                         }
+                        if conv.state == State::Human {
+                            // Taken back from a person (gone offline):
+                            // no longer held.
+                            let value = self.held.value - 1.0;
+                            self.held.set(self.now, value, self.window);
+                        }
+                        let conv = &mut self.convs[c as usize];
                         if conv.state != State::Queued {
                             conv.state = State::Escalating;
                         }
@@ -784,6 +800,7 @@ impl<'a> Sim<'a> {
         if info.human {
             conv.state = State::Human;
             let handle = conv.handle_ms;
+            conv.close_due = now + handle;
             if !was_human {
                 let value = self.held.value + 1.0;
                 self.held.set(now, value, self.window);
