@@ -184,6 +184,12 @@ impl Metering {
         self.meter.take_observations()
     }
 
+    /// When the earliest SLA timer is due ([`Metering::advance`] to it
+    /// fires an event).
+    pub fn next_timer(&self) -> Option<u64> {
+        self.meter.next_timer()
+    }
+
     /// Takes the SLA events fired since the last call, in order.
     pub fn take_sla_events(&mut self) -> Vec<SlaEvent> {
         std::mem::take(&mut self.sla_events)

@@ -172,6 +172,12 @@ impl Meter {
         self.conversations.len()
     }
 
+    /// When the earliest pending SLA timer is due: advancing to it fires
+    /// an event.
+    pub fn next_timer(&self) -> Option<u64> {
+        self.timers.next()
+    }
+
     /// SLA timers pending.
     pub fn timers_pending(&self) -> usize {
         self.timers.len()

@@ -44,6 +44,11 @@ impl Timers {
         if self.pending.first()?.at <= now { self.pending.pop_first() } else { None }
     }
 
+    /// When the earliest pending timer is due.
+    pub(crate) fn next(&self) -> Option<u64> {
+        self.pending.first().map(|key| key.at)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }

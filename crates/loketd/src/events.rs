@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::state::SeqEvent;
+use crate::state::{SeqEvent, StreamEvent};
 
 /// The last `retention` published events of a tenant. Events are published
 /// only once the journal records that caused them are durable, so a
@@ -91,7 +91,7 @@ impl EventLog {
         let mut kept = self.events.write();
         let before = kept.len();
         kept.retain(|event| {
-            event.event.conversation.is_none_or(|id| !conversations.contains(&id.0))
+            event.event.conversation().is_none_or(|id| !conversations.contains(&id.0))
         });
         before - kept.len()
     }
@@ -114,7 +114,7 @@ pub struct EventJson<'a> {
     pub agent: Option<NameRef<'a>>,
     /// What happened and why.
     #[serde(flatten)]
-    pub kind: &'a EventKind,
+    pub kind: KindJson<'a>,
     /// For `outside_business_hours`: the skill group's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skill_name: Option<String>,
@@ -123,23 +123,61 @@ pub struct EventJson<'a> {
     pub why: Option<WhyRecord>,
 }
 
+/// The `type` of an event and its fields.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum KindJson<'a> {
+    /// The router's decisions and state changes.
+    Routed(&'a EventKind),
+    /// `sla_warning` or `sla_breached`.
+    Sla(SlaJson),
+}
+
+/// An SLA event's fields: `{"type": "sla_warning" | "sla_breached",
+/// "clock": "first_reply" | "next_reply", "target_ms"}`.
+#[derive(Debug, Serialize)]
+pub struct SlaJson {
+    /// `sla_warning` or `sla_breached`.
+    #[serde(rename = "type")]
+    pub kind: loket_report::SlaEventKind,
+    /// Which reply clock.
+    pub clock: loket_report::SlaClock,
+    /// The target, ms.
+    pub target_ms: u64,
+}
+
 impl<'a> EventJson<'a> {
     /// The JSON form of `event`, naming ids with `ids` and skills with
     /// `router`.
     pub fn new(event: &'a SeqEvent, router: &Router, ids: &'a TenantIds) -> EventJson<'a> {
         let skill_name = |skill| router.skill_name(skill);
-        let inner = &event.event;
-        EventJson {
-            seq: event.seq,
-            at: inner.at.0,
-            conversation: inner.conversation.and_then(|c| ids.conversation_name(c.0)),
-            agent: inner.agent.and_then(|a| ids.agents.name_ref(a.0)),
-            kind: &inner.kind,
-            skill_name: match inner.kind {
-                EventKind::OutsideBusinessHours { skill } => skill_name(skill),
-                _ => None,
+        let conversation = event.event.conversation().and_then(|c| ids.conversation_name(c.0));
+        match &event.event {
+            StreamEvent::Routed(inner) => EventJson {
+                seq: event.seq,
+                at: inner.at.0,
+                conversation,
+                agent: inner.agent.and_then(|a| ids.agents.name_ref(a.0)),
+                kind: KindJson::Routed(&inner.kind),
+                skill_name: match inner.kind {
+                    EventKind::OutsideBusinessHours { skill } => skill_name(skill),
+                    _ => None,
+                },
+                why: WhyRecord::of(&inner.kind, skill_name),
             },
-            why: WhyRecord::of(&inner.kind, skill_name),
+            StreamEvent::Sla(sla) => EventJson {
+                seq: event.seq,
+                at: sla.at,
+                conversation,
+                agent: None,
+                kind: KindJson::Sla(SlaJson {
+                    kind: sla.kind,
+                    clock: sla.clock,
+                    target_ms: sla.target_ms,
+                }),
+                skill_name: None,
+                why: None,
+            },
         }
     }
 }
@@ -153,12 +191,12 @@ mod tests {
     fn event(seq: u64, conversation: u64) -> SeqEvent {
         SeqEvent {
             seq,
-            event: Event {
+            event: crate::state::StreamEvent::Routed(Event {
                 at: Timestamp(seq),
                 conversation: Some(ConversationId(conversation)),
                 agent: None,
                 kind: EventKind::Closed,
-            },
+            }),
         }
     }
 

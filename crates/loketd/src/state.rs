@@ -42,7 +42,36 @@ pub struct SeqEvent {
     /// Position in the tenant's event stream, from 1, without gaps.
     pub seq: u64,
     /// The event.
-    pub event: Event,
+    pub event: StreamEvent,
+}
+
+/// What the tenant's event stream carries: the router's decisions and
+/// state changes, and the SLA events of its measuring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StreamEvent {
+    /// A decision or state change of the router.
+    Routed(Event),
+    /// `sla_warning` or `sla_breached`; its conversation is the router's
+    /// integer.
+    Sla(loket_report::SlaEvent),
+}
+
+impl StreamEvent {
+    /// The conversation concerned, as the router's integer.
+    pub fn conversation(&self) -> Option<ConversationId> {
+        match self {
+            StreamEvent::Routed(event) => event.conversation,
+            StreamEvent::Sla(event) => Some(ConversationId(event.conversation)),
+        }
+    }
+
+    /// The router's event, if it is one.
+    pub fn routed(&self) -> Option<&Event> {
+        match self {
+            StreamEvent::Routed(event) => Some(event),
+            StreamEvent::Sla(_) => None,
+        }
+    }
 }
 
 /// The routing decision for one message.
@@ -214,6 +243,9 @@ pub struct TenantState {
     /// since the last [`TenantState::take_measured`], for live metrics.
     observations: Vec<loket_report::Observation>,
     breaches: [u64; 2],
+    /// SLA events of the command being applied, numbered after its
+    /// router events.
+    sla_events: Vec<loket_report::SlaEvent>,
 }
 
 impl TenantState {
@@ -244,6 +276,7 @@ impl TenantState {
             closed: RecentlyClosed::default(),
             observations: Vec::new(),
             breaches: [0; 2],
+            sla_events: Vec::new(),
         }
     }
 
@@ -317,6 +350,11 @@ impl TenantState {
     /// Is a router timer due at `at_ms`?
     pub fn timer_due(&self, at_ms: u64) -> bool {
         self.router().next_timer().is_some_and(|due| due.0 <= at_ms)
+            || self
+                .metering
+                .as_ref()
+                .and_then(|m| m.read().next_timer())
+                .is_some_and(|due| due <= at_ms)
     }
 
     /// Applies one record, appending its events (numbered) to `events`.
@@ -331,7 +369,11 @@ impl TenantState {
         self.scratch.clear();
         self.metered = 0;
         let result = self.apply_command(&record.command, &mut applied);
-        self.measure_events();
+        // A command that failed changed nothing and is not journaled: it
+        // must not move measuring either (replay would not see it).
+        if result.is_ok() {
+            self.measure_events();
+        }
         // A failed command changed nothing, so it reported nothing; number
         // whatever the router reported either way.
         self.number(events);
@@ -672,12 +714,13 @@ impl TenantState {
         self.closed.expire(self.clock_ms);
         metering.advance(self.clock_ms);
         self.observations.extend(metering.take_observations());
-        // SLA events are counted in the reports and the metrics; the event
-        // stream carries the router's events only, for now.
+        // SLA events go to the event stream after the command's own events
+        // (numbered in `number`), and to the metrics.
         for event in metering.take_sla_events() {
             if event.kind == loket_report::SlaEventKind::Breached {
                 self.breaches[usize::from(event.clock == loket_report::SlaClock::NextReply)] += 1;
             }
+            self.sla_events.push(event);
         }
     }
 
@@ -702,7 +745,7 @@ impl TenantState {
         let router = self.pipeline.router();
         let mut ids = None;
         for event in self.scratch.drain(..) {
-            events.push(SeqEvent { seq: self.next_seq, event });
+            events.push(SeqEvent { seq: self.next_seq, event: StreamEvent::Routed(event) });
             self.next_seq += 1;
             if let Some(conversation) = event.conversation
                 && matches!(event.kind, EventKind::Closed | EventKind::Released | EventKind::Erased)
@@ -712,6 +755,10 @@ impl TenantState {
                 let ids = ids.get_or_insert_with(|| self.ids.write());
                 ids.forgotten(conversation.0, |c| remembered_until(router, c));
             }
+        }
+        for event in self.sla_events.drain(..) {
+            events.push(SeqEvent { seq: self.next_seq, event: StreamEvent::Sla(event) });
+            self.next_seq += 1;
         }
     }
 
@@ -1158,7 +1205,7 @@ mod tests {
         restored.apply(&Record { at_ms: start + 10, command: close }, &mut after).unwrap();
         let ids = restored.ids().read();
         for event in &after {
-            let key = event.event.conversation.unwrap().0;
+            let key = event.event.conversation().unwrap().0;
             assert_eq!(ids.conversation_name(key).map(|n| n.to_string()).as_deref(), Some("wa:1"));
         }
     }
@@ -1291,9 +1338,28 @@ mod measuring_tests {
         assert_eq!(totals.revenue.get("EUR"), Some(&49.95));
 
         let mut replayed = measured(start, None);
+        let mut replayed_events = Vec::new();
         for record in &journal {
-            replayed.apply(record, &mut Vec::new()).unwrap();
+            replayed.apply(record, &mut replayed_events).unwrap();
         }
+        // The same events with the same numbers, SLA events among them (the
+        // refused commands moved nothing).
+        assert_eq!(replayed_events, events);
+        let sla: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e.event {
+                StreamEvent::Sla(sla) => Some((sla.kind, sla.clock)),
+                StreamEvent::Routed(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            sla,
+            [
+                (loket_report::SlaEventKind::Warning, loket_report::SlaClock::FirstReply),
+                (loket_report::SlaEventKind::Breached, loket_report::SlaClock::FirstReply),
+            ],
+            "c2 waited past chat's 60 s"
+        );
         assert_eq!(report(&replayed, start), report(&live, start));
         assert_eq!(report(&restored, start), report(&live, start));
         let teams: Vec<String> = report(&live, start)

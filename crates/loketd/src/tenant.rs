@@ -294,12 +294,12 @@ mod tests {
     fn closed(seq: u64) -> SeqEvent {
         SeqEvent {
             seq,
-            event: Event {
+            event: crate::state::StreamEvent::Routed(Event {
                 at: Timestamp(seq),
                 conversation: Some(ConversationId(seq)),
                 agent: None,
                 kind: EventKind::Closed,
-            },
+            }),
         }
     }
 

@@ -995,3 +995,37 @@ async fn replies_and_orders_show_in_reports_and_metrics() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sla_warnings_and_breaches_reach_the_event_stream_as_time_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    // A tenant with nobody to answer and a chat target of 300 ms (warning
+    // at half of it): the conversation waits, and the clock runs out.
+    let mut tight = other_tenant();
+    tight.reports.sla.warning_permille = 500;
+    tight.reports.sla.defaults.chat.first_reply_ms = 300;
+    config.tenants.push(tight);
+    let daemon = Spawned::start(config).await.unwrap();
+    let message = json!({"conversation_id": "wacht-1", "customer_id": "k-1", "channel": "chat",
+        "text": "waar blijft mijn bestelling?"});
+    let (status, answer) =
+        http(daemon.http, "POST", "/v1/messages", Some("other-token"), Some(&body(message))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["decision"]["type"], "queued", "{answer}");
+    // No request comes in: the sequencer's own tick fires the timers.
+    let stream = events(daemon.http, "other-token", Some(1), 3, Duration::from_secs(10)).await;
+    let sla: Vec<(String, String, String)> = stream
+        .iter()
+        .filter(|(_, _, data)| data["type"].as_str().is_some_and(|t| t.starts_with("sla_")))
+        .map(|(_, _, data)| {
+            let text = |name: &str| data[name].as_str().unwrap_or_default().to_owned();
+            (text("type"), text("clock"), text("conversation"))
+        })
+        .collect();
+    let expected = |kind: &str| (kind.to_owned(), "first_reply".to_owned(), "wacht-1".to_owned());
+    assert_eq!(sla, [expected("sla_warning"), expected("sla_breached")], "{stream:?}");
+    let breach = stream.iter().find(|(_, _, d)| d["type"] == "sla_breached").unwrap();
+    assert_eq!(breach.2["target_ms"], 300);
+    assert!(breach.1.is_some(), "numbered in the tenant's stream");
+}

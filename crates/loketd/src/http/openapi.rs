@@ -729,6 +729,31 @@ pub(super) mod schema {
         AgentNotResponding,
         /// The conversation was erased with its customer's data.
         Erased,
+        /// A reply target is near: `warning_permille` of it has passed
+        /// without a person's reply (`at` is that instant).
+        SlaWarning {
+            /// `first_reply` or `next_reply`.
+            clock: SlaClock,
+            /// The target, ms.
+            target_ms: u64,
+        },
+        /// A reply target was missed (`at`: target + 1 ms).
+        SlaBreached {
+            /// `first_reply` or `next_reply`.
+            clock: SlaClock,
+            /// The target, ms.
+            target_ms: u64,
+        },
+    }
+
+    /// Which reply clock an SLA event is about.
+    #[derive(Debug, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub(crate) enum SlaClock {
+        /// A person's first reply.
+        FirstReply,
+        /// A next reply.
+        NextReply,
     }
 
     /// Which requirement nobody meets.

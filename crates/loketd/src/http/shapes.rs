@@ -122,7 +122,10 @@ pub(super) fn decision_json<'a>(
     ids: &'a loket_ids::TenantIds,
     holder: &'a mut Option<SeqEvent>,
 ) -> DecisionJson<'a> {
-    let event = holder.insert(SeqEvent { seq: decision.seq, event: decision.event });
+    let event = holder.insert(SeqEvent {
+        seq: decision.seq,
+        event: crate::state::StreamEvent::Routed(decision.event),
+    });
     DecisionJson {
         event: EventJson::new(event, router, ids),
         trigger: decision.escalation,

@@ -95,7 +95,7 @@ impl Syncer {
                 self.last_sync = Instant::now();
                 for Group { ticket: _, mut events, mut acks } in groups.drain(..) {
                     self.events.publish(&events);
-                    self.metrics.record_events(events.iter().map(|e| &e.event));
+                    self.metrics.record_events(events.iter().filter_map(|e| e.event.routed()));
                     for pending in acks.drain(..) {
                         self.metrics.ingest_to_ack.record(pending.ingest.elapsed().as_secs_f64());
                         let _ = pending.reply.send(Ok(pending.ack));
