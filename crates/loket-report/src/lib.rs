@@ -63,10 +63,10 @@
 
 mod config;
 mod conversation;
-#[doc(hidden)]
-pub mod fuzz_checks;
 mod error;
 mod fact;
+#[doc(hidden)]
+pub mod fuzz_checks;
 mod group;
 mod histogram;
 mod intents;

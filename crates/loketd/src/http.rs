@@ -92,11 +92,11 @@ use health::*;
 pub use messages::MessageBody;
 use messages::*;
 use openapi::schema;
-use reports::*;
 use openapi::{
     BadRequest, Conflict, NotFound, RateLimited, TooLarge, Unauthorized, Unavailable,
     Unprocessable, UnsupportedMediaType,
 };
+use reports::*;
 use shapes::*;
 pub use shapes::{DecisionJson, ScoreJson, SkillJson};
 
