@@ -47,6 +47,13 @@ pub struct Metering {
     queues: Labels,
     #[serde(skip)]
     queue_numbers: FxHashMap<QueueKey, u32>,
+    /// Queue numbers by a message's requirements as given (unsorted), for
+    /// up to four requirements: most messages skip building the key.
+    #[serde(skip)]
+    queue_memo: QueueMemo,
+    /// The last language converted (the router's, the meter's).
+    #[serde(skip)]
+    last_language: Option<(loket_router::Language, Language)>,
     /// Teams by label; 0 is "no team".
     teams: Labels,
     #[serde(with = "agent_pairs")]
@@ -62,6 +69,8 @@ impl Metering {
             meter: Meter::new(config)?,
             queues: Labels::default(),
             queue_numbers: FxHashMap::default(),
+            queue_memo: QueueMemo::default(),
+            last_language: None,
             teams: Labels::default(),
             agents: FxHashMap::default(),
             sla_events: Vec::new(),
@@ -105,10 +114,18 @@ impl Metering {
         let intent =
             if intent.is_empty() { IntentId::NONE } else { self.meter.intern_intent(intent)? };
         let queue = self.queue(message, skill_name);
-        let language = message.language.as_str().as_bytes();
+        let language = match self.last_language {
+            Some((router, meter)) if router == message.language => meter,
+            _ => {
+                let code = message.language.as_str().as_bytes();
+                let meter = Language([code[0], code[1]]);
+                self.last_language = Some((message.language, meter));
+                meter
+            }
+        };
         let fact = CustomerMessage {
             channel: message.channel,
-            language: Language([language[0], language[1]]),
+            language,
             tier: message.tier,
             intent,
             buying_intent: message.buying_intent,
@@ -244,6 +261,24 @@ impl Metering {
         if message.required.is_empty() {
             return 0;
         }
+        let packed = QueueMemo::pack(message);
+        if let Some(number) = packed.and_then(|packed| self.queue_memo.get(packed)) {
+            return number;
+        }
+        let number = self.number_queue(message, skill_name);
+        if let Some(packed) = packed {
+            self.queue_memo.insert(packed, number);
+        }
+        number
+    }
+
+    /// The number of the message's queue from its sorted key, numbering it
+    /// by name on first sight.
+    fn number_queue(
+        &mut self,
+        message: &Message,
+        skill_name: impl Fn(SkillId) -> Option<String>,
+    ) -> u32 {
         let mut key: QueueKey =
             message.required.iter().map(|need| (need.skill.0, need.level)).collect();
         key.sort_unstable();
@@ -271,6 +306,51 @@ impl Metering {
     }
 }
 
+/// A direct-mapped cache of queue numbers keyed by up to four requirements
+/// packed in a `u128` as the message lists them. A queue's number never
+/// changes once given, so a hit is always right; a miss only costs the
+/// sorted-key lookup.
+#[derive(Clone, Debug, Default)]
+struct QueueMemo {
+    /// (packed requirements, number); empty until the first insert. A
+    /// packed key has its top bit set, so 0 marks an empty entry.
+    entries: Vec<(u128, u32)>,
+}
+
+impl QueueMemo {
+    const ENTRIES: usize = 1024;
+
+    /// The message's requirements packed, if it has one to four.
+    fn pack(message: &Message) -> Option<u128> {
+        let mut packed = 1 << 127 | (message.required.len() as u128) << 96;
+        if message.required.len() > 4 {
+            return None;
+        }
+        for (index, need) in message.required.iter().enumerate() {
+            let need = u128::from(need.skill.0) << 8 | u128::from(need.level);
+            packed |= need << (24 * index);
+        }
+        Some(packed)
+    }
+
+    fn slot(packed: u128) -> usize {
+        let folded = (packed as u64) ^ ((packed >> 64) as u64);
+        (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize % Self::ENTRIES
+    }
+
+    fn get(&self, packed: u128) -> Option<u32> {
+        let &(key, number) = self.entries.get(Self::slot(packed))?;
+        (key == packed).then_some(number)
+    }
+
+    fn insert(&mut self, packed: u128, number: u32) {
+        if self.entries.is_empty() {
+            self.entries = vec![(0, 0); Self::ENTRIES];
+        }
+        self.entries[Self::slot(packed)] = (packed, number);
+    }
+}
+
 /// The agents map as a list of pairs (JSON keys must be strings).
 mod agent_pairs {
     use rustc_hash::FxHashMap;
@@ -291,5 +371,39 @@ mod agent_pairs {
         deserializer: D,
     ) -> Result<FxHashMap<u64, AgentFacts>, D::Error> {
         Ok(Vec::<(u64, AgentFacts)>::deserialize(deserializer)?.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use loket_router::{Channel, ConversationId, CustomerId, Language, SkillLevel};
+
+    use super::*;
+
+    fn message(required: &[(u16, u8)]) -> Message {
+        let mut message =
+            Message::new(ConversationId(1), CustomerId(1), Channel::Chat, Language::NL);
+        for &(skill, level) in required {
+            message.required.push(SkillLevel { skill: SkillId(skill), level });
+        }
+        message
+    }
+
+    #[test]
+    fn queues_are_numbered_by_their_sorted_skills_whatever_the_order_or_count() {
+        let mut metering = Metering::new(MeterConfig::default()).unwrap();
+        let name = |skill: SkillId| Some(["a", "b", "c", "d", "e"][usize::from(skill.0)].into());
+        let mut number = |required: &[(u16, u8)]| metering.queue(&message(required), name);
+        assert_eq!(number(&[]), 0);
+        assert_eq!(number(&[(1, 2), (0, 1)]), 1);
+        assert_eq!(number(&[(0, 1), (1, 2)]), 1);
+        assert_eq!(number(&[(1, 2), (0, 1)]), 1);
+        assert_eq!(number(&[(0, 1), (1, 1), (1, 2)]), 1);
+        assert_eq!(number(&[(4, 1), (3, 1), (2, 1), (1, 1), (0, 1)]), 2);
+        assert_eq!(number(&[(2, 3)]), 3);
+        assert_eq!(number(&[(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]), 2);
+        assert_eq!(number(&[(2, 3)]), 3);
+        assert_eq!(metering.queues.name(1), "a:1+b:2");
+        assert_eq!(metering.queues.name(2), "a:1+b:1+c:1+d:1+e:1");
     }
 }

@@ -35,6 +35,13 @@ impl Histogram {
         self.sum = self.sum.saturating_add(value);
         self.max = self.max.max(value);
         let bucket = bucket_of(value);
+        // Buckets below 64 hold one value each and are usually all present
+        // from 0 up, so the bucket is at its own index: try it first.
+        let guess = usize::from(bucket).min(self.buckets.len().saturating_sub(1));
+        if self.buckets.get(guess) == Some(&bucket) {
+            self.counts[guess] += 1;
+            return;
+        }
         match self.buckets.binary_search(&bucket) {
             Ok(at) => self.counts[at] += 1,
             Err(at) => {

@@ -7,12 +7,12 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::MeterConfig;
-use crate::conversation::{ArrivalGroups, Conversation, Handler, Tally};
+use crate::conversation::{ArrivalGroups, Closed, Conversation, Handler, Tally};
 use crate::error::{ConfigError, FactError, IntentError, Rejections};
 use crate::fact::{Channel, CustomerMessage, Fact, FactKind, IntentId, Money};
 use crate::group::{BuyingBand, GroupKey, response_band};
 use crate::intents::Intents;
-use crate::interval::slot_of;
+use crate::interval::{SLOT_MS, slot_of};
 use crate::measures::Measures;
 use crate::sla::{SlaClock, SlaEvent, SlaEventKind};
 use crate::store::Store;
@@ -32,17 +32,24 @@ use crate::timers::{TimerKey, TimerKind, Timers};
 /// checked when read from a snapshot; the rest of a snapshot is trusted
 /// (the journal's snapshot store checksums it).
 ///
-/// Memory: one entry per open conversation (about 250 bytes), kept after
-/// the close for `order_window_ms`; one set of [`Measures`] per group that
-/// saw a conversation in a retained 15-minute slot; at most two timers per
-/// open conversation.
+/// Memory: one entry per open conversation (about 250 bytes); after the
+/// close a compact record (about 120 bytes with its expiry) for
+/// `order_window_ms`; one set of [`Measures`] per group that saw a
+/// conversation in a retained 15-minute slot; at most two timers per open
+/// conversation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "Saved")]
 pub struct Meter {
     config: MeterConfig,
     now: u64,
     current_slot: u64,
+    /// Open conversations (only these move clocks and hold timers).
     #[serde(with = "crate::pairs")]
     conversations: FxHashMap<u64, Conversation>,
+    /// Closed conversations within their order window. A conversation
+    /// reopened within it is also open; the open one answers first.
+    #[serde(with = "crate::pairs")]
+    closed: FxHashMap<u64, Closed>,
     /// Closed conversations in order of close: (expiry, key, closed at).
     expiries: VecDeque<(u64, u64, u64)>,
     timers: Timers,
@@ -56,6 +63,10 @@ pub struct Meter {
     /// Whether stopped clocks are kept for [`Meter::take_observations`].
     #[serde(skip)]
     observing: bool,
+    /// Before this time no closed conversation passes its window and the
+    /// slot stays the same (0: not known; not part of the state).
+    #[serde(skip)]
+    quiet_before: u64,
 }
 
 /// A reply clock that stopped, for live metrics (Prometheus histograms):
@@ -87,6 +98,7 @@ impl Meter {
             now: 0,
             current_slot: 0,
             conversations: FxHashMap::default(),
+            closed: FxHashMap::default(),
             expiries: VecDeque::new(),
             timers: Timers::default(),
             store: Store::default(),
@@ -94,6 +106,7 @@ impl Meter {
             rejections: Rejections::default(),
             observations: Vec::new(),
             observing: false,
+            quiet_before: 0,
         })
     }
 
@@ -167,9 +180,16 @@ impl Meter {
     }
 
     /// Conversations held: open ones and closed ones still in their order
-    /// window.
+    /// window (a conversation reopened within the window of its earlier
+    /// close counts twice until that window ends).
     pub fn conversations_held(&self) -> usize {
-        self.conversations.len()
+        self.conversations.len() + self.closed.len()
+    }
+
+    /// Whether `conversation` is open: a customer message in it continues
+    /// it (its groups are fixed) rather than opening it.
+    pub fn is_open(&self, conversation: u64) -> bool {
+        self.conversations.contains_key(&conversation)
     }
 
     /// When the earliest pending SLA timer is due: advancing to it fires
@@ -193,29 +213,36 @@ impl Meter {
             return Err(FactError::OutOfOrder { at: fact.at, now: self.now });
         }
         let id = fact.conversation;
-        let conversation = self.conversations.get(&id);
-        match (&fact.kind, conversation) {
-            (FactKind::CustomerMessage(message), _) => {
-                if !self.intents.contains(message.intent) {
-                    return Err(FactError::UnknownIntent(message.intent.0));
-                }
-                Ok(())
+        if let FactKind::CustomerMessage(message) = &fact.kind {
+            if !self.intents.contains(message.intent) {
+                return Err(FactError::UnknownIntent(message.intent.0));
             }
-            (_, None) => Err(FactError::UnknownConversation(id)),
-            (kind, Some(conversation)) => match conversation.closed_at {
-                None => Ok(()),
-                // Past its window a closed conversation is as good as
-                // forgotten, whether or not it has been dropped yet.
-                Some(closed) if fact.at > closed.saturating_add(self.config.order_window_ms) => {
-                    Err(FactError::UnknownConversation(id))
-                }
-                Some(_) if matches!(kind, FactKind::Order { .. }) => Ok(()),
-                Some(_) => Err(FactError::Closed(id)),
-            },
+            return Ok(());
+        }
+        if self.conversations.contains_key(&id) {
+            return Ok(());
+        }
+        match self.closed.get(&id) {
+            None => Err(FactError::UnknownConversation(id)),
+            // Past its window a closed conversation is as good as
+            // forgotten, whether or not it has been dropped yet.
+            Some(closed)
+                if fact.at > closed.closed_at.saturating_add(self.config.order_window_ms) =>
+            {
+                Err(FactError::UnknownConversation(id))
+            }
+            Some(_) if matches!(fact.kind, FactKind::Order { .. }) => Ok(()),
+            Some(_) => Err(FactError::Closed(id)),
         }
     }
 
     fn advance_to(&mut self, now: u64, events: &mut Vec<SlaEvent>) {
+        if now < self.quiet_before && self.timers.quiet_at(now) {
+            // No timer due, no closed conversation past its window, the
+            // same slot.
+            self.now = now;
+            return;
+        }
         while let Some(key) = self.timers.pop_due(now) {
             self.fire(key, events);
         }
@@ -225,8 +252,8 @@ impl Meter {
                 break;
             }
             self.expiries.pop_front();
-            if self.conversations.get(&id).is_some_and(|c| c.closed_at == Some(closed_at)) {
-                self.conversations.remove(&id);
+            if self.closed.get(&id).is_some_and(|c| c.closed_at == closed_at) {
+                self.closed.remove(&id);
             }
         }
         let slot = slot_of(now);
@@ -235,6 +262,10 @@ impl Meter {
             let retained = self.config.retained_slots();
             self.store.drop_before((slot + 1).saturating_sub(retained));
         }
+        let next_slot = slot.saturating_add(1).saturating_mul(SLOT_MS);
+        let next_expiry =
+            self.expiries.front().map_or(u64::MAX, |&(expiry, ..)| expiry.saturating_add(1));
+        self.quiet_before = next_slot.min(next_expiry);
     }
 
     fn fire(&mut self, key: TimerKey, events: &mut Vec<SlaEvent>) {
@@ -292,15 +323,28 @@ impl Meter {
 
     fn apply(&mut self, fact: &Fact) {
         let (id, at) = (fact.conversation, fact.at);
-        if let FactKind::CustomerMessage(message) = &fact.kind
-            && self.conversations.get(&id).is_none_or(|c| c.closed_at.is_some())
-        {
-            let conversation = self.open(id, at, message);
-            self.conversations.insert(id, conversation);
-            return;
-        }
         let Some(conversation) = self.conversations.get_mut(&id) else {
-            return; // check() refused this; unreachable
+            match &fact.kind {
+                FactKind::CustomerMessage(message) => {
+                    let conversation = self.open(id, at, message);
+                    self.conversations.insert(id, conversation);
+                }
+                FactKind::Order { value } => {
+                    if let Some(closed) = self.closed.get_mut(&id) {
+                        let mut parts = Parts {
+                            store: &mut self.store,
+                            timers: &mut self.timers,
+                            rejections: &mut self.rejections,
+                            observations: None,
+                            config: &self.config,
+                            id,
+                        };
+                        parts.ordered_after_close(closed, *value);
+                    }
+                }
+                _ => {} // check() refused this; unreachable
+            }
+            return;
         };
         let mut parts = Parts {
             store: &mut self.store,
@@ -326,10 +370,14 @@ impl Meter {
             FactKind::Order { value } => parts.ordered(conversation, value),
             FactKind::Closed => {
                 parts.closed(conversation, at);
+                let record = Closed::of(conversation, at);
+                self.conversations.remove(&id);
+                self.closed.insert(id, record);
                 // Dropped once time passes the window (with a window of 0,
                 // once it passes the close).
                 let expiry = at.saturating_add(self.config.order_window_ms);
                 self.expiries.push_back((expiry, id, at));
+                self.quiet_before = self.quiet_before.min(expiry.saturating_add(1));
             }
         }
     }
@@ -398,9 +446,15 @@ impl Parts<'_> {
     /// Applies `update` to the measures of every group of `conversation`
     /// in its arrival slot (if still retained).
     fn count(&mut self, conversation: &Conversation, update: impl Fn(&mut Measures)) {
-        match self.store.existing_slot_mut(conversation.slot) {
+        self.count_in(conversation.slot, conversation.counted_positions(), update);
+    }
+
+    /// Applies `update` to the measures at `positions` of `slot` (if still
+    /// retained).
+    fn count_in(&mut self, slot: u64, positions: &[u32], update: impl Fn(&mut Measures)) {
+        match self.store.existing_slot_mut(slot) {
             Some(groups) => {
-                for &position in conversation.counted_positions() {
+                for &position in positions {
                     if let Some(measures) = groups.at(position) {
                         update(measures);
                     }
@@ -597,6 +651,23 @@ impl Parts<'_> {
         self.count(conversation, |m| m.add_revenue(value));
     }
 
+    /// An order within the window after the close: as [`Parts::ordered`]
+    /// (no person can take the conversation any more, so there is no
+    /// revenue to keep for catching up).
+    fn ordered_after_close(&mut self, closed: &mut Closed, value: Money) {
+        if !closed.converted {
+            closed.converted = true;
+            let band = closed.band.map(usize::from);
+            self.count_in(closed.slot, closed.counted_positions(), |m| {
+                m.conversions += 1;
+                if let Some(band) = band {
+                    m.band_conversions[band] += 1;
+                }
+            });
+        }
+        self.count_in(closed.slot, closed.counted_positions(), |m| m.add_revenue(value));
+    }
+
     fn closed(&mut self, conversation: &mut Conversation, at: u64) {
         conversation.closed_at = Some(at);
         self.timers.cancel(conversation.first_reply_timer.take());
@@ -622,5 +693,52 @@ impl Parts<'_> {
                 m.answered_in_target += 1;
             }
         });
+    }
+}
+
+/// A meter as a snapshot holds it. Snapshots written before closed
+/// conversations had records of their own hold them among the open ones:
+/// they are moved to their records here.
+#[derive(Deserialize)]
+struct Saved {
+    config: MeterConfig,
+    now: u64,
+    current_slot: u64,
+    #[serde(with = "crate::pairs")]
+    conversations: FxHashMap<u64, Conversation>,
+    #[serde(default, with = "crate::pairs")]
+    closed: FxHashMap<u64, Closed>,
+    expiries: VecDeque<(u64, u64, u64)>,
+    timers: Timers,
+    store: Store,
+    intents: Intents,
+    rejections: Rejections,
+}
+
+impl From<Saved> for Meter {
+    fn from(saved: Saved) -> Meter {
+        let Saved { mut conversations, mut closed, .. } = saved;
+        conversations.retain(|&id, conversation| match conversation.closed_at {
+            None => true,
+            Some(closed_at) => {
+                closed.insert(id, Closed::of(conversation, closed_at));
+                false
+            }
+        });
+        Meter {
+            config: saved.config,
+            now: saved.now,
+            current_slot: saved.current_slot,
+            conversations,
+            closed,
+            expiries: saved.expiries,
+            timers: saved.timers,
+            store: saved.store,
+            intents: saved.intents,
+            rejections: saved.rejections,
+            observations: Vec::new(),
+            observing: false,
+            quiet_before: 0,
+        }
     }
 }

@@ -24,13 +24,35 @@ pub(crate) struct TimerKey {
 
 /// The pending timers. A conversation has at most one per clock.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "BTreeSet<TimerKey>", into = "BTreeSet<TimerKey>")]
 pub(crate) struct Timers {
     pending: BTreeSet<TimerKey>,
+    /// No timer is due before this (a lower bound of the earliest; 0 after
+    /// a restore), so most facts need not look into the set.
+    quiet_before: u64,
+}
+
+impl From<BTreeSet<TimerKey>> for Timers {
+    fn from(pending: BTreeSet<TimerKey>) -> Timers {
+        Timers { pending, quiet_before: 0 }
+    }
+}
+
+impl From<Timers> for BTreeSet<TimerKey> {
+    fn from(timers: Timers) -> BTreeSet<TimerKey> {
+        timers.pending
+    }
 }
 
 impl Timers {
     pub(crate) fn insert(&mut self, key: TimerKey) {
+        self.quiet_before = self.quiet_before.min(key.at);
         self.pending.insert(key);
+    }
+
+    /// Whether no timer can be due at or before `now`.
+    pub(crate) fn quiet_at(&self, now: u64) -> bool {
+        now < self.quiet_before
     }
 
     pub(crate) fn cancel(&mut self, key: Option<TimerKey>) {
@@ -41,7 +63,15 @@ impl Timers {
 
     /// Removes and returns the earliest timer due at or before `now`.
     pub(crate) fn pop_due(&mut self, now: u64) -> Option<TimerKey> {
-        if self.pending.first()?.at <= now { self.pending.pop_first() } else { None }
+        let Some(first) = self.pending.first() else {
+            self.quiet_before = u64::MAX;
+            return None;
+        };
+        if first.at <= now {
+            return self.pending.pop_first();
+        }
+        self.quiet_before = first.at;
+        None
     }
 
     /// When the earliest pending timer is due.

@@ -177,3 +177,52 @@ fn duplicate_and_unknown_facts_are_typed_errors() {
     );
     assert_eq!(meter.rejections().unknown_conversation, 2);
 }
+
+/// A snapshot written when closed conversations were kept among the open
+/// ones (with `closed_at` set, no `closed` list) restores: an order in the
+/// window still converts, a later one names an unknown conversation, and
+/// the restored meter writes the current form.
+#[test]
+fn snapshots_holding_closed_conversations_among_open_ones_restore() {
+    use loket_report::FactError;
+    let config = config(1, 1, 0); // 5-minute order window
+    let mut meter = meter(&config);
+    let mut events = Vec::new();
+    let message = CustomerMessage {
+        channel: Channel::Chat,
+        language: Language::NL,
+        tier: 0,
+        intent: IntentId::NONE,
+        buying_intent: 0.9,
+        queue: 0,
+    };
+    let open = Fact { at: T0, conversation: 4, kind: FactKind::CustomerMessage(message) };
+    meter.ingest(&open, &mut events).unwrap();
+    let reply = FactKind::Reply { agent: 1, team: 0, human: true };
+    meter.ingest(&Fact { at: T0 + 20_000, conversation: 4, kind: reply }, &mut events).unwrap();
+    // The conversation as the old form held it once closed at T0 + 60 s.
+    let mut saved: serde_json::Value = serde_json::to_value(&meter).unwrap();
+    let entry = &mut saved["conversations"][0][1];
+    entry["closed_at"] = serde_json::json!(T0 + 60_000);
+    entry["first_reply_timer"] = serde_json::Value::Null;
+    saved["timers"] = serde_json::json!([]);
+    saved["expiries"] = serde_json::json!([[T0 + 360_000, 4, T0 + 60_000]]);
+    saved.as_object_mut().unwrap().remove("closed");
+    let mut restored: Meter = serde_json::from_value(saved).unwrap();
+    assert_eq!(restored.conversations_held(), 1);
+    assert!(!restored.is_open(4));
+    let value = Money { minor: 1_000, currency: Currency::EUR };
+    let order = Fact { at: T0 + 300_000, conversation: 4, kind: FactKind::Order { value } };
+    restored.ingest(&order, &mut events).unwrap();
+    let reply = Fact { at: T0 + 300_000, conversation: 4, kind: reply };
+    assert_eq!(restored.ingest(&reply, &mut events), Err(FactError::Closed(4)));
+    let report = restored.report(&everything(T0, T0 + 3_600_000)).unwrap();
+    assert_eq!((report.totals.conversions, report.totals.answered), (1, 1));
+    assert_eq!(report.totals.conversion_by_first_response.under_1m.conversions, 1);
+    let late = Fact { at: T0 + 360_001, ..order };
+    assert_eq!(restored.ingest(&late, &mut events), Err(FactError::UnknownConversation(4)));
+    restored.advance(T0 + 360_001, &mut events).unwrap();
+    assert_eq!(restored.conversations_held(), 0);
+    let again: Meter = serde_json::from_str(&serde_json::to_string(&restored).unwrap()).unwrap();
+    assert_eq!(again.report(&everything(T0, T0 + 3_600_000)).unwrap(), report);
+}
