@@ -43,6 +43,9 @@ pub struct Config {
     pub huge_pages: bool,
     /// TLS on both listeners; plain TCP when left out.
     pub tls: Option<TlsConfig>,
+    /// Run as one node of a cluster on NATS JetStream (`[cluster]`,
+    /// docs/cluster.md); on its own when left out.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// The tenants. Each has its own agents, conversations, catalog and events.
     pub tenants: Vec<TenantConfig>,
 }
@@ -60,6 +63,7 @@ impl Default for Config {
             shutdown_timeout_ms: 10_000,
             huge_pages: false,
             tls: None,
+            cluster: None,
             tenants: vec![TenantConfig::demo()],
         }
     }
@@ -321,6 +325,9 @@ impl Config {
     /// model) and the TLS files relative to `folder`, the configuration
     /// file's: a file and the data it names move together.
     pub fn resolve_tenant_files(&mut self, folder: &Path) {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.resolve_files(folder);
+        }
         if let Some(tls) = &mut self.tls {
             for path in [&mut tls.cert, &mut tls.key].into_iter().chain(tls.client_ca.as_mut()) {
                 if path.is_relative() {
@@ -389,6 +396,9 @@ impl Config {
             return invalid(
                 "journal.fsync_every_ms must be at least 1 with fsync = \"interval\"".to_owned(),
             );
+        }
+        if let Some(problem) = self.cluster.as_ref().and_then(|c| c.problem()) {
+            return invalid(problem);
         }
         Ok(())
     }

@@ -54,6 +54,8 @@ use crate::tenant::{ErasureReport, Tenant, TenantError};
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// This node, when the daemon runs in a cluster.
+    pub cluster: Option<Arc<crate::cluster::Node>>,
     /// Tenants by bearer token.
     pub tokens: Arc<TokenTable<Tenant>>,
     /// All tenants.
@@ -68,6 +70,7 @@ pub struct AppState {
 
 mod agents;
 mod catalog;
+mod cluster;
 mod console;
 mod conversations;
 mod errors;
@@ -82,6 +85,7 @@ mod shapes;
 pub use agents::AgentJson;
 use agents::*;
 use catalog::*;
+use cluster::*;
 pub use conversations::ConversationJson;
 use conversations::*;
 use errors::*;
@@ -154,7 +158,8 @@ fn routes(limits: &LimitsConfig) -> openapi::Documented {
         .route::<__path_search_catalog, _, _>(search_catalog)
         .route::<__path_set_stock, _, _>(set_stock)
         .route::<__path_score, _, _>(score)
-        .route::<__path_stats, _, _>(stats);
+        .route::<__path_stats, _, _>(stats)
+        .route::<__path_cluster, _, _>(cluster);
     // The event stream lasts as long as the client reads: no timeout.
     let stream = Documented::new().route::<__path_events, _, _>(events);
     let health = Documented::new()

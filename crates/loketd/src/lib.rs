@@ -33,6 +33,7 @@
 
 pub mod auth;
 pub mod binary;
+pub mod cluster;
 // rkyv's derive makes undocumented `Archived*` twins of documented types.
 #[allow(missing_docs)]
 pub mod command;
@@ -92,6 +93,9 @@ pub enum DaemonError {
     /// The TLS certificate, key or client CA cannot be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// Joining the cluster failed, or the node had to leave it.
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// What a caller of [`run_with`] can do to a running daemon besides
@@ -128,12 +132,39 @@ pub async fn run_with(
     let tls = config.tls.as_ref().map(tls::Tls::load).transpose()?.map(Arc::new);
     let _lock = lock_data_dir(&config.data_dir)?;
     let config = Arc::new(config);
+    let node = match &config.cluster {
+        Some(cluster) => {
+            let me = cluster::NodeAddress {
+                node: cluster.node.clone(),
+                http: cluster
+                    .advertise_http
+                    .clone()
+                    .unwrap_or(listeners.http.local_addr()?.to_string()),
+                binary: cluster
+                    .advertise_binary
+                    .clone()
+                    .unwrap_or(listeners.binary.local_addr()?.to_string()),
+            };
+            Some(cluster::Node::connect(cluster, me).await?)
+        }
+        None => None,
+    };
+    let mut streams = Vec::new();
+    if let Some(node) = &node {
+        for tenant in &config.tenants {
+            streams.push(Some(node.stream_for(&tenant.name).await?));
+        }
+    } else {
+        streams.resize(config.tenants.len(), None);
+    }
     let opening = config.clone();
+    let opening_streams = streams.clone();
     let tenants = tokio::task::spawn_blocking(move || {
         opening
             .tenants
             .iter()
-            .map(|tenant| Tenant::open(tenant, &opening))
+            .zip(opening_streams)
+            .map(|(tenant, stream)| Tenant::open_on(tenant, &opening, stream))
             .collect::<Result<Vec<_>, _>>()
     })
     .await
@@ -148,7 +179,13 @@ pub async fn run_with(
     }
     let (stop, stopping) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(true));
+    let mut left = match &node {
+        Some(node) => node
+            .start(tenants.iter().cloned().zip(streams.into_iter().flatten()).collect::<Vec<_>>()),
+        None => watch::channel(None).1,
+    };
     let state = http::AppState {
+        cluster: node.clone(),
         tokens: Arc::new(tokens),
         tenants: Arc::new(tenants.clone()),
         limits: Arc::new(config.limits.clone()),
@@ -173,7 +210,14 @@ pub async fn run_with(
         let _ = ready.send(());
     }
 
-    shutdown.await;
+    // A node that must leave the cluster stops like a graceful shutdown
+    // and then reports why (its service manager restarts it).
+    let mut leaving = None;
+    tokio::pin!(shutdown);
+    tokio::select! {
+        () = &mut shutdown => {}
+        Ok(reason) = left.wait_for(Option::is_some) => leaving = reason.clone(),
+    }
     tracing::info!("shutting down");
     if let Some(reloads) = reloads {
         reloads.abort();
@@ -208,7 +252,10 @@ pub async fn run_with(
             "tenants still stopping at the shutdown deadline; the journal has every acknowledged command"
         );
     }
-    Ok(())
+    match leaving {
+        Some(reason) => Err(cluster::ClusterError::Lost(reason).into()),
+        None => Ok(()),
+    }
 }
 
 /// Takes the data directory's lock file, so a second daemon on the same

@@ -45,6 +45,7 @@ use loket_router::{ManualClock, Router, Timestamp};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::cluster::{StreamLink, TenantRole};
 use crate::command::{Command, Record};
 use crate::config::{Config, FsyncPolicy, TenantConfig};
 use crate::demo;
@@ -68,6 +69,15 @@ pub enum TenantError {
     /// The daemon is shutting down.
     #[error("shutting down")]
     ShuttingDown,
+    /// In a cluster, another node leads this tenant: send commands there.
+    #[error("this node does not lead the tenant; {}", match leader {
+        Some(leader) => format!("node {} does (http {}, binary {})", leader.node, leader.http, leader.binary),
+        None => "no node does right now: retry shortly".to_owned(),
+    })]
+    NotLeader {
+        /// The node that does, as last seen.
+        leader: Option<crate::cluster::NodeAddress>,
+    },
     /// Start-up failed.
     #[error("tenant {tenant}")]
     Startup {
@@ -108,10 +118,31 @@ pub struct ErasureReport {
 type Reply<T> = oneshot::Sender<Result<T, TenantError>>;
 
 enum Request {
-    Apply { command: Command, ingest: Instant, submitted: Instant, reply: Reply<Ack> },
-    Erase { customer: Id, reply: Reply<ErasureReport> },
-    Snapshot { reply: Reply<u64> },
-    Stop { reply: Reply<u64> },
+    Apply {
+        command: Command,
+        ingest: Instant,
+        submitted: Instant,
+        reply: Reply<Ack>,
+    },
+    /// A record from the tenant's stream, on a follower.
+    Replicated {
+        sequence: u64,
+        payload: bytes::Bytes,
+    },
+    /// This node took the tenant's lease and has applied the stream: lead.
+    Promote {
+        reply: Reply<Ack>,
+    },
+    Erase {
+        customer: Id,
+        reply: Reply<ErasureReport>,
+    },
+    Snapshot {
+        reply: Reply<u64>,
+    },
+    Stop {
+        reply: Reply<u64>,
+    },
 }
 
 /// One tenant; see the module docs. Shared by handlers as `Arc<Tenant>`.
@@ -129,12 +160,16 @@ pub struct Tenant {
     requests: Sender<Request>,
     healthy: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Its place in the cluster, when the daemon runs as a cluster node.
+    cluster: Option<Arc<TenantRole>>,
 }
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Request::Apply { .. } => "Apply",
+            Request::Replicated { .. } => "Replicated",
+            Request::Promote { .. } => "Promote",
             Request::Erase { .. } => "Erase",
             Request::Snapshot { .. } => "Snapshot",
             Request::Stop { .. } => "Stop",
@@ -195,6 +230,44 @@ impl Tenant {
     /// Can it take commands (journal writable, sequencer running)?
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Its place in the cluster (`None` on a single node).
+    pub fn cluster(&self) -> Option<&Arc<TenantRole>> {
+        self.cluster.as_ref()
+    }
+
+    /// Refuses commands on a node that does not lead the tenant, before
+    /// they are scored (the sequencer checks again, exactly).
+    pub fn check_leading(&self) -> Result<(), TenantError> {
+        match &self.cluster {
+            Some(role) if !role.is_leading() => {
+                Err(TenantError::NotLeader { leader: role.holder() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Hands a record read from the tenant's stream to the sequencer (on a
+    /// follower). `false` when the sequencer's queue is full: retry.
+    pub(crate) fn offer_replicated(&self, sequence: u64, payload: bytes::Bytes) -> bool {
+        !matches!(
+            self.requests.try_send(Request::Replicated { sequence, payload }),
+            Err(crossbeam_channel::TrySendError::Full(_))
+        )
+    }
+
+    /// Asks the sequencer to lead: it appends a fencing record (and, on a
+    /// new stream, the first start's agents); the answer comes once the
+    /// stream holds it.
+    pub(crate) fn promote(&self) -> oneshot::Receiver<Result<Ack, TenantError>> {
+        let (reply, receiver) = oneshot::channel();
+        if let Err(crossbeam_channel::SendError(Request::Promote { reply })) =
+            self.requests.send(Request::Promote { reply })
+        {
+            let _ = reply.send(Err(TenantError::ShuttingDown));
+        }
+        receiver
     }
 
     /// Takes `messages` from the rate limit, or refuses them all.
@@ -282,7 +355,7 @@ mod syncer;
 
 pub use startup::StartupError;
 
-use sequencer::{Sequencer, SnapshotInFlight};
+use sequencer::{Sequencer, SequencerCluster, SnapshotInFlight};
 use syncer::{Group, PendingAck, RECYCLED_BUFFERS, SYNC_QUEUE, SyncJob, Syncer};
 
 #[cfg(test)]
@@ -321,6 +394,7 @@ mod tests {
             failure,
             healthy: Arc::new(AtomicBool::new(true)),
             recycle,
+            stream: None,
         };
         journal.append(b"record").unwrap();
         let (reply, answer) = oneshot::channel();
@@ -332,6 +406,8 @@ mod tests {
                 ack: Ack { applied: Applied::default(), last_seq: 2 },
                 ingest: Instant::now(),
             }],
+            records: Vec::new(),
+            first_sequence: 0,
         };
         (syncer, journal, group, answer)
     }

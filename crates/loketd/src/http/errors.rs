@@ -80,6 +80,9 @@ impl From<TenantError> for ApiError {
             TenantError::JournalUnavailable(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "journal_unavailable", message)
             }
+            TenantError::NotLeader { .. } => {
+                ApiError::new(StatusCode::MISDIRECTED_REQUEST, "not_leader", message)
+            }
             TenantError::ShuttingDown => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
             }

@@ -7,6 +7,17 @@ use super::*;
 impl Tenant {
     /// Opens (recovering from its data directory) and starts one tenant.
     pub fn open(config: &TenantConfig, daemon: &Config) -> Result<Arc<Tenant>, TenantError> {
+        Tenant::open_on(config, daemon, None)
+    }
+
+    /// Opens one tenant; with `stream`, as a follower in a cluster: from
+    /// its newest local snapshot and the stream after it (the local journal
+    /// is rebuilt from the stream, which holds only what was acknowledged).
+    pub fn open_on(
+        config: &TenantConfig,
+        daemon: &Config,
+        stream: Option<StreamLink>,
+    ) -> Result<Arc<Tenant>, TenantError> {
         let startup =
             |source: StartupError| TenantError::Startup { tenant: config.name.clone(), source };
         let dir = tenant_dir(&daemon.data_dir, &config.name);
@@ -37,6 +48,14 @@ impl Tenant {
             None => None,
         };
         let start_lsn = snapshot.as_ref().map_or(0, |s| s.lsn);
+        if stream.is_some() {
+            remove_local_journal(&dir.join("journal")).map_err(|source| {
+                startup(StartupError::Durability {
+                    what: "clearing the local journal copy",
+                    source: source.into(),
+                })
+            })?;
+        }
         let options = JournalOptions {
             segment_bytes: daemon.journal.segment_bytes,
             start_lsn,
@@ -47,9 +66,19 @@ impl Tenant {
         // Replay must see the clock as it was: a restored tenant starts at its
         // snapshot's time, a fresh one at its first record's (so timers set
         // up when the router is built come out the same), a new one now.
-        let clock_start = match &snapshot {
-            Some(snapshot) => snapshot.clock_ms,
-            None => {
+        let clock_start = match (&snapshot, &stream) {
+            (Some(snapshot), _) => snapshot.clock_ms,
+            (None, Some(stream)) => {
+                match stream.record_blocking(1).map_err(|e| startup(StartupError::Stream(e)))? {
+                    Some(payload) => {
+                        Record::decode(0, &payload)
+                            .map_err(|e| startup(StartupError::Record(e)))?
+                            .at_ms
+                    }
+                    None => wall_ms(),
+                }
+            }
+            (None, None) => {
                 let mut reader = journal
                     .records_from(journal.first_lsn())
                     .map_err(|e| startup(StartupError::Journal(e)))?;
@@ -147,6 +176,7 @@ impl Tenant {
             failure: failure.clone(),
             healthy: healthy.clone(),
             recycle,
+            stream: stream.clone(),
         };
         let syncer = std::thread::Builder::new()
             .name(format!("loketd-sync-{}", config.name))
@@ -182,9 +212,35 @@ impl Tenant {
             recycled,
             syncer: Some(syncer),
             snapshot_in_flight: None,
+            cluster: None,
         };
+        let role =
+            stream.as_ref().map(|_| Arc::new(TenantRole::follower(sequencer.journal.next_lsn())));
+        if let Some(role) = &role {
+            // The first node to lead an empty stream journals the agents.
+            let mut first_agents = Vec::new();
+            if first_start {
+                if config.demo_agents {
+                    first_agents.extend(demo::agents().into_iter().map(Command::UpsertAgent));
+                }
+                if let Some(path) = &config.agents {
+                    first_agents.extend(
+                        demo::agents_from_file(path)
+                            .map_err(|e| startup(StartupError::Agents(e)))?
+                            .into_iter()
+                            .map(Command::UpsertAgent),
+                    );
+                }
+            }
+            sequencer.cluster = Some(SequencerCluster {
+                role: role.clone(),
+                outgoing: Vec::new(),
+                first_sequence: 0,
+                first_agents,
+            });
+        }
         // Initial agents are commands like any other: journaled, replayable.
-        if first_start {
+        if first_start && role.is_none() {
             let mut agents = Vec::new();
             if config.demo_agents {
                 agents.extend(demo::agents());
@@ -254,7 +310,16 @@ impl Tenant {
             requests,
             healthy,
             thread: Mutex::new(Some(thread)),
+            cluster: role,
         }))
+    }
+}
+
+/// Deletes the segment files of a clustered tenant's local journal copy.
+fn remove_local_journal(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
     }
 }
 

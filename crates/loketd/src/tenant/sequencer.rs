@@ -30,6 +30,20 @@ pub(super) struct Sequencer {
     pub(super) syncer: Option<JoinHandle<()>>,
     /// A periodic snapshot being encoded and written on its own thread.
     pub(super) snapshot_in_flight: Option<SnapshotInFlight>,
+    /// The tenant's part in a cluster, when the daemon runs as a node.
+    pub(super) cluster: Option<SequencerCluster>,
+}
+
+/// What the sequencer of a clustered tenant keeps besides its state.
+pub(super) struct SequencerCluster {
+    pub(super) role: Arc<TenantRole>,
+    /// Records journaled since the last hand-off, for the syncer to append
+    /// to the stream (leading only), and the stream sequence of the first.
+    pub(super) outgoing: Vec<bytes::Bytes>,
+    pub(super) first_sequence: u64,
+    /// The first start's agents: journaled by whichever node first leads a
+    /// tenant whose stream is empty.
+    pub(super) first_agents: Vec<Command>,
 }
 
 /// A periodic snapshot on its way to disk. Its thread encodes and writes
@@ -65,6 +79,10 @@ impl Sequencer {
                         self.metrics.sequencer_wait.record(submitted.elapsed().as_secs_f64());
                         self.apply(command, ingest, reply);
                     }
+                    Request::Replicated { sequence, payload } => {
+                        self.replicate(sequence, &payload);
+                    }
+                    Request::Promote { reply } => self.promote(reply),
                     Request::Erase { customer, reply } => {
                         let result = self.erase(customer);
                         let _ = reply.send(result);
@@ -93,7 +111,7 @@ impl Sequencer {
                 }
             }
             let now = self.state.time_for(wall_ms());
-            if self.failure.get().is_none() && self.state.timer_due(now) {
+            if self.failure.get().is_none() && self.leads() && self.state.timer_due(now) {
                 let (reply, _ignored) = oneshot::channel();
                 self.apply(Command::Tick, Instant::now(), reply);
             }
@@ -114,9 +132,20 @@ impl Sequencer {
         self.stop_syncer();
     }
 
+    /// On a single node always; in a cluster, once promoted.
+    fn leads(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|cluster| cluster.role.is_leading())
+    }
+
     pub(super) fn apply(&mut self, command: Command, ingest: Instant, reply: Reply<Ack>) {
         if let Some(reason) = self.failure.get() {
             let _ = reply.send(Err(TenantError::JournalUnavailable(reason.clone())));
+            return;
+        }
+        if let Some(cluster) = &self.cluster
+            && !cluster.role.is_leading()
+        {
+            let _ = reply.send(Err(TenantError::NotLeader { leader: cluster.role.holder() }));
             return;
         }
         let record = Record { at_ms: self.state.time_for(wall_ms()), command };
@@ -149,11 +178,19 @@ impl Sequencer {
     /// acknowledged, and a restart recovers from disk.
     pub(super) fn append(&mut self, record: &Record) -> Result<(), TenantError> {
         let bytes = record.encode();
+        let lsn = self.journal.next_lsn();
         if let Err(error) = self.journal.append(&bytes) {
             self.fail(format!("append: {error}"));
             return Err(TenantError::JournalUnavailable(error.to_string()));
         }
         self.metrics.journal_bytes.increment(bytes.len() as u64);
+        if let Some(cluster) = &mut self.cluster {
+            if cluster.outgoing.is_empty() {
+                cluster.first_sequence = lsn + 1;
+            }
+            cluster.outgoing.push(bytes::Bytes::copy_from_slice(&bytes));
+            cluster.role.set_applied(lsn + 1);
+        }
         self.appended = true;
         self.records_since_snapshot += 1;
         Ok(())
@@ -170,6 +207,74 @@ impl Sequencer {
         // Undurable events are never published.
         self.group_events.clear();
         self.appended = false;
+        if let Some(cluster) = &mut self.cluster {
+            cluster.outgoing.clear();
+        }
+    }
+
+    /// Applies and journals a record a follower read from the tenant's
+    /// stream at `sequence`. Records it already has are skipped; a gap or a
+    /// record that does not decode stops the tenant.
+    pub(super) fn replicate(&mut self, sequence: u64, payload: &[u8]) {
+        let Some(cluster) = &self.cluster else { return };
+        // A leader's own records come back on the stream; a deposed
+        // leader's would be fenced off before it matters.
+        if cluster.role.is_leading() || self.failure.get().is_some() {
+            return;
+        }
+        let role = cluster.role.clone();
+        let lsn = self.journal.next_lsn();
+        if sequence <= lsn {
+            return;
+        }
+        if sequence > lsn + 1 {
+            return self.fail(format!("stream gap: expected sequence {}, got {sequence}", lsn + 1));
+        }
+        let record = match Record::decode(lsn, payload) {
+            Ok(record) => record,
+            Err(error) => {
+                return self.fail(format!("stream record {sequence} does not decode: {error}"));
+            }
+        };
+        if let Err(error) = self.state.apply(&record, &mut self.group_events) {
+            // It applied on the leader: the states have diverged. Say so loudly.
+            tracing::error!(tenant = %self.name, sequence, %error, "stream record no longer applies");
+        }
+        if let Err(error) = self.journal.append(payload) {
+            return self.fail(format!("append: {error}"));
+        }
+        if let Command::Messages(messages) = &record.command {
+            self.metrics.messages.increment(messages.len() as u64);
+        }
+        let metrics = &self.metrics;
+        let breaches = self.state.take_measured(|observation| metrics.observe_reply(observation));
+        metrics.count_breaches(breaches);
+        self.metrics.journal_bytes.increment(payload.len() as u64);
+        self.appended = true;
+        self.records_since_snapshot += 1;
+        role.set_applied(sequence);
+    }
+
+    /// Starts leading: appends the fencing record (a timer tick), after the
+    /// first start's agents when the stream is empty. `reply` is answered
+    /// once the stream holds them.
+    pub(super) fn promote(&mut self, reply: Reply<Ack>) {
+        let Some(cluster) = &mut self.cluster else {
+            let _ = reply.send(Ok(Ack { applied: Applied::default(), last_seq: 0 }));
+            return;
+        };
+        cluster.role.set_leading();
+        let agents = if self.journal.next_lsn() == 0 {
+            std::mem::take(&mut cluster.first_agents)
+        } else {
+            Vec::new()
+        };
+        for command in agents {
+            let (agent_reply, _answered_with_the_fence) = oneshot::channel();
+            self.apply(command, Instant::now(), agent_reply);
+        }
+        self.apply(Command::Tick, Instant::now(), reply);
+        self.hand_off();
     }
 
     /// Writes the journal buffer out and hands the group built since the
@@ -187,10 +292,16 @@ impl Sequencer {
             Err(error) => return self.fail(format!("write: {error}")),
         };
         let (events, acks) = self.recycled.try_recv().unwrap_or_default();
+        let (records, first_sequence) = match &mut self.cluster {
+            Some(cluster) => (std::mem::take(&mut cluster.outgoing), cluster.first_sequence),
+            None => (Vec::new(), 0),
+        };
         let group = Group {
             ticket,
             events: std::mem::replace(&mut self.group_events, events),
             acks: std::mem::replace(&mut self.pending, acks),
+            records,
+            first_sequence,
         };
         self.appended = false;
         if let Err(crossbeam_channel::SendError(SyncJob::Group(group))) =
@@ -253,6 +364,11 @@ impl Sequencer {
     }
 
     pub(super) fn erase(&mut self, customer: Id) -> Result<ErasureReport, TenantError> {
+        if let Some(cluster) = &self.cluster
+            && !cluster.role.is_leading()
+        {
+            return Err(TenantError::NotLeader { leader: cluster.role.holder() });
+        }
         self.barrier()?;
         let record = Record {
             at_ms: self.state.time_for(wall_ms()),

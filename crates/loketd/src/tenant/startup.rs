@@ -58,6 +58,9 @@ pub enum StartupError {
     /// `[tenants.reports]` cannot be used.
     #[error("[tenants.reports]")]
     Reports(#[source] loket_report::ConfigError),
+    /// The tenant's stream (in a cluster) could not be read.
+    #[error("journal stream")]
+    Stream(#[source] crate::cluster::StreamError),
     /// The snapshot store could not be read.
     #[error("snapshots")]
     Snapshots(#[source] loket_journal::Error),

