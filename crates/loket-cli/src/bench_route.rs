@@ -294,13 +294,18 @@ fn drive(
     let latency_every = args.latency_every.max(1) as usize;
     let mut metering = reports
         .then(|| Metering::new(MeterConfig::default()).expect("the default config is valid"));
+    // The meter's clock, as loketd's sequencer keeps one per command: the
+    // router's time of the latest event (the router reads the clock in
+    // every call; reading it again per message would charge the meter for
+    // a clock read loketd does not make).
+    let mut clock_ms = router.now().0;
     barrier.wait();
     let start = Instant::now();
     for (index, step) in plan.iter().enumerate() {
         let message = step.message();
         if let Some(metering) = &mut metering {
             // As loketd does: the message is measured before it is routed.
-            let _ = metering.message(router.now().0, message, "", |_| None);
+            let _ = metering.message(clock_ms, message, "", |_| None);
         }
         let decision = if index % latency_every == 0 {
             let before = Instant::now();
@@ -328,6 +333,9 @@ fn drive(
         }
         if let Some(metering) = &mut metering {
             metering.decisions(&events);
+            if let Some(last) = events.last() {
+                clock_ms = clock_ms.max(last.at.0);
+            }
         }
         events.clear();
     }
