@@ -14,16 +14,18 @@
 //! | `stem`  | Dutch and English snowball stems of the product words         | `exact`       |
 //! | `latin` | Latin name words (genus, species, cultivar)                   | `latin`       |
 //! | `alias` | alias words, base forms and joined multi-word aliases         | `synonym`     |
-//! | `syn`   | expansions from the synonyms file and the built-in names      | `synonym`     |
+//! | `syn`   | expansions from the synonyms file and the built-in names (a multi-word phrase joined) | `synonym` |
 //! | `head`  | compound heads at every level (`accuboormachine` -> `boormachine`, `machine`), and each product word that does not split | `compound` |
-//! | `part`  | the heads again, compound modifiers (`kattenbakvulling` -> `kattenbak`, `katten`, `kat`, `bak`), qualifiers and joined word pairs (`blauwe regen` -> `blauweregen`) | `compound` |
+//! | `part`  | the heads again, compound modifiers (`kattenbakvulling` -> `kattenbak`, `katten`, `kat`, `bak`), qualifiers, words hyphened to the next (`Tv-muurbeugel`), the words of multi-word synonyms and joined word pairs (`blauwe regen` -> `blauweregen`) | `compound` |
 //!
 //! The *product words* of a name run up to its first Dutch noun (brand and
 //! adjectives before it: `Bosch Accuboormachine`, `Halfvolle melk`); the
 //! words after it *qualify* it (`Hagelslag melk`, `Tuinset (tafel en 4
 //! stoelen)`, `Drinkyoghurt aardbei`) the way a compound's modifiers do, and
 //! are indexed as modifiers: `melk` finds the milk before the sprinkles. A
-//! name without a Dutch noun is all product words.
+//! name without a Dutch noun is all product words. A word hyphened to the
+//! next (`Tv-muurbeugel`) and a simple word in `-en` before another noun
+//! (`Glazen vaas`, `Leren handschoenen`) are modifiers too.
 //!
 //! Compounds are split with the Dutch dictionary ([`crate::compound`]) and
 //! the catalog's own words. A head match outranks a modifier match (`verf`
@@ -56,7 +58,11 @@
 //! writes as one are taken as that word (`hoge druk reiniger` and `hogedruk
 //! reiniger` -> `hogedrukreiniger`), so split and joined spellings rank
 //! alike; other adjacent words are also tried joined, two and three at a
-//! time and a pair reversed (`schroeven voor hout` -> `houtschroeven`). The
+//! time (a stop word among them: `was machine` -> `wasmachine`) and a pair
+//! reversed (`schroeven voor hout` -> `houtschroeven`). Words after `voor`
+//! say what the product is for: they weigh less, join among themselves only
+//! and are tried as the modifier of the word before `voor` (`kooi voor mijn
+//! dwerghamster` -> `hamsterkooi`). The
 //! words' scores add up, so the product
 //! matching most words ranks first, and BM25 favours short, specific names.
 //! Typo queries score a constant below any exact match of the same word.
@@ -113,8 +119,9 @@ const W_FULL: f32 = 0.3;
 const W_COMPOUND: f32 = 1.0;
 /// A query compound's modifiers weigh less than its head.
 const W_COMPOUND_MODIFIER: f32 = 0.6;
-/// A query compound the index knows only some parts of.
-const W_PARTIAL_SPLIT: f32 = 0.2;
+/// A query compound the index knows only some parts of: likelier a typo,
+/// so it weighs less than a one-typo match of a whole word.
+const W_PARTIAL_SPLIT: f32 = 0.1;
 /// A joined pair stands for two words, so it outweighs either word alone;
 /// a joined triple for three.
 const W_JOIN: f32 = 6.0;
@@ -128,6 +135,13 @@ const W_FUZZY_1: f32 = 3.0;
 const W_FUZZY_2: f32 = 1.8;
 /// At most this many words of a chat message are searched.
 const MAX_QUERY_WORDS: usize = 12;
+/// At most this many words of a chat message are read, stop words included.
+const MAX_MESSAGE_WORDS: usize = 48;
+/// Words after `voor` (what the product is for) weigh this much of a word
+/// naming the product.
+const W_PURPOSE: f32 = 0.35;
+/// Words that start what a product is for.
+const PURPOSE_WORDS: &[&str] = &["voor", "for", "tegen", "against"];
 
 /// Marks a price that is not set in the side table.
 const NO_PRICE: u64 = u64::MAX;

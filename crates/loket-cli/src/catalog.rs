@@ -79,6 +79,9 @@ pub struct EvalArgs {
     /// With --shops: the held-out queries (DIR/heldout/NAME.tsv) instead of NAME_queries.tsv.
     #[arg(long, requires = "shops")]
     heldout: bool,
+    /// With --shops: the held-out queries from DIR/SUBDIR/NAME.tsv instead (implies --heldout).
+    #[arg(long, value_name = "SUBDIR", requires = "shops")]
+    heldout_dir: Option<PathBuf>,
     /// With --shops: leave the shops' synonyms files out.
     #[arg(long, requires = "shops")]
     no_synonyms: bool,
@@ -191,9 +194,14 @@ fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
             queries.clone(),
         )),
         (None, None, Some(dir)) => {
+            let heldout = match (&args.heldout_dir, args.heldout) {
+                (Some(sub), _) => Some(dir.join(sub)),
+                (None, true) => Some(dir.join("heldout")),
+                (None, false) => None,
+            };
             for shop in shops_in(dir)? {
-                let queries = if args.heldout {
-                    dir.join("heldout").join(format!("{shop}.tsv"))
+                let queries = if let Some(heldout) = &heldout {
+                    heldout.join(format!("{shop}.tsv"))
                 } else {
                     dir.join(format!("{shop}_queries.tsv"))
                 };

@@ -125,6 +125,30 @@ fn eval_of_a_shops_directory_reports_each_shop_and_every_kind() {
 }
 
 #[test]
+fn eval_reads_held_out_queries_from_another_folder() {
+    let eval = |extra: &[&str]| {
+        loket()
+            .args(["catalog", "eval", "--json", "--shops"])
+            .arg(testdata("shops"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let heldout = eval(&["--heldout"]);
+    assert!(heldout.status.success(), "{}", String::from_utf8_lossy(&heldout.stderr));
+    let named = eval(&["--heldout-dir", "heldout"]);
+    assert!(named.status.success(), "{}", String::from_utf8_lossy(&named.stderr));
+    assert_eq!(named.stdout, heldout.stdout);
+    let development = eval(&[]);
+    assert_ne!(development.stdout, heldout.stdout);
+
+    let missing = eval(&["--heldout-dir", "no_such_folder"]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("no_such_folder"), "{stderr}");
+}
+
+#[test]
 fn bench_search_ends_with_a_json_line() {
     let out = loket()
         .args(["bench", "search", "--json", "--products", "2000", "--queries", "300"])

@@ -78,7 +78,20 @@ pub(super) struct Analyzer<'s, 'a> {
     /// `stam`, `60cm`) and the compound splitter is the costliest step.
     pub(super) cache: RefCell<FxMap<String, Rc<WordInfo>>>,
     /// Memoised expansions of synonym rules and common names.
-    pub(super) expansions: RefCell<FxMap<usize, Rc<Vec<Tok>>>>,
+    pub(super) expansions: RefCell<FxMap<usize, Rc<Expansion>>>,
+}
+
+/// The terms a synonym rule or common name adds to a product.
+#[derive(Default)]
+pub(super) struct Expansion {
+    /// Whole names: single words with their base forms, and multi-word
+    /// phrases joined (`tv kast` -> `tvkast`), for the `syn` field.
+    pub(super) names: Vec<Tok>,
+    /// The words of multi-word phrases, for the `part` field: a phrase
+    /// names the product only as a whole, so `kast` alone finds a
+    /// *Tv-meubel* (`tv kast`) as it finds a product with `kast` as a
+    /// modifier, below the products that are a *kast*.
+    pub(super) words: Vec<Tok>,
 }
 
 /// The analysis of one word.
@@ -188,6 +201,22 @@ impl<'a> Shared<'a> {
             name_entries,
         }
     }
+}
+
+/// Per word of `name` (as [`text::words`] splits it, `count` words), whether
+/// a hyphen joins it to the next word (`Tv-muurbeugel`: `tv`).
+fn hyphened_words(name: &str, count: usize) -> Vec<bool> {
+    let mut hyphened = Vec::with_capacity(count);
+    let mut words = Vec::new();
+    for token in name.split_whitespace() {
+        words.clear();
+        text::words_into(token, &mut words);
+        let joined = token.contains('-');
+        hyphened.extend((0..words.len()).map(|k| joined && k + 1 < words.len()));
+    }
+    // Whitespace only separates words, so the counts agree; be total anyway.
+    hyphened.resize(count, false);
+    hyphened
 }
 
 impl Analyzer<'_, '_> {
@@ -303,7 +332,8 @@ impl Analyzer<'_, '_> {
         self.vocab.contains(word)
     }
 
-    /// Adds a synonym or common-name phrase to the `syn` field.
+    /// Adds a phrase's words with their base forms, and a multi-word
+    /// phrase joined, to `out`.
     pub(super) fn push_phrase(&self, phrase: &[String], out: &mut Vec<Tok>) {
         for word in phrase {
             out.extend(self.word(word).forms.iter().cloned());
@@ -313,10 +343,24 @@ impl Analyzer<'_, '_> {
         }
     }
 
+    /// Adds a synonym or common-name phrase to an expansion: a single word
+    /// with its base forms as a name, a multi-word phrase joined as a name
+    /// and its words apart (see [`Expansion::words`]).
+    fn push_expansion(&self, phrase: &[String], out: &mut Expansion) {
+        if let [word] = phrase {
+            out.names.extend(self.word(word).forms.iter().cloned());
+        } else {
+            for word in phrase {
+                out.words.extend(self.word(word).forms.iter().cloned());
+            }
+            out.names.push(phrase.concat().into());
+        }
+    }
+
     /// The terms a synonym rule adds to a product that matched it through
     /// `key`: all entries of an equivalence, the left side of a one-way
     /// rule whose right side matched. Memoised per rule and direction.
-    pub(super) fn rule_terms(&self, rule: usize, key: &str) -> Option<Rc<Vec<Tok>>> {
+    pub(super) fn rule_terms(&self, rule: usize, key: &str) -> Option<Rc<Expansion>> {
         let (phrases, slot): (&[Phrase], usize) = match &self.rules[rule] {
             SynonymRule::Equivalent(all) => (all, rule * 2),
             SynonymRule::OneWay { from, to } => {
@@ -330,7 +374,7 @@ impl Analyzer<'_, '_> {
     }
 
     /// The terms a common-name entry adds. Memoised per entry.
-    pub(super) fn name_terms(&self, entry: usize) -> Rc<Vec<Tok>> {
+    pub(super) fn name_terms(&self, entry: usize) -> Rc<Expansion> {
         let name = self.name_entries[entry].0;
         self.memo(usize::MAX / 2 + entry, std::iter::once(name))
     }
@@ -339,16 +383,18 @@ impl Analyzer<'_, '_> {
         &self,
         slot: usize,
         phrases: impl Iterator<Item = &'p Phrase>,
-    ) -> Rc<Vec<Tok>> {
+    ) -> Rc<Expansion> {
         if let Some(terms) = self.expansions.borrow().get(&slot) {
             return Rc::clone(terms);
         }
-        let mut terms = Vec::new();
+        let mut terms = Expansion::default();
         for phrase in phrases {
-            self.push_phrase(phrase, &mut terms);
+            self.push_expansion(phrase, &mut terms);
         }
-        terms.sort_unstable();
-        terms.dedup();
+        for list in [&mut terms.names, &mut terms.words] {
+            list.sort_unstable();
+            list.dedup();
+        }
         let terms = Rc::new(terms);
         self.expansions.borrow_mut().insert(slot, Rc::clone(&terms));
         terms
@@ -371,14 +417,32 @@ impl Analyzer<'_, '_> {
         // (`Hagelslag melk`, `Tuinset (tafel en 4 stoelen)`, `Drinkyoghurt
         // aardbei`), as a compound's modifiers do, and are indexed as such.
         // A name without a Dutch noun is all product words.
-        let main_end =
-            name_words.iter().position(|w| self.word(w).noun).map_or(name_words.len(), |i| i + 1);
+        // A word hyphened to the next is a modifier of it, as in a compound
+        // written as one word: `Tv-muurbeugel` is a *muurbeugel*, `OLED-tv`
+        // a *tv*.
+        let hyphened = hyphened_words(&p.name, name_words.len());
+        let noun = |i: usize| !hyphened[i] && self.word(&name_words[i]).noun;
+        let mut main_end =
+            (0..name_words.len()).find(|&i| noun(i)).map_or(name_words.len(), |i| i + 1);
+        // A noun-like word in `-en` before another noun is an adjective of
+        // material or a plural used as one (`Glazen vaas`, `Leren
+        // handschoenen`, `Heren sneakers`): the product is the next noun.
+        // Not a compound (`Eetkamerstoelen kunstleer` are chairs).
+        let mut prenominal = usize::MAX;
+        if main_end < name_words.len()
+            && name_words[main_end - 1].ends_with("en")
+            && self.word(&name_words[main_end - 1]).heads.is_empty()
+            && noun(main_end)
+        {
+            prenominal = main_end - 1;
+            main_end += 1;
+        }
         for (i, w) in name_words.iter().enumerate() {
             let info = self.word(w);
             // The full field: what the name field lacks (qualifiers and
             // heads), so its length follows the name's.
             a.full.extend(info.heads.iter().cloned());
-            if i >= main_end {
+            if i >= main_end || hyphened[i] || i == prenominal {
                 a.full.extend(info.forms.iter().cloned());
                 a.part.extend(info.forms.iter().chain(&info.heads).chain(&info.modifiers).cloned());
                 continue;
@@ -446,7 +510,8 @@ impl Analyzer<'_, '_> {
             let Some(rule_ids) = self.rule_keys.get(*key) else { continue };
             for &r in rule_ids {
                 if let Some(terms) = self.rule_terms(r, key) {
-                    a.syn.extend(terms.iter().cloned());
+                    a.syn.extend(terms.names.iter().cloned());
+                    a.part.extend(terms.words.iter().cloned());
                 }
             }
         }
@@ -476,7 +541,9 @@ impl Analyzer<'_, '_> {
             for &(i, j) in candidates {
                 let pattern = &self.name_entries[i].1[j];
                 if latin.len() >= pattern.len() && latin[..pattern.len()] == pattern[..] {
-                    a.syn.extend(self.name_terms(i).iter().cloned());
+                    let terms = self.name_terms(i);
+                    a.syn.extend(terms.names.iter().cloned());
+                    a.part.extend(terms.words.iter().cloned());
                 }
             }
         }

@@ -132,16 +132,20 @@ impl Catalog {
     pub(super) fn plan(&self, query: &str) -> Plan {
         let mut words = Vec::new();
         text::words_into(query, &mut words);
-        words.retain(|w| !text::is_stop_word(w));
-        words.truncate(MAX_QUERY_WORDS);
+        words.truncate(MAX_MESSAGE_WORDS);
         let mut plan = Plan::default();
         let mut scratch = Vec::new();
         let mut fuzzy = Vec::new();
         let mut split = Compound::default();
-        let units = self.join_units(&words, &mut scratch);
-        for (word, joined) in &units {
-            let mut planned =
-                PlannedWord { word: word.clone(), joined: *joined, ..PlannedWord::default() };
+        let mut units = self.join_units(&words, &mut scratch);
+        units.truncate(MAX_QUERY_WORDS);
+        for unit in &units {
+            let mut planned = PlannedWord {
+                word: unit.word.clone(),
+                joined: unit.joined,
+                ..PlannedWord::default()
+            };
+            let word = &unit.word;
             if self.term_id(word).is_some() {
                 planned.forms.push(word.clone());
             }
@@ -227,8 +231,13 @@ impl Catalog {
                 }
             }
             if !alternatives.is_empty() {
-                plan.clauses
-                    .push(Box::new(DisjunctionMaxQuery::with_tie_breaker(alternatives, 0.1)));
+                let word_query: Box<dyn Query> =
+                    Box::new(DisjunctionMaxQuery::with_tie_breaker(alternatives, 0.1));
+                plan.clauses.push(if unit.purpose {
+                    Box::new(BoostQuery::new(word_query, W_PURPOSE))
+                } else {
+                    word_query
+                });
             }
             plan.words.push(planned);
         }
@@ -236,27 +245,103 @@ impl Catalog {
         // reiniger` -> `hogedrukreiniger`.
         // And reversed, as a customer says what a compound means:
         // `schroeven voor hout` -> `houtschroeven`.
-        let unit_words: Vec<String> = units.into_iter().map(|(w, _)| w).collect();
-        for (n, reversed, weight) in
-            [(2, false, W_JOIN), (3, false, W_JOIN3), (2, true, W_JOIN_REVERSED)]
-        {
-            for group in unit_words.windows(n) {
-                let joined =
-                    if reversed { format!("{}{}", group[1], group[0]) } else { group.concat() };
+        let unit_words: Vec<&str> = units.iter().map(|u| u.word.as_str()).collect();
+        for (n, weight) in [(2, W_JOIN), (3, W_JOIN3)] {
+            for (k, group) in unit_words.windows(n).enumerate() {
+                // Words about what the product is for join among
+                // themselves only, and weigh as they do apart.
+                let purpose = units[k].purpose;
+                if units[k..k + n].iter().any(|u| u.purpose != purpose) {
+                    continue;
+                }
+                let weight = if purpose { weight * W_PURPOSE } else { weight };
+                let joined = group.concat();
                 let mut form = self.term_id(&joined).is_some().then(|| joined.clone());
                 if form.is_none() {
                     text::base_forms(&joined, &mut scratch);
                     form = scratch.iter().find(|f| self.term_id(f).is_some()).cloned();
                 }
                 if let Some(form) = form {
-                    let mut alternatives = Vec::new();
-                    self.push_term_alternatives(&form, weight / W_NAME, &mut alternatives);
-                    plan.clauses.push(Box::new(DisjunctionMaxQuery::new(alternatives)));
-                    plan.joins.push(form);
+                    self.push_join(&mut plan, form, weight);
                 }
             }
         }
+        for pair in unit_words.windows(2) {
+            if let Some(form) = self.reversed_join(pair[1], pair[0], &mut scratch, &mut split) {
+                self.push_join(&mut plan, form, W_JOIN_REVERSED);
+            }
+        }
+        // What a customer wants something for is likelier its compound's
+        // modifier than a word next to it: `kooi voor mijn dwerghamster` ->
+        // `hamsterkooi`, `poets voor leren schoenen` -> `schoenpoets`.
+        if let Some(first) = units.iter().position(|u| u.purpose)
+            && first > 0
+        {
+            let wanted = units[first - 1].word.as_str();
+            for unit in &units[first + 1..] {
+                if let Some(form) = self.reversed_join(&unit.word, wanted, &mut scratch, &mut split)
+                {
+                    self.push_join(&mut plan, form, W_JOIN_REVERSED);
+                }
+            }
+            if let Some(form) =
+                self.reversed_join(&units[first].word, wanted, &mut scratch, &mut split)
+            {
+                self.push_join(&mut plan, form, W_JOIN_REVERSED);
+            }
+        }
         plan
+    }
+
+    /// Adds a clause for a joined form of several query words (once).
+    fn push_join(&self, plan: &mut Plan, form: String, weight: f32) {
+        if plan.joins.contains(&form) {
+            return;
+        }
+        let mut alternatives = Vec::new();
+        self.push_term_alternatives(&form, weight / W_NAME, &mut alternatives);
+        plan.clauses.push(Box::new(DisjunctionMaxQuery::new(alternatives)));
+        plan.joins.push(form);
+    }
+
+    /// The compound the index knows with `modifier` before `head`, as
+    /// Dutch writes one: the modifier as written, in its base form or as
+    /// its own compound head (`schoenen` -> `schoen`, `dwerghamster` ->
+    /// `hamster`), the head as written or in a base form.
+    fn reversed_join(
+        &self,
+        modifier: &str,
+        head: &str,
+        scratch: &mut Vec<String>,
+        split: &mut Compound,
+    ) -> Option<String> {
+        let joined = format!("{modifier}{head}");
+        if self.term_id(&joined).is_some() {
+            return Some(joined);
+        }
+        text::base_forms(&joined, scratch);
+        if let Some(form) = scratch.iter().find(|f| self.term_id(f).is_some()) {
+            return Some(form.clone());
+        }
+        let mut modifiers: Vec<String> = Vec::new();
+        text::base_forms(modifier, scratch);
+        modifiers.extend(scratch.iter().filter(|f| f.len() >= 3).cloned());
+        let known = |w: &str| self.term_id(w).is_some();
+        if Dictionary::builtin().split(modifier, &known, split) {
+            modifiers.extend(split.heads.iter().filter(|h| h.as_str() != modifier).cloned());
+        }
+        let mut heads = vec![head.to_owned()];
+        text::base_forms(head, scratch);
+        heads.extend(scratch.iter().cloned());
+        for m in &modifiers {
+            for h in &heads {
+                let joined = format!("{m}{h}");
+                if self.term_id(&joined).is_some() {
+                    return Some(joined);
+                }
+            }
+        }
+        None
     }
 
     /// The query's words, with two or three written apart that a product
@@ -264,27 +349,42 @@ impl Catalog {
     /// `hogedrukreiniger`, flagged `true`), so split and joined spellings
     /// rank alike. Joins that are only word pairs indexed from names (`rode
     /// bes` -> `rodebes`) stay words; the join clauses below add them.
-    fn join_units(&self, words: &[String], scratch: &mut Vec<String>) -> Vec<(String, bool)> {
+    fn join_units(&self, words: &[String], scratch: &mut Vec<String>) -> Vec<Unit> {
         let mut units = Vec::with_capacity(words.len());
+        // After `voor` (`for`, `tegen`) and a word before it, a customer
+        // says what the product is for, not what it is.
+        let mut seen_content = false;
+        let mut purpose = false;
         let mut i = 0;
         while i < words.len() {
             let mut taken = 1;
             for n in [3, 2] {
                 let Some(group) = words.get(i..i + n) else { continue };
+                // Stop words join too (`was machine` -> `wasmachine`), but
+                // not with each other only.
+                if group.iter().all(|w| text::is_stop_word(w)) {
+                    continue;
+                }
                 let joined = group.concat();
                 text::base_forms(&joined, scratch);
                 let product_word = std::iter::once(&joined)
                     .chain(scratch.iter())
                     .any(|f| self.mask(f) & (1 << F_NAME | 1 << F_HEAD) != 0);
                 if product_word {
-                    units.push((joined, true));
+                    units.push(Unit { word: joined, joined: true, purpose });
                     taken = n;
                     break;
                 }
             }
             if taken == 1 {
-                units.push((words[i].clone(), false));
+                let word = &words[i];
+                if PURPOSE_WORDS.contains(&word.as_str()) {
+                    purpose |= seen_content;
+                } else if !text::is_stop_word(word) {
+                    units.push(Unit { word: word.clone(), joined: false, purpose });
+                }
             }
+            seen_content |= units.last().is_some();
             i += taken;
         }
         units
@@ -339,22 +439,34 @@ impl Catalog {
                 None => every_word_matched = false,
             }
         }
-        // A join says how words that did not match alone matched together;
-        // when every word matched, it adds nothing (`rode bes` is exact on
-        // `Rode bes`, though `rodebes` is indexed too).
-        for join in plan.joins.iter().filter(|_| !every_word_matched) {
+        // A join says how words that did not match alone matched together.
+        // When every word matched, it counts only if it is more direct:
+        // `rode bes` is exact on `Rode bes`, though `rodebes` is indexed
+        // too; `lemon trees` is the common name `lemon tree`, though its
+        // words alone are only parts of it.
+        let mut most_direct_join: Option<MatchKind> = None;
+        for join in &plan.joins {
             let kind = if self.has(entry, join, F_LATIN) {
-                Some(MatchKind::Latin)
+                MatchKind::Latin
             } else if self.has(entry, join, F_ALIAS) || self.has(entry, join, F_SYN) {
-                Some(MatchKind::Synonym)
+                MatchKind::Synonym
             } else if [F_NAME, F_HEAD, F_PART].iter().any(|&t| self.has(entry, join, t)) {
-                Some(MatchKind::Compound)
+                MatchKind::Compound
             } else {
-                None
+                continue;
             };
-            if let Some(kind) = kind {
+            if !every_word_matched {
                 note(kind);
             }
+            if most_direct_join.is_none_or(|k| kind.rank() < k.rank()) {
+                most_direct_join = Some(kind);
+            }
+        }
+        if every_word_matched
+            && let (Some(join), Some(words)) = (most_direct_join, worst)
+            && join.rank() < words.rank()
+        {
+            worst = Some(join);
         }
         worst.unwrap_or(MatchKind::Fuzzy)
     }
@@ -395,6 +507,16 @@ pub(super) struct PlannedWord {
     pub(super) typos: u8,
     /// Whether the word is several query words joined.
     pub(super) joined: bool,
+}
+
+/// A query word, or words written apart that the index knows as one.
+#[derive(Debug)]
+pub(super) struct Unit {
+    pub(super) word: String,
+    /// Several query words joined.
+    pub(super) joined: bool,
+    /// The word says what the product is for (after `voor`).
+    pub(super) purpose: bool,
 }
 
 #[derive(Default)]
