@@ -10,7 +10,7 @@
 //!
 //! The leader's sequencer applies and journals as on a single node; its
 //! syncer then publishes the group's records to the tenant's stream, each
-//! with `Nats-Expected-Last-Subject-Sequence` set to the record before it,
+//! with `Nats-Expected-Last-Sequence` set to the record before it,
 //! and only after JetStream acknowledged every one of them are the group's
 //! events published and its commands acknowledged. The local journal is a
 //! write-ahead copy that is rebuilt from the stream on start; the stream is

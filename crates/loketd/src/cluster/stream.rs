@@ -2,8 +2,14 @@
 //! reading them back.
 
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use std::time::Duration;
+
 use bytes::Bytes;
 use tokio::runtime::Handle;
+
+/// How long an append is retried through transient NATS failures (a
+/// server lost, a stream leader re-elected) before the tenant stops.
+pub const RETRY_FOR: Duration = Duration::from_secs(10);
 
 /// Why records could not be appended to or read from the stream.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,8 @@ pub enum StreamError {
 #[derive(Debug, Clone)]
 pub struct StreamLink {
     runtime: Handle,
+    /// This node's name: with the sequence, each record's message id.
+    node: String,
     jetstream: jetstream::Context,
     stream: String,
     subject: String,
@@ -47,11 +55,12 @@ pub struct StreamLink {
 impl StreamLink {
     pub(crate) fn new(
         runtime: Handle,
+        node: String,
         jetstream: jetstream::Context,
         stream: String,
         subject: String,
     ) -> StreamLink {
-        StreamLink { runtime, jetstream, stream, subject }
+        StreamLink { runtime, node, jetstream, stream, subject }
     }
 
     fn nats(&self, error: impl std::fmt::Display) -> StreamError {
@@ -60,43 +69,77 @@ impl StreamLink {
 
     /// Appends `records` at sequences `first..`, each only on top of the
     /// one before it, and waits until JetStream has acknowledged all of
-    /// them (stored on a quorum of its replicas). Publishes are pipelined;
-    /// the first refusal is the answer. Blocks: call it off the runtime.
+    /// them (stored on a quorum of its replicas). Publishes are pipelined.
+    /// A transient failure (a server lost, a timeout) is retried for up to
+    /// [`RETRY_FOR`] from the first record not acknowledged: each record
+    /// carries a message id, so one JetStream stored before the failure is
+    /// acknowledged again as a duplicate, not stored twice. A refused
+    /// sequence (fencing) is final. Blocks: call it off the runtime.
     pub fn append_blocking(&self, first: u64, records: &[Bytes]) -> Result<(), StreamError> {
         if records.is_empty() {
             return Ok(());
         }
-        self.runtime.block_on(self.append(first, records))
+        self.runtime.block_on(async {
+            let deadline = tokio::time::Instant::now() + RETRY_FOR;
+            let mut acknowledged = 0;
+            loop {
+                match self.append_from(first, records, &mut acknowledged).await {
+                    Ok(()) => return Ok(()),
+                    Err(error @ (StreamError::Fenced { .. } | StreamError::OutOfStep { .. })) => {
+                        return Err(error);
+                    }
+                    Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+                    Err(error) => {
+                        tracing::warn!(stream = %self.stream, %error, "append failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        })
     }
 
-    async fn append(&self, first: u64, records: &[Bytes]) -> Result<(), StreamError> {
-        let mut acks = Vec::with_capacity(records.len());
-        for (offset, record) in (0u64..).zip(records) {
-            let expected = first + offset - 1;
+    /// Publishes `records[*acknowledged..]` and counts the acknowledgements
+    /// in order; the first failure is the answer.
+    async fn append_from(
+        &self,
+        first: u64,
+        records: &[Bytes],
+        acknowledged: &mut usize,
+    ) -> Result<(), StreamError> {
+        let mut acks = Vec::with_capacity(records.len() - *acknowledged);
+        let mut unsent = None;
+        for (offset, record) in (0u64..).zip(records).skip(*acknowledged) {
+            let sequence = first + offset;
             let message = PublishMessage::build()
                 .payload(record.clone())
-                .expected_last_subject_sequence(expected);
-            let ack = self
-                .jetstream
-                .send_publish(self.subject.clone(), message)
-                .await
-                .map_err(|error| self.publish_error(error, expected))?;
-            acks.push((expected + 1, ack));
+                .message_id(format!("{}-{sequence}", self.node))
+                .expected_last_sequence(sequence - 1);
+            match self.jetstream.send_publish(self.subject.clone(), message).await {
+                Ok(ack) => acks.push((sequence, ack)),
+                Err(error) => {
+                    unsent = Some(self.publish_error(error, sequence - 1));
+                    break;
+                }
+            }
         }
+        // Those sent before a failure still count, in order.
         for (sequence, ack) in acks {
             let stored = ack.await.map_err(|error| self.publish_error(error, sequence - 1))?;
             if stored.sequence != sequence {
                 return Err(StreamError::OutOfStep { expected: sequence, stored: stored.sequence });
             }
+            *acknowledged += 1;
         }
-        Ok(())
+        unsent.map_or(Ok(()), Err)
     }
 
     fn publish_error(&self, error: jetstream::context::PublishError, expected: u64) -> StreamError {
-        match error.kind() {
-            PublishErrorKind::WrongLastSequence => StreamError::Fenced { expected },
-            _ => self.nats(error),
-        }
+        let code = std::error::Error::source(&error)
+            .and_then(|source| source.downcast_ref::<jetstream::Error>())
+            .map(jetstream::Error::error_code);
+        let wrong_sequence = error.kind() == PublishErrorKind::WrongLastSequence
+            || code == Some(jetstream::ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT);
+        if wrong_sequence { StreamError::Fenced { expected } } else { self.nats(error) }
     }
 
     /// The last sequence in the stream (0 when it is empty) and the first.
