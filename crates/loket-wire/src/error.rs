@@ -33,6 +33,9 @@ pub mod codes {
     /// The server is stopping; this batch was not accepted. No more acks
     /// follow on this connection.
     pub const SHUTTING_DOWN: &str = "shutting_down";
+    /// In a cluster, this node does not lead the tenant; the batch was not
+    /// accepted. The message names the node that does and its addresses.
+    pub const NOT_LEADER: &str = "not_leader";
     /// The server failed for a reason of its own; the batch was not accepted.
     pub const INTERNAL: &str = "internal";
 }

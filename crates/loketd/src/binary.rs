@@ -96,7 +96,7 @@ fn tenant_error_frame(batch_id: u64, error: &TenantError) -> Frame {
     let code = match error {
         TenantError::RateLimited(_) => codes::RATE_LIMITED,
         TenantError::ShuttingDown => codes::SHUTTING_DOWN,
-        TenantError::NotLeader { .. } => "not_leader",
+        TenantError::NotLeader { .. } => codes::NOT_LEADER,
         TenantError::Apply(ApplyError::UnknownSkill { .. }) => codes::UNKNOWN_SKILL,
         TenantError::Apply(_) => codes::BAD_BATCH,
         TenantError::JournalUnavailable(_) | TenantError::Startup { .. } => codes::INTERNAL,
