@@ -378,9 +378,10 @@ impl Node {
 
     /// Feeds the tenant's stream to its sequencer while this node follows.
     async fn tail(self: Arc<Node>, tenant: Arc<Tenant>, role: Arc<TenantRole>, stream: StreamLink) {
-        let (_, period) = self.lease_period();
+        let (lease, period) = self.lease_period();
         while !role.is_leading() && tenant.is_healthy() {
             let start_sequence = role.applied() + 1;
+            let mut progressed = Instant::now();
             let ordered = async {
                 let handle = stream
                     .jetstream()
@@ -408,7 +409,18 @@ impl Node {
                 let next = tokio::select! {
                     next = messages.next() => next,
                     () = tokio::time::sleep(period) => {
-                        if role.is_leading() || !tenant.is_healthy() { return } else { continue }
+                        if role.is_leading() || !tenant.is_healthy() {
+                            return;
+                        }
+                        // A consumer whose server went away can go quiet
+                        // without an error: behind the stream with no
+                        // progress for a lease, start a new one.
+                        let behind = matches!(stream.bounds().await, Ok((_, last)) if last > role.applied());
+                        if behind && progressed.elapsed() >= lease {
+                            tracing::warn!(tenant = %tenant.name(), "stream tail stalled; resuming");
+                            break;
+                        }
+                        continue;
                     }
                 };
                 let message = match next {
@@ -420,6 +432,7 @@ impl Node {
                     None => break,
                 };
                 let Ok(info) = message.info() else { continue };
+                progressed = Instant::now();
                 let sequence = info.stream_sequence;
                 let payload = message.message.payload.clone();
                 while !tenant.offer_replicated(sequence, payload.clone()) {
