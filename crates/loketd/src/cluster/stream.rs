@@ -71,7 +71,7 @@ impl StreamLink {
     /// one before it, and waits until JetStream has acknowledged all of
     /// them (stored on a quorum of its replicas). Publishes are pipelined.
     /// A transient failure (a server lost, a timeout) is retried for up to
-    /// [`RETRY_FOR`] from the first record not acknowledged: each record
+    /// `RETRY_FOR` (10 s) from the first record not acknowledged: each record
     /// carries a message id, so one JetStream stored before the failure is
     /// acknowledged again as a duplicate, not stored twice. A refused
     /// sequence (fencing) is final. Blocks: call it off the runtime.
