@@ -237,17 +237,6 @@ impl Tenant {
         self.cluster.as_ref()
     }
 
-    /// Refuses commands on a node that does not lead the tenant, before
-    /// they are scored (the sequencer checks again, exactly).
-    pub fn check_leading(&self) -> Result<(), TenantError> {
-        match &self.cluster {
-            Some(role) if !role.is_leading() => {
-                Err(TenantError::NotLeader { leader: role.holder() })
-            }
-            _ => Ok(()),
-        }
-    }
-
     /// Hands a record read from the tenant's stream to the sequencer (on a
     /// follower). `false` when the sequencer's queue is full: retry.
     pub(crate) fn offer_replicated(&self, sequence: u64, payload: bytes::Bytes) -> bool {

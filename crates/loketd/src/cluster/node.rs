@@ -290,7 +290,9 @@ impl Node {
             // before a restart, can be taken at once.
             let held_by_other = holder.as_ref().is_some_and(|h| h.node != self.me.node);
             let wait = if held_by_other { lease } else { Duration::ZERO };
-            if now.duration_since(since) < wait + self.hold_back(&key).await {
+            // The live nodes are read only once the lease could be taken.
+            let unchanged_for = now.duration_since(since);
+            if unchanged_for < wait || unchanged_for < wait + self.hold_back(&key).await {
                 continue;
             }
             let taken = match entry {

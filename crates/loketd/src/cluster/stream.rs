@@ -151,11 +151,12 @@ impl StreamLink {
 
     /// The record at `sequence`, or `None` past the end.
     pub async fn record(&self, sequence: u64) -> Result<Option<Bytes>, StreamError> {
-        let (first, last) = self.bounds().await?;
+        let mut stream = self.jetstream.get_stream(&self.stream).await.map_err(|e| self.nats(e))?;
+        let state = &stream.info().await.map_err(|e| self.nats(e))?.state;
+        let (first, last) = (state.first_sequence, state.last_sequence);
         if sequence > last || sequence < first || last == 0 {
             return Ok(None);
         }
-        let stream = self.jetstream.get_stream(&self.stream).await.map_err(|e| self.nats(e))?;
         let message = stream.get_raw_message(sequence).await.map_err(|e| self.nats(e))?;
         Ok(Some(message.payload))
     }

@@ -214,34 +214,11 @@ impl Tenant {
             snapshot_in_flight: None,
             cluster: None,
         };
-        let role =
-            stream.as_ref().map(|_| Arc::new(TenantRole::follower(sequencer.journal.next_lsn())));
-        if let Some(role) = &role {
-            // The first node to lead an empty stream journals the agents.
-            let mut first_agents = Vec::new();
-            if first_start {
-                if config.demo_agents {
-                    first_agents.extend(demo::agents().into_iter().map(Command::UpsertAgent));
-                }
-                if let Some(path) = &config.agents {
-                    first_agents.extend(
-                        demo::agents_from_file(path)
-                            .map_err(|e| startup(StartupError::Agents(e)))?
-                            .into_iter()
-                            .map(Command::UpsertAgent),
-                    );
-                }
-            }
-            sequencer.cluster = Some(SequencerCluster {
-                role: role.clone(),
-                outgoing: Vec::new(),
-                first_sequence: 0,
-                first_agents,
-            });
-        }
-        // Initial agents are commands like any other: journaled, replayable.
-        if first_start && role.is_none() {
-            let mut agents = Vec::new();
+        // The first start's agents are commands like any other: journaled,
+        // replayable. A single node journals them now; in a cluster the
+        // first node to lead the empty stream does.
+        let mut agents = Vec::new();
+        if first_start {
             if config.demo_agents {
                 agents.extend(demo::agents());
             }
@@ -250,6 +227,17 @@ impl Tenant {
                     demo::agents_from_file(path).map_err(|e| startup(StartupError::Agents(e)))?,
                 );
             }
+        }
+        let role =
+            stream.as_ref().map(|_| Arc::new(TenantRole::follower(sequencer.journal.next_lsn())));
+        if let Some(role) = &role {
+            sequencer.cluster = Some(SequencerCluster {
+                role: role.clone(),
+                outgoing: Vec::new(),
+                first_sequence: 0,
+                first_agents: agents.into_iter().map(Command::UpsertAgent).collect(),
+            });
+        } else if first_start {
             for agent in agents {
                 let record = Record {
                     at_ms: sequencer.state.time_for(wall_ms()),

@@ -155,14 +155,10 @@ impl Sequencer {
                     let _ = reply.send(Err(error));
                     return;
                 }
-                if let Command::Messages(messages) = &record.command {
-                    self.metrics.messages.increment(messages.len() as u64);
+                if matches!(record.command, Command::Messages(_)) {
                     self.metrics.ingest_to_decision.record(ingest.elapsed().as_secs_f64());
                 }
-                let metrics = &self.metrics;
-                let breaches =
-                    self.state.take_measured(|observation| metrics.observe_reply(observation));
-                metrics.count_breaches(breaches);
+                self.count_applied(&record.command);
                 let last_seq = self.state.next_seq() - 1;
                 self.pending.push(PendingAck { reply, ack: Ack { applied, last_seq }, ingest });
             }
@@ -183,7 +179,7 @@ impl Sequencer {
             self.fail(format!("append: {error}"));
             return Err(TenantError::JournalUnavailable(error.to_string()));
         }
-        self.metrics.journal_bytes.increment(bytes.len() as u64);
+        self.count_journaled(bytes.len());
         if let Some(cluster) = &mut self.cluster {
             if cluster.outgoing.is_empty() {
                 cluster.first_sequence = lsn + 1;
@@ -191,9 +187,26 @@ impl Sequencer {
             cluster.outgoing.push(bytes::Bytes::copy_from_slice(&bytes));
             cluster.role.set_applied(lsn + 1);
         }
+        Ok(())
+    }
+
+    /// Counts a record the journal took: its bytes, the group's need of a
+    /// hand-off, and the way to the next snapshot.
+    fn count_journaled(&mut self, bytes: usize) {
+        self.metrics.journal_bytes.increment(bytes as u64);
         self.appended = true;
         self.records_since_snapshot += 1;
-        Ok(())
+    }
+
+    /// Counts what an applied command did: its messages, and the reply
+    /// times and SLA breaches it measured.
+    fn count_applied(&mut self, command: &Command) {
+        if let Command::Messages(messages) = command {
+            self.metrics.messages.increment(messages.len() as u64);
+        }
+        let metrics = &self.metrics;
+        let breaches = self.state.take_measured(|observation| metrics.observe_reply(observation));
+        metrics.count_breaches(breaches);
     }
 
     pub(super) fn fail(&mut self, reason: String) {
@@ -243,15 +256,8 @@ impl Sequencer {
         if let Err(error) = self.journal.append(payload) {
             return self.fail(format!("append: {error}"));
         }
-        if let Command::Messages(messages) = &record.command {
-            self.metrics.messages.increment(messages.len() as u64);
-        }
-        let metrics = &self.metrics;
-        let breaches = self.state.take_measured(|observation| metrics.observe_reply(observation));
-        metrics.count_breaches(breaches);
-        self.metrics.journal_bytes.increment(payload.len() as u64);
-        self.appended = true;
-        self.records_since_snapshot += 1;
+        self.count_applied(&record.command);
+        self.count_journaled(payload.len());
         role.set_applied(sequence);
     }
 
