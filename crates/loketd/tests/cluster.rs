@@ -10,54 +10,13 @@ mod support;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use loket_wire::{Frame, MessageBatch};
-use support::{Binary, TOKEN, events, http, message};
+use support::{Binary, Process, TOKEN, events, http, launch_loketd, message, signal, watch_log};
 
 const LEASE_MS: u64 = 1_000;
-
-/// A child process killed when the test ends, however it ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            // A stopped process must be continued to die promptly.
-            signal(&self.0, "CONT");
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let _ = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status();
-}
-
-/// Reads a child's stderr on a thread: hands the first line containing
-/// `wanted` to the caller and echoes warnings and errors.
-fn watch_log(child: &mut Child, wanted: &'static str) -> mpsc::Receiver<String> {
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (found, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut found = Some(found);
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains(wanted)
-                && let Some(found) = found.take()
-            {
-                let _ = found.send(line.clone());
-            }
-            if line.contains("WARN") || line.contains("ERROR") || line.contains("[ERR]") {
-                eprintln!("{line}");
-            }
-        }
-    });
-    receiver
-}
 
 /// One JetStream server on a port of its own choosing, with
 /// `sync_interval: always` (every acknowledged append is on disk).
@@ -164,28 +123,17 @@ fn start_node_on(
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loketd"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(data)
-        .env("LOKETD_SNAPSHOT__EVERY_RECORDS", "0")
-        .env("LOKETD_SNAPSHOT__EVERY_SECS", "0")
-        .env("LOKETD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the loketd binary starts");
-    let ready = watch_log(&mut child, "loketd ready");
-    let process = Process(child);
-    let line = ready.recv_timeout(Duration::from_secs(60)).expect("loketd reports its addresses");
-    let field = |name: &str| {
-        line.split_whitespace()
-            .find_map(|word| word.strip_prefix(name))
-            .and_then(|addr| addr.parse::<SocketAddr>().ok())
-            .expect("an address")
-    };
-    Node { process, http: field("http="), binary: field("binary=") }
+    let (process, http, binary) = launch_loketd(
+        Command::new(env!("CARGO_BIN_EXE_loketd"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(data)
+            .env("LOKETD_SNAPSHOT__EVERY_RECORDS", "0")
+            .env("LOKETD_SNAPSHOT__EVERY_SECS", "0")
+            .env("LOKETD_LOG", "info"),
+    );
+    Node { process, http, binary }
 }
 
 /// Waits until `node` reports `role` for the demo tenant; its `/v1/cluster`.

@@ -5,84 +5,29 @@ mod support;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use loket_wire::{Frame, Id, MessageBatch};
-use support::{Binary, TOKEN, events, http, message};
-
-/// The daemon process, killed if the test fails before it does (an orphan
-/// would keep the test's output pipe open and hang the run).
-struct Daemon(Child);
-
-impl std::ops::Deref for Daemon {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Daemon {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
+use support::{Binary, Process, TOKEN, events, http, launch_loketd, message};
 
 /// Starts the daemon on ports of its own choosing (port 0: no other
 /// process can take them between choosing and binding) and returns it
 /// with the addresses it reports once ready.
-fn start(data: &Path) -> (Daemon, SocketAddr, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_loketd"))
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--listen")
-        .arg("127.0.0.1:0")
-        .arg("--binary-listen")
-        .arg("127.0.0.1:0")
-        // No snapshots: the journal alone must hold everything.
-        .env("LOKETD_SNAPSHOT__EVERY_RECORDS", "0")
-        .env("LOKETD_SNAPSHOT__EVERY_SECS", "0")
-        .env("LOKETD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the loketd binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let daemon = Daemon(child);
-    // The "loketd ready" line names both addresses; the rest of the log is
-    // passed on (and the pipe kept drained) by a thread.
-    let (found, addresses) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut found = Some(found);
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("loketd ready")
-                && let Some(found) = found.take()
-            {
-                let field = |name: &str| {
-                    line.split_whitespace()
-                        .find_map(|word| word.strip_prefix(name))
-                        .and_then(|addr| addr.parse::<SocketAddr>().ok())
-                };
-                let _ = found.send((field("http="), field("binary=")));
-            } else if !line.contains(" INFO ") {
-                eprintln!("{line}");
-            }
-        }
-    });
-    match addresses.recv_timeout(Duration::from_secs(60)) {
-        Ok((Some(http), Some(binary))) => (daemon, http, binary),
-        other => panic!("loketd did not report its addresses: {other:?}"),
-    }
+fn start(data: &Path) -> (Process, SocketAddr, SocketAddr) {
+    launch_loketd(
+        Command::new(env!("CARGO_BIN_EXE_loketd"))
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--binary-listen")
+            .arg("127.0.0.1:0")
+            // No snapshots: the journal alone must hold everything.
+            .env("LOKETD_SNAPSHOT__EVERY_RECORDS", "0")
+            .env("LOKETD_SNAPSHOT__EVERY_SECS", "0")
+            .env("LOKETD_LOG", "info"),
+    )
 }
 
 async fn wait_ready(http_addr: SocketAddr) {

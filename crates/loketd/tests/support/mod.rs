@@ -204,3 +204,86 @@ pub fn message(conversation: u64, customer: u64, text: &str) -> WireMessage {
         ..WireMessage::default()
     }
 }
+
+/// A child process (a daemon, a nats-server), killed when the test ends
+/// however it ends: an orphan would keep the test's output pipe open and
+/// hang the run. A stopped one is continued first, so it dies promptly.
+pub struct Process(pub std::process::Child);
+
+impl std::ops::Deref for Process {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            signal(&self.0, "CONT");
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Sends the signal `name` (`STOP`, `CONT`, ...) to `child`.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status();
+}
+
+/// Reads a child's piped stderr on a thread: hands the first line
+/// containing `wanted` to the caller, passes on every line that is not
+/// routine information, and keeps the pipe drained.
+pub fn watch_log(
+    child: &mut std::process::Child,
+    wanted: &'static str,
+) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (found, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut found = Some(found);
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(wanted)
+                && let Some(found) = found.take()
+            {
+                let _ = found.send(line.clone());
+            }
+            if !line.contains(" INFO ") && !line.contains("[INF]") {
+                eprintln!("{line}");
+            }
+        }
+    });
+    receiver
+}
+
+/// Starts the `loketd` that `command` describes (its stderr piped), on
+/// ports of its own choosing, and returns it with the HTTP and binary
+/// addresses its "loketd ready" line reports.
+pub fn launch_loketd(command: &mut std::process::Command) -> (Process, SocketAddr, SocketAddr) {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the loketd binary starts");
+    let ready = watch_log(&mut child, "loketd ready");
+    let process = Process(child);
+    let line = ready.recv_timeout(Duration::from_secs(60)).expect("loketd reports its addresses");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(name))
+            .and_then(|addr| addr.parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| panic!("no {name} address in {line:?}"))
+    };
+    (process, field("http="), field("binary="))
+}
