@@ -302,6 +302,9 @@ fn check_slot(slot: u32, slots: usize, what: &'static str) -> Result<u32, Snapsh
     }
 }
 
+/// Checks a snapshot section by section, in the order the sections build on
+/// each other (skills, agents, conversations, holdings, backlog, timers,
+/// customers); the first problem found is the error.
 fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
     if snapshot.version != SNAPSHOT_VERSION {
         return Err(SnapshotError::UnsupportedVersion {
@@ -309,65 +312,103 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
             supported: SNAPSHOT_VERSION,
         });
     }
+    let skills = check_skills(snapshot.skills)?;
+    let interned = skills.names.len();
+    let agents = check_agents(snapshot.agents, interned)?;
+    // The incarnations (a generation's upper half) the snapshot uses.
+    let mut incarnations: Vec<u32> = Vec::new();
+    let conversations =
+        check_conversations(snapshot.conversations, &agents, interned, &mut incarnations)?;
+    check_holdings(&agents, &conversations)?;
+    let next_seq = snapshot.backlog.next_seq;
+    let waiting =
+        check_backlog(snapshot.backlog, &conversations, &agents, interned, &mut incarnations)?;
+    let timer_seq = snapshot.timer_seq;
+    let timers = check_timers(snapshot.timers, timer_seq, &mut incarnations)?;
+    let customers = check_customers(snapshot.customers, &agents)?;
+    Ok(Checked {
+        skills,
+        slots: agents.slots,
+        conversations: conversations.into_snapshot_order(),
+        next_seq,
+        waiting,
+        timers,
+        timer_seq,
+        customers,
+        round_robin: snapshot.round_robin,
+        customers_swept_at: snapshot.customers_swept_at,
+        incarnation_base: incarnation_base(incarnations),
+    })
+}
 
-    // Skills.
-    if snapshot.skills.len() > usize::from(u16::MAX) + 1 {
-        return Err(SnapshotError::TooManySkills(snapshot.skills.len()));
+/// Skill names: at most one per possible id, none twice.
+fn check_skills(names: Vec<String>) -> Result<SkillNames, SnapshotError> {
+    if names.len() > usize::from(u16::MAX) + 1 {
+        return Err(SnapshotError::TooManySkills(names.len()));
     }
     let mut skills = SkillNames::default();
-    for (id, name) in snapshot.skills.into_iter().enumerate() {
+    for (id, name) in names.into_iter().enumerate() {
         if skills.by_name.contains_key(&name) {
             return Err(SnapshotError::DuplicateSkillName(quote(&name)));
         }
         skills.by_name.insert(name.clone(), SkillId(id as u16));
         skills.names.push(name);
     }
-    let interned = skills.names.len();
+    Ok(skills)
+}
 
-    // Agents.
-    let slot_count = snapshot.agents.len();
+/// The agents section, checked: every slot's live state and limits, and the
+/// agent id registered in each slot (a removed agent's too).
+struct CheckedAgents {
+    slots: Vec<(SlotState, loket_capacity::Limits)>,
+    ids: Vec<AgentId>,
+}
+
+impl CheckedAgents {
+    fn slot_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// `slot` exists and holds `agent`; `what` names the reference in the
+    /// error.
+    fn same_agent(&self, what: &'static str, slot: u32, agent: u64) -> Result<(), SnapshotError> {
+        check_slot(slot, self.slot_count(), what)?;
+        let actual = self.ids[slot as usize].0;
+        if actual == agent {
+            Ok(())
+        } else {
+            Err(SnapshotError::AgentMismatch { what, slot, agent, actual })
+        }
+    }
+}
+
+/// Agents: slots listed `0, 1, 2, ...`; specs the router would accept; a
+/// removed agent offline; no live agent id twice; loads a capacity cell can
+/// count.
+fn check_agents(
+    agents: Vec<SnapshotAgent>,
+    interned: usize,
+) -> Result<CheckedAgents, SnapshotError> {
+    let slot_count = agents.len();
     if slot_count > MAX_AGENTS as usize {
         return Err(SnapshotError::TooManyAgents(slot_count));
     }
-    let mut ids: HashSet<AgentId> = HashSet::with_capacity(slot_count);
-    let mut slot_ids: Vec<AgentId> = Vec::with_capacity(slot_count);
-    let mut slots = Vec::with_capacity(slot_count);
-    for (position, agent) in snapshot.agents.into_iter().enumerate() {
+    let mut live_ids: HashSet<AgentId> = HashSet::with_capacity(slot_count);
+    let mut checked = CheckedAgents {
+        slots: Vec::with_capacity(slot_count),
+        ids: Vec::with_capacity(slot_count),
+    };
+    for (position, agent) in agents.into_iter().enumerate() {
         if agent.slot as usize != position {
             return Err(SnapshotError::SlotOutOfOrder { position, slot: agent.slot });
         }
         let slot = agent.slot;
-        let spec = agent.spec;
-        let mut capacity = Capacity::ZERO;
-        capacity.chat = spec.capacity[Channel::Chat.index()];
-        capacity.whatsapp = spec.capacity[Channel::Whatsapp.index()];
-        capacity.messenger = spec.capacity[Channel::Messenger.index()];
-        capacity.sms = spec.capacity[Channel::Sms.index()];
-        capacity.email = spec.capacity[Channel::Email.index()];
-        capacity.voice = spec.capacity[Channel::Voice.index()];
-        capacity.total = spec.capacity_total;
-        let live = AgentSpec {
-            id: AgentId(spec.id),
-            kind: spec.kind.into(),
-            skills: spec
-                .skills
-                .iter()
-                .map(|s| skill_in(s, interned, "an agent's skills"))
-                .collect::<Result<_, _>>()?,
-            languages: spec.languages.iter().map(|l| language(l)).collect::<Result<_, _>>()?,
-            capacity,
-            presence: spec.presence.into(),
-            team: spec.team,
-            tenant: spec.tenant,
-        };
-        let (live, limits) = live
-            .normalise()
-            .map_err(|e| SnapshotError::InvalidAgentSpec { slot, reason: e.to_string() })?;
+        let (live, limits) = agent_spec_in(agent.spec, slot, interned)?;
         if agent.removed {
             if live.presence != Presence::Offline {
                 return Err(SnapshotError::RemovedAgentOnline(slot));
             }
-        } else if !ids.insert(live.id) {
+        } else if !live_ids.insert(live.id) {
             return Err(SnapshotError::DuplicateAgent(live.id.0));
         }
         let mut total = 0u32;
@@ -381,7 +422,7 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
         if total > MAX_TOTAL {
             return Err(SnapshotError::LoadTooLarge { slot });
         }
-        slot_ids.push(live.id);
+        checked.ids.push(live.id);
         let state = SlotState {
             spec: live,
             removed: agent.removed,
@@ -390,37 +431,97 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
             load: agent.load,
             holding: agent.holding.into_iter().map(ConversationId).collect(),
         };
-        slots.push((state, limits));
+        checked.slots.push((state, limits));
     }
-    let same_agent = |what: &'static str, slot: u32, agent: u64| -> Result<(), SnapshotError> {
-        check_slot(slot, slot_count, what)?;
-        let actual = slot_ids[slot as usize].0;
-        if actual == agent {
-            Ok(())
-        } else {
-            Err(SnapshotError::AgentMismatch { what, slot, agent, actual })
-        }
-    };
+    Ok(checked)
+}
 
-    // Conversations, and what they hold.
-    let mut conversations: HashMap<ConversationId, Conversation> =
-        HashMap::with_capacity(snapshot.conversations.len());
-    let mut order = Vec::with_capacity(snapshot.conversations.len());
-    let mut held = vec![[0u32; CHANNELS]; slot_count];
-    let mut incarnations: Vec<u32> = Vec::new();
-    for conv in snapshot.conversations {
+/// The spec of the agent in `slot`, normalised as the router normalises one
+/// it registers: known skills, valid languages, a spec the router accepts.
+fn agent_spec_in(
+    spec: SnapshotAgentSpec,
+    slot: u32,
+    interned: usize,
+) -> Result<(AgentSpec, loket_capacity::Limits), SnapshotError> {
+    let mut capacity = Capacity::ZERO;
+    capacity.chat = spec.capacity[Channel::Chat.index()];
+    capacity.whatsapp = spec.capacity[Channel::Whatsapp.index()];
+    capacity.messenger = spec.capacity[Channel::Messenger.index()];
+    capacity.sms = spec.capacity[Channel::Sms.index()];
+    capacity.email = spec.capacity[Channel::Email.index()];
+    capacity.voice = spec.capacity[Channel::Voice.index()];
+    capacity.total = spec.capacity_total;
+    let live = AgentSpec {
+        id: AgentId(spec.id),
+        kind: spec.kind.into(),
+        skills: spec
+            .skills
+            .iter()
+            .map(|s| skill_in(s, interned, "an agent's skills"))
+            .collect::<Result<_, _>>()?,
+        languages: spec.languages.iter().map(|l| language(l)).collect::<Result<_, _>>()?,
+        capacity,
+        presence: spec.presence.into(),
+        team: spec.team,
+        tenant: spec.tenant,
+    };
+    live.normalise().map_err(|e| SnapshotError::InvalidAgentSpec { slot, reason: e.to_string() })
+}
+
+/// The conversations section, checked: the conversations by id, their order
+/// in the snapshot, and how many each slot holds per channel.
+struct CheckedConversations {
+    by_id: HashMap<ConversationId, Conversation>,
+    order: Vec<ConversationId>,
+    held: Vec<[u32; CHANNELS]>,
+}
+
+impl CheckedConversations {
+    /// The conversations in the snapshot's order.
+    fn into_snapshot_order(mut self) -> Vec<(ConversationId, Conversation)> {
+        let mut ordered = Vec::with_capacity(self.order.len());
+        for id in self.order {
+            if let Some(conv) = self.by_id.remove(&id) {
+                ordered.push((id, conv));
+            }
+        }
+        ordered
+    }
+
+    /// Whether the conversation `id` is held by the agent in `slot`.
+    fn held_by(&self, id: &ConversationId, slot: u32) -> bool {
+        self.by_id.get(id).and_then(|c| c.holder).is_some_and(|h| h.slot == slot)
+    }
+}
+
+/// Conversations: each id once; holders that name their agent; a state that
+/// agrees with having a holder; excluded agents that exist; values in range;
+/// normalised requirements.
+fn check_conversations(
+    snapshot: Vec<SnapshotConversation>,
+    agents: &CheckedAgents,
+    interned: usize,
+    incarnations: &mut Vec<u32>,
+) -> Result<CheckedConversations, SnapshotError> {
+    let slot_count = agents.slot_count();
+    let mut checked = CheckedConversations {
+        by_id: HashMap::with_capacity(snapshot.len()),
+        order: Vec::with_capacity(snapshot.len()),
+        held: vec![[0u32; CHANNELS]; slot_count],
+    };
+    for conv in snapshot {
         let id = ConversationId(conv.id);
         let invalid =
             |problem| SnapshotError::InvalidConversation { conversation: conv.id, problem };
-        if conversations.contains_key(&id) {
+        if checked.by_id.contains_key(&id) {
             return Err(SnapshotError::DuplicateConversation(conv.id));
         }
         let state: ConversationState = conv.state.into();
         let channel: Channel = conv.channel.into();
         let holder = match conv.holder {
             Some(holder) => {
-                same_agent("a conversation's holder", holder.slot, holder.agent)?;
-                held[holder.slot as usize][channel.index()] += 1;
+                agents.same_agent("a conversation's holder", holder.slot, holder.agent)?;
+                checked.held[holder.slot as usize][channel.index()] += 1;
                 Some(Holder { slot: holder.slot, agent: AgentId(holder.agent) })
             }
             None => None,
@@ -462,16 +563,23 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
             generation: conv.generation,
             messages: conv.messages,
         };
-        order.push(id);
-        conversations.insert(id, live);
+        checked.order.push(id);
+        checked.by_id.insert(id, live);
     }
+    Ok(checked)
+}
 
-    // Loads and holding lists against the holders.
-    for (slot, (state, _)) in slots.iter().enumerate() {
+/// Every agent's loads and holding list against the conversations that name
+/// it as their holder.
+fn check_holdings(
+    agents: &CheckedAgents,
+    conversations: &CheckedConversations,
+) -> Result<(), SnapshotError> {
+    for (slot, (state, _)) in agents.slots.iter().enumerate() {
+        let held = &conversations.held[slot];
         let slot = slot as u32;
         for channel in Channel::ALL {
-            let (recorded, count) =
-                (state.load[channel.index()], held[slot as usize][channel.index()]);
+            let (recorded, count) = (state.load[channel.index()], held[channel.index()]);
             if recorded != count {
                 return Err(SnapshotError::LoadMismatch {
                     slot,
@@ -483,34 +591,43 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
         }
         let mut listed = HashSet::with_capacity(state.holding.len());
         for &id in &state.holding {
-            let holds =
-                conversations.get(&id).and_then(|c| c.holder).is_some_and(|h| h.slot == slot);
-            if !holds || !listed.insert(id) {
+            if !conversations.held_by(&id, slot) || !listed.insert(id) {
                 return Err(SnapshotError::HoldingMismatch { slot, conversation: id.0 });
             }
         }
-        let count: u32 = held[slot as usize].iter().sum();
+        let count: u32 = held.iter().sum();
         if listed.len() as u32 != count {
             // Some conversation names this agent but is not in its list.
-            let missing = order
+            let missing = conversations
+                .order
                 .iter()
-                .find(|id| {
-                    !listed.contains(id) && conversations[id].holder.is_some_and(|h| h.slot == slot)
-                })
+                .find(|id| !listed.contains(id) && conversations.held_by(id, slot))
                 .map_or(0, |id| id.0);
             return Err(SnapshotError::HoldingMismatch { slot, conversation: missing });
         }
     }
+    Ok(())
+}
 
-    // The backlog.
-    let next_seq = snapshot.backlog.next_seq;
-    let mut queue_seqs = HashSet::with_capacity(snapshot.backlog.entries.len());
-    let mut waiting = Vec::with_capacity(snapshot.backlog.entries.len());
-    let mut queued = HashSet::with_capacity(snapshot.backlog.entries.len());
-    for entry in snapshot.backlog.entries {
+/// The backlog: exactly the queued conversations, each once, with sequence
+/// numbers unique and not past `next_seq`, agents that exist, and the
+/// channel, language and generation of the conversation.
+fn check_backlog(
+    backlog: SnapshotBacklog,
+    conversations: &CheckedConversations,
+    agents: &CheckedAgents,
+    interned: usize,
+    incarnations: &mut Vec<u32>,
+) -> Result<Vec<(ConversationId, Waiting)>, SnapshotError> {
+    let next_seq = backlog.next_seq;
+    let slot_count = agents.slot_count();
+    let mut queue_seqs = HashSet::with_capacity(backlog.entries.len());
+    let mut waiting = Vec::with_capacity(backlog.entries.len());
+    let mut queued = HashSet::with_capacity(backlog.entries.len());
+    for entry in backlog.entries {
         let id = ConversationId(entry.conversation);
-        let is_queued =
-            conversations.get(&id).is_some_and(|c| c.state == ConversationState::Queued);
+        let conv = conversations.by_id.get(&id);
+        let is_queued = conv.is_some_and(|c| c.state == ConversationState::Queued);
         if !is_queued || !queued.insert(id) {
             return Err(SnapshotError::QueueMismatch(entry.conversation));
         }
@@ -542,7 +659,7 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
         // Capacity is reserved on the entry's channel and returned on the
         // conversation's: they must agree, as must the generation that tells
         // a live entry from a stale one.
-        if let Some(conv) = conversations.get(&id) {
+        if let Some(conv) = conv {
             let invalid = |problem| SnapshotError::InvalidConversation {
                 conversation: entry.conversation,
                 problem,
@@ -567,18 +684,23 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
             },
         ));
     }
-    if let Some(id) = order
-        .iter()
-        .find(|id| conversations[id].state == ConversationState::Queued && !queued.contains(id))
-    {
+    if let Some(id) = conversations.order.iter().find(|id| {
+        conversations.by_id[id].state == ConversationState::Queued && !queued.contains(id)
+    }) {
         return Err(SnapshotError::QueueMismatch(id.0));
     }
+    Ok(waiting)
+}
 
-    // Timers.
-    let timer_seq = snapshot.timer_seq;
-    let mut timer_seqs = HashSet::with_capacity(snapshot.timers.len());
-    let mut timers = Vec::with_capacity(snapshot.timers.len());
-    for timer in snapshot.timers {
+/// Timers: sequence numbers unique and below `timer_seq`.
+fn check_timers(
+    snapshot: Vec<SnapshotTimer>,
+    timer_seq: u64,
+    incarnations: &mut Vec<u32>,
+) -> Result<Vec<Timer>, SnapshotError> {
+    let mut timer_seqs = HashSet::with_capacity(snapshot.len());
+    let mut timers = Vec::with_capacity(snapshot.len());
+    for timer in snapshot {
         if timer.seq >= timer_seq || !timer_seqs.insert(timer.seq) {
             return Err(SnapshotError::TimerSequence { seq: timer.seq, timer_seq });
         }
@@ -591,11 +713,18 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
             generation: timer.generation,
         });
     }
+    Ok(timers)
+}
 
-    // Customer histories.
-    let mut customers = Vec::with_capacity(snapshot.customers.len());
-    let mut seen = HashSet::with_capacity(snapshot.customers.len());
-    for customer in snapshot.customers {
+/// Customer histories: each customer once, at most [`HISTORY`] agents, each
+/// slot once and holding the agent named.
+fn check_customers(
+    snapshot: Vec<SnapshotCustomer>,
+    agents: &CheckedAgents,
+) -> Result<Vec<(CustomerId, History)>, SnapshotError> {
+    let mut customers = Vec::with_capacity(snapshot.len());
+    let mut seen = HashSet::with_capacity(snapshot.len());
+    for customer in snapshot {
         if !seen.insert(customer.customer) {
             return Err(SnapshotError::DuplicateCustomer(customer.customer));
         }
@@ -608,7 +737,7 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
         }
         let mut history = History::default();
         for served in customer.served {
-            same_agent("a customer's history", served.slot, served.agent)?;
+            agents.same_agent("a customer's history", served.slot, served.agent)?;
             if history.contains(served.slot) {
                 return Err(SnapshotError::DuplicateSlotInHistory {
                     customer: customer.customer,
@@ -619,26 +748,7 @@ fn check(snapshot: RouterSnapshot) -> Result<Checked, SnapshotError> {
         }
         customers.push((CustomerId(customer.customer), history));
     }
-
-    let mut conversations_in_order = Vec::with_capacity(order.len());
-    for id in order {
-        if let Some(conv) = conversations.remove(&id) {
-            conversations_in_order.push((id, conv));
-        }
-    }
-    Ok(Checked {
-        skills,
-        slots,
-        conversations: conversations_in_order,
-        next_seq,
-        waiting,
-        timers,
-        timer_seq,
-        customers,
-        round_robin: snapshot.round_robin,
-        customers_swept_at: snapshot.customers_swept_at,
-        incarnation_base: incarnation_base(incarnations),
-    })
+    Ok(customers)
 }
 
 /// Where a restored router's incarnations start: just past the largest run
