@@ -77,6 +77,9 @@ pub fn ids(data: &[u8]) {
                     _ => model.live.get(&text).copied(),
                 };
                 assert_eq!(found, expected, "{text:?}");
+                if let Some(key) = found {
+                    assert_eq!(interner.holds(key), key >= TEXT_BASE, "{text:?}");
+                }
             }
             2 => {
                 // Release the first live string in text order, if any.
@@ -84,6 +87,7 @@ pub fn ids(data: &[u8]) {
                     let key = model.release(&text);
                     assert!(interner.release(key));
                     assert!(!interner.release(key), "released once");
+                    assert!(!interner.holds(key), "released integers are not held");
                     assert_eq!(interner.find_str(&text), None);
                     assert_eq!(interner.name(key), None);
                 }

@@ -244,6 +244,19 @@ impl Interner {
             .map(|e| e.key)
     }
 
+    /// Whether `key` is a string id's integer that is held now. A held
+    /// integer names the same string as when it was handed out (released
+    /// integers are never handed out again), so an integer found by
+    /// [`Interner::find`] earlier, on another thread, still stands for its
+    /// string exactly when this says so; costs one look at a dense array.
+    pub fn holds(&self, key: u64) -> bool {
+        slot_of(key).is_some_and(|(slot, generation)| {
+            self.slots
+                .get(slot as usize)
+                .is_some_and(|state| state.held && state.generation == generation)
+        })
+    }
+
     fn entry(&self, key: u64) -> Option<&Entry> {
         let (slot, generation) = slot_of(key)?;
         let state = self.slots.get(slot as usize)?;
@@ -465,13 +478,17 @@ mod tests {
     fn a_released_slot_comes_back_with_a_new_integer() {
         let mut ids = Interner::default();
         let first = ids.intern_str("c-1");
+        assert!(ids.holds(first));
         assert_eq!(ids.take(first).as_deref(), Some("c-1"));
+        assert!(!ids.holds(first), "released");
         assert!(!ids.release(first));
         assert_eq!(ids.name(first), None);
         assert_eq!(ids.find_str("c-1"), None);
         let again = ids.intern_str("c-2");
         assert_eq!(again, first + (1 << 32), "the slot, one generation on");
         assert_eq!(ids.name(first), None, "the old integer names nothing");
+        assert!(!ids.holds(first) && ids.holds(again), "only the new generation is held");
+        assert!(!ids.holds(7) && !ids.holds(TEXT_BASE + 9), "decimal ids and unused slots");
         assert!(!ids.release(5), "decimal ids hold nothing");
     }
 

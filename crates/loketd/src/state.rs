@@ -246,6 +246,8 @@ pub struct TenantState {
     /// SLA events of the command being applied, numbered after its
     /// router events.
     sla_events: Vec<loket_report::SlaEvent>,
+    /// For the next command only: see [`TenantState::hint_conversations`].
+    conversation_hints: Vec<u64>,
 }
 
 impl TenantState {
@@ -277,6 +279,7 @@ impl TenantState {
             observations: Vec::new(),
             breaches: [0; 2],
             sla_events: Vec::new(),
+            conversation_hints: Vec::new(),
         }
     }
 
@@ -357,6 +360,17 @@ impl TenantState {
                 .is_some_and(|due| due <= at_ms)
     }
 
+    /// Integers found for the next command's string conversation ids, by
+    /// message, 0 where none was found: [`find_conversations`] run by the
+    /// thread that received the messages, so this one skips their hash
+    /// lookups. Only the next [`TenantState::apply`] uses them, each
+    /// checked ([`loket_ids::Interner::holds`]) first: a stale one costs
+    /// the lookup it would have saved, never a wrong integer, and replay,
+    /// which has none, finds the same integers the long way.
+    pub fn hint_conversations(&mut self, hints: Vec<u64>) {
+        self.conversation_hints = hints;
+    }
+
     /// Applies one record, appending its events (numbered) to `events`.
     pub fn apply(
         &mut self,
@@ -369,6 +383,7 @@ impl TenantState {
         self.scratch.clear();
         self.metered = 0;
         let result = self.apply_command(&record.command, &mut applied);
+        self.conversation_hints.clear();
         // A command that failed changed nothing and is not journaled: it
         // must not move measuring either (replay would not see it).
         if result.is_ok() {
@@ -426,13 +441,22 @@ impl TenantState {
         let mut tracked = false;
         {
             let mut ids = None;
-            for message in messages {
+            for (index, message) in messages.iter().enumerate() {
                 let conversation = match message.conversation.as_number() {
                     Some(n) if n < loket_ids::TEXT_BASE => (n, false),
-                    _ => ids
-                        .get_or_insert_with(|| self.ids.write())
-                        .conversations
-                        .intern_new(&message.conversation),
+                    _ => {
+                        let ids = ids.get_or_insert_with(|| self.ids.write());
+                        match self.conversation_hints.get(index) {
+                            Some(&hint) if ids.conversations.holds(hint) => {
+                                debug_assert_eq!(
+                                    ids.conversations.find(&message.conversation),
+                                    Some(hint)
+                                );
+                                (hint, false)
+                            }
+                            _ => ids.conversations.intern_new(&message.conversation),
+                        }
+                    }
                 };
                 // A string-id conversation seen before is open in the
                 // router (its id goes when the router forgets it), and the
@@ -897,6 +921,27 @@ fn inbound<'a>(
 }
 
 /// Until when (ms) the router's history of a customer steers routing.
+/// The integers `ids` holds now for `messages`' string conversation ids,
+/// by message, 0 where it holds none (or the id is decimal); empty, without
+/// taking the lock, when no message has a string conversation id. Run where
+/// messages come in, for [`TenantState::hint_conversations`].
+pub fn find_conversations(ids: &RwLock<TenantIds>, messages: &[ScoredMessage]) -> Vec<u64> {
+    let is_string = |message: &ScoredMessage| {
+        message.conversation.as_number().is_none_or(|n| n >= loket_ids::TEXT_BASE)
+    };
+    if !messages.iter().any(is_string) {
+        return Vec::new();
+    }
+    let ids = ids.read();
+    messages
+        .iter()
+        .map(|message| match message.conversation.as_number() {
+            Some(n) if n < loket_ids::TEXT_BASE => 0,
+            _ => ids.conversations.find(&message.conversation).unwrap_or(0),
+        })
+        .collect()
+}
+
 fn remembered_until(router: &Router, customer: u64) -> Option<u64> {
     router.remembered_until(CustomerId(customer)).map(|until| until.0)
 }
@@ -1171,6 +1216,11 @@ mod tests {
         let mut journal = Vec::new();
         let mut live_events = Vec::new();
         for (offset, command) in script {
+            // Live, the receiving thread finds the conversations first, as
+            // a tenant does; replay has no such hints.
+            if let Command::Messages(messages) = &command {
+                live.hint_conversations(find_conversations(live.ids(), messages));
+            }
             let record = Record { at_ms: start + offset, command };
             if live.apply(&record, &mut live_events).is_ok() {
                 journal.push(record);
@@ -1188,6 +1238,38 @@ mod tests {
         let ids = live.ids().read();
         assert_eq!(ids.customers.find_str("+316-2"), None);
         assert!(ids.customers.find_str("+316-1").is_some(), "served, within the look-back");
+    }
+
+    #[test]
+    fn a_stale_conversation_hint_is_looked_up_again() {
+        let start = 1_795_424_400_000;
+        let mut state = state(start);
+        let mut events = Vec::new();
+        let mut apply = |state: &mut TenantState, offset: u64, command: Command| {
+            state.apply(&Record { at_ms: start + offset, command }, &mut events).unwrap()
+        };
+        apply(&mut state, 0, agent("anna"));
+        apply(&mut state, 1, message("wa:1", "+316-1"));
+        let Command::Messages(again) = message("wa:1", "+316-1") else { unreachable!() };
+        let stale = find_conversations(state.ids(), &again);
+        let first = stale[0];
+        assert!(state.ids().read().conversations.holds(first), "found while open");
+        // The conversation goes, and its slot is reused by another.
+        apply(&mut state, 2, Command::Close { conversation: "wa:1".parse().unwrap() });
+        state.ids().write().sweep(start + 10_000_000, |_| None);
+        apply(&mut state, 3, message("wa:9", "+316-9"));
+        let reused = state.ids().read().conversations.find_str("wa:9").unwrap();
+        assert_eq!(reused & 0xFFFF_FFFF, first & 0xFFFF_FFFF, "the same slot");
+        assert_ne!(reused, first, "a newer generation");
+        // The stale hint is not taken: "wa:1" opens anew, not as "wa:9".
+        state.hint_conversations(stale);
+        let applied = apply(&mut state, 4, Command::Messages(again));
+        let ids = state.ids().read();
+        let now = ids.conversations.find_str("wa:1").expect("wa:1 is open again");
+        assert!(now != first && now != reused);
+        assert_eq!(applied.decisions[0].event.conversation, Some(ConversationId(now)));
+        // A hint is for one command: the next one looks up as usual.
+        assert!(state.conversation_hints.is_empty());
     }
 
     #[test]

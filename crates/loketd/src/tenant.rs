@@ -51,7 +51,9 @@ use crate::config::{Config, FsyncPolicy, TenantConfig};
 use crate::demo;
 use crate::events::EventLog;
 use crate::metrics::TenantMetrics;
-use crate::state::{Applied, ApplyError, SeqEvent, TenantSnapshot, TenantState};
+use crate::state::{
+    Applied, ApplyError, SeqEvent, TenantSnapshot, TenantState, find_conversations,
+};
 use loket_ids::{Id, Name, TenantIds};
 
 /// Why a tenant refused or failed a request.
@@ -120,6 +122,9 @@ type Reply<T> = oneshot::Sender<Result<T, TenantError>>;
 enum Request {
     Apply {
         command: Command,
+        /// Integers found for its string conversation ids, by message
+        /// (`state::find_conversations`).
+        hints: Vec<u64>,
         ingest: Instant,
         submitted: Instant,
         reply: Reply<Ack>,
@@ -282,11 +287,17 @@ impl Tenant {
     ) -> oneshot::Receiver<Result<Ack, TenantError>> {
         let (reply, receiver) = oneshot::channel();
         let submitted = Instant::now();
-        if matches!(command, Command::Messages(_)) {
-            self.metrics.scoring.record(submitted.duration_since(ingest).as_secs_f64());
-        }
+        let hints = match &command {
+            Command::Messages(messages) => {
+                self.metrics.scoring.record(submitted.duration_since(ingest).as_secs_f64());
+                // Looked up here, on the receiving thread, so the
+                // sequencer (one thread for the whole tenant) need not.
+                find_conversations(&self.ids, messages)
+            }
+            _ => Vec::new(),
+        };
         if let Err(crossbeam_channel::SendError(Request::Apply { reply, .. })) =
-            self.requests.send(Request::Apply { command, ingest, submitted, reply })
+            self.requests.send(Request::Apply { command, hints, ingest, submitted, reply })
         {
             let _ = reply.send(Err(TenantError::ShuttingDown));
         }

@@ -75,9 +75,9 @@ impl Sequencer {
             while let Some(request) = next.take() {
                 taken += 1;
                 match request {
-                    Request::Apply { command, ingest, submitted, reply } => {
+                    Request::Apply { command, hints, ingest, submitted, reply } => {
                         self.metrics.sequencer_wait.record(submitted.elapsed().as_secs_f64());
-                        self.apply(command, ingest, reply);
+                        self.apply(command, hints, ingest, reply);
                     }
                     Request::Replicated { sequence, payload } => {
                         self.replicate(sequence, &payload);
@@ -113,7 +113,7 @@ impl Sequencer {
             let now = self.state.time_for(wall_ms());
             if self.failure.get().is_none() && self.leads() && self.state.timer_due(now) {
                 let (reply, _ignored) = oneshot::channel();
-                self.apply(Command::Tick, Instant::now(), reply);
+                self.apply(Command::Tick, Vec::new(), Instant::now(), reply);
             }
             self.hand_off();
             self.finish_snapshot(false);
@@ -137,7 +137,15 @@ impl Sequencer {
         self.cluster.as_ref().is_none_or(|cluster| cluster.role.is_leading())
     }
 
-    pub(super) fn apply(&mut self, command: Command, ingest: Instant, reply: Reply<Ack>) {
+    /// Applies and journals `command`; `hints` as for
+    /// [`TenantState::hint_conversations`].
+    pub(super) fn apply(
+        &mut self,
+        command: Command,
+        hints: Vec<u64>,
+        ingest: Instant,
+        reply: Reply<Ack>,
+    ) {
         if let Some(reason) = self.failure.get() {
             let _ = reply.send(Err(TenantError::JournalUnavailable(reason.clone())));
             return;
@@ -149,6 +157,7 @@ impl Sequencer {
             return;
         }
         let record = Record { at_ms: self.state.time_for(wall_ms()), command };
+        self.state.hint_conversations(hints);
         match self.state.apply(&record, &mut self.group_events) {
             Ok(applied) => {
                 if let Err(error) = self.append(&record) {
@@ -277,9 +286,9 @@ impl Sequencer {
         };
         for command in agents {
             let (agent_reply, _answered_with_the_fence) = oneshot::channel();
-            self.apply(command, Instant::now(), agent_reply);
+            self.apply(command, Vec::new(), Instant::now(), agent_reply);
         }
-        self.apply(Command::Tick, Instant::now(), reply);
+        self.apply(Command::Tick, Vec::new(), Instant::now(), reply);
         self.hand_off();
     }
 
