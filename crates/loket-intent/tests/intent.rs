@@ -1,7 +1,7 @@
 //! Crate-level behaviour of `loket-intent`: the embedded model on Dutch and
 //! English messages, the model file contract, and properties of
 //! normalisation and scoring (the fuzz corpora are replayed by
-//! `crates/loket-intent/tests/fuzz_corpus.rs`).
+//! `tests/fuzz_corpus.rs`).
 
 use loket_intent::train::{self, Example};
 use loket_intent::{

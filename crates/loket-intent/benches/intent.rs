@@ -3,7 +3,7 @@
 //! trained on CLINC150 at bench start (when the data is present; the model
 //! is written to the target directory, never to the repository).
 //!
-//! `cargo bench --bench intent`
+//! `cargo bench -p loket-intent --bench intent`
 
 use std::hint::black_box;
 use std::path::Path;
@@ -53,7 +53,8 @@ fn bench_builtin(c: &mut Criterion) {
 }
 
 fn clinc_model() -> Option<(Model, Vec<Example>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/clinc150");
+    // The data sits next to the repository: `../shared/data` from its root.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/clinc150");
     let train_data = train::read_csv(dir.join("train.csv")).ok()?;
     let val = train::read_csv(dir.join("val.csv")).ok()?;
     // The README's CLINC150 model: no word co-occurrence pairs (they cost
@@ -63,7 +64,7 @@ fn clinc_model() -> Option<(Model, Vec<Example>)> {
     let config = TrainConfig { c: 1.0, features, ..TrainConfig::default() };
     let data = train::train(&train_data, Some(&val), &config, &|_| {}).ok()?;
     let bytes = data.to_bytes().ok()?;
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-clinc150.lkm");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-clinc150.lkm");
     // Kept for inspection; failure to write does not matter for the bench.
     let _ = std::fs::write(&path, &bytes);
     let model = Model::load(&bytes).ok()?;
