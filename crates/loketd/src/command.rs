@@ -10,6 +10,7 @@
 //! journal a complete account of a tenant.
 
 use loket_ids::Id;
+use loket_seal::{Keyring, Purpose};
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -202,6 +203,31 @@ impl Record {
     pub fn encode(&self) -> AlignedVec {
         // Serialising owned, well-formed values into memory cannot fail.
         rkyv::to_bytes::<rancor::Error>(self).expect("in-memory rkyv serialisation")
+    }
+
+    /// Encodes for the journal, sealed with `keyring` when the tenant has
+    /// one.
+    ///
+    /// # Errors
+    /// Sealing failed (the cryptographic library had no randomness).
+    pub fn encode_sealed(
+        &self,
+        keyring: Option<&Keyring>,
+    ) -> Result<Vec<u8>, loket_seal::SealError> {
+        let plain = self.encode();
+        match keyring {
+            Some(keyring) => keyring.sealed(Purpose::JournalRecord, &plain),
+            None => Ok(plain.to_vec()),
+        }
+    }
+
+    /// Opens (with `keyring`, if the payload is sealed) and decodes a
+    /// journal payload. A sealed payload without the key that sealed it is
+    /// an error naming that key, never garbage.
+    pub fn open(lsn: u64, bytes: &[u8], keyring: Option<&Keyring>) -> Result<Record, DecodeError> {
+        let opened = loket_seal::open(keyring, Purpose::JournalRecord, bytes)
+            .map_err(|error| DecodeError { lsn, message: error.to_string() })?;
+        Record::decode(lsn, opened.bytes())
     }
 
     /// Validates and decodes a journal payload.

@@ -214,6 +214,59 @@ pub struct TenantConfig {
     pub store_text: bool,
     /// Measuring reply times, SLAs and conversions (`[tenants.reports]`).
     pub reports: ReportsConfig,
+    /// Encryption of the journal and snapshots at rest
+    /// (`[tenants.encryption]`); off when left out.
+    pub encryption: Option<EncryptionConfig>,
+}
+
+/// `[tenants.encryption]`: the journal's records and the snapshots sealed
+/// with AES-256-GCM (docs/loketd.md, "Encryption at rest"). A key is 64
+/// hexadecimal digits (`openssl rand -hex 32`), in a file or an
+/// environment variable; exactly one of `key_file` and `key_env`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// A file holding the key that seals.
+    pub key_file: Option<PathBuf>,
+    /// An environment variable holding the key that seals.
+    pub key_env: Option<String>,
+    /// Files holding keys that sealed earlier data: still opened, never
+    /// sealed with (key rotation).
+    pub previous_key_files: Vec<PathBuf>,
+    /// Environment variables holding such earlier keys.
+    pub previous_key_envs: Vec<String>,
+}
+
+impl EncryptionConfig {
+    /// What is wrong with it, if anything (not reading the keys).
+    pub fn problem(&self) -> Option<&'static str> {
+        match (&self.key_file, &self.key_env) {
+            (Some(_), Some(_)) => Some("set key_file or key_env, not both"),
+            (None, None) => Some("set key_file or key_env"),
+            _ => None,
+        }
+    }
+
+    /// Reads the keys.
+    ///
+    /// # Errors
+    /// The first key that cannot be read or is malformed, named.
+    pub fn keyring(&self) -> Result<loket_seal::Keyring, loket_seal::SealError> {
+        use loket_seal::Key;
+        let current = match (&self.key_file, &self.key_env) {
+            (Some(path), _) => Key::from_file(path)?,
+            (None, Some(variable)) => Key::from_env(variable)?,
+            (None, None) => return Err(loket_seal::SealError::KeyFormat("no key is set".into())),
+        };
+        let mut older = Vec::new();
+        for path in &self.previous_key_files {
+            older.push(Key::from_file(path)?);
+        }
+        for variable in &self.previous_key_envs {
+            older.push(Key::from_env(variable)?);
+        }
+        Ok(loket_seal::Keyring::new(current, older))
+    }
 }
 
 /// `[tenants.reports]`: what the tenant measures (docs/reports.md).
@@ -336,10 +389,14 @@ impl Config {
             }
         }
         for tenant in &mut self.tenants {
+            let encryption = tenant.encryption.as_mut().into_iter().flat_map(|encryption| {
+                encryption.key_file.iter_mut().chain(&mut encryption.previous_key_files)
+            });
             for path in
                 [&mut tenant.agents, &mut tenant.catalog, &mut tenant.synonyms, &mut tenant.model]
                     .into_iter()
                     .flatten()
+                    .chain(encryption)
             {
                 if path.is_relative() {
                     *path = folder.join(&*path);
@@ -368,6 +425,12 @@ impl Config {
             }
             if !names.insert(tenant.name.as_str()) {
                 return invalid(format!("tenant {:?} is configured twice", tenant.name));
+            }
+            if let Some(problem) = tenant.encryption.as_ref().and_then(EncryptionConfig::problem) {
+                return invalid(format!(
+                    "tenant {:?}: [tenants.encryption]: {problem}",
+                    tenant.name
+                ));
             }
             if tenant.tokens.is_empty() {
                 return invalid(format!("tenant {:?} has no token", tenant.name));
@@ -459,7 +522,8 @@ mod tests {
         std::fs::write(
             &path,
             "[[tenants]]\nname = \"shop\"\ntokens = [\"token-123\"]\nagents = \"agents.jsonl\"\n\
-             catalog = \"/srv/catalog.csv\"\n",
+             catalog = \"/srv/catalog.csv\"\n\
+             [tenants.encryption]\nkey_file = \"shop.key\"\nprevious_key_files = [\"old.key\"]\n",
         )
         .unwrap();
         let config = Config::load(Some(&path)).unwrap();
@@ -468,6 +532,9 @@ mod tests {
             Some(dir.path().join("agents.jsonl").as_path())
         );
         assert_eq!(config.tenants[0].catalog.as_deref(), Some(Path::new("/srv/catalog.csv")));
+        let encryption = config.tenants[0].encryption.as_ref().unwrap();
+        assert_eq!(encryption.key_file.as_deref(), Some(dir.path().join("shop.key").as_path()));
+        assert_eq!(encryption.previous_key_files, [dir.path().join("old.key")]);
     }
 
     #[test]
@@ -478,5 +545,15 @@ mod tests {
         let mut config = Config::default();
         config.tenants[0].tokens = vec!["short".to_owned()];
         assert!(config.check().unwrap_err().to_string().contains("at least 8"));
+        let mut config = Config::default();
+        config.tenants[0].encryption = Some(EncryptionConfig::default());
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("[tenants.encryption]: set key_file or key_env"), "{error}");
+        config.tenants[0].encryption = Some(EncryptionConfig {
+            key_file: Some("a.key".into()),
+            key_env: Some("KEY".into()),
+            ..EncryptionConfig::default()
+        });
+        assert!(config.check().unwrap_err().to_string().contains("not both"));
     }
 }

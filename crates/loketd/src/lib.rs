@@ -56,7 +56,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use config::{Config, ConfigError, FsyncPolicy, TenantConfig};
+pub use config::{Config, ConfigError, EncryptionConfig, FsyncPolicy, TenantConfig};
 pub use tenant::{Tenant, TenantError};
 
 /// The daemon's bound sockets.

@@ -141,3 +141,130 @@ async fn the_journal_keeps_customer_words_only_when_the_tenant_opts_in_and_repla
     assert_eq!(private, kept);
     daemon.shutdown().await.unwrap();
 }
+
+/// A key in `dir` named `name`: 64 hex digits, as `openssl rand -hex 32`.
+fn key_file(dir: &Path, name: &str, byte: u8) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{}\n", format!("{byte:02x}").repeat(32))).unwrap();
+    path
+}
+
+/// One tenant `sealed` keeping what customers write, encrypted with `keys`
+/// (the first seals), or not encrypted at all.
+fn sealed_tenant(dir: &Path, keys: &[&Path], on_shutdown: bool) -> Config {
+    let mut config = config(dir);
+    config.snapshot.on_shutdown = on_shutdown;
+    config.tenants = vec![TenantConfig {
+        name: "sealed".to_owned(),
+        store_text: true,
+        encryption: keys.split_first().map(|(current, older)| loketd::EncryptionConfig {
+            key_file: Some(current.to_path_buf()),
+            previous_key_files: older.iter().map(|p| p.to_path_buf()).collect(),
+            ..loketd::EncryptionConfig::default()
+        }),
+        ..config.tenants[0].clone()
+    }];
+    config
+}
+
+/// The error and its sources, one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(next) = source {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        source = next.source();
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_tenant_keeps_no_customer_words_in_plain_and_needs_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let first = key_file(keys.path(), "first.key", 0x11);
+    let second = key_file(keys.path(), "second.key", 0x22);
+    let wrong = key_file(keys.path(), "wrong.key", 0x33);
+    let data = dir.path().join("tenants/sealed");
+    let messages: Value = (0..12)
+        .map(|i| {
+            json!({"conversation_id": format!("{MARKER}-gesprek-{}", i % 5),
+                   "customer_id": format!("{MARKER}-klant-{}", i % 5),
+                   "channel": "chat", "text": format!("heeft u {MARKER} in maat {i}?")})
+        })
+        .collect();
+
+    // Journaled sealed, read back by replay (no snapshot).
+    let daemon = Spawned::start(sealed_tenant(dir.path(), &[&first], false)).await.unwrap();
+    post(&daemon, support::TOKEN, &messages).await;
+    let (mut client, _) = Binary::connect(daemon.binary, support::TOKEN).await;
+    let batch = MessageBatch {
+        batch_id: 1,
+        messages: vec![message(900, 901, &format!("is dit de goede lens? {MARKER}"))],
+    };
+    client.send_batch(&batch).await;
+    assert!(matches!(client.next().await, Some(Frame::Ack(_))));
+    let before = conversations(&daemon, support::TOKEN).await;
+    assert_eq!(before.len(), 6, "{before:?}");
+    daemon.shutdown().await.unwrap();
+    let plain = files_containing(&data, MARKER.as_bytes());
+    assert!(plain.is_empty(), "plaintext in {plain:?}");
+    assert!(!files_containing(&data.join("journal"), &loket_seal::MAGIC).is_empty());
+
+    // Without the key, or with another one, the tenant does not start and
+    // says why; nothing is read as garbage.
+    for (keys, expected) in
+        [(vec![], "no key is configured"), (vec![wrong.as_path()], "which is not configured")]
+    {
+        let error = Spawned::start(sealed_tenant(dir.path(), &keys, false)).await.unwrap_err();
+        let text = chain(&error);
+        assert!(text.contains("tenant sealed") && text.contains(expected), "{text}");
+    }
+    let error = Spawned::start(sealed_tenant(dir.path(), &[&keys.path().join("gone.key")], false))
+        .await
+        .unwrap_err();
+    assert!(chain(&error).contains("gone.key"), "{}", chain(&error));
+
+    // Replay with the key rebuilds the same state; a snapshot is sealed too.
+    let daemon = Spawned::start(sealed_tenant(dir.path(), &[&first], true)).await.unwrap();
+    assert_eq!(conversations(&daemon, support::TOKEN).await, before);
+    daemon.shutdown().await.unwrap();
+    assert!(!files_containing(&data.join("snapshots"), &loket_seal::MAGIC).is_empty());
+    assert!(files_containing(&data, MARKER.as_bytes()).is_empty());
+
+    // Rotation: the new key seals, the old one still opens; once a
+    // snapshot under the new key is the newest, the old key can go.
+    let daemon = Spawned::start(sealed_tenant(dir.path(), &[&second, &first], true)).await.unwrap();
+    assert_eq!(conversations(&daemon, support::TOKEN).await, before);
+    let more: Value = json!([{"conversation_id": "na-rotatie", "customer_id": "k",
+                              "channel": "chat", "text": format!("nog een {MARKER}")}]);
+    post(&daemon, support::TOKEN, &more).await;
+    daemon.shutdown().await.unwrap();
+    let daemon = Spawned::start(sealed_tenant(dir.path(), &[&second], false)).await.unwrap();
+    assert_eq!(conversations(&daemon, support::TOKEN).await.len(), 7);
+    daemon.shutdown().await.unwrap();
+    assert!(files_containing(&data, MARKER.as_bytes()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_encryption_on_keeps_what_was_written_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "tenant.key", 0x44);
+    let message = |i: usize| {
+        json!([{"conversation_id": format!("c-{i}"), "customer_id": format!("k-{i}"),
+                "channel": "chat", "text": format!("waar blijft mijn {MARKER}?")}])
+    };
+    let daemon = Spawned::start(sealed_tenant(dir.path(), &[], false)).await.unwrap();
+    post(&daemon, support::TOKEN, &message(1)).await;
+    daemon.shutdown().await.unwrap();
+    let daemon = Spawned::start(sealed_tenant(dir.path(), &[&key], false)).await.unwrap();
+    post(&daemon, support::TOKEN, &message(2)).await;
+    let before = conversations(&daemon, support::TOKEN).await;
+    assert_eq!(before.len(), 2, "the plain record replayed under the key");
+    daemon.shutdown().await.unwrap();
+    let daemon = Spawned::start(sealed_tenant(dir.path(), &[&key], true)).await.unwrap();
+    assert_eq!(conversations(&daemon, support::TOKEN).await, before);
+    daemon.shutdown().await.unwrap();
+}

@@ -28,14 +28,37 @@ impl Tenant {
                 .into(),
             None => Model::builtin().into(),
         };
+        let keyring = match &config.encryption {
+            Some(encryption) => {
+                Some(Arc::new(encryption.keyring().map_err(|e| startup(StartupError::Key(e)))?))
+            }
+            None => None,
+        };
         let store = SnapshotStore::open(dir.join("snapshots"))
             .map_err(|e| startup(StartupError::Snapshots(e)))?;
         let snapshot = match store.latest().map_err(|e| startup(StartupError::Snapshots(e)))? {
             Some(found) => {
-                let decoded = rkyv::from_bytes::<TenantSnapshot, rkyv::rancor::Error>(&found.bytes)
-                    .map_err(|source| {
-                        startup(StartupError::SnapshotDecode { path: found.path.clone(), source })
-                    })?;
+                let opened = loket_seal::open(
+                    keyring.as_deref(),
+                    loket_seal::Purpose::Snapshot,
+                    &found.bytes,
+                )
+                .map_err(|source| {
+                    startup(StartupError::SnapshotSealed { path: found.path.clone(), source })
+                })?;
+                let decoded = match opened {
+                    loket_seal::Opened::Plain(_) => {
+                        rkyv::from_bytes::<TenantSnapshot, rkyv::rancor::Error>(&found.bytes)
+                    }
+                    loket_seal::Opened::Sealed(plain) => {
+                        let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(plain.len());
+                        aligned.extend_from_slice(&plain);
+                        rkyv::from_bytes::<TenantSnapshot, rkyv::rancor::Error>(&aligned)
+                    }
+                }
+                .map_err(|source| {
+                    startup(StartupError::SnapshotDecode { path: found.path.clone(), source })
+                })?;
                 if decoded.lsn != found.lsn {
                     return Err(startup(StartupError::SnapshotMisnamed {
                         path: found.path.clone(),
@@ -71,7 +94,7 @@ impl Tenant {
             (None, Some(stream)) => {
                 match stream.record_blocking(1).map_err(|e| startup(StartupError::Stream(e)))? {
                     Some(payload) => {
-                        Record::decode(0, &payload)
+                        Record::open(0, &payload, keyring.as_deref())
                             .map_err(|e| startup(StartupError::Record(e)))?
                             .at_ms
                     }
@@ -84,7 +107,7 @@ impl Tenant {
                     .map_err(|e| startup(StartupError::Journal(e)))?;
                 match reader.next_record().map_err(|e| startup(StartupError::Journal(e)))? {
                     Some(found) => {
-                        Record::decode(found.lsn, found.payload)
+                        Record::open(found.lsn, found.payload, keyring.as_deref())
                             .map_err(|e| startup(StartupError::Record(e)))?
                             .at_ms
                     }
@@ -138,7 +161,7 @@ impl Tenant {
             while let Some(found) =
                 reader.next_record().map_err(|e| startup(StartupError::Journal(e)))?
             {
-                let record = Record::decode(found.lsn, found.payload)
+                let record = Record::open(found.lsn, found.payload, keyring.as_deref())
                     .map_err(|e| startup(StartupError::Record(e)))?;
                 if matches!(record.command, Command::EraseCustomer { .. }) {
                     erasures += 1;
@@ -213,6 +236,7 @@ impl Tenant {
             syncer: Some(syncer),
             snapshot_in_flight: None,
             cluster: None,
+            keyring,
         };
         // The first start's agents are commands like any other: journaled,
         // replayable. A single node journals them now; in a cluster the

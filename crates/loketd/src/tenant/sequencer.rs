@@ -32,6 +32,8 @@ pub(super) struct Sequencer {
     pub(super) snapshot_in_flight: Option<SnapshotInFlight>,
     /// The tenant's part in a cluster, when the daemon runs as a node.
     pub(super) cluster: Option<SequencerCluster>,
+    /// Seals journal records and snapshots, when the tenant encrypts.
+    pub(super) keyring: Option<Arc<loket_seal::Keyring>>,
 }
 
 /// What the sequencer of a clustered tenant keeps besides its state.
@@ -182,7 +184,13 @@ impl Sequencer {
     /// the state has moved past the journal, so nothing after this is
     /// acknowledged, and a restart recovers from disk.
     pub(super) fn append(&mut self, record: &Record) -> Result<(), TenantError> {
-        let bytes = record.encode();
+        let bytes = match record.encode_sealed(self.keyring.as_deref()) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                self.fail(format!("sealing: {error}"));
+                return Err(TenantError::JournalUnavailable(error.to_string()));
+            }
+        };
         let lsn = self.journal.next_lsn();
         if let Err(error) = self.journal.append(&bytes) {
             self.fail(format!("append: {error}"));
@@ -252,7 +260,7 @@ impl Sequencer {
         if sequence > lsn + 1 {
             return self.fail(format!("stream gap: expected sequence {}, got {sequence}", lsn + 1));
         }
-        let record = match Record::decode(lsn, payload) {
+        let record = match Record::open(lsn, payload, self.keyring.as_deref()) {
             Ok(record) => record,
             Err(error) => {
                 return self.fail(format!("stream record {sequence} does not decode: {error}"));

@@ -28,9 +28,10 @@ impl Sequencer {
     pub(super) fn start_snapshot(&mut self) -> Result<(), TenantError> {
         let (lsn, snapshot) = self.capture_snapshot()?;
         let (store, keep) = (self.store.clone(), self.snapshot_keep);
+        let keyring = self.keyring.clone();
         let writer = std::thread::Builder::new()
             .name(format!("loketd-snap-{}", self.name))
-            .spawn(move || store_snapshot(&store, lsn, &snapshot, keep))
+            .spawn(move || store_snapshot(&store, lsn, &snapshot, keep, keyring.as_deref()))
             .map_err(|e| TenantError::JournalUnavailable(format!("snapshot thread: {e}")))?;
         self.snapshot_in_flight = Some(SnapshotInFlight { lsn, writer });
         self.records_since_snapshot = 0;
@@ -81,8 +82,14 @@ impl Sequencer {
     pub(super) fn write_snapshot(&mut self) -> Result<(u64, usize), TenantError> {
         self.finish_snapshot(true);
         let (lsn, snapshot) = self.capture_snapshot()?;
-        let (oldest, bytes) = store_snapshot(&self.store, lsn, &snapshot, self.snapshot_keep)
-            .map_err(TenantError::JournalUnavailable)?;
+        let (oldest, bytes) = store_snapshot(
+            &self.store,
+            lsn,
+            &snapshot,
+            self.snapshot_keep,
+            self.keyring.as_deref(),
+        )
+        .map_err(TenantError::JournalUnavailable)?;
         let removed = self
             .journal
             .remove_before(oldest)
@@ -106,17 +113,25 @@ impl Sequencer {
     }
 }
 
-/// Encodes `snapshot`, stores it as the snapshot at `lsn` and prunes the
-/// store to the newest `keep`. Returns the oldest snapshot kept (the journal
-/// before it is no longer needed) and the encoded size.
+/// Encodes `snapshot` (sealed with `keyring`, if any), stores it as the
+/// snapshot at `lsn` and prunes the store to the newest `keep`. Returns the
+/// oldest snapshot kept (the journal before it is no longer needed) and the
+/// stored size.
 pub(super) fn store_snapshot(
     store: &SnapshotStore,
     lsn: u64,
     snapshot: &TenantSnapshot,
     keep: usize,
+    keyring: Option<&loket_seal::Keyring>,
 ) -> Result<(u64, usize), String> {
-    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(snapshot)
+    let plain = rkyv::to_bytes::<rkyv::rancor::Error>(snapshot)
         .map_err(|e| format!("snapshot encoding: {e}"))?;
+    let bytes = match keyring {
+        Some(keyring) => keyring
+            .sealed(loket_seal::Purpose::Snapshot, &plain)
+            .map_err(|e| format!("snapshot sealing: {e}"))?,
+        None => plain.to_vec(),
+    };
     let io = |e: loket_journal::Error| e.to_string();
     store.write(lsn, &bytes).map_err(io)?;
     store.prune(keep).map_err(io)?;

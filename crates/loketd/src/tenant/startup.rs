@@ -73,6 +73,19 @@ pub enum StartupError {
         #[source]
         source: rkyv::rancor::Error,
     },
+    /// The newest snapshot is sealed and cannot be opened with the
+    /// tenant's keys (or the tenant has none).
+    #[error("{}: {source}", path.display())]
+    SnapshotSealed {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: loket_seal::SealError,
+    },
+    /// The tenant's encryption key cannot be loaded.
+    #[error("encryption key: {0}")]
+    Key(#[source] loket_seal::SealError),
     /// A snapshot's contents and its name disagree.
     #[error("{}: holds lsn {held}, its name says {named}", path.display())]
     SnapshotMisnamed {
