@@ -35,6 +35,8 @@
 //! trimming have moved past it). The magic starts with `0xFF`, which no
 //! UTF-8 text has, so what a customer wrote cannot pass for an envelope.
 
+#![forbid(unsafe_code)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
