@@ -325,7 +325,9 @@ fn the_operations_page_shows_the_tenant_live_in_a_real_browser() {
 
     let expected = presence_counts(&rt, addr);
     browser.wait_for("agents by presence", PAGE, |page| page["presence"] == expected);
-    std::thread::sleep(Duration::from_millis(1800)); // let the new rows' highlight fade
+    // The screenshot shows the page at rest: the new rows' highlight faded.
+    let highlights = "document.getAnimations().filter((a) => a.animationName === 'fresh').length";
+    browser.wait_for("the new rows' highlight to fade", highlights, |running| running == 0);
     let png = browser.screenshot();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let size = (u32::from_be_bytes(png[16..20].try_into().unwrap()), {

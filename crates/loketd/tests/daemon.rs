@@ -2,12 +2,15 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use loket_wire::{Frame, MessageBatch};
 use loketd::Spawned;
 use serde_json::{Value, json};
 use support::{Binary, TOKEN, config, events, http, http_raw, message, other_tenant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 fn body(value: Value) -> String {
     value.to_string()
@@ -385,17 +388,16 @@ async fn binary_batches_are_acknowledged_in_order_and_bad_frames_are_refused() {
     assert!(matches!(client.next().await, Some(Frame::Ack(ack)) if ack.batch_id == 22));
 
     // An oversized frame closes the connection with a reason.
-    use tokio::io::AsyncWriteExt;
     client.framed.get_mut().write_all(&(64u32 << 20).to_le_bytes()).await.unwrap();
     match client.next().await {
         Some(Frame::Error(error)) => assert_eq!(error.code, "frame_too_large"),
         other => panic!("{other:?}"),
     }
     // Garbage and a truncated frame from other clients do not hurt.
-    let mut raw = tokio::net::TcpStream::connect(daemon.binary).await.unwrap();
+    let mut raw = TcpStream::connect(daemon.binary).await.unwrap();
     raw.write_all(&[9, 0, 0, 0, 0xEE, 1, 2]).await.unwrap();
     drop(raw);
-    let mut raw = tokio::net::TcpStream::connect(daemon.binary).await.unwrap();
+    let mut raw = TcpStream::connect(daemon.binary).await.unwrap();
     raw.write_all(&[200, 0, 0, 0, 1]).await.unwrap();
     drop(raw);
     let (mut client, _) = Binary::connect(daemon.binary, TOKEN).await;
@@ -404,6 +406,41 @@ async fn binary_batches_are_acknowledged_in_order_and_bad_frames_are_refused() {
         .await;
     assert!(matches!(client.next().await, Some(Frame::Ack(_))));
     daemon.shutdown().await.unwrap();
+}
+
+/// Opens the live event stream (no `from`) and returns once the daemon has
+/// answered with its head: the stream then starts after the event that was
+/// the latest at that moment, so it carries everything that happens next.
+async fn subscribe_live(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /v1/events HTTP/1.1\r\nhost: loketd\r\nauthorization: Bearer {TOKEN}\r\naccept: text/event-stream\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let head =
+        read_until(&mut stream, "the event stream's head", |text| text.contains("\r\n\r\n")).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    stream
+}
+
+/// Reads `stream` until the text read so far is `done`, and returns it;
+/// fails, naming `what`, if the connection ends or five seconds pass first.
+async fn read_until(stream: &mut TcpStream, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&raw);
+        if done(&text) {
+            return text.into_owned();
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => raw.extend_from_slice(&buf[..n]),
+            Ok(Ok(_)) => panic!("the connection ended before {what}: {text:?}"),
+            Ok(Err(error)) => panic!("reading {what}: {error}"),
+            Err(_) => panic!("no {what} within 5 s: {text:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,17 +458,17 @@ async fn events_stream_resumes_from_a_sequence_number_across_restarts() {
     assert_eq!(tail[0].2["conversation"], "4");
 
     // Live: a subscriber without `from` gets what happens next.
-    let http_addr = daemon.http;
-    let live =
-        tokio::spawn(
-            async move { events(http_addr, TOKEN, None, 1, Duration::from_secs(5)).await },
-        );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut live = subscribe_live(daemon.http).await;
     let text = json!({"conversation_id": 6, "customer_id": 6, "channel": "chat", "text": "hoi"});
     http(daemon.http, "POST", "/v1/messages", Some(TOKEN), Some(&body(text))).await;
-    let live = live.await.unwrap();
-    assert_eq!(live.len(), 1);
-    assert_eq!(live[0].1, Some(6));
+    let event = read_until(&mut live, "the live event", |text| {
+        text.find("data:").is_some_and(|data| text[data..].contains("\n\n"))
+    })
+    .await;
+    let ids: Vec<&str> =
+        event.lines().filter_map(|l| l.strip_prefix("id:")).map(str::trim).collect();
+    assert_eq!(ids, ["6"], "{event}");
+    drop(live);
     daemon.shutdown().await.unwrap();
 
     // After a restart from the final snapshot the old events are gone: a
@@ -626,14 +663,13 @@ async fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_too_slow_to_send_its_headers_is_disconnected() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path());
     config.limits.header_timeout_ms = 300;
     let daemon = Spawned::start(config).await.unwrap();
 
     // Half a request, then silence: the daemon hangs up after the timeout.
-    let mut slow = tokio::net::TcpStream::connect(daemon.http).await.unwrap();
+    let mut slow = TcpStream::connect(daemon.http).await.unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: loketd\r\n").await.unwrap();
     let started = std::time::Instant::now();
     let mut rest = Vec::new();
@@ -643,7 +679,7 @@ async fn a_client_too_slow_to_send_its_headers_is_disconnected() {
     assert!(!String::from_utf8_lossy(&rest).contains("200 OK"), "answered a half request");
 
     // An idle keep-alive connection is closed the same way after its answer.
-    let mut idle = tokio::net::TcpStream::connect(daemon.http).await.unwrap();
+    let mut idle = TcpStream::connect(daemon.http).await.unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: loketd\r\n\r\n").await.unwrap();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut answer)).await;
