@@ -11,9 +11,18 @@
 //! Debian package `chromium` (`.ci/run` installs it); without it the test
 //! fails and says so. `CHROMIUM=/path/to/chrome` picks another binary.
 //!
-//! The test also takes a 1280x800 screenshot of the page: to
-//! `$CARGO_TARGET_TMPDIR/console.png`, or to the file
-//! `LOKETD_CONSOLE_SCREENSHOT` names (`docs/images/console.png` is made so).
+//! A second test gives a tenant that measures (`[tenants.reports]`) six
+//! people, 24 conversations and SLA targets of 8 seconds; most are answered
+//! at once (some lead to an order), two late, the rest wait. It checks that
+//! the page's service level now, per channel and on each lane, is what
+//! `/v1/reports` gives; that its SLA counts and rows are the warnings and
+//! breaches of the event stream; that today's three charts have marks; that
+//! the *SLA* filter shows SLA events only; and that a tenant with reports
+//! off gets a note instead.
+//!
+//! Both take a 1280x800 screenshot of the page, to `$CARGO_TARGET_TMPDIR`;
+//! the second also to the file `LOKETD_CONSOLE_SCREENSHOT` names
+//! (`docs/images/console.png` is made so).
 
 mod support;
 
@@ -334,10 +343,7 @@ fn the_operations_page_shows_the_tenant_live_in_a_real_browser() {
         u32::from_be_bytes(png[20..24].try_into().unwrap())
     });
     assert_eq!(size, (1280, 800));
-    let target = std::env::var_os("LOKETD_CONSOLE_SCREENSHOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png"));
-    std::fs::write(&target, &png).unwrap();
+    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-demo.png"), &png).unwrap();
 
     // The daemon restarts on the same address: the page reconnects and
     // resumes after the last event it saw, missing and repeating nothing.
@@ -416,6 +422,271 @@ fn ten_thousand_agents_are_counted_and_paged_not_drawn() {
     browser.set_field("agent-presence", "offline", "change");
     let page = browser.eval(PAGE);
     assert_eq!(page["agent_range"], "1–25 of 1,666", "a filter starts at its first page");
+    assert!(browser.errors().is_empty(), "the page reported errors: {:#?}", browser.errors());
+    drop(browser);
+    rt.block_on(daemon.shutdown()).unwrap();
+}
+
+/// What the page shows of the measures, read from its DOM.
+const MEASURES: &str = r#"(() => {
+  const rows = (selector) => [...document.querySelectorAll(selector)];
+  const number = (s) => Number(String(s).replace(/[^0-9]/g, ''));
+  const marks = (id) => document.getElementById(id).querySelectorAll('rect, path, circle').length;
+  return {
+    levels: Object.fromEntries(rows('#levels .level-chip').map((c) =>
+      [c.dataset.channel, c.querySelector('strong').textContent])),
+    lane_levels: rows('#queues tbody tr').map((r) => [r.cells[0].textContent, r.cells[4].textContent]),
+    levels_line: document.getElementById('levels').textContent,
+    sla_tile: document.getElementById('stat-sla').textContent,
+    sla_counts: Object.fromEntries(rows('#sla-counts .count').map((c) =>
+      [c.dataset.kind, number(c.querySelector('strong').textContent)])),
+    sla_rows: rows('#sla tbody tr').map((r) => ({type: r.dataset.type,
+      conversation: r.cells[2].textContent, channel: r.cells[3].textContent,
+      sla: r.cells[4].textContent, late: r.cells[5].textContent})),
+    charts_hidden: document.getElementById('today-charts').hidden,
+    today_note: document.getElementById('today-note').hidden ? '' : document.getElementById('today-note').textContent,
+    marks: {service: marks('chart-service'), response: marks('chart-response'),
+      conversion: marks('chart-conversion')},
+    offered_bars: document.querySelectorAll('#chart-service rect.bar-offered').length,
+    response_bars: rows('#chart-response rect').map((r) => r.getAttribute('class')),
+  };
+})()"#;
+
+/// `ratio` as the page writes it: a whole percentage, or "–" for none.
+fn percent(ratio: &Value) -> String {
+    ratio.as_f64().map_or_else(|| "–".to_owned(), |r| format!("{}%", (r * 100.0).round()))
+}
+
+/// The service level per channel that `/v1/reports` gives for the page's
+/// window (the current 15-minute interval and the one before), as the page
+/// writes it.
+fn levels_now(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, token: &str) -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let from = now.as_millis() as u64 - 15 * 60_000;
+    let path = format!("/v1/reports?from={from}&interval=15m&group_by=channel");
+    let (status, report) = rt.block_on(http(addr, "GET", &path, Some(token), None));
+    assert_eq!(status, 200, "{report}");
+    let levels =
+        report["groups"].as_array().unwrap().iter().filter(|row| row["group"] == "channel");
+    levels
+        .map(|row| (row["key"].as_str().unwrap().to_owned(), json!(percent(&row["service_level"]))))
+        .collect()
+}
+
+fn sign_in(browser: &mut Browser, token: &str) {
+    browser.eval(&format!(
+        "document.getElementById('token').value = '{token}';\
+         document.getElementById('login-form').requestSubmit(); true"
+    ));
+}
+
+#[test]
+fn service_levels_sla_breaches_and_todays_charts_show_what_the_tenant_measured() {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Six people, 18 places: of 24 conversations some wait. Targets of 8 s
+    // (a warning at 4 s), so that the test sees breaches.
+    let mut lines = String::new();
+    for (i, id) in ["anna", "bram", "carla", "daan", "eva", "finn"].into_iter().enumerate() {
+        let team = ["garden", "orders"][i % 2];
+        let agent = json!({"id": id, "team": team,
+            "skills": {"service": 5, "sales": 5, "returns": 5}, "languages": ["nl", "en"],
+            "capacity": {"chat": 2, "whatsapp": 2, "voice": 1, "total": 3}});
+        lines.push_str(&format!("{agent}\n"));
+    }
+    let agents = dir.path().join("agents.jsonl");
+    std::fs::write(&agents, lines).unwrap();
+    let mut shop = loketd::TenantConfig {
+        name: "shop".to_owned(),
+        tokens: vec!["shop-token".to_owned()],
+        agents: Some(agents),
+        ..loketd::TenantConfig::default()
+    };
+    shop.reports.enabled = true;
+    shop.reports.sla.warning_permille = 500;
+    let targets = &mut shop.reports.sla.defaults;
+    for channel in [&mut targets.chat, &mut targets.whatsapp, &mut targets.voice] {
+        channel.first_reply_ms = 8_000;
+    }
+    let mut unmeasured = support::other_tenant();
+    unmeasured.reports.enabled = false;
+    let mut config = config(&dir.path().join("data"));
+    config.tenants = vec![shop, unmeasured];
+    let daemon = rt.block_on(Spawned::start(config)).unwrap();
+    let addr = daemon.http;
+    let token = "shop-token";
+
+    let texts = [
+        "waar blijft mijn bestelling?",
+        "hebben jullie nog olijfbomen?",
+        "ik wil iets retourneren",
+    ];
+    let mut messages = Vec::new();
+    for i in 0..24 {
+        let channel = ["chat", "whatsapp", "chat", "voice", "whatsapp", "chat"][i % 6];
+        messages.push(message(&format!("{channel}-{i}"), &format!("k{i}"), channel, texts[i % 3]));
+    }
+    let body = json!({"messages": messages}).to_string();
+    let (status, answer) =
+        rt.block_on(http(addr, "POST", "/v1/messages/batch", Some(token), Some(&body)));
+    assert_eq!(status, 200, "{answer}");
+    // People answer every conversation they took at once, but two; some
+    // of the answered ones lead to an order.
+    let mut assigned = Vec::new();
+    let mut waiting = Vec::new();
+    for decision in answer["decisions"].as_array().unwrap() {
+        let conversation = decision["conversation"].as_str().unwrap().to_owned();
+        match decision["type"].as_str().unwrap() {
+            "assigned" => {
+                assigned.push((conversation, decision["agent"].as_str().unwrap().to_owned()))
+            }
+            "queued" => waiting.push(conversation),
+            other => panic!("{other}: {decision}"),
+        }
+    }
+    assert!(assigned.len() >= 12 && waiting.len() >= 4, "{answer}");
+    let reply = |(conversation, agent): &(String, String)| {
+        let body = json!({"agent": agent}).to_string();
+        let path = format!("/v1/conversations/{conversation}/replies");
+        let (status, answer) = rt.block_on(http(addr, "POST", &path, Some(token), Some(&body)));
+        assert_eq!(status, 200, "{answer}");
+    };
+    let held = &assigned[..2];
+    for (i, pair) in assigned[2..].iter().enumerate() {
+        reply(pair);
+        if i % 3 == 0 {
+            let path = format!("/v1/conversations/{}/orders", pair.0);
+            let body = json!({"value": 49.95, "currency": "EUR"}).to_string();
+            let (status, answer) = rt.block_on(http(addr, "POST", &path, Some(token), Some(&body)));
+            assert_eq!(status, 200, "{answer}");
+        }
+    }
+
+    let mut browser = Browser::launch();
+    browser.navigate(&format!("http://{addr}/"));
+    sign_in(&mut browser, token);
+
+    // The held and the waiting conversations are warned, then breach.
+    let late: Vec<&String> = held.iter().map(|(c, _)| c).chain(&waiting).collect();
+    let page = browser.wait_for("every breach on the page", MEASURES, |page| {
+        page["sla_counts"]["first_reply"] == late.len()
+            && page["sla_counts"]["warnings"] == late.len()
+    });
+    let (_, stats) = rt.block_on(http(addr, "GET", "/v1/stats", Some(token), None));
+    let stream = rt.block_on(support::events(
+        addr,
+        token,
+        Some(1),
+        stats["last_seq"].as_u64().unwrap() as usize,
+        WAIT,
+    ));
+    let sla: Vec<&Value> = stream
+        .iter()
+        .map(|(_, _, data)| data)
+        .filter(|data| data["type"].as_str().is_some_and(|t| t.starts_with("sla_")))
+        .collect();
+    let mut breached: Vec<&str> = sla
+        .iter()
+        .filter(|e| e["type"] == "sla_breached")
+        .map(|e| e["conversation"].as_str().unwrap())
+        .collect();
+    breached.sort_unstable();
+    let mut expected: Vec<&str> = late.iter().map(|c| c.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(breached, expected, "the held and the waiting conversations breach");
+    assert_eq!(sla.len(), 2 * late.len(), "a warning and a breach each: {sla:#?}");
+    assert_eq!(page["sla_tile"], json!(late.len().to_string()));
+    assert_eq!(page["sla_counts"]["next_reply"], 0);
+    // The newest eight, newest first, as the stream has them.
+    let newest: Vec<Value> = sla
+        .iter()
+        .rev()
+        .take(8)
+        .map(|e| {
+            let kind = e["type"].as_str().unwrap();
+            json!({"type": kind, "conversation": e["conversation"], "sla": "first reply, 8 s"})
+        })
+        .collect();
+    let page = browser.wait_for("the channels of the SLA rows", MEASURES, |page| {
+        page["sla_rows"].as_array().is_some_and(|rows| rows.iter().all(|r| r["channel"] != "–"))
+    });
+    let rows = page["sla_rows"].as_array().unwrap();
+    let shown: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"type": r["type"], "conversation": r["conversation"], "sla": r["sla"]}))
+        .collect();
+    assert_eq!(shown, newest, "{page:#}");
+    for row in rows {
+        let conversation = row["conversation"].as_str().unwrap();
+        assert!(conversation.starts_with(row["channel"].as_str().unwrap()), "{row}");
+        let over = row["late"].as_str().unwrap();
+        assert_eq!(over.starts_with('+'), row["type"] == "sla_breached", "{row}");
+    }
+
+    // The held two are answered late: the service level drops, and the
+    // page shows what /v1/reports gives, per channel and on each lane.
+    for pair in held {
+        reply(pair);
+    }
+    let page = browser.wait_for("the service level now of /v1/reports", MEASURES, |page| {
+        page["levels"] == levels_now(&rt, addr, token)
+    });
+    let levels = levels_now(&rt, addr, token);
+    assert!(levels.as_object().unwrap().values().any(|l| l != "100%"), "{levels}");
+    for lane in page["lane_levels"].as_array().unwrap() {
+        assert_eq!(lane[1], levels[lane[0].as_str().unwrap()], "{page:#}");
+    }
+    assert!(!page["lane_levels"].as_array().unwrap().is_empty(), "someone waits: {page:#}");
+
+    // Today's charts are drawn: offered bars and the service level line,
+    // p50 and p90 bars per channel, conversion bars by first-response band.
+    assert_eq!(page["charts_hidden"], false, "{page:#}");
+    let marks = &page["marks"];
+    for chart in ["service", "response", "conversion"] {
+        assert!(marks[chart].as_u64().unwrap() > 0, "{chart}: {page:#}");
+    }
+    assert!(page["offered_bars"].as_u64().unwrap() >= 1, "{page:#}");
+    let bars = page["response_bars"].as_array().unwrap();
+    assert!(bars.contains(&json!("bar-p50")) && bars.contains(&json!("bar-p90")), "{page:#}");
+
+    // The filter shows the SLA events only.
+    browser.set_field("event-filter", "sla", "change");
+    let types = browser.eval(
+        "[...new Set([...document.querySelectorAll('#events tbody tr .type')].map((t) => t.textContent))].sort()",
+    );
+    assert_eq!(types, json!(["sla breached", "sla warning"]));
+    browser.set_field("event-filter", "", "change");
+
+    // Loaded again (the token is in the tab), the charts hold the late
+    // answers too: the screenshot of the README.
+    browser.navigate(&format!("http://{addr}/"));
+    browser.wait_for("the charts after a reload", MEASURES, |page| {
+        page["marks"]["conversion"].as_u64().is_some_and(|n| n > 0)
+            && page["levels"] == levels_now(&rt, addr, token)
+            && page["sla_rows"]
+                .as_array()
+                .is_some_and(|rows| rows.len() == 8 && rows.iter().all(|r| r["channel"] != "–"))
+    });
+    let highlights = "document.getAnimations().filter((a) => a.animationName === 'fresh').length";
+    browser.wait_for("the new rows' highlight to fade", highlights, |running| running == 0);
+    let png = browser.screenshot();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let target = std::env::var_os("LOKETD_CONSOLE_SCREENSHOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png"));
+    std::fs::write(&target, &png).unwrap();
+
+    // A tenant that does not measure: a note, no charts, no levels.
+    browser.eval("document.getElementById('signout').click(); true");
+    sign_in(&mut browser, "other-token");
+    let page = browser.wait_for("the note of a tenant without reports", MEASURES, |page| {
+        page["today_note"].as_str().is_some_and(|note| note.contains("does not measure"))
+    });
+    assert_eq!(page["charts_hidden"], true, "{page:#}");
+    assert_eq!(page["sla_tile"], "–");
+    assert!(page["levels_line"].as_str().unwrap().contains("not measured"), "{page:#}");
+
     assert!(browser.errors().is_empty(), "the page reported errors: {:#?}", browser.errors());
     drop(browser);
     rt.block_on(daemon.shutdown()).unwrap();

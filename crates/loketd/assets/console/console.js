@@ -1,14 +1,17 @@
 // Loket's operations page: one tenant's queues, agents, stats and live
-// decisions, from the /v1 API of the daemon that serves this file.
+// decisions, from the /v1 API of the daemon that serves this file. The
+// measures (service level now, SLA warnings and breaches, today's charts)
+// are in reports.js, served with this file as one script.
 //
 // Contracts kept here:
 // - The token lives in sessionStorage and goes only in the Authorization
 //   header, the event stream included (read with fetch, not EventSource,
 //   which cannot send headers), never in a URL.
 // - Every string from the server is rendered with textContent; nothing
-//   here writes HTML.
+//   here writes HTML (SVG is built with createElementNS).
 // - The DOM stays small whatever the tenant's size: at most MAX_EVENT_ROWS
-//   event rows and AGENT_PAGE agent rows; agents are counted in JS.
+//   event rows, AGENT_PAGE agent rows and SLA_ROWS SLA rows, charts of at
+//   most a day's 96 intervals; agents are counted in JS.
 'use strict';
 
 const TOKEN_KEY = 'loket.token';
@@ -62,6 +65,15 @@ function bar(used, total) {
 
 class Unauthorized extends Error {}
 
+/// A refused request: its HTTP status and the API's error code.
+class HttpError extends Error {
+  constructor(path, status, code) {
+    super(`${path}: HTTP ${status}${code ? ` ${code}` : ''}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
 // ---------------------------------------------------------------- state
 
 const state = {
@@ -88,7 +100,10 @@ async function api(path, signal) {
     cache: 'no-store',
   });
   if (response.status === 401) throw new Unauthorized();
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new HttpError(path, response.status, body && body.error ? body.error.code : null);
+  }
   return response.json();
 }
 
@@ -124,6 +139,7 @@ function signOut(error) {
   state.agents = [];
   state.perSecond.clear();
   $('events').tBodies[0].replaceChildren();
+  resetReports();
   sessionStorage.removeItem(TOKEN_KEY);
   $('console').hidden = true;
   $('signout').hidden = true;
@@ -158,6 +174,7 @@ async function start(signal) {
   follow(signal);
   pollStats(signal);
   pollAgents(signal);
+  pollReports(signal);
 }
 
 // ---------------------------------------------------------------- stats and queues
@@ -180,6 +197,7 @@ function showQueues(queues) {
     el('td', null, q.language),
     el('td', {className: 'num strong'}, fmt(q.depth)),
     el('td', {className: 'num'}, duration(q.oldest_wait_ms)),
+    serviceLevelCell(q.channel),
     el('td', {className: 'bar-col'}, bar(q.depth, deepest)),
   )));
   $('queues-empty').hidden = queues.length > 0;
@@ -441,6 +459,7 @@ function dispatch(message) {
   state.pendingRows.push(data);
   if (state.pendingRows.length >= 2 * MAX_EVENT_ROWS) state.pendingRows = state.pendingRows.slice(-MAX_EVENT_ROWS);
   if (state.paused) state.unseen++;
+  slaSeen(data);
   scheduleRender();
   refreshSoon();
 }
@@ -450,6 +469,7 @@ const FILTERS = {
   assigned: (e) => e.type === 'assigned' || e.type.startsWith('offer'),
   escalated: (e) => e.type === 'escalated' || e.type === 'overflow_step',
   closed: (e) => ['closed', 'released', 'erased'].includes(e.type),
+  sla: (e) => e.type === 'sla_warning' || e.type === 'sla_breached',
 };
 
 function matches(event) {
@@ -467,6 +487,7 @@ function eventDetails(e) {
   if (e.priority !== undefined) parts.push(`priority ${e.priority}`);
   if (e.waited_ms) parts.push(`waited ${duration(e.waited_ms)}`);
   if (e.skill_name) parts.push(e.skill_name);
+  if (e.clock) parts.push(`${e.clock.replaceAll('_', ' ')}, target ${span(e.target_ms)}`);
   const cell = el('td', {className: 'details'}, parts.join(' · '));
   if (e.why) {
     const why = el('span', {className: 'why'}, e.why.message || e.why.code);
@@ -569,8 +590,10 @@ function init() {
     showEventCounts();
   });
   setInterval(showEventCounts, 5000);
+  setInterval(showSla, 5000);
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) signIn(token);
 }
 
-init();
+// After reports.js, which is served after this file, has run.
+document.addEventListener('DOMContentLoaded', init);

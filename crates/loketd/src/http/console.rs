@@ -21,7 +21,12 @@ pub(super) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
      form-action 'none'; frame-ancestors 'none'";
 
 const INDEX: &str = include_str!("../../assets/console/index.html");
-const SCRIPT: &str = include_str!("../../assets/console/console.js");
+/// `console.js`, then `reports.js` (the measures), served as one script.
+const SCRIPT: &str = concat!(
+    include_str!("../../assets/console/console.js"),
+    "\n",
+    include_str!("../../assets/console/reports.js")
+);
 const STYLE: &str = include_str!("../../assets/console/console.css");
 const ICON: &str = include_str!("../../assets/console/icon.svg");
 
