@@ -4,6 +4,8 @@
 //! subcommand lives in a module of its own; this file only parses arguments and
 //! dispatches.
 
+#![forbid(unsafe_code)]
+
 // mimalloc: routing allocates little, but the demo, the replay and the
 // benchmarks churn many small JSON buffers and strings, where mimalloc is
 // measurably faster than the system allocator. Libraries never choose one.
