@@ -250,20 +250,20 @@ impl Interner {
     /// [`Interner::find`] earlier, on another thread, still stands for its
     /// string exactly when this says so; costs one look at a dense array.
     pub fn holds(&self, key: u64) -> bool {
-        slot_of(key).is_some_and(|(slot, generation)| {
-            self.slots
-                .get(slot as usize)
-                .is_some_and(|state| state.held && state.generation == generation)
-        })
+        self.held_slot(key).is_some()
+    }
+
+    /// The index of the slot `key` names, if it holds `key`'s generation
+    /// now.
+    fn held_slot(&self, key: u64) -> Option<usize> {
+        let (slot, generation) = slot_of(key)?;
+        let state = self.slots.get(slot as usize)?;
+        (state.held && state.generation == generation).then_some(slot as usize)
     }
 
     fn entry(&self, key: u64) -> Option<&Entry> {
-        let (slot, generation) = slot_of(key)?;
-        let state = self.slots.get(slot as usize)?;
-        if !state.held || state.generation != generation {
-            return None;
-        }
-        self.table.find(state.hash, |e| e.key == key)
+        let slot = self.held_slot(key)?;
+        self.table.find(self.slots[slot].hash, |e| e.key == key)
     }
 
     /// The caller's id for `key`, borrowed: `None` for a string id's
@@ -290,18 +290,15 @@ impl Interner {
 
     /// As [`Interner::release`], handing back the string.
     pub fn take(&mut self, key: u64) -> Option<Box<str>> {
-        let (slot, generation) = slot_of(key)?;
-        let state = self.slots.get_mut(slot as usize)?;
-        if !state.held || state.generation != generation {
-            return None;
-        }
+        let slot = self.held_slot(key)?;
+        let state = &mut self.slots[slot];
         let found = self.table.find_entry(state.hash, |e| e.key == key).ok()?;
         let (entry, _) = found.remove();
         state.held = false;
         state.hash = 0;
         if state.generation < LAST_GENERATION {
             state.generation += 1;
-            self.free.push(slot);
+            self.free.push(slot as u32);
         }
         Some(match entry.text {
             Text::Inline { .. } => entry.text.as_str().into(),
