@@ -1,27 +1,15 @@
 use loket_report::{Interval, Query, Report};
 
+use super::tests::tenant_state;
 use super::*;
 
 fn measured(start_ms: u64, saved: Option<&TenantSnapshot>) -> TenantState {
-    let clock = Arc::new(ManualClock::new(Timestamp(start_ms)));
-    let builder = Router::builder().clock(clock.clone());
-    let router = match saved {
-        Some(saved) => builder.restore(saved.router.clone()).unwrap(),
-        None => builder.build().unwrap(),
-    };
-    let pipeline = Pipeline::new(
-        router,
-        loket_pipeline::SharedModel::from(loket_intent::Model::builtin()),
-        None,
-        loket_pipeline::PipelineConfig::default(),
+    tenant_state(
+        start_ms,
+        loket_router::RouterConfig::default(),
+        Some(MeterConfig::default()),
+        saved,
     )
-    .unwrap();
-    let mut state =
-        TenantState::new(Arc::new(pipeline), clock, 64).measure(MeterConfig::default()).unwrap();
-    if let Some(saved) = saved {
-        state.restore(saved).unwrap();
-    }
-    state
 }
 
 fn report(state: &TenantState, start: u64) -> Report {
@@ -157,16 +145,7 @@ fn replies_and_orders_are_measured_and_survive_replay_and_snapshots() {
 #[test]
 fn a_tenant_that_does_not_measure_refuses_replies() {
     let start = 1_795_424_400_000;
-    let clock = Arc::new(ManualClock::new(Timestamp(start)));
-    let router = Router::builder().clock(clock.clone()).build().unwrap();
-    let pipeline = Pipeline::new(
-        router,
-        loket_pipeline::SharedModel::from(loket_intent::Model::builtin()),
-        None,
-        loket_pipeline::PipelineConfig::default(),
-    )
-    .unwrap();
-    let mut state = TenantState::new(Arc::new(pipeline), clock, 64);
+    let mut state = tenant_state(start, loket_router::RouterConfig::default(), None, None);
     let mut events = Vec::new();
     state.apply(&Record { at_ms: start, command: message("c1") }, &mut events).unwrap();
     let reply = Command::Order {

@@ -14,14 +14,16 @@ fn wire_codes_match_the_router_channels_and_languages() {
     assert!(language_from(loket_wire::language::COUNT).is_err());
 }
 
-/// A state like a tenant's: a router with affinity on a manual clock,
-/// new or restored from `saved`.
-fn state_from(start_ms: u64, saved: Option<&TenantSnapshot>) -> TenantState {
+/// A state like a tenant's over a manual clock at `start_ms`: its router
+/// under `config`, measuring under `measure` when given, new or restored
+/// from `saved`.
+pub(super) fn tenant_state(
+    start_ms: u64,
+    config: loket_router::RouterConfig,
+    measure: Option<MeterConfig>,
+    saved: Option<&TenantSnapshot>,
+) -> TenantState {
     let clock = Arc::new(ManualClock::new(Timestamp(start_ms)));
-    let config = loket_router::RouterConfig {
-        affinity_lookback_ms: 120_000,
-        ..loket_router::RouterConfig::default()
-    };
     let builder = Router::builder().config(config).clock(clock.clone());
     let router = match saved {
         Some(saved) => builder.restore(saved.router.clone()).unwrap(),
@@ -35,10 +37,22 @@ fn state_from(start_ms: u64, saved: Option<&TenantSnapshot>) -> TenantState {
     )
     .unwrap();
     let mut state = TenantState::new(Arc::new(pipeline), clock, 64);
+    if let Some(measure) = measure {
+        state = state.measure(measure).unwrap();
+    }
     if let Some(saved) = saved {
         state.restore(saved).unwrap();
     }
     state
+}
+
+/// A state like a tenant's: a router with affinity, not measuring.
+fn state_from(start_ms: u64, saved: Option<&TenantSnapshot>) -> TenantState {
+    let config = loket_router::RouterConfig {
+        affinity_lookback_ms: 120_000,
+        ..loket_router::RouterConfig::default()
+    };
+    tenant_state(start_ms, config, None, saved)
 }
 
 fn state(start_ms: u64) -> TenantState {
