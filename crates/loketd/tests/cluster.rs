@@ -206,15 +206,22 @@ async fn load(binary: SocketAddr, first_batch: u64, batches: u64) -> Load {
     Load { acks, errors, task }
 }
 
+/// One nats-server and two nodes under `dir`: `n1` leading the tenant and
+/// `n2` following it, its view naming `n1` the leader.
+async fn leader_and_follower(dir: &Path) -> (Process, Node, Node) {
+    let (nats, nats_port) = start_nats(dir);
+    let first = start_node(&dir.join("n1"), "n1", nats_port);
+    wait_role(&first, "leader", Duration::from_secs(15)).await;
+    let second = start_node(&dir.join("n2"), "n2", nats_port);
+    let view = wait_role(&second, "follower", Duration::from_secs(15)).await;
+    assert_eq!(view["tenant"]["leader"]["node"], "n1", "{view}");
+    (nats, first, second)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_takes_over_from_a_killed_leader_with_every_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
-    let (_nats, nats_port) = start_nats(dir.path());
-    let mut first = start_node(&dir.path().join("n1"), "n1", nats_port);
-    wait_role(&first, "leader", Duration::from_secs(15)).await;
-    let second = start_node(&dir.path().join("n2"), "n2", nats_port);
-    let view = wait_role(&second, "follower", Duration::from_secs(15)).await;
-    assert_eq!(view["tenant"]["leader"]["node"], "n1", "{view}");
+    let (_nats, mut first, second) = leader_and_follower(dir.path()).await;
 
     // A follower refuses commands and names the leader.
     let (status, refusal) =
@@ -285,11 +292,7 @@ async fn a_follower_takes_over_from_a_killed_leader_with_every_acknowledged_mess
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_frozen_past_its_lease_cannot_acknowledge_after_it_wakes() {
     let dir = tempfile::tempdir().unwrap();
-    let (_nats, nats_port) = start_nats(dir.path());
-    let mut first = start_node(&dir.path().join("n1"), "n1", nats_port);
-    wait_role(&first, "leader", Duration::from_secs(15)).await;
-    let second = start_node(&dir.path().join("n2"), "n2", nats_port);
-    wait_role(&second, "follower", Duration::from_secs(15)).await;
+    let (_nats, mut first, second) = leader_and_follower(dir.path()).await;
     let (mut client, _) = Binary::connect(first.binary, TOKEN).await;
 
     signal(&first.process.0, "STOP");
