@@ -188,6 +188,26 @@ pub struct SkillRecord {
     pub level: u8,
 }
 
+/// A record as the journal takes it: see [`Record::encode_sealed`].
+#[derive(Debug)]
+pub enum Encoded {
+    /// Encoded, for a tenant that does not encrypt.
+    Plain(AlignedVec),
+    /// Encoded and sealed.
+    Sealed(Vec<u8>),
+}
+
+impl std::ops::Deref for Encoded {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Encoded::Plain(bytes) => bytes,
+            Encoded::Sealed(bytes) => bytes,
+        }
+    }
+}
+
 /// A journal record that cannot be read back.
 #[derive(Debug, thiserror::Error)]
 #[error("journal record {lsn} does not decode: {message}")]
@@ -206,18 +226,18 @@ impl Record {
     }
 
     /// Encodes for the journal, sealed with `keyring` when the tenant has
-    /// one.
+    /// one (without one, the encoding itself, not a copy).
     ///
     /// # Errors
     /// Sealing failed (the cryptographic library had no randomness).
     pub fn encode_sealed(
         &self,
         keyring: Option<&Keyring>,
-    ) -> Result<Vec<u8>, loket_seal::SealError> {
+    ) -> Result<Encoded, loket_seal::SealError> {
         let plain = self.encode();
         match keyring {
-            Some(keyring) => keyring.sealed(Purpose::JournalRecord, &plain),
-            None => Ok(plain.to_vec()),
+            Some(keyring) => keyring.sealed(Purpose::JournalRecord, &plain).map(Encoded::Sealed),
+            None => Ok(Encoded::Plain(plain)),
         }
     }
 

@@ -126,14 +126,18 @@ pub(super) fn store_snapshot(
 ) -> Result<(u64, usize), String> {
     let plain = rkyv::to_bytes::<rkyv::rancor::Error>(snapshot)
         .map_err(|e| format!("snapshot encoding: {e}"))?;
-    let bytes = match keyring {
-        Some(keyring) => keyring
-            .sealed(loket_seal::Purpose::Snapshot, &plain)
-            .map_err(|e| format!("snapshot sealing: {e}"))?,
-        None => plain.to_vec(),
+    let sealed;
+    let bytes: &[u8] = match keyring {
+        Some(keyring) => {
+            sealed = keyring
+                .sealed(loket_seal::Purpose::Snapshot, &plain)
+                .map_err(|e| format!("snapshot sealing: {e}"))?;
+            &sealed
+        }
+        None => &plain,
     };
     let io = |e: loket_journal::Error| e.to_string();
-    store.write(lsn, &bytes).map_err(io)?;
+    store.write(lsn, bytes).map_err(io)?;
     store.prune(keep).map_err(io)?;
     let oldest = store.list().map_err(io)?.first().map_or(lsn, |(oldest, _)| *oldest);
     Ok((oldest, bytes.len()))
