@@ -113,6 +113,16 @@ pub enum SealError {
     Crypto,
 }
 
+impl SealError {
+    /// A key format error, naming where the key came from.
+    fn naming_origin(self, origin: &str) -> SealError {
+        match self {
+            SealError::KeyFormat(why) => SealError::KeyFormat(format!("{origin}: {why}")),
+            other => other,
+        }
+    }
+}
+
 /// The first four bytes of a key's SHA-256, shown in hex: names a key in
 /// errors and envelopes without revealing it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -187,10 +197,7 @@ impl Key {
     pub fn from_file(path: &Path) -> Result<Key, SealError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| SealError::KeyFile { path: path.to_owned(), source })?;
-        Key::from_hex(&text).map_err(|error| match error {
-            SealError::KeyFormat(why) => SealError::KeyFormat(format!("{}: {why}", path.display())),
-            other => other,
-        })
+        Key::from_hex(&text).map_err(|error| error.naming_origin(&path.display().to_string()))
     }
 
     /// The key in an environment variable, as for [`Key::from_hex`].
@@ -200,10 +207,7 @@ impl Key {
     pub fn from_env(variable: &str) -> Result<Key, SealError> {
         let text =
             std::env::var(variable).map_err(|_| SealError::KeyVariable(variable.to_owned()))?;
-        Key::from_hex(&text).map_err(|error| match error {
-            SealError::KeyFormat(why) => SealError::KeyFormat(format!("${variable}: {why}")),
-            other => other,
-        })
+        Key::from_hex(&text).map_err(|error| error.naming_origin(&format!("${variable}")))
     }
 
     /// The key's fingerprint.
