@@ -11,8 +11,9 @@
 //! 5. the timer heap mutex and an agent's `holding` list (leaves).
 //!
 //! Draining the backlog takes conversation guards, so it only ever runs when
-//! the caller holds no guard: operations collect the slots whose capacity they
-//! freed and drain after dropping their guard.
+//! the caller holds no guard: an operation collects the slots whose capacity
+//! it freed in its [`Operation`] and drains them in [`Inner::finish`], after
+//! dropping its guard.
 //!
 //! # No lost wake-ups
 //!
@@ -51,8 +52,63 @@ use crate::ids::{
 };
 use crate::roster::{Change, Indexes, Roster, tie_origin};
 
-/// Slots whose freed capacity should be offered to the backlog.
+/// Slots whose freed capacity should be offered to the backlog: inline up to
+/// four, so an ordinary operation allocates nothing for them.
 type Drains = SmallVec<[u32; 4]>;
+
+/// One operation in progress (a message, a close, an erasure, an offer
+/// answered, a transfer, agents changing, a timer firing): its time, where
+/// its events go, and the agents it released, whose capacity the backlog is
+/// offered when it ends.
+///
+/// An operation makes one at its start and passes it to everything that
+/// places, assigns or queues a conversation for it. Every operation ends
+/// with [`Inner::finish`], which drains the agents released while it ran;
+/// draining takes conversation guards, so `finish` is called only after the
+/// operation dropped its own (see the module docs). Dropping an operation
+/// that still has agents to drain would lose their wake-ups: debug builds
+/// check that it never happens.
+#[derive(Debug)]
+struct Operation<'out> {
+    /// The time its decisions and events carry: the clock's when it
+    /// started. A sweep over a leaving agent's conversations, and the
+    /// draining in `finish`, read the clock again for each conversation
+    /// they reach.
+    now: Timestamp,
+    /// Where its events go, in the order they happen.
+    out: &'out mut Vec<Event>,
+    /// Agents whose capacity it freed (or who became available).
+    drains: Drains,
+}
+
+impl<'out> Operation<'out> {
+    fn new(now: Timestamp, out: &'out mut Vec<Event>) -> Self {
+        Operation { now, out, drains: Drains::new() }
+    }
+
+    /// Appends an event about conversation `id`, at the operation's time,
+    /// and returns it.
+    fn emit(&mut self, id: ConversationId, agent: Option<AgentId>, kind: EventKind) -> Event {
+        let event = Event { at: self.now, conversation: Some(id), agent, kind };
+        self.out.push(event);
+        event
+    }
+
+    /// Offers the backlog to `slot` when the operation finishes.
+    fn drain_later(&mut self, slot: u32) {
+        self.drains.push(slot);
+    }
+}
+
+impl Drop for Operation<'_> {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.drains.is_empty() || std::thread::panicking(),
+            "an operation ended without `Inner::finish`: agents it released were never offered \
+             the backlog"
+        );
+    }
+}
 
 /// A cheap-to-clone, `Send + Sync` handle to one router. See the crate docs.
 #[derive(Clone, Debug)]
@@ -629,16 +685,6 @@ impl Inner {
     ) {
         let seq = self.timer_seq.fetch_add(1, Ordering::Relaxed);
         self.timers.lock().push(Reverse(Timer { at, seq, kind, conversation, generation }));
-    }
-
-    fn event(
-        &self,
-        at: Timestamp,
-        id: ConversationId,
-        agent: Option<AgentId>,
-        kind: EventKind,
-    ) -> Event {
-        Event { at, conversation: Some(id), agent, kind }
     }
 }
 

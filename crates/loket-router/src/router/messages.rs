@@ -11,15 +11,15 @@ impl Inner {
         self.conversations.prefetch(message.conversation);
         let now = self.clock.now();
         let id = message.conversation;
-        let mut drains = Drains::new();
+        let mut op = Operation::new(now, out);
         let decision = match self.conversations.entry(id) {
             Entry::Occupied(mut conv) => {
                 let conv = &mut *conv;
                 if conv.state == ConversationState::Closed {
                     *conv = Conversation::new(message, now, self.incarnation());
-                    self.open(id, conv, message, now, out, &mut drains)
+                    self.open(&mut op, id, conv, message)
                 } else {
-                    self.route_existing(id, conv, message, now, out, &mut drains)
+                    self.route_existing(&mut op, id, conv, message)
                 }
             }
             Entry::Vacant(vacant) => {
@@ -33,10 +33,10 @@ impl Inner {
                 // into the (cold) slot complete while placing instead of
                 // stalling the unlock at the end.
                 let mut conv = vacant.insert(Conversation::new(message, now, self.incarnation()));
-                self.open(id, &mut conv, message, now, out, &mut drains)
+                self.open(&mut op, id, &mut conv, message)
             }
         };
-        self.drain(drains, out);
+        self.finish(op);
         decision
     }
 
@@ -67,21 +67,19 @@ impl Inner {
     /// place ahead in the queue), as a later message would.
     pub(super) fn open(
         &self,
+        op: &mut Operation<'_>,
         id: ConversationId,
         conv: &mut Conversation,
         message: &Message,
-        now: Timestamp,
-        out: &mut Vec<Event>,
-        drains: &mut Drains,
     ) -> Event {
         if self.config.bot_first
             && let Some(trigger) = self.escalation_trigger(message)
         {
-            out.push(self.event(now, id, None, EventKind::Escalated { trigger }));
+            op.emit(id, None, EventKind::Escalated { trigger });
             conv.escalated = true;
-            return self.place(id, conv, now, Placement::Escalate, out, drains);
+            return self.place(op, id, conv, Placement::Escalate);
         }
-        self.place(id, conv, now, Placement::New, out, drains)
+        self.place(op, id, conv, Placement::New)
     }
 
     pub(super) fn escalation_trigger(&self, message: &Message) -> Option<EscalationTrigger> {
@@ -102,47 +100,37 @@ impl Inner {
     /// The decision for a message that stays with the agent holding it.
     pub(super) fn sticky(
         &self,
+        op: &mut Operation<'_>,
         id: ConversationId,
         conv: &Conversation,
-        now: Timestamp,
-        out: &mut Vec<Event>,
     ) -> Event {
         let kind = EventKind::Assigned { reason: AssignReason::Sticky, waited_ms: 0 };
-        let event = self.event(now, id, conv.holder.map(|h| h.agent), kind);
-        out.push(event);
-        event
+        op.emit(id, conv.holder.map(|h| h.agent), kind)
     }
 
     pub(super) fn route_existing(
         &self,
+        op: &mut Operation<'_>,
         id: ConversationId,
         conv: &mut Conversation,
         message: &Message,
-        now: Timestamp,
-        out: &mut Vec<Event>,
-        drains: &mut Drains,
     ) -> Event {
-        conv.last_message_at = now;
+        conv.last_message_at = op.now;
         conv.messages = conv.messages.saturating_add(1);
         conv.buying_intent = clamp_unit(message.buying_intent);
         let holder_online =
             conv.holder.is_some_and(|h| self.roster.cell(h.slot).presence().keeps_conversations());
         match conv.state {
             ConversationState::Assigned | ConversationState::Offered if holder_online => {
-                self.sticky(id, conv, now, out)
+                self.sticky(op, id, conv)
             }
             ConversationState::Bot if holder_online => match self.escalation_trigger(message) {
                 Some(trigger) => {
-                    out.push(self.event(
-                        now,
-                        id,
-                        conv.holder.map(|h| h.agent),
-                        EventKind::Escalated { trigger },
-                    ));
+                    op.emit(id, conv.holder.map(|h| h.agent), EventKind::Escalated { trigger });
                     conv.escalated = true;
-                    self.place(id, conv, now, Placement::Escalate, out, drains)
+                    self.place(op, id, conv, Placement::Escalate)
                 }
-                None => self.sticky(id, conv, now, out),
+                None => self.sticky(op, id, conv),
             },
             ConversationState::WrapUp if holder_online => {
                 // The customer wrote again during wrap-up: reopen with the same agent.
@@ -152,7 +140,7 @@ impl Inner {
                     _ => ConversationState::Assigned,
                 };
                 conv.bump();
-                self.sticky(id, conv, now, out)
+                self.sticky(op, id, conv)
             }
             ConversationState::Queued => {
                 let holder = conv.holder.map(|h| h.agent);
@@ -162,19 +150,8 @@ impl Inner {
                     .map(|w| (backlog.position(id), w.priority))
                     .unwrap_or((0, self.priority(conv)));
                 drop(backlog);
-                let event = self.event(
-                    now,
-                    id,
-                    holder,
-                    EventKind::Queued {
-                        reason: QueueReason::AlreadyQueued,
-                        position,
-                        priority,
-                        why: None,
-                    },
-                );
-                out.push(event);
-                event
+                let reason = QueueReason::AlreadyQueued;
+                op.emit(id, holder, EventKind::Queued { reason, position, priority, why: None })
             }
             // The holder is away, offline or removed (the reassignment sweep
             // has not reached this conversation yet), or wrap-up ended.
@@ -183,9 +160,9 @@ impl Inner {
                 self.release_holder(id, conv);
                 conv.boosted = !reopened;
                 if reopened {
-                    self.open(id, conv, message, now, out, drains)
+                    self.open(op, id, conv, message)
                 } else {
-                    self.place(id, conv, now, Placement::Reassign, out, drains)
+                    self.place(op, id, conv, Placement::Reassign)
                 }
             }
         }

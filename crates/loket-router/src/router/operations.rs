@@ -12,7 +12,7 @@ impl Inner {
         // As in `route`: the slot's cache miss overlaps with the clock read.
         self.conversations.prefetch(id);
         let now = self.clock.now();
-        let mut drains = Drains::new();
+        let mut op = Operation::new(now, out);
         // One lookup: the conversation is closed and, unless wrap-up keeps
         // it, forgotten under the same guard.
         let mut conv = self.conversations.get(id).ok_or(RouterError::UnknownConversation(id))?;
@@ -24,7 +24,7 @@ impl Inner {
             _ => {}
         }
         let agent = conv.holder.map(|h| h.agent);
-        out.push(self.event(now, id, agent, EventKind::Closed));
+        op.emit(id, agent, EventKind::Closed);
         // Wrap-up keeps a human's capacity; the agent's kind is read last
         // (its cell is the next cache miss, and without wrap-up it is not
         // needed before the release).
@@ -43,11 +43,11 @@ impl Inner {
             return Ok(());
         }
         if let Some(slot) = self.release_holder(id, &mut conv) {
-            drains.push(slot);
-            out.push(self.event(now, id, agent, EventKind::Released));
+            op.drain_later(slot);
+            op.emit(id, agent, EventKind::Released);
         }
         conv.remove();
-        self.drain(drains, out);
+        self.finish(op);
         Ok(())
     }
 
@@ -56,7 +56,7 @@ impl Inner {
         customer: CustomerId,
         out: &mut Vec<Event>,
     ) -> Vec<ConversationId> {
-        let now = self.clock.now();
+        let mut op = Operation::new(self.clock.now(), out);
         let mut ids: Vec<ConversationId> = Vec::new();
         self.conversations.for_each(|id, conv| {
             if conv.customer == customer {
@@ -64,7 +64,6 @@ impl Inner {
             }
         });
         ids.sort_unstable();
-        let mut drains = Drains::new();
         let mut erased = Vec::with_capacity(ids.len());
         for id in ids {
             {
@@ -77,11 +76,11 @@ impl Inner {
                 }
                 let agent = conv.holder.map(|h| h.agent);
                 if let Some(slot) = self.release_holder(id, &mut conv) {
-                    drains.push(slot);
+                    op.drain_later(slot);
                 }
                 conv.state = ConversationState::Closed;
                 conv.bump();
-                out.push(self.event(now, id, agent, EventKind::Erased));
+                op.emit(id, agent, EventKind::Erased);
             }
             self.conversations.remove_if(id, |c| c.state == ConversationState::Closed);
             erased.push(id);
@@ -93,7 +92,7 @@ impl Inner {
             });
         }
         self.customers.remove(customer);
-        self.drain(drains, out);
+        self.finish(op);
         erased
     }
 
@@ -104,8 +103,7 @@ impl Inner {
         accept: bool,
         out: &mut Vec<Event>,
     ) -> Result<(), RouterError> {
-        let now = self.clock.now();
-        let mut drains = Drains::new();
+        let mut op = Operation::new(self.clock.now(), out);
         {
             let mut conv =
                 self.conversations.get(id).ok_or(RouterError::UnknownConversation(id))?;
@@ -118,30 +116,28 @@ impl Inner {
                 conv.state = ConversationState::Assigned;
                 conv.bump();
                 cell.missed_offers.store(0, Ordering::Relaxed);
-                out.push(self.event(now, id, Some(agent), EventKind::OfferAccepted));
+                op.emit(id, Some(agent), EventKind::OfferAccepted);
             } else {
-                out.push(self.event(now, id, Some(agent), EventKind::OfferDeclined));
-                self.offer_not_taken(id, &mut conv, now, out, &mut drains);
+                op.emit(id, Some(agent), EventKind::OfferDeclined);
+                self.offer_not_taken(&mut op, id, &mut conv);
             }
         }
-        self.drain(drains, out);
+        self.finish(op);
         Ok(())
     }
 
     pub(super) fn offer_not_taken(
         &self,
+        op: &mut Operation<'_>,
         id: ConversationId,
         conv: &mut Conversation,
-        now: Timestamp,
-        out: &mut Vec<Event>,
-        drains: &mut Drains,
     ) {
         if let Some(slot) = self.release_holder(id, conv) {
             conv.excluded = Some(slot);
-            drains.push(slot);
+            op.drain_later(slot);
         }
         conv.boosted = true;
-        self.place(id, conv, now, Placement::OfferNotTaken, out, drains);
+        self.place(op, id, conv, Placement::OfferNotTaken);
     }
 
     pub(super) fn transfer(
@@ -152,7 +148,7 @@ impl Inner {
     ) -> Result<(), RouterError> {
         let now = self.clock.now();
         let slot = self.roster.slot_of(agent).ok_or(RouterError::UnknownAgent(agent))?;
-        let mut drains = Drains::new();
+        let mut op = Operation::new(now, out);
         {
             let mut conv =
                 self.conversations.get(id).ok_or(RouterError::UnknownConversation(id))?;
@@ -177,34 +173,36 @@ impl Inner {
             if conv.state == ConversationState::Queued {
                 self.unqueue(id);
             }
-            self.assign(id, &mut conv, slot, now, AssignReason::Transfer, 0, out, &mut drains);
+            self.assign(&mut op, id, &mut conv, slot, AssignReason::Transfer, 0);
         }
-        self.drain(drains, out);
+        self.finish(op);
         Ok(())
     }
 
     // ----- Agents coming and going --------------------------------------------
 
     pub(super) fn follow_up(&self, changes: &[Change], out: &mut Vec<Event>) {
-        let mut drains = Drains::new();
+        let mut op = Operation::new(self.clock.now(), out);
         for change in changes {
             let kept = change.before.is_some_and(Presence::keeps_conversations);
             if kept && !change.after.keeps_conversations() {
-                self.reassign_all(change.slot, out, &mut drains);
+                self.reassign_all(&mut op, change.slot);
             }
             if change.after == Presence::Available {
-                drains.push(change.slot);
+                op.drain_later(change.slot);
             }
         }
-        self.drain(drains, out);
+        self.finish(op);
     }
 
-    pub(super) fn reassign_all(&self, slot: u32, out: &mut Vec<Event>, drains: &mut Drains) {
+    /// Re-routes the conversations held by `slot`, whose agent no longer
+    /// keeps them, each at the time the sweep reaches it.
+    pub(super) fn reassign_all(&self, op: &mut Operation<'_>, slot: u32) {
         // The agent's new presence is published; see the fence in `assign`.
         fence(Ordering::SeqCst);
         let held: Vec<ConversationId> = self.roster.cell(slot).held();
         for id in held {
-            let now = self.clock.now();
+            op.now = self.clock.now();
             let Some(mut conv) = self.conversations.get(id) else { continue };
             if conv.holder.is_none_or(|h| h.slot != slot) {
                 continue;
@@ -214,7 +212,7 @@ impl Inner {
                     self.release_holder(id, &mut conv);
                     conv.state = ConversationState::Closed;
                     conv.bump();
-                    out.push(self.event(now, id, None, EventKind::Released));
+                    op.emit(id, None, EventKind::Released);
                     drop(conv);
                     self.conversations.remove_if(id, |c| c.state == ConversationState::Closed);
                 }
@@ -225,22 +223,32 @@ impl Inner {
                 _ => {
                     self.release_holder(id, &mut conv);
                     conv.boosted = true;
-                    self.place(id, &mut conv, now, Placement::Reassign, out, drains);
+                    self.place(op, id, &mut conv, Placement::Reassign);
                 }
             }
         }
     }
 
-    /// Offers waiting conversations to the agents in `slots` while they have
-    /// room. Must be called with no conversation guard held.
-    pub(super) fn drain(&self, mut slots: Drains, out: &mut Vec<Event>) {
-        if slots.is_empty() {
-            return;
+    // ----- Draining the backlog ----------------------------------------------
+
+    /// Ends an operation: offers waiting conversations to the agents it
+    /// released, while they have room. Must be called with no conversation
+    /// guard held.
+    pub(super) fn finish(&self, mut op: Operation<'_>) {
+        if !op.drains.is_empty() {
+            self.drain(&mut op);
         }
+    }
+
+    /// Offers waiting conversations to `op`'s released agents, last released
+    /// first, while they have room; agents that the assignments release in
+    /// turn are drained too. Empties `op.drains`.
+    fn drain(&self, op: &mut Operation<'_>) {
         fence(Ordering::SeqCst);
-        while let Some(slot) = slots.pop() {
+        while let Some(slot) = op.drains.pop() {
             loop {
                 if self.waiting.load(Ordering::SeqCst) == 0 {
+                    op.drains.clear();
                     return;
                 }
                 let cell = self.roster.cell(slot);
@@ -248,6 +256,7 @@ impl Inner {
                     break;
                 }
                 let now = self.clock.now();
+                op.now = now;
                 let indexes = self.roster.indexes();
                 let mut backlog = self.backlog.lock();
                 let serves = |channel: Channel, language| {
@@ -268,7 +277,6 @@ impl Inner {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
                 drop(backlog);
                 drop(indexes);
-                let mut more = Drains::new();
                 match self.conversations.get(id) {
                     // The same life of the conversation that was queued, still waiting.
                     Some(mut conv)
@@ -285,7 +293,7 @@ impl Inner {
                             AssignReason::SkillMatch { strategy: self.config.strategy }
                         };
                         let waited = now.since(waiting.enqueued_at);
-                        self.assign(id, &mut conv, slot, now, reason, waited, out, &mut more);
+                        self.assign(op, id, &mut conv, slot, reason, waited);
                     }
                     _ => {
                         // Closed (or closed and opened again) while we were
@@ -293,7 +301,6 @@ impl Inner {
                         self.roster.release(slot, channel);
                     }
                 }
-                slots.extend(more);
             }
         }
     }

@@ -5,21 +5,20 @@ use super::*;
 
 impl Inner {
     /// Gives the conversation to `slot`, whose capacity the caller reserved.
-    /// Releases the previous holder, if any, into `drains`.
-    #[allow(clippy::too_many_arguments)]
+    /// The previous holder, if any, is released and drained when `op`
+    /// finishes.
     pub(super) fn assign(
         &self,
+        op: &mut Operation<'_>,
         id: ConversationId,
         conv: &mut Conversation,
         slot: u32,
-        now: Timestamp,
         reason: AssignReason,
         waited_ms: u64,
-        out: &mut Vec<Event>,
-        drains: &mut Drains,
     ) -> Event {
+        let now = op.now;
         if let Some(previous) = self.release_holder(id, conv) {
-            drains.push(previous);
+            op.drain_later(previous);
         }
         let cell = self.roster.cell(slot);
         let agent = cell.id();
@@ -31,7 +30,7 @@ impl Inner {
             cell.unhold(id);
             self.roster.release(slot, conv.channel);
             conv.excluded = Some(slot);
-            return self.place(id, conv, now, Placement::Reassign, out, drains);
+            return self.place(op, id, conv, Placement::Reassign);
         }
         cell.last_assigned_ms.store(now.0, Ordering::Relaxed);
         conv.holder = Some(Holder { slot, agent });
@@ -62,9 +61,7 @@ impl Inner {
         }
         conv.first_queued_at = None;
         conv.boosted = false;
-        let event = self.event(now, id, Some(agent), event_kind);
-        out.push(event);
-        event
+        op.emit(id, Some(agent), event_kind)
     }
 
     pub(super) fn remember(&self, customer: CustomerId, slot: u32, at: Timestamp) {
@@ -90,13 +87,12 @@ impl Inner {
     /// backlog. The conversation may still be held by a bot (escalation).
     pub(super) fn place(
         &self,
+        op: &mut Operation<'_>,
         id: ConversationId,
         conv: &mut Conversation,
-        now: Timestamp,
         placement: Placement,
-        out: &mut Vec<Event>,
-        drains: &mut Drains,
     ) -> Event {
+        let now = op.now;
         let need = self.need_of(conv);
         let human_reason = match placement {
             Placement::Reassign => AssignReason::Reassignment,
@@ -120,12 +116,12 @@ impl Inner {
         if placement == Placement::New && self.config.bot_first {
             let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
             if let Some(slot) = self.select(&indexes, origin, &bots, None, now) {
-                return self.assign(id, conv, slot, now, AssignReason::BotFirst, 0, out, drains);
+                return self.assign(op, id, conv, slot, AssignReason::BotFirst, 0);
             }
         }
 
         if let Some(skill) = self.closed_group(&need.required, now) {
-            out.push(self.event(now, id, None, EventKind::OutsideBusinessHours { skill }));
+            op.emit(id, None, EventKind::OutsideBusinessHours { skill });
             // An escalation waits for a person (a bot that holds it keeps
             // answering meanwhile); anything else may go to a bot.
             let for_a_person = placement == Placement::Escalate
@@ -133,28 +129,10 @@ impl Inner {
             if !for_a_person {
                 let bots = Need { required: Requirements::new(), pool: Pool::Bots, ..need.clone() };
                 if let Some(slot) = self.select(&indexes, origin, &bots, None, now) {
-                    return self.assign(
-                        id,
-                        conv,
-                        slot,
-                        now,
-                        AssignReason::AfterHours,
-                        0,
-                        out,
-                        drains,
-                    );
+                    return self.assign(op, id, conv, slot, AssignReason::AfterHours, 0);
                 }
             }
-            return self.enqueue(
-                id,
-                conv,
-                need,
-                now,
-                QueueReason::OutsideBusinessHours,
-                None,
-                out,
-                drains,
-            );
+            return self.enqueue(op, id, conv, need, QueueReason::OutsideBusinessHours, None);
         }
 
         // Customer affinity: the agents who served this customer, most recent first.
@@ -179,28 +157,20 @@ impl Inner {
                     } else {
                         AssignReason::Affinity
                     };
-                    return self.assign(id, conv, slot, now, reason, 0, out, drains);
+                    return self.assign(op, id, conv, slot, reason, 0);
                 }
                 if index == 0 && placement == Placement::New && self.config.affinity_wait_ms > 0 {
                     let until = now.plus_ms(self.config.affinity_wait_ms);
-                    return self.enqueue(
-                        id,
-                        conv,
-                        need,
-                        now,
-                        QueueReason::WaitingForPreferredAgent,
-                        Some((slot, until)),
-                        out,
-                        drains,
-                    );
+                    let reason = QueueReason::WaitingForPreferredAgent;
+                    return self.enqueue(op, id, conv, need, reason, Some((slot, until)));
                 }
             }
         }
 
         if let Some(slot) = self.select(&indexes, origin, &need, conv.excluded, now) {
-            return self.assign(id, conv, slot, now, human_reason, 0, out, drains);
+            return self.assign(op, id, conv, slot, human_reason, 0);
         }
-        self.enqueue(id, conv, need, now, queue_reason, None, out, drains)
+        self.enqueue(op, id, conv, need, queue_reason, None)
     }
 
     /// A copy of the customer's history (the shard lock is released at once).
@@ -210,18 +180,16 @@ impl Inner {
 
     /// Puts a conversation in the backlog, after one more look for an agent
     /// under the backlog lock (see the module docs).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn enqueue(
         &self,
+        op: &mut Operation<'_>,
         id: ConversationId,
         conv: &mut Conversation,
         need: Need,
-        now: Timestamp,
         reason: QueueReason,
         preferred: Option<(u32, Timestamp)>,
-        out: &mut Vec<Event>,
-        drains: &mut Drains,
     ) -> Event {
+        let now = op.now;
         let priority = self.priority(conv);
         let mut backlog = self.backlog.lock();
         self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -242,7 +210,7 @@ impl Inner {
             } else {
                 AssignReason::SkillMatch { strategy: self.config.strategy }
             };
-            return self.assign(id, conv, slot, now, reason, 0, out, drains);
+            return self.assign(op, id, conv, slot, reason, 0);
         }
         let first_queued = *conv.first_queued_at.get_or_insert(now);
         // Waiting counts from the first queueing, also after an overflow step
@@ -276,14 +244,11 @@ impl Inner {
             self.schedule(until, TimerKind::AffinityEnd, id, generation);
         }
         let why = explain.map(|need| self.why(&self.roster.indexes(), &need, excluded));
-        let event = self.event(
-            now,
+        op.emit(
             id,
             conv.holder.map(|h| h.agent),
             EventKind::Queued { reason, position, priority, why },
-        );
-        out.push(event);
-        event
+        )
     }
 
     pub(super) fn unqueue(&self, id: ConversationId) -> Option<Waiting> {

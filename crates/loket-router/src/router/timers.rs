@@ -46,15 +46,15 @@ impl Inner {
 
     pub(super) fn fire(&self, timer: Timer, now: Timestamp, out: &mut Vec<Event>) {
         let id = timer.conversation;
-        let mut drains = Drains::new();
+        let mut op = Operation::new(now, out);
         if timer.kind == TimerKind::HoursChange {
-            drains.extend(self.roster.available_slots());
+            op.drains.extend(self.roster.available_slots());
             // One chain of opening-hour timers: the next change of any group.
             if let Some(at) = self.hours.iter().filter_map(|(_, gate)| gate.next_change(now)).min()
             {
                 self.schedule(at, TimerKind::HoursChange, ConversationId(0), 0);
             }
-            self.drain(drains, out);
+            self.finish(op);
             return;
         }
         let mut forget = false;
@@ -66,7 +66,7 @@ impl Inner {
             match (timer.kind, conv.state) {
                 (TimerKind::OfferExpiry, ConversationState::Offered) => {
                     let holder = conv.holder;
-                    out.push(self.event(now, id, holder.map(|h| h.agent), EventKind::OfferExpired));
+                    op.emit(id, holder.map(|h| h.agent), EventKind::OfferExpired);
                     if let (Some(holder), Some(offers)) = (holder, self.config.offers) {
                         let missed = self
                             .roster
@@ -80,7 +80,7 @@ impl Inner {
                                 .set_presence(holder.slot, Presence::NotResponding)
                                 .is_some()
                         {
-                            out.push(Event {
+                            op.out.push(Event {
                                 at: now,
                                 conversation: None,
                                 agent: Some(holder.agent),
@@ -88,28 +88,28 @@ impl Inner {
                             });
                         }
                     }
-                    self.offer_not_taken(id, &mut conv, now, out, &mut drains);
+                    self.offer_not_taken(&mut op, id, &mut conv);
                 }
                 (TimerKind::WrapUpEnd, ConversationState::WrapUp) => {
                     let agent = conv.holder.map(|h| h.agent);
                     if let Some(slot) = self.release_holder(id, &mut conv) {
-                        drains.push(slot);
+                        op.drain_later(slot);
                     }
                     conv.state = ConversationState::Closed;
                     conv.bump();
-                    out.push(self.event(now, id, agent, EventKind::Released));
+                    op.emit(id, agent, EventKind::Released);
                     forget = true;
                 }
                 (TimerKind::Overflow, ConversationState::Queued) if self.unqueue(id).is_some() => {
                     let step = conv.overflow_step;
                     conv.overflow_step += 1;
-                    out.push(self.event(now, id, None, EventKind::OverflowStep { step }));
-                    self.place(id, &mut conv, now, Placement::Widened, out, &mut drains);
+                    op.emit(id, None, EventKind::OverflowStep { step });
+                    self.place(&mut op, id, &mut conv, Placement::Widened);
                 }
                 (TimerKind::AffinityEnd, ConversationState::Queued)
                     if self.unqueue(id).is_some() =>
                 {
-                    self.place(id, &mut conv, now, Placement::AffinityOver, out, &mut drains);
+                    self.place(&mut op, id, &mut conv, Placement::AffinityOver);
                 }
                 _ => {}
             }
@@ -117,6 +117,6 @@ impl Inner {
         if forget {
             self.conversations.remove_if(id, |c| c.state == ConversationState::Closed);
         }
-        self.drain(drains, out);
+        self.finish(op);
     }
 }
