@@ -2,6 +2,7 @@
 //! eligibility, the strategies' scan over the roster's sets, and why nobody could.
 
 use super::*;
+use crate::roster::{AgentCell, SkillIndex};
 
 impl Inner {
     pub(super) fn view(&self, id: ConversationId, conv: &Conversation) -> ConversationView {
@@ -193,6 +194,9 @@ impl Inner {
         }
     }
 
+    /// The best agent of `kind` for `need` by the strategy (see [`Scan`]),
+    /// among those in every eligibility set with room on the channel, or
+    /// `None`. Reserves nothing: [`Inner::select`] does.
     pub(super) fn best_candidate(
         &self,
         indexes: &Indexes,
@@ -206,7 +210,7 @@ impl Inner {
         let mut sets: SmallVec<[&SlotSet; 8]> = SmallVec::new();
         sets.push(indexes.available(kind));
         sets.push(language);
-        let mut skills: SmallVec<[&crate::roster::SkillIndex; 4]> = SmallVec::new();
+        let mut skills: SmallVec<[&SkillIndex; 4]> = SmallVec::new();
         for requirement in required {
             let index = indexes.skill(requirement.skill)?;
             sets.push(index.at_least(requirement.level));
@@ -214,76 +218,50 @@ impl Inner {
         }
         // Sparsest first: most words of the scan then cost one load.
         sets.sort_unstable_by_key(|set| set.len());
-        let strategy = self.config.strategy;
-        let cursor = if strategy == Strategy::RoundRobin {
-            self.round_robin.load(Ordering::Relaxed)
-        } else {
-            0
-        };
-        // Round robin has its own order (the cursor); the others break ties
-        // from the origin.
-        let start = if strategy == Strategy::RoundRobin { 0 } else { origin };
-        let qualifies = |slot: u32| excluded != Some(slot);
-        if strategy == Strategy::LeastLoaded {
-            // An idle agent is always least loaded: look among the idle ones
-            // first (in the same order as the full scan below).
-            let mut idle = None;
-            for_each_in_intersection_from(&sets, Some(self.roster.idle_words()), start, |slot| {
+        let scan = self.scan(need.channel, &skills);
+        let start = scan.start(origin);
+        // The lowest score among the agents in `sets` (and `hint`) with
+        // room, the first in scan order winning ties, so a 0 ends the scan.
+        let lowest = |hint: Option<&[AtomicU64]>| {
+            let mut best: Option<(u64, u32)> = None;
+            for_each_in_intersection_from(&sets, hint, start, |slot| {
+                if excluded == Some(slot) {
+                    return true;
+                }
                 let cell = self.roster.cell(slot);
-                if qualifies(slot)
-                    && cell.capacity.total_load() == 0
-                    && cell.capacity.has_room(need.channel)
-                {
-                    idle = Some(slot);
-                    return false;
+                if !cell.capacity.has_room(need.channel) {
+                    return true;
                 }
-                true
+                let score = scan.score(slot, cell);
+                if best.is_none_or(|(b, _)| score < b) {
+                    best = Some((score, slot));
+                }
+                score != 0
             });
-            if idle.is_some() {
-                return idle;
-            }
-        }
-        // Lower is better; the first in scan order wins ties.
-        let mut best: Option<(u64, u32)> = None;
-        let mut first_wrapped: Option<u32> = None;
-        for_each_in_intersection_from(&sets, None, start, |slot| {
-            if !qualifies(slot) {
-                return true;
-            }
-            let cell = self.roster.cell(slot);
-            if !cell.capacity.has_room(need.channel) {
-                return true;
-            }
-            let score = match strategy {
-                Strategy::LeastLoaded => {
-                    let total = u64::from(cell.capacity.total_load());
-                    (total << 8) | u64::from(cell.capacity.load(need.channel))
-                }
-                Strategy::LongestIdle => cell.last_assigned_ms.load(Ordering::Relaxed),
-                Strategy::MostProficient => {
-                    let sum: u64 = skills.iter().map(|index| u64::from(index.level(slot))).sum();
-                    ((1000 - sum) << 32) | u64::from(cell.capacity.total_load())
-                }
-                Strategy::RoundRobin => {
-                    if slot < cursor {
-                        first_wrapped.get_or_insert(slot);
-                        return true;
-                    }
-                    best = Some((0, slot));
-                    return false;
-                }
-            };
-            if best.is_none_or(|(b, _)| score < b) {
-                best = Some((score, slot));
-            }
-            // Nobody beats an idle agent under least-loaded.
-            !(strategy == Strategy::LeastLoaded && score == 0)
-        });
-        let chosen = best.map(|(_, slot)| slot).or(first_wrapped)?;
-        if strategy == Strategy::RoundRobin {
-            self.round_robin.store(chosen + 1, Ordering::Relaxed);
-        }
+            best
+        };
+        // A 0 among the likely ones settles the choice: nobody scores lower,
+        // and it is the first 0 in scan order while the hint is exact (it
+        // lags only while another thread reserves or releases).
+        let likely_zero =
+            scan.likely_zero(&self.roster).and_then(|hint| match lowest(Some(hint)) {
+                Some((0, slot)) => Some(slot),
+                _ => None,
+            });
+        let chosen = likely_zero.or_else(|| lowest(None).map(|(_, slot)| slot))?;
+        scan.chose(chosen);
         Some(chosen)
+    }
+
+    /// The configured strategy's part in [`Inner::best_candidate`], for a
+    /// conversation on `channel` requiring `skills`.
+    fn scan<'a>(&'a self, channel: Channel, skills: &'a [&'a SkillIndex]) -> Scan<'a> {
+        match self.config.strategy {
+            Strategy::LeastLoaded => Scan::LeastLoaded { channel },
+            Strategy::LongestIdle => Scan::LongestIdle,
+            Strategy::MostProficient => Scan::MostProficient { skills },
+            Strategy::RoundRobin => Scan::RoundRobin { cursor: &self.round_robin },
+        }
     }
 
     pub(super) fn priority(&self, conv: &Conversation) -> u32 {
@@ -295,5 +273,68 @@ impl Inner {
             points += policy.escalation_boost;
         }
         points
+    }
+}
+
+/// What a strategy decides in [`Inner::best_candidate`]'s scan over the
+/// eligible agents with room: where the scan starts, each agent's score
+/// (lower is better; the first in scan order wins ties, so a 0 ends the
+/// scan), which agents to look at first, and what a choice changes.
+#[derive(Debug, Clone, Copy)]
+enum Scan<'a> {
+    /// Fewest conversations overall, then on the channel; ties from the
+    /// conversation's origin. Idle agents score 0 and are looked at first.
+    LeastLoaded { channel: Channel },
+    /// Assigned longest ago; ties from the origin.
+    LongestIdle,
+    /// Highest sum of the required skills' levels, then fewest
+    /// conversations; ties from the origin.
+    MostProficient { skills: &'a [&'a SkillIndex] },
+    /// The first agent at or after the cursor in slot order, wrapping
+    /// around: everyone scores 0, the scan starts at the cursor, and a
+    /// choice moves the cursor past the chosen agent.
+    RoundRobin { cursor: &'a AtomicU32 },
+}
+
+impl Scan<'_> {
+    /// Where the scan starts, given the conversation's tie origin.
+    fn start(self, origin: u32) -> u32 {
+        match self {
+            Scan::RoundRobin { cursor } => cursor.load(Ordering::Relaxed),
+            _ => origin,
+        }
+    }
+
+    /// The agent in `slot` (`cell`), which has room: lower is better.
+    #[inline]
+    fn score(self, slot: u32, cell: &AgentCell) -> u64 {
+        match self {
+            Scan::LeastLoaded { channel } => {
+                let total = u64::from(cell.capacity.total_load());
+                (total << 8) | u64::from(cell.capacity.load(channel))
+            }
+            Scan::LongestIdle => cell.last_assigned_ms.load(Ordering::Relaxed),
+            Scan::MostProficient { skills } => {
+                let sum: u64 = skills.iter().map(|index| u64::from(index.level(slot))).sum();
+                ((1000 - sum) << 32) | u64::from(cell.capacity.total_load())
+            }
+            Scan::RoundRobin { .. } => 0,
+        }
+    }
+
+    /// A set (the roster's idle agents) to scan first because its members
+    /// likely score 0, which settles the choice without scanning the rest.
+    fn likely_zero(self, roster: &Roster) -> Option<&[AtomicU64]> {
+        match self {
+            Scan::LeastLoaded { .. } => Some(roster.idle_words()),
+            _ => None,
+        }
+    }
+
+    /// Records that the agent in `slot` was chosen.
+    fn chose(self, slot: u32) {
+        if let Scan::RoundRobin { cursor } = self {
+            cursor.store(slot + 1, Ordering::Relaxed);
+        }
     }
 }
