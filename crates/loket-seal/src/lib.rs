@@ -62,6 +62,9 @@ pub enum Purpose {
     JournalRecord,
     /// A whole snapshot.
     Snapshot,
+    /// An event waiting for delivery to a webhook, or an endpoint's state
+    /// file (cursors and dead letters).
+    Webhook,
 }
 
 impl Purpose {
@@ -69,6 +72,7 @@ impl Purpose {
         match self {
             Purpose::JournalRecord => b"loket journal record",
             Purpose::Snapshot => b"loket snapshot",
+            Purpose::Webhook => b"loket webhook",
         }
     }
 }
@@ -388,7 +392,7 @@ pub mod fuzz_checks {
     pub fn seal_open(data: &[u8]) {
         let ring = keyring(1);
         let other = keyring(2);
-        for purpose in [Purpose::JournalRecord, Purpose::Snapshot] {
+        for purpose in [Purpose::JournalRecord, Purpose::Snapshot, Purpose::Webhook] {
             match ring.open(purpose, data) {
                 Ok(Opened::Plain(plain)) => assert!(!is_sealed(data) && plain == data),
                 Ok(Opened::Sealed(_)) => panic!("opened bytes nobody sealed"),

@@ -217,6 +217,128 @@ pub struct TenantConfig {
     /// Encryption of the journal and snapshots at rest
     /// (`[tenants.encryption]`); off when left out.
     pub encryption: Option<EncryptionConfig>,
+    /// Endpoints that receive the tenant's events as signed HTTP POSTs
+    /// (`[[tenants.webhooks]]`).
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// `[[tenants.webhooks]]`: one endpoint that receives the tenant's events,
+/// signed per the Standard Webhooks specification (docs/loketd.md,
+/// "Webhooks").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Names the endpoint in the API, the metrics and its files in the data
+    /// directory: letters, digits, `-` and `_`. Left out: `wh-` and the
+    /// first 12 hexadecimal digits of the SHA-256 of `url`.
+    pub name: Option<String>,
+    /// Where events are POSTed: `http://` or `https://`.
+    pub url: String,
+    /// The signing secret, `whsec_` and base64 (24 to 64 bytes decoded).
+    pub secret: String,
+    /// Event types sent (`assigned`, `escalated`, `sla_breached`, ...);
+    /// `"*"` for all.
+    pub events: Vec<String>,
+    /// Deliveries running at once; a conversation always goes through the
+    /// same lane, so its events arrive in order.
+    pub lanes: u32,
+    /// A delivery that has no answer after this long failed.
+    pub timeout_ms: u64,
+    /// The wait before each attempt: the first is made after
+    /// `retry_schedule_ms[0]`, the second after `[1]` more, and after the
+    /// last attempt fails the event goes to the dead-letter list.
+    pub retry_schedule_ms: Vec<u64>,
+}
+
+/// The Standard Webhooks retry schedule: immediately, 5 s, 5 min, 30 min,
+/// 2 h, 5 h, 10 h, 14 h, 20 h and 24 h.
+pub const WEBHOOK_RETRY_SCHEDULE_MS: [u64; 10] = [
+    0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000,
+    86_400_000,
+];
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            name: None,
+            url: String::new(),
+            secret: String::new(),
+            events: Vec::new(),
+            lanes: 4,
+            timeout_ms: 15_000,
+            retry_schedule_ms: WEBHOOK_RETRY_SCHEDULE_MS.to_vec(),
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// The endpoint's name: `name`, or one derived from `url`.
+    pub fn endpoint_name(&self) -> String {
+        use sha2::Digest;
+        match &self.name {
+            Some(name) => name.clone(),
+            None => {
+                let digest = sha2::Sha256::digest(self.url.as_bytes());
+                let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+                format!("wh-{hex}")
+            }
+        }
+    }
+
+    /// What is wrong with it, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let name = self.endpoint_name();
+        if name.is_empty()
+            || name.len() > 64
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Some(format!("name {name:?}: use 1 to 64 letters, digits, '-' or '_'"));
+        }
+        let scheme_ok = match self.url.parse::<hyper::Uri>() {
+            Ok(uri) => matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some(),
+            Err(_) => false,
+        };
+        if !scheme_ok {
+            return Some(format!("{name}: url {:?} is not an http:// or https:// URL", self.url));
+        }
+        match self.secret.strip_prefix("whsec_") {
+            None => return Some(format!("{name}: secret must start with whsec_")),
+            Some(encoded) => {
+                use base64::Engine;
+                match base64::engine::general_purpose::STANDARD.decode(encoded) {
+                    Ok(key) if (24..=64).contains(&key.len()) => {}
+                    Ok(key) => {
+                        return Some(format!(
+                            "{name}: secret is {} bytes after whsec_; use 24 to 64",
+                            key.len()
+                        ));
+                    }
+                    Err(_) => return Some(format!("{name}: secret is not base64 after whsec_")),
+                }
+            }
+        }
+        if self.events.is_empty() {
+            return Some(format!("{name}: events is empty; list event types or \"*\""));
+        }
+        for event in &self.events {
+            if event != "*" && !crate::webhooks::EVENT_TYPES.contains(&event.as_str()) {
+                return Some(format!(
+                    "{name}: unknown event type {event:?}; known: {}",
+                    crate::webhooks::EVENT_TYPES.join(", ")
+                ));
+            }
+        }
+        if !(1..=64).contains(&self.lanes) {
+            return Some(format!("{name}: lanes must be 1 to 64"));
+        }
+        if self.timeout_ms == 0 {
+            return Some(format!("{name}: timeout_ms must be at least 1"));
+        }
+        if self.retry_schedule_ms.is_empty() {
+            return Some(format!("{name}: retry_schedule_ms needs at least one attempt"));
+        }
+        None
+    }
 }
 
 /// `[tenants.encryption]`: the journal's records and the snapshots sealed
@@ -431,6 +553,28 @@ impl Config {
                     "tenant {:?}: [tenants.encryption]: {problem}",
                     tenant.name
                 ));
+            }
+            let mut endpoints = std::collections::BTreeSet::new();
+            for webhook in &tenant.webhooks {
+                if let Some(problem) = webhook.problem() {
+                    return invalid(format!(
+                        "tenant {:?}: [[tenants.webhooks]]: {problem}",
+                        tenant.name
+                    ));
+                }
+                if !endpoints.insert(webhook.endpoint_name()) {
+                    return invalid(format!(
+                        "tenant {:?}: [[tenants.webhooks]]: two endpoints are named {:?}; give one a name",
+                        tenant.name,
+                        webhook.endpoint_name()
+                    ));
+                }
+                if self.cluster.is_some() {
+                    return invalid(format!(
+                        "tenant {:?}: [[tenants.webhooks]] is not supported in a cluster yet",
+                        tenant.name
+                    ));
+                }
             }
             if tenant.tokens.is_empty() {
                 return invalid(format!("tenant {:?} has no token", tenant.name));

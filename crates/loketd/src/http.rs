@@ -81,6 +81,7 @@ mod messages;
 mod openapi;
 mod reports;
 mod shapes;
+mod webhooks;
 
 pub use agents::AgentJson;
 use agents::*;
@@ -103,6 +104,7 @@ use openapi::{
 use reports::*;
 use shapes::*;
 pub use shapes::{DecisionJson, ScoreJson, SkillJson};
+use webhooks::*;
 
 /// The HTTP application: the routes of `routes`, each served as its
 /// OpenAPI description says, plus `GET /openapi.json` serving that
@@ -159,7 +161,11 @@ fn routes(limits: &LimitsConfig) -> openapi::Documented {
         .route::<__path_set_stock, _, _>(set_stock)
         .route::<__path_score, _, _>(score)
         .route::<__path_stats, _, _>(stats)
-        .route::<__path_cluster, _, _>(cluster);
+        .route::<__path_cluster, _, _>(cluster)
+        .route::<__path_list_webhooks, _, _>(list_webhooks)
+        .route::<__path_list_dead_letters, _, _>(list_dead_letters)
+        .route::<__path_redeliver, _, _>(redeliver)
+        .route::<__path_enable_webhook, _, _>(enable_webhook);
     // The event stream lasts as long as the client reads: no timeout.
     let stream = Documented::new().route::<__path_events, _, _>(events);
     let health = Documented::new()

@@ -46,6 +46,7 @@ pub mod metrics;
 pub mod state;
 pub mod tenant;
 pub mod tls;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -56,7 +57,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use config::{Config, ConfigError, EncryptionConfig, FsyncPolicy, TenantConfig};
+pub use config::{Config, ConfigError, EncryptionConfig, FsyncPolicy, TenantConfig, WebhookConfig};
 pub use tenant::{Tenant, TenantError};
 
 /// The daemon's bound sockets.
@@ -204,6 +205,8 @@ pub async fn run_with(
             (http::app(state.clone()), state.limits.clone(), stopping.clone(), tls.clone());
         async move { http::serve(listeners.http, app, &limits, tls, stopping).await }
     });
+    let webhook_stores: Vec<_> = tenants.iter().filter_map(|t| t.webhooks().cloned()).collect();
+    let deliveries = webhooks::start(&webhook_stores, &stopping);
     let binary = tokio::spawn(binary::serve(listeners.binary, state, tls.clone(), stopping));
     let reloads = control.reload.map(|requests| tokio::spawn(requests.serve(tls)));
     if let Some(ready) = control.ready {
@@ -228,6 +231,7 @@ pub async fn run_with(
     let drained = tokio::time::timeout(deadline, async {
         let _ = http.await;
         let _ = binary.await;
+        deliveries.stopped().await;
     })
     .await;
     if drained.is_err() {

@@ -54,6 +54,7 @@ use crate::metrics::TenantMetrics;
 use crate::state::{
     Applied, ApplyError, SeqEvent, TenantSnapshot, TenantState, find_conversations,
 };
+use crate::webhooks::WebhookStore;
 use loket_ids::{Id, Name, TenantIds};
 
 /// Why a tenant refused or failed a request.
@@ -113,6 +114,8 @@ pub struct ErasureReport {
     pub journal_segments_removed: usize,
     /// Older snapshot files deleted.
     pub snapshots_removed: usize,
+    /// Events about them removed from the webhook outbox and dead letters.
+    pub webhook_events_removed: usize,
     /// The snapshot that now holds the tenant's state, without the customer.
     pub snapshot_lsn: u64,
 }
@@ -167,6 +170,8 @@ pub struct Tenant {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Its place in the cluster, when the daemon runs as a cluster node.
     cluster: Option<Arc<TenantRole>>,
+    /// Its webhook outbox and endpoints, when it has endpoints.
+    webhooks: Option<Arc<WebhookStore>>,
 }
 
 impl std::fmt::Debug for Request {
@@ -191,6 +196,11 @@ impl Tenant {
     /// The tenant's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its webhook outbox and endpoints, when it has endpoints.
+    pub fn webhooks(&self) -> Option<&Arc<WebhookStore>> {
+        self.webhooks.as_ref()
     }
 
     /// Scoring, routing and catalog (read-only use from handlers).
@@ -356,7 +366,7 @@ mod syncer;
 pub use startup::StartupError;
 
 use sequencer::{Sequencer, SequencerCluster, SnapshotInFlight};
-use syncer::{Group, PendingAck, RECYCLED_BUFFERS, SYNC_QUEUE, SyncJob, Syncer};
+use syncer::{Group, PendingAck, RECYCLED_BUFFERS, SYNC_QUEUE, Spooler, SyncJob, Syncer};
 
 #[cfg(test)]
 mod tests {
@@ -395,6 +405,7 @@ mod tests {
             healthy: Arc::new(AtomicBool::new(true)),
             recycle,
             stream: None,
+            webhooks: None,
         };
         journal.append(b"record").unwrap();
         let (reply, answer) = oneshot::channel();

@@ -61,6 +61,13 @@ async fn alert_rules_and_dashboard_read_only_metrics_loketd_serves() {
     config.tenants[0].name = "deployed".to_owned();
     config.tenants[0].demo_agents = false;
     config.tenants[0].router.bot_first = false;
+    // An endpoint (nothing listens there) for the webhook families.
+    config.tenants[0].webhooks = vec![loketd::WebhookConfig {
+        url: "http://127.0.0.1:9/hooks".to_owned(),
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
+        events: vec!["*".to_owned()],
+        ..loketd::WebhookConfig::default()
+    }];
     let daemon = Spawned::start(config).await.unwrap();
 
     // Traffic that makes every family appear: messages (acknowledged after

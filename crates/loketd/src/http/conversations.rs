@@ -334,7 +334,7 @@ pub(super) struct Erased {
     params(("id" = String, Path, description = "The customer's id.", example = "+31612345678")),
     responses(
         (status = 200, description = "Erased.", body = Erased, example = json!({"erased": {
-            "customer": "+31612345678", "conversations": ["c-1"], "events_removed": 3,
+            "customer": "+31612345678", "conversations": ["c-1"], "events_removed": 3, "webhook_events_removed": 0,
             "journal_segments_removed": 1, "snapshots_removed": 0, "snapshot_lsn": 22}})),
         BadRequest, Unauthorized, Unavailable,
     ))]

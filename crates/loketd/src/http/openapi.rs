@@ -186,6 +186,12 @@ pub(super) async fn openapi_json(Extension(json): Extension<DescriptionJson>) ->
         Health,
         Gap,
         schema::Event,
+        WebhookList,
+        crate::webhooks::EndpointStatus,
+        DeadLetterList,
+        DeadLetterJson,
+        RedeliverBody,
+        Redelivery,
     )),
     tags(
         (name = "messages", description = "Score and route customer messages."),
@@ -194,6 +200,7 @@ pub(super) async fn openapi_json(Extension(json): Extension<DescriptionJson>) ->
         (name = "reports", description = "Replies and orders in; reply times, SLAs and conversions out."),
         (name = "catalog", description = "Stock lookup and updates; scoring without routing."),
         (name = "events", description = "The tenant's decisions and state changes as Server-Sent Events."),
+        (name = "webhooks", description = "The tenant's webhook endpoints, their dead letters and redelivery."),
         (name = "health", description = "Liveness, readiness, stats, Prometheus metrics and this description."),
         (name = "console", description = "The operations page and its files."),
     ),
@@ -626,6 +633,9 @@ pub(super) mod schema {
         journal_segments_removed: usize,
         /// Older snapshot files deleted.
         snapshots_removed: usize,
+        /// Events about them removed from the webhook outbox and dead
+        /// letters.
+        webhook_events_removed: usize,
         /// The snapshot that now holds the tenant's state.
         snapshot_lsn: u64,
     }

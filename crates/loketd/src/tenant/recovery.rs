@@ -34,6 +34,13 @@ impl Tenant {
             }
             None => None,
         };
+        let webhooks = WebhookStore::open(
+            &config.name,
+            &dir.join("webhooks"),
+            &config.webhooks,
+            keyring.clone(),
+        )
+        .map_err(|e| startup(StartupError::Webhooks(e)))?;
         let store = SnapshotStore::open(dir.join("snapshots"))
             .map_err(|e| startup(StartupError::Snapshots(e)))?;
         let snapshot = match store.latest().map_err(|e| startup(StartupError::Snapshots(e)))? {
@@ -174,11 +181,18 @@ impl Tenant {
                 replayed += 1;
                 if buffer.len() >= 65_536 {
                     events.publish(&buffer);
+                    if let Some(webhooks) = &webhooks {
+                        webhooks.spool(&buffer, pipeline.router(), &ids.read());
+                    }
                     buffer.clear();
                 }
             }
         }
         events.publish(&buffer);
+        if let Some(webhooks) = &webhooks {
+            webhooks.spool(&buffer, pipeline.router(), &ids.read());
+            webhooks.begin(state.next_seq());
+        }
         buffer.clear();
         tracing::info!(tenant = %config.name, snapshot_lsn = start_lsn, replayed, ms = started.elapsed().as_millis() as u64, "state recovered");
 
@@ -200,6 +214,11 @@ impl Tenant {
             healthy: healthy.clone(),
             recycle,
             stream: stream.clone(),
+            webhooks: webhooks.clone().map(|store| Spooler {
+                store,
+                pipeline: pipeline.clone(),
+                ids: ids.clone(),
+            }),
         };
         let syncer = std::thread::Builder::new()
             .name(format!("loketd-sync-{}", config.name))
@@ -237,6 +256,7 @@ impl Tenant {
             snapshot_in_flight: None,
             cluster: None,
             keyring,
+            webhooks: webhooks.clone(),
         };
         // The first start's agents are commands like any other: journaled,
         // replayable. A single node journals them now; in a cluster the
@@ -280,6 +300,9 @@ impl Tenant {
             }
             sequencer.journal.sync().map_err(|e| startup(StartupError::Journal(e)))?;
             events.publish(&sequencer.group_events);
+            if let Some(webhooks) = &webhooks {
+                webhooks.spool(&sequencer.group_events, pipeline.router(), &ids.read());
+            }
             sequencer.group_events.clear();
         }
         if erasures > 0 {
@@ -323,6 +346,7 @@ impl Tenant {
             healthy,
             thread: Mutex::new(Some(thread)),
             cluster: role,
+            webhooks,
         }))
     }
 }

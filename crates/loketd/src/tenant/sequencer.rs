@@ -34,6 +34,8 @@ pub(super) struct Sequencer {
     pub(super) cluster: Option<SequencerCluster>,
     /// Seals journal records and snapshots, when the tenant encrypts.
     pub(super) keyring: Option<Arc<loket_seal::Keyring>>,
+    /// With webhooks: synced before a snapshot, purged on erasure.
+    pub(super) webhooks: Option<Arc<WebhookStore>>,
 }
 
 /// What the sequencer of a clustered tenant keeps besides its state.
@@ -405,6 +407,12 @@ impl Sequencer {
         let erased: BTreeSet<u64> =
             applied.erased.iter().chain(&applied.erased_earlier).copied().collect();
         let events_removed = self.events.purge(&erased);
+        let webhook_events_removed = match &self.webhooks {
+            Some(webhooks) => webhooks
+                .purge(&erased)
+                .map_err(|e| TenantError::JournalUnavailable(e.to_string()))?,
+            None => 0,
+        };
         self.barrier()?;
         let (journal_segments_removed, snapshots_removed, snapshot_lsn) = self.compact()?;
         tracing::info!(tenant = %self.name, conversations = erased.len(), "customer erased");
@@ -414,6 +422,7 @@ impl Sequencer {
             events_removed,
             journal_segments_removed,
             snapshots_removed,
+            webhook_events_removed,
             snapshot_lsn,
         })
     }

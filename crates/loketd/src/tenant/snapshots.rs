@@ -43,6 +43,13 @@ impl Sequencer {
     /// first lsn. A failed rotation (which poisons the journal) stops the
     /// tenant.
     pub(super) fn capture_snapshot(&mut self) -> Result<(u64, TenantSnapshot), TenantError> {
+        // Replay spools again only what follows the snapshot: what precedes
+        // it must be in the outbox for good first.
+        if let Some(webhooks) = &self.webhooks {
+            webhooks
+                .sync()
+                .map_err(|e| TenantError::JournalUnavailable(format!("webhook outbox: {e}")))?;
+        }
         if let Err(error) = self.journal.rotate() {
             let reason = format!("rotate: {error}");
             self.fail(reason.clone());

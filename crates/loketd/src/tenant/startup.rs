@@ -83,6 +83,9 @@ pub enum StartupError {
         #[source]
         source: loket_seal::SealError,
     },
+    /// The webhook outbox or an endpoint's state cannot be opened.
+    #[error("webhooks: {0}")]
+    Webhooks(#[source] crate::webhooks::WebhookStoreError),
     /// The tenant's encryption key cannot be loaded.
     #[error("encryption key: {0}")]
     Key(#[source] loket_seal::SealError),

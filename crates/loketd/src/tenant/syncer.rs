@@ -51,6 +51,16 @@ pub(super) struct Syncer {
     /// instead of the local `fdatasync` (the local journal is rebuilt from
     /// the stream on start).
     pub(super) stream: Option<StreamLink>,
+    /// With webhooks: spools the durable events endpoints want.
+    pub(super) webhooks: Option<Spooler>,
+}
+
+/// What the syncer needs to spool events for webhooks: the store, and the
+/// router and ids that name skills and conversations in their bodies.
+pub(super) struct Spooler {
+    pub(super) store: Arc<WebhookStore>,
+    pub(super) pipeline: Arc<Pipeline>,
+    pub(super) ids: Arc<parking_lot::RwLock<TenantIds>>,
 }
 
 impl Syncer {
@@ -119,6 +129,10 @@ impl Syncer {
                 self.last_sync = Instant::now();
                 for Group { mut events, mut acks, .. } in groups.drain(..) {
                     self.events.publish(&events);
+                    if let Some(spooler) = &self.webhooks {
+                        let ids = spooler.ids.read();
+                        spooler.store.spool(&events, spooler.pipeline.router(), &ids);
+                    }
                     self.metrics.record_events(events.iter().filter_map(|e| e.event.routed()));
                     for pending in acks.drain(..) {
                         self.metrics.ingest_to_ack.record(pending.ingest.elapsed().as_secs_f64());
