@@ -234,6 +234,10 @@ impl Inner {
     /// Ends an operation: offers waiting conversations to the agents it
     /// released, while they have room. Must be called with no conversation
     /// guard held.
+    ///
+    /// Inlined: most operations (a sticky message) released nobody, and
+    /// then this is one comparison.
+    #[inline]
     pub(super) fn finish(&self, mut op: Operation<'_>) {
         if !op.drains.is_empty() {
             self.drain(&mut op);
@@ -243,6 +247,9 @@ impl Inner {
     /// Offers waiting conversations to `op`'s released agents, last released
     /// first, while they have room; agents that the assignments release in
     /// turn are drained too. Empties `op.drains`.
+    ///
+    /// Never inlined, so that [`Inner::finish`] stays small enough to be.
+    #[inline(never)]
     fn drain(&self, op: &mut Operation<'_>) {
         fence(Ordering::SeqCst);
         while let Some(slot) = op.drains.pop() {
