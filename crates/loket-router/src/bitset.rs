@@ -108,7 +108,11 @@ impl Iterator for Ones {
 /// Each word is built from the sets in the order given, stopping at the
 /// first that leaves it empty, and the hint last: pass the sparsest set
 /// first and most words cost one load.
-#[inline]
+///
+/// Always inlined, so that a caller's hint (or its absence) is a constant
+/// and the per-word check for it folds away (selection scans with the idle
+/// hint, then without).
+#[inline(always)]
 pub(crate) fn for_each_in_intersection_from(
     sets: &[&SlotSet],
     hint: Option<&[AtomicU64]>,

@@ -220,37 +220,55 @@ impl Inner {
         sets.sort_unstable_by_key(|set| set.len());
         let scan = self.scan(need.channel, &skills);
         let start = scan.start(origin);
-        // The lowest score among the agents in `sets` (and `hint`) with
-        // room, the first in scan order winning ties, so a 0 ends the scan.
-        let lowest = |hint: Option<&[AtomicU64]>| {
-            let mut best: Option<(u64, u32)> = None;
-            for_each_in_intersection_from(&sets, hint, start, |slot| {
-                if excluded == Some(slot) {
-                    return true;
-                }
-                let cell = self.roster.cell(slot);
-                if !cell.capacity.has_room(need.channel) {
-                    return true;
-                }
-                let score = scan.score(slot, cell);
-                if best.is_none_or(|(b, _)| score < b) {
-                    best = Some((score, slot));
-                }
-                score != 0
-            });
-            best
-        };
+        let channel = need.channel;
+        // `u32::MAX` is nobody's slot (slots are below `MAX_AGENTS`): one
+        // comparison per agent visited, instead of a test of the option that
+        // the compiler hoists into every word of the scan.
+        let excluded = excluded.unwrap_or(u32::MAX);
         // A 0 among the likely ones settles the choice: nobody scores lower,
         // and it is the first 0 in scan order while the hint is exact (it
         // lags only while another thread reserves or releases).
-        let likely_zero =
-            scan.likely_zero(&self.roster).and_then(|hint| match lowest(Some(hint)) {
-                Some((0, slot)) => Some(slot),
-                _ => None,
+        if let Some(likely) = scan.likely_zero(&self.roster) {
+            let mut zero = None;
+            for_each_in_intersection_from(&sets, Some(likely), start, |slot| {
+                let found = self
+                    .with_room(slot, channel, excluded)
+                    .is_some_and(|cell| scan.score(slot, cell) == 0);
+                if found {
+                    zero = Some(slot);
+                }
+                !found
             });
-        let chosen = likely_zero.or_else(|| lowest(None).map(|(_, slot)| slot))?;
+            if let Some(slot) = zero {
+                scan.chose(slot);
+                return Some(slot);
+            }
+        }
+        // The lowest score; the first in scan order wins ties, so a 0 ends
+        // the scan.
+        let mut best: Option<(u64, u32)> = None;
+        for_each_in_intersection_from(&sets, None, start, |slot| {
+            let Some(cell) = self.with_room(slot, channel, excluded) else { return true };
+            let score = scan.score(slot, cell);
+            if best.is_none_or(|(b, _)| score < b) {
+                best = Some((score, slot));
+            }
+            score != 0
+        });
+        let (_, chosen) = best?;
         scan.chose(chosen);
         Some(chosen)
+    }
+
+    /// The agent in `slot`, if it has room on `channel` and is not
+    /// `excluded`.
+    #[inline(always)]
+    fn with_room(&self, slot: u32, channel: Channel, excluded: u32) -> Option<&AgentCell> {
+        if slot == excluded {
+            return None;
+        }
+        let cell = self.roster.cell(slot);
+        cell.capacity.has_room(channel).then_some(cell)
     }
 
     /// The configured strategy's part in [`Inner::best_candidate`], for a
