@@ -93,6 +93,15 @@ impl TenantIds {
             .or_else(|| self.recent.get(&key).map(|recent| NameRef::Text(&recent.text)))
     }
 
+    /// Lets go of the oldest released conversation ids until at most `keep`
+    /// remain readable (retention: the events that named them are gone);
+    /// the capacity set by [`TenantIds::keep_recent`] stays.
+    pub fn trim_recent(&mut self, keep: usize) {
+        while self.recent_order.len() > keep {
+            self.drop_oldest_recent();
+        }
+    }
+
     fn drop_oldest_recent(&mut self) {
         if let Some(key) = self.recent_order.pop_front() {
             self.recent.remove(&key);
@@ -399,6 +408,23 @@ mod tests {
         assert_eq!(ids.conversation_name(7), Some(NameRef::Number(7)));
         ids.keep_recent(1);
         assert_eq!(ids.conversation_name(keys[1]), None);
+    }
+
+    #[test]
+    fn trimming_recent_ids_keeps_the_capacity() {
+        let mut ids = TenantIds::default();
+        ids.keep_recent(3);
+        let keys: Vec<u64> =
+            (0..4).map(|i| ids.conversations.intern_str(&format!("c-{i}"))).collect();
+        for &key in &keys[..3] {
+            ids.forgotten(key, NEVER);
+        }
+        ids.trim_recent(1);
+        assert_eq!(ids.conversation_name(keys[1]), None, "older than the one kept");
+        assert!(ids.conversation_name(keys[2]).is_some());
+        ids.forgotten(keys[3], NEVER);
+        assert!(ids.conversation_name(keys[2]).is_some(), "room for 3 again");
+        assert!(ids.conversation_name(keys[3]).is_some());
     }
 
     #[test]

@@ -220,6 +220,11 @@ pub struct TenantConfig {
     /// Endpoints that receive the tenant's events as signed HTTP POSTs
     /// (`[[tenants.webhooks]]`).
     pub webhooks: Vec<WebhookConfig>,
+    /// Days a closed conversation is kept: after that its customer's
+    /// routing history, ids, events and order window end, and compaction
+    /// removes it from snapshots and the journal. None: as long as the
+    /// routing look-back and order window need them.
+    pub retention_days: Option<f64>,
 }
 
 /// `[[tenants.webhooks]]`: one endpoint that receives the tenant's events,
@@ -436,11 +441,30 @@ impl ReportsConfig {
 }
 
 impl TenantConfig {
+    /// `retention_days` in ms, if set.
+    pub fn retention_ms(&self) -> Option<u64> {
+        self.retention_days.map(|days| (days * 86_400_000.0).round().max(1.0) as u64)
+    }
+
+    /// What measuring takes: `[tenants.reports]`, with the order window
+    /// no longer than the retention.
+    pub fn meter_config(&self) -> loket_report::MeterConfig {
+        let mut meter = self.reports.meter_config();
+        if let Some(retention) = self.retention_ms() {
+            meter.order_window_ms = meter.order_window_ms.min(retention);
+        }
+        meter
+    }
+
     /// The routing policy as the router takes it: `[tenants.router]`, with
     /// the first-reply targets of `sla_aware` queueing taken from the SLA
-    /// defaults of `[tenants.reports.sla]` (one place to set them).
+    /// defaults of `[tenants.reports.sla]` (one place to set them), and the
+    /// affinity look-back no longer than the retention.
     pub fn router_config(&self) -> RouterConfig {
         let mut router = self.router.clone();
+        if let Some(retention) = self.retention_ms() {
+            router.affinity_lookback_ms = router.affinity_lookback_ms.min(retention);
+        }
         for channel in loket_router::Channel::ALL {
             router.priority.sla_first_reply_ms[channel.index()] =
                 self.reports.sla.defaults.get(channel).first_reply_ms;
@@ -553,6 +577,20 @@ impl Config {
                     "tenant {:?}: [tenants.encryption]: {problem}",
                     tenant.name
                 ));
+            }
+            if let Some(days) = tenant.retention_days {
+                if !(days.is_finite() && days > 0.0 && days <= 36_500.0) {
+                    return invalid(format!(
+                        "tenant {:?}: retention_days is {days}; use more than 0 and at most 36500",
+                        tenant.name
+                    ));
+                }
+                if self.cluster.is_some() {
+                    return invalid(format!(
+                        "tenant {:?}: retention_days is not supported in a cluster yet",
+                        tenant.name
+                    ));
+                }
             }
             let mut endpoints = std::collections::BTreeSet::new();
             for webhook in &tenant.webhooks {

@@ -82,6 +82,16 @@ impl EventLog {
         Read { oldest, next }
     }
 
+    /// Removes the oldest kept events that happened before `cutoff_ms`
+    /// (retention); returns how many are left.
+    pub fn drop_before(&self, cutoff_ms: u64) -> usize {
+        let mut kept = self.events.write();
+        while kept.front().is_some_and(|event| event.event.at_ms() < cutoff_ms) {
+            kept.pop_front();
+        }
+        kept.len()
+    }
+
     /// Removes every kept event about one of `conversations` (erasure);
     /// returns how many.
     pub fn purge(&self, conversations: &BTreeSet<u64>) -> usize {
@@ -228,6 +238,16 @@ mod tests {
         let read = log.read_from(1, 10, &mut out);
         assert_eq!((read.oldest, read.next), (50, 50));
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn retention_drops_the_oldest_events() {
+        let log = EventLog::new(10, 1);
+        log.publish(&(1..=5).map(|seq| event(seq, seq)).collect::<Vec<_>>());
+        assert_eq!(log.drop_before(4), 2, "events at 1, 2 and 3 go");
+        let mut out = Vec::new();
+        let read = log.read_from(1, 10, &mut out);
+        assert_eq!((read.oldest, out.len()), (4, 2));
     }
 
     #[test]

@@ -83,6 +83,14 @@ impl StreamEvent {
         }
     }
 
+    /// When it happened, ms (tenant clock).
+    pub fn at_ms(&self) -> u64 {
+        match self {
+            StreamEvent::Routed(event) => event.at.0,
+            StreamEvent::Sla(event) => event.at,
+        }
+    }
+
     /// The router's event, if it is one.
     pub fn routed(&self) -> Option<&Event> {
         match self {
@@ -188,6 +196,8 @@ pub struct TenantState {
     /// When customer ids kept for their history were last looked at (0:
     /// not since the tenant started, from the first command that applies).
     ids_swept_ms: u64,
+    /// How often (tenant clock) that is.
+    ids_sweep_every_ms: u64,
     /// Released conversation ids kept readable: the event log's length.
     recent_ids: usize,
     /// Messages may ask for skills no agent has had yet.
@@ -231,6 +241,7 @@ impl TenantState {
             clock,
             ids: Arc::new(RwLock::new(ids)),
             ids_swept_ms: 0,
+            ids_sweep_every_ms: IDS_SWEEP_EVERY_MS,
             recent_ids: event_retention,
             allow_new_skills: false,
             stock: BTreeMap::new(),
@@ -251,6 +262,13 @@ impl TenantState {
     /// `why: no_skill`, until one does); refused by default.
     pub fn allow_new_skills(mut self, allow: bool) -> TenantState {
         self.allow_new_skills = allow;
+        self
+    }
+
+    /// Looks at customer ids kept for their routing history every `ms` of
+    /// tenant time (at most every minute; sooner under a short retention).
+    pub fn sweep_ids_every(mut self, ms: u64) -> TenantState {
+        self.ids_sweep_every_ms = ms.clamp(1, IDS_SWEEP_EVERY_MS);
         self
     }
 
@@ -325,7 +343,7 @@ impl TenantState {
         if result.is_ok() {
             if self.ids_swept_ms == 0 {
                 self.ids_swept_ms = self.clock_ms;
-            } else if self.clock_ms >= self.ids_swept_ms.saturating_add(IDS_SWEEP_EVERY_MS) {
+            } else if self.clock_ms >= self.ids_swept_ms.saturating_add(self.ids_sweep_every_ms) {
                 self.ids_swept_ms = self.clock_ms;
                 let router = self.pipeline.router();
                 self.ids.write().sweep(self.clock_ms, |c| remembered_until(router, c));

@@ -358,6 +358,7 @@ pub fn tenant_dir(data_dir: &Path, tenant: &str) -> PathBuf {
 }
 
 mod recovery;
+mod retention;
 mod sequencer;
 mod snapshots;
 mod startup;
@@ -365,6 +366,7 @@ mod syncer;
 
 pub use startup::StartupError;
 
+use retention::Retention;
 use sequencer::{Sequencer, SequencerCluster, SnapshotInFlight};
 use syncer::{Group, PendingAck, RECYCLED_BUFFERS, SYNC_QUEUE, Spooler, SyncJob, Syncer};
 

@@ -135,9 +135,12 @@ impl Tenant {
         );
         let mut state = TenantState::new(pipeline.clone(), clock, daemon.event_retention)
             .allow_new_skills(config.allow_new_skills);
+        if let Some(retention) = config.retention_ms() {
+            state = state.sweep_ids_every(retention / 4);
+        }
         if config.reports.enabled {
             state = state
-                .measure(config.reports.meter_config())
+                .measure(config.meter_config())
                 .map_err(|e| startup(StartupError::Reports(e)))?;
         }
         if let Some(snapshot) = &snapshot {
@@ -257,6 +260,7 @@ impl Tenant {
             cluster: None,
             keyring,
             webhooks: webhooks.clone(),
+            retention: config.retention_ms().map(Retention::new),
         };
         // The first start's agents are commands like any other: journaled,
         // replayable. A single node journals them now; in a cluster the

@@ -36,6 +36,8 @@ pub(super) struct Sequencer {
     pub(super) keyring: Option<Arc<loket_seal::Keyring>>,
     /// With webhooks: synced before a snapshot, purged on erasure.
     pub(super) webhooks: Option<Arc<WebhookStore>>,
+    /// With `retention_days`.
+    pub(super) retention: Option<Retention>,
 }
 
 /// What the sequencer of a clustered tenant keeps besides its state.
@@ -129,6 +131,9 @@ impl Sequencer {
             {
                 tracing::error!(tenant = %self.name, %error, "snapshot failed");
             }
+            if self.failure.get().is_none() {
+                self.enforce_retention();
+            }
         }
         // Every handle is gone (or stopped): make what we have durable.
         let _ = self.barrier();
@@ -137,7 +142,7 @@ impl Sequencer {
     }
 
     /// On a single node always; in a cluster, once promoted.
-    fn leads(&self) -> bool {
+    pub(super) fn leads(&self) -> bool {
         self.cluster.as_ref().is_none_or(|cluster| cluster.role.is_leading())
     }
 

@@ -26,8 +26,14 @@ impl Sequencer {
     /// a thread of its own, so deciding pauses only for the copy. See
     /// [`Sequencer::finish_snapshot`].
     pub(super) fn start_snapshot(&mut self) -> Result<(), TenantError> {
+        self.start_snapshot_keeping(self.snapshot_keep)
+    }
+
+    /// [`Sequencer::start_snapshot`], keeping `keep` snapshots (1 for
+    /// retention: none older, and no journal before it, is left).
+    pub(super) fn start_snapshot_keeping(&mut self, keep: usize) -> Result<(), TenantError> {
         let (lsn, snapshot) = self.capture_snapshot()?;
-        let (store, keep) = (self.store.clone(), self.snapshot_keep);
+        let store = self.store.clone();
         let keyring = self.keyring.clone();
         let writer = std::thread::Builder::new()
             .name(format!("loketd-snap-{}", self.name))

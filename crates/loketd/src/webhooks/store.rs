@@ -474,12 +474,30 @@ impl WebhookStore {
     /// A file that cannot be written.
     pub fn purge(&self, conversations: &BTreeSet<u64>) -> Result<usize, WebhookStoreError> {
         let about = |c: Option<u64>| c.is_some_and(|c| conversations.contains(&c));
+        self.remove_where(|entry| about(entry.conversation), |letter| about(letter.conversation))
+    }
+
+    /// Retention: removes the waiting events that happened before
+    /// `cutoff_ms` and the dead letters given up before it, as
+    /// [`WebhookStore::purge`] does. How many.
+    ///
+    /// # Errors
+    /// A file that cannot be written.
+    pub fn expire(&self, cutoff_ms: u64) -> Result<usize, WebhookStoreError> {
+        self.remove_where(|entry| entry.at_ms < cutoff_ms, |letter| letter.failed_at_ms < cutoff_ms)
+    }
+
+    fn remove_where(
+        &self,
+        doomed_entry: impl Fn(&Entry) -> bool,
+        doomed_letter: impl Fn(&DeadLetter) -> bool,
+    ) -> Result<usize, WebhookStoreError> {
         let mut removed = BTreeSet::new();
         {
             let mut outbox = self.outbox.lock();
             let before = outbox.entries.len();
             outbox.entries.retain(|(_, entry)| {
-                let keep = !about(entry.conversation);
+                let keep = !doomed_entry(entry);
                 if !keep {
                     removed.insert(entry.seq);
                 }
@@ -504,7 +522,7 @@ impl WebhookStore {
             let mut state = endpoint.state.lock();
             let before = state.durable.dead.len() + state.redeliver.len();
             let mut keep = |letter: &DeadLetter| {
-                let keep = !about(letter.conversation);
+                let keep = !doomed_letter(letter);
                 if !keep {
                     removed.insert(letter.seq);
                 }
@@ -516,7 +534,9 @@ impl WebhookStore {
                 state.dirty = true;
             }
         }
-        self.flush()?;
+        if !removed.is_empty() {
+            self.flush()?;
+        }
         Ok(removed.len())
     }
 }
