@@ -101,7 +101,7 @@ fn tenant_error_frame(batch_id: u64, error: &TenantError) -> Frame {
         TenantError::Apply(_) => codes::BAD_BATCH,
         TenantError::JournalUnavailable(_) | TenantError::Startup { .. } => codes::INTERNAL,
     };
-    error_frame(batch_id, code, error.to_string())
+    error_frame(batch_id, code, error.describe())
 }
 
 /// Why a connection ended early.

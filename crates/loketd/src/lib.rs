@@ -58,7 +58,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use config::{Config, ConfigError, EncryptionConfig, FsyncPolicy, TenantConfig, WebhookConfig};
-pub use tenant::{Tenant, TenantError};
+pub use tenant::{Failure, StorageFailure, Tenant, TenantError};
 
 /// The daemon's bound sockets.
 #[derive(Debug)]

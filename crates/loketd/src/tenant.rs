@@ -66,9 +66,10 @@ pub enum TenantError {
     /// Over the tenant's rate limit.
     #[error("rate limit exceeded: at most {0} messages per second")]
     RateLimited(u32),
-    /// The journal cannot be written; nothing more is accepted.
-    #[error("journal unavailable: {0}")]
-    JournalUnavailable(String),
+    /// The journal cannot be written; nothing more is accepted. The
+    /// failure (shared by every refusal after it) is the source.
+    #[error("journal unavailable")]
+    JournalUnavailable(#[source] Failure),
     /// The daemon is shutting down.
     #[error("shutting down")]
     ShuttingDown,
@@ -90,6 +91,59 @@ pub enum TenantError {
         #[source]
         source: StartupError,
     },
+}
+
+impl TenantError {
+    /// The error and its causes on one line, as clients and logs are told:
+    /// `journal unavailable: sync: No space left on device (os error 28)`.
+    pub fn describe(&self) -> String {
+        let mut text = self.to_string();
+        if let TenantError::JournalUnavailable(failure) = self {
+            text.push_str(": ");
+            text.push_str(&failure.describe());
+        }
+        text
+    }
+}
+
+/// Why a tenant's journal (or the snapshots and outbox kept with it) could
+/// not be written: what was being done, and the error that stopped it.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}")]
+pub struct StorageFailure {
+    doing: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// A [`StorageFailure`], shared by every refusal after it.
+pub type Failure = Arc<StorageFailure>;
+
+impl StorageFailure {
+    /// `doing` failed with `source`.
+    pub fn new(
+        doing: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Failure {
+        Arc::new(StorageFailure { doing: doing.into(), source: Some(source.into()) })
+    }
+
+    /// `what` happened, with no error behind it.
+    pub fn plain(what: impl Into<String>) -> Failure {
+        Arc::new(StorageFailure { doing: what.into(), source: None })
+    }
+
+    /// What was being done and every cause, on one line.
+    pub fn describe(&self) -> String {
+        let mut text = self.doing.clone();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
 }
 
 /// An acknowledged command.
@@ -392,7 +446,7 @@ mod tests {
     /// reply appended to it.
     fn setup(
         dir: &Path,
-        failure: Arc<OnceLock<String>>,
+        failure: Arc<OnceLock<Failure>>,
     ) -> (Syncer, Journal, Group, oneshot::Receiver<Result<Ack, TenantError>>) {
         let (mut journal, _) = Journal::open(dir, JournalOptions::default()).unwrap();
         let (recycle, _recycled) = crossbeam_channel::bounded(RECYCLED_BUFFERS);
@@ -443,10 +497,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let failure = Arc::new(OnceLock::new());
         let (mut syncer, journal, group, mut answer) = setup(dir.path(), failure.clone());
-        failure.set("append: disk full".to_owned()).unwrap();
+        failure.set(StorageFailure::new("append", "disk full")).unwrap();
         syncer.commit(&mut vec![group]);
         match answer.try_recv().unwrap() {
-            Err(TenantError::JournalUnavailable(reason)) => assert!(reason.contains("disk full")),
+            Err(error @ TenantError::JournalUnavailable(_)) => {
+                assert_eq!(error.describe(), "journal unavailable: append: disk full");
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
         assert_eq!(syncer.events.latest(), 0, "undurable events are never published");
@@ -466,7 +522,7 @@ mod tests {
         assert!(journal.rotate().is_err());
         syncer.commit(&mut vec![group]);
         assert!(matches!(answer.try_recv().unwrap(), Err(TenantError::JournalUnavailable(_))));
-        assert!(failure.get().is_some_and(|reason| reason.starts_with("sync:")));
+        assert!(failure.get().is_some_and(|failure| failure.describe().starts_with("sync: ")));
         assert_eq!(syncer.events.latest(), 0);
     }
 }

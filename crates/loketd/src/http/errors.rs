@@ -57,7 +57,7 @@ impl IntoResponse for ApiError {
 
 impl From<TenantError> for ApiError {
     fn from(error: TenantError) -> ApiError {
-        let message = error.to_string();
+        let message = error.describe();
         match error {
             TenantError::Apply(
                 ApplyError::UnknownAgent(_)

@@ -230,7 +230,7 @@ impl Tenant {
                 let run = std::panic::AssertUnwindSafe(|| syncer.run(&job_receiver));
                 if std::panic::catch_unwind(run).is_err() {
                     // Nothing can be acknowledged any more: stop the tenant.
-                    let _ = failure.set("the journal syncer stopped".to_owned());
+                    let _ = failure.set(StorageFailure::plain("the journal syncer stopped"));
                     healthy.store(false, Ordering::Relaxed);
                 }
             })

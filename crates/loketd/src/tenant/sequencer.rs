@@ -24,7 +24,7 @@ pub(super) struct Sequencer {
     pub(super) appended: bool,
     pub(super) last_gauges: Instant,
     /// Set once, by whichever thread first finds the journal broken.
-    pub(super) failure: Arc<OnceLock<String>>,
+    pub(super) failure: Arc<OnceLock<Failure>>,
     pub(super) jobs: Sender<SyncJob>,
     pub(super) recycled: Receiver<(Vec<SeqEvent>, Vec<PendingAck>)>,
     pub(super) syncer: Option<JoinHandle<()>>,
@@ -155,8 +155,8 @@ impl Sequencer {
         ingest: Instant,
         reply: Reply<Ack>,
     ) {
-        if let Some(reason) = self.failure.get() {
-            let _ = reply.send(Err(TenantError::JournalUnavailable(reason.clone())));
+        if let Some(failure) = self.failure.get() {
+            let _ = reply.send(Err(TenantError::JournalUnavailable(failure.clone())));
             return;
         }
         if let Some(cluster) = &self.cluster
@@ -194,14 +194,16 @@ impl Sequencer {
         let bytes = match record.encode_sealed(self.keyring.as_deref()) {
             Ok(bytes) => bytes,
             Err(error) => {
-                self.fail(format!("sealing: {error}"));
-                return Err(TenantError::JournalUnavailable(error.to_string()));
+                let failure = StorageFailure::new("sealing", error);
+                self.fail(failure.clone());
+                return Err(TenantError::JournalUnavailable(failure));
             }
         };
         let lsn = self.journal.next_lsn();
         if let Err(error) = self.journal.append(&bytes) {
-            self.fail(format!("append: {error}"));
-            return Err(TenantError::JournalUnavailable(error.to_string()));
+            let failure = StorageFailure::new("append", error);
+            self.fail(failure.clone());
+            return Err(TenantError::JournalUnavailable(failure));
         }
         self.count_journaled(bytes.len());
         if let Some(cluster) = &mut self.cluster {
@@ -233,13 +235,15 @@ impl Sequencer {
         metrics.count_breaches(breaches);
     }
 
-    pub(super) fn fail(&mut self, reason: String) {
-        if self.failure.set(reason).is_ok() {
-            tracing::error!(tenant = %self.name, reason = %self.failure.get().map_or("", |r| r.as_str()), "journal unavailable");
+    /// Stops the tenant: the first failure is kept (and logged), and every
+    /// command waiting for its group is refused with it.
+    pub(super) fn fail(&mut self, failure: Failure) {
+        if self.failure.set(failure.clone()).is_ok() {
+            tracing::error!(tenant = %self.name, reason = %failure.describe(), "journal unavailable");
         }
-        let reason = self.failure.get().cloned().unwrap_or_default();
+        let failure = self.failure.get().cloned().unwrap_or(failure);
         for pending in self.pending.drain(..) {
-            let _ = pending.reply.send(Err(TenantError::JournalUnavailable(reason.clone())));
+            let _ = pending.reply.send(Err(TenantError::JournalUnavailable(failure.clone())));
         }
         // Undurable events are never published.
         self.group_events.clear();
@@ -265,12 +269,18 @@ impl Sequencer {
             return;
         }
         if sequence > lsn + 1 {
-            return self.fail(format!("stream gap: expected sequence {}, got {sequence}", lsn + 1));
+            return self.fail(StorageFailure::plain(format!(
+                "stream gap: expected sequence {}, got {sequence}",
+                lsn + 1
+            )));
         }
         let record = match Record::open(lsn, payload, self.keyring.as_deref()) {
             Ok(record) => record,
             Err(error) => {
-                return self.fail(format!("stream record {sequence} does not decode: {error}"));
+                return self.fail(StorageFailure::new(
+                    format!("stream record {sequence} does not decode"),
+                    error,
+                ));
             }
         };
         if let Err(error) = self.state.apply(&record, &mut self.group_events) {
@@ -278,7 +288,7 @@ impl Sequencer {
             tracing::error!(tenant = %self.name, sequence, %error, "stream record no longer applies");
         }
         if let Err(error) = self.journal.append(payload) {
-            return self.fail(format!("append: {error}"));
+            return self.fail(StorageFailure::new("append", error));
         }
         self.count_applied(&record.command);
         self.count_journaled(payload.len());
@@ -313,13 +323,13 @@ impl Sequencer {
         if !self.appended && self.pending.is_empty() && self.group_events.is_empty() {
             return;
         }
-        if let Some(reason) = self.failure.get().cloned() {
-            self.fail(reason);
+        if let Some(failure) = self.failure.get().cloned() {
+            self.fail(failure);
             return;
         }
         let ticket = match self.journal.prepare_sync() {
             Ok(ticket) => ticket,
-            Err(error) => return self.fail(format!("write: {error}")),
+            Err(error) => return self.fail(StorageFailure::new("write", error)),
         };
         let (events, acks) = self.recycled.try_recv().unwrap_or_default();
         let (records, first_sequence) = match &mut self.cluster {
@@ -341,11 +351,11 @@ impl Sequencer {
             // last barrier), or dead, which stops the tenant.
             let died = self.syncer.is_some();
             if died {
-                let _ = self.failure.set("the journal syncer stopped".to_owned());
+                let _ = self.failure.set(StorageFailure::plain("the journal syncer stopped"));
             }
             for pending in group.acks {
                 let error = match self.failure.get() {
-                    Some(reason) if died => TenantError::JournalUnavailable(reason.clone()),
+                    Some(failure) if died => TenantError::JournalUnavailable(failure.clone()),
                     _ => TenantError::ShuttingDown,
                 };
                 let _ = pending.reply.send(Err(error));
@@ -366,7 +376,7 @@ impl Sequencer {
         }
         self.update_gauges();
         match self.failure.get() {
-            Some(reason) => Err(TenantError::JournalUnavailable(reason.clone())),
+            Some(failure) => Err(TenantError::JournalUnavailable(failure.clone())),
             None => Ok(()),
         }
     }
@@ -413,9 +423,12 @@ impl Sequencer {
             applied.erased.iter().chain(&applied.erased_earlier).copied().collect();
         let events_removed = self.events.purge(&erased);
         let webhook_events_removed = match &self.webhooks {
-            Some(webhooks) => webhooks
-                .purge(&erased)
-                .map_err(|e| TenantError::JournalUnavailable(e.to_string()))?,
+            Some(webhooks) => webhooks.purge(&erased).map_err(|e| {
+                TenantError::JournalUnavailable(StorageFailure::new(
+                    "purging the webhook outbox",
+                    e,
+                ))
+            })?,
             None => 0,
         };
         self.barrier()?;

@@ -38,7 +38,7 @@ impl Sequencer {
         let writer = std::thread::Builder::new()
             .name(format!("loketd-snap-{}", self.name))
             .spawn(move || store_snapshot(&store, lsn, &snapshot, keep, keyring.as_deref()))
-            .map_err(|e| TenantError::JournalUnavailable(format!("snapshot thread: {e}")))?;
+            .map_err(|e| unavailable("starting the snapshot thread", e))?;
         self.snapshot_in_flight = Some(SnapshotInFlight { lsn, writer });
         self.records_since_snapshot = 0;
         self.last_snapshot = Instant::now();
@@ -52,14 +52,12 @@ impl Sequencer {
         // Replay spools again only what follows the snapshot: what precedes
         // it must be in the outbox for good first.
         if let Some(webhooks) = &self.webhooks {
-            webhooks
-                .sync()
-                .map_err(|e| TenantError::JournalUnavailable(format!("webhook outbox: {e}")))?;
+            webhooks.sync().map_err(|e| unavailable("syncing the webhook outbox", e))?;
         }
         if let Err(error) = self.journal.rotate() {
-            let reason = format!("rotate: {error}");
-            self.fail(reason.clone());
-            return Err(TenantError::JournalUnavailable(reason));
+            let failure = StorageFailure::new("rotate", error);
+            self.fail(failure.clone());
+            return Err(TenantError::JournalUnavailable(failure));
         }
         let lsn = self.journal.next_lsn();
         Ok((lsn, self.state.snapshot(lsn)))
@@ -102,11 +100,11 @@ impl Sequencer {
             self.snapshot_keep,
             self.keyring.as_deref(),
         )
-        .map_err(TenantError::JournalUnavailable)?;
+        .map_err(|e| unavailable("writing a snapshot", e))?;
         let removed = self
             .journal
             .remove_before(oldest)
-            .map_err(|e| TenantError::JournalUnavailable(e.to_string()))?;
+            .map_err(|e| unavailable("removing old journal segments", e))?;
         self.metrics.snapshots.increment(1);
         self.records_since_snapshot = 0;
         self.last_snapshot = Instant::now();
@@ -118,12 +116,24 @@ impl Sequencer {
     /// snapshot or journal segment left that could hold them. Returns the
     /// journal segments and snapshots removed and the snapshot's lsn.
     pub(super) fn compact(&mut self) -> Result<(usize, usize, u64), TenantError> {
-        let io = |e: loket_journal::Error| TenantError::JournalUnavailable(e.to_string());
         let (lsn, mut segments_removed) = self.write_snapshot()?;
-        let snapshots_removed = self.store.prune(1).map_err(io)?;
-        segments_removed += self.journal.remove_before(lsn).map_err(io)?;
+        let snapshots_removed =
+            self.store.prune(1).map_err(|e| unavailable("removing older snapshots", e))?;
+        segments_removed += self
+            .journal
+            .remove_before(lsn)
+            .map_err(|e| unavailable("removing old journal segments", e))?;
         Ok((segments_removed, snapshots_removed, lsn))
     }
+}
+
+/// Refused because `doing` failed with `error` (the tenant goes on: the
+/// journal still holds everything).
+fn unavailable(
+    doing: &str,
+    error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> TenantError {
+    TenantError::JournalUnavailable(StorageFailure::new(doing, error))
 }
 
 /// Encodes `snapshot` (sealed with `keyring`, if any), stores it as the

@@ -44,7 +44,7 @@ pub(super) struct Syncer {
     pub(super) fsync_every: Duration,
     pub(super) last_sync: Instant,
     /// Set once, by whichever thread first finds the journal broken.
-    pub(super) failure: Arc<OnceLock<String>>,
+    pub(super) failure: Arc<OnceLock<Failure>>,
     pub(super) healthy: Arc<AtomicBool>,
     pub(super) recycle: Sender<(Vec<SeqEvent>, Vec<PendingAck>)>,
     /// In a cluster: the tenant's stream, which makes records durable
@@ -98,7 +98,7 @@ impl Syncer {
 
     /// Appends every record of `groups` (consecutive, in order) to the
     /// stream in one pipelined run; the time it took.
-    fn append_to_stream(stream: &StreamLink, groups: &[Group]) -> Result<Duration, String> {
+    fn append_to_stream(stream: &StreamLink, groups: &[Group]) -> Result<Duration, Failure> {
         let started = Instant::now();
         let Some(first) = groups.iter().find(|group| !group.records.is_empty()) else {
             return Ok(Duration::ZERO);
@@ -108,7 +108,7 @@ impl Syncer {
         stream
             .append_blocking(first.first_sequence, &records)
             .map(|()| started.elapsed())
-            .map_err(|error| error.to_string())
+            .map_err(|error| StorageFailure::new("appending to the stream", error))
     }
 
     /// One `fdatasync` for all `groups` (the last ticket covers the earlier
@@ -117,8 +117,8 @@ impl Syncer {
     pub(super) fn commit(&mut self, groups: &mut Vec<Group>) {
         let Some(last) = groups.last() else { return };
         let synced = match (self.failure.get(), &self.stream) {
-            (Some(reason), _) => Err(reason.clone()),
-            (None, None) => last.ticket.sync().map_err(|error| format!("sync: {error}")),
+            (Some(failure), _) => Err(failure.clone()),
+            (None, None) => last.ticket.sync().map_err(|error| StorageFailure::new("sync", error)),
             (None, Some(stream)) => Self::append_to_stream(stream, groups),
         };
         match synced {
@@ -142,18 +142,18 @@ impl Syncer {
                     let _ = self.recycle.try_send((events, acks));
                 }
             }
-            Err(reason) => {
-                if self.failure.set(reason.clone()).is_ok() {
-                    tracing::error!(tenant = %self.name, %reason, "journal failed; refusing commands from now on");
+            Err(failure) => {
+                if self.failure.set(failure.clone()).is_ok() {
+                    tracing::error!(tenant = %self.name, reason = %failure.describe(), "journal failed; refusing commands from now on");
                 }
                 self.healthy.store(false, Ordering::Relaxed);
-                let reason = self.failure.get().cloned().unwrap_or(reason);
+                let failure = self.failure.get().cloned().unwrap_or(failure);
                 // Undurable events are never published.
                 for group in groups.drain(..) {
                     for pending in group.acks {
                         let _ = pending
                             .reply
-                            .send(Err(TenantError::JournalUnavailable(reason.clone())));
+                            .send(Err(TenantError::JournalUnavailable(failure.clone())));
                     }
                 }
             }
