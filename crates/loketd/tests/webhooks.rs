@@ -29,6 +29,8 @@ enum Answer {
     Fail,
     /// Answers only after this long (past the daemon's timeout).
     Stall(Duration),
+    /// Answers 204 after this long (within the timeout): delivered.
+    Slow(Duration),
     /// 429 with `Retry-After` in seconds.
     SlowDown(u64),
     Gone,
@@ -70,7 +72,7 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
     match answer {
         Answer::Ok => StatusCode::NO_CONTENT.into_response(),
         Answer::Fail => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        Answer::Stall(wait) => {
+        Answer::Stall(wait) | Answer::Slow(wait) => {
             tokio::time::sleep(wait).await;
             StatusCode::NO_CONTENT.into_response()
         }
@@ -141,7 +143,7 @@ fn delivered(receiver: &Receiver) -> BTreeMap<u64, Value> {
     receiver
         .got
         .iter()
-        .filter(|got| got.answered == Answer::Ok)
+        .filter(|got| matches!(got.answered, Answer::Ok | Answer::Slow(_)))
         .map(|got| (got.body["data"]["seq"].as_u64().unwrap(), got.body.clone()))
         .collect()
 }
@@ -444,6 +446,92 @@ async fn a_sealed_tenant_keeps_no_plain_event_on_disk() {
     })
     .await;
     daemon.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_loses_nothing_and_repeats_only_the_last_moments() {
+    let (addr, shared) = receiver().await;
+    // A slow receiver, so the daemon is killed in the middle of delivering.
+    shared.lock().otherwise = Some(Answer::Slow(Duration::from_millis(15)));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("loketd.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[tenants]]\nname = \"demo\"\ntokens = [\"{TOKEN}\"]\ndemo_agents = true\n\
+             [[tenants.webhooks]]\nname = \"crm\"\nurl = \"http://{addr}/hooks\"\n\
+             secret = \"{SECRET}\"\nevents = [\"*\"]\nlanes = 2\n"
+        ),
+    )
+    .unwrap();
+    let start = || {
+        support::launch_loketd(
+            std::process::Command::new(env!("CARGO_BIN_EXE_loketd"))
+                .arg("--config")
+                .arg(&file)
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .arg("--listen")
+                .arg("127.0.0.1:0")
+                .arg("--binary-listen")
+                .arg("127.0.0.1:0")
+                .env("LOKETD_LOG", "info"),
+        )
+    };
+    let (mut daemon, http_addr, _) = start();
+    let conversations: Vec<String> = (0..20).map(|i| format!("c-{i}")).collect();
+    let names: Vec<&str> = conversations.iter().map(String::as_str).collect();
+    let texts: Vec<&str> = (0..120).map(|i| TEXTS[i % TEXTS.len()]).collect();
+    let messages: Vec<Value> = (0..texts.len())
+        .map(|i| {
+            json!({"conversation_id": names[i % names.len()], "customer_id": format!("k-{i}"),
+                   "channel": "chat", "text": texts[i]})
+        })
+        .collect();
+    let body = json!({ "messages": messages }).to_string();
+    let (status, answer) =
+        http(http_addr, "POST", "/v1/messages/batch", Some(TOKEN), Some(&body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, stats) = http(http_addr, "GET", "/v1/stats", Some(TOKEN), None).await;
+    let last = stats["last_seq"].as_u64().unwrap();
+    until(&shared, "a third is delivered", |r| delivered(r).len() as u64 >= last / 3).await;
+    daemon.0.kill().unwrap();
+    daemon.0.wait().unwrap();
+    let before_kill = shared.lock().got.len();
+    let delivered_before = delivered(&shared.lock()).len();
+    assert!((delivered_before as u64) < last, "killed before the end");
+
+    shared.lock().otherwise = Some(Answer::Ok);
+    let (_daemon, _, _) = start();
+    until(&shared, "every event is delivered after the restart", |r| {
+        (1..=last).all(|seq| delivered(r).contains_key(&seq))
+    })
+    .await;
+    let got = shared.lock().got.clone();
+    let again = got[before_kill..]
+        .iter()
+        .filter(|g| got[..before_kill].iter().any(|earlier| earlier.id == g.id))
+        .count();
+    assert!(again < delivered_before, "{again} of {delivered_before} sent again: the cursor moved");
+    // In order per conversation: a delivery comes after every earlier event
+    // of its conversation was delivered at least once.
+    let mut seen: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    let all: BTreeMap<u64, Value> = delivered(&shared.lock());
+    for g in &got {
+        let Some(conversation) = g.body["data"]["conversation"].as_str() else { continue };
+        let seq = g.body["data"]["seq"].as_u64().unwrap();
+        let earlier: Vec<u64> = all
+            .iter()
+            .filter(|(s, body)| **s < seq && body["data"]["conversation"] == conversation)
+            .map(|(s, _)| *s)
+            .collect();
+        let before = seen.entry(conversation.to_owned()).or_default();
+        assert!(
+            earlier.iter().all(|s| before.contains(s)),
+            "{conversation}: {seq} before one of {earlier:?}"
+        );
+        before.insert(seq);
+    }
 }
 
 /// Files under `dir` whose bytes contain `needle`.
