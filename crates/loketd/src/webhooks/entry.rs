@@ -36,6 +36,9 @@ pub enum EntryError {
     /// The conversation flag is neither 0 nor 1.
     #[error("outbox record has conversation flag {0}; 0 or 1 expected")]
     Flag(u8),
+    /// No conversation, but the conversation field is not zero.
+    #[error("outbox record has no conversation but a conversation field of {0}")]
+    StrayConversation(u64),
 }
 
 /// Version byte, seq, at, type, conversation flag, conversation.
@@ -88,6 +91,7 @@ impl Entry {
             return Err(EntryError::Type(type_index));
         }
         let conversation = match header[18] {
+            0 if u64_at(19) != 0 => return Err(EntryError::StrayConversation(u64_at(19))),
             0 => None,
             1 => Some(u64_at(19)),
             flag => return Err(EntryError::Flag(flag)),
@@ -138,8 +142,11 @@ mod tests {
         let mut wrong = bytes.clone();
         wrong[17] = 15;
         assert_eq!(Entry::decode(&wrong), Err(EntryError::Type(15)));
-        let mut wrong = bytes;
+        let mut wrong = bytes.clone();
         wrong[18] = 2;
         assert_eq!(Entry::decode(&wrong), Err(EntryError::Flag(2)));
+        let mut wrong = bytes;
+        wrong[18] = 0;
+        assert_eq!(Entry::decode(&wrong), Err(EntryError::StrayConversation(3)));
     }
 }
