@@ -10,7 +10,6 @@
 //! `t` as ordering by `enqueued_at - p * aging`, so the key never changes
 //! while an entry waits and nothing starves.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use loket_capacity::Channel;
@@ -65,8 +64,8 @@ pub(crate) struct Waiting {
 pub(crate) struct Backlog {
     /// By (channel, language) first, so an agent only looks at the lanes it
     /// can serve, then by the full need.
-    groups: HashMap<(Channel, Language), HashMap<Need, Line>>,
-    preferred: HashMap<u32, Line>,
+    groups: FxHashMap<(Channel, Language), FxHashMap<Need, Line>>,
+    preferred: FxHashMap<u32, Line>,
     entries: Entries,
     next_seq: u64,
 }
