@@ -35,8 +35,9 @@ pub enum Group {
     Char,
 }
 
-/// Shape of the hashed feature space. Stored in every model file.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Shape of the hashed feature space. Stored in every model file
+/// ([`ModelData::features`](crate::ModelData::features)).
+#[derive(Debug, Clone, Copy, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct FeatureConfig {
     /// The table has `2^bucket_bits` rows.
     pub bucket_bits: u8,
@@ -87,7 +88,8 @@ impl FeatureConfig {
     pub const KNOWN_FLAGS: u8 =
         Self::FLAG_STEM_WORDS | Self::FLAG_CONTENT_PAIRS | Self::FLAG_NEGATION_TOKEN;
 
-    /// The boolean options as the bit set a model file stores.
+    /// The boolean options as a bit set ([`FeatureConfig::FLAG_STEM_WORDS`]
+    /// and the other `FLAG_*` bits).
     pub fn flags(&self) -> u8 {
         let bit = |on: bool, flag: u8| if on { flag } else { 0 };
         bit(self.stem_words, Self::FLAG_STEM_WORDS)
@@ -95,7 +97,7 @@ impl FeatureConfig {
             | bit(self.negation_token, Self::FLAG_NEGATION_TOKEN)
     }
 
-    /// This configuration with the boolean options of a stored bit set, or
+    /// This configuration with the boolean options of a bit set, or
     /// `None` when `flags` has a bit this build does not know.
     pub fn with_flags(self, flags: u8) -> Option<FeatureConfig> {
         if flags & !Self::KNOWN_FLAGS != 0 {

@@ -1,11 +1,11 @@
 //! The model file format, loading, and the scoring hot path.
 //!
-//! # File format (version 4)
+//! # File format (version 5)
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  magic  b"LKINTENT"
-//!      8     4  format version, u32 little endian (= 4)
+//!      8     4  format version, u32 little endian (= 5)
 //!     12     4  CRC-32 (IEEE) of the payload, u32 little endian
 //!     16     8  payload length in bytes, u64 little endian
 //!     24     8  reserved, zero
@@ -275,16 +275,8 @@ impl Model {
         let payload = split_header(bytes)?;
         let data = rkyv::access::<ArchivedModelData, rancor::Error>(payload)
             .map_err(|e| ModelError::Corrupt(e.to_string()))?;
-        let config = FeatureConfig {
-            bucket_bits: data.bucket_bits,
-            char_min: data.char_min,
-            char_max: data.char_max,
-            word_weight: data.word_weight.to_native(),
-            char_weight: data.char_weight.to_native(),
-            pair_tokens: data.pair_tokens,
-            ..FeatureConfig::default()
-        };
-        let feature_flags = data.feature_flags;
+        let config = rkyv::deserialize::<FeatureConfig, rancor::Error>(&data.features)
+            .map_err(|e| ModelError::Corrupt(e.to_string()))?;
         let idf_squared: Vec<f32> = data.idf_squared.iter().map(|x| x.to_native()).collect();
         let class_scale: Vec<f32> = data.class_scale.iter().map(|x| x.to_native()).collect();
         let bias: Vec<f32> = data.bias.iter().map(|x| x.to_native()).collect();
@@ -293,7 +285,6 @@ impl Model {
         let handoff_bias: Vec<f32> = data.handoff_bias.iter().map(|x| x.to_native()).collect();
         check_invariants(&View {
             config,
-            feature_flags,
             idf_squared: &idf_squared,
             labels: data.labels.len(),
             buying: data.buying.len(),
@@ -322,7 +313,6 @@ impl Model {
             _ => None,
         };
         let n_classes = data.labels.len();
-        let config = config.with_flags(feature_flags).unwrap_or(config);
         let buying: Vec<bool> = data.buying.iter().copied().collect();
         let oos_class = match data.oos_class.to_native() {
             u32::MAX => None,

@@ -541,16 +541,9 @@ fn fit<E: Labelled>(
         .map(|l| !config.buying_prefix.is_empty() && l.starts_with(&config.buying_prefix))
         .collect();
     let oos_class = labels.iter().position(|l| l == OOS_LABEL).map_or(u32::MAX, |i| i as u32);
-    let f = &config.features;
     Ok(ModelData {
         description: config.description.clone(),
-        bucket_bits: f.bucket_bits,
-        char_min: f.char_min,
-        char_max: f.char_max,
-        word_weight: f.word_weight,
-        char_weight: f.char_weight,
-        pair_tokens: f.pair_tokens,
-        feature_flags: f.flags(),
+        features: config.features,
         idf_squared: matrix.idf_squared,
         labels,
         buying,

@@ -186,7 +186,7 @@ fn tiny_model_bytes() -> Vec<u8> {
 
 /// The generated model-load seeds (the others in the directory are fixed:
 /// empty, magic only, text, a zip header, and files of format versions 1 to
-/// 3, the last being the current format's predecessor).
+/// 4, the last being the current format's predecessor).
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let valid = tiny_model_bytes();
     let with_crc = |mut v: Vec<u8>| {
@@ -225,7 +225,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("huge_length", huge),
         ("trailing_byte", trailing),
         ("truncated_half", valid[..valid.len() / 2].to_vec()),
-        ("version_5", next_version),
+        ("version_6", next_version),
     ]
 }
 

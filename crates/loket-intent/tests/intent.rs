@@ -3,6 +3,7 @@
 //! normalisation and scoring (the fuzz corpora are replayed by
 //! `tests/fuzz_corpus.rs`).
 
+use loket_intent::model::FORMAT_VERSION;
 use loket_intent::train::{self, Example};
 use loket_intent::{
     ConversationScore, Language, Model, ModelError, Scratch, Signals, TrainConfig, normalize_into,
@@ -187,4 +188,67 @@ proptest! {
         let v = c.value_at(at);
         prop_assert!(v.is_finite() && (0.0..=1.0).contains(&v));
     }
+}
+
+/// Folds a 32-bit value into an FNV-1a digest.
+fn fnv1a(digest: &mut u64, x: u32) {
+    for byte in x.to_le_bytes() {
+        *digest = (*digest ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+/// The built-in model's scores of fixed messages, bit for bit (every class
+/// score, the intent, confidence, buying intent and hand-off probability),
+/// as one digest: re-encoding the model file must change no score.
+/// Retraining the built-in model on purpose changes the digest; the failure
+/// prints the new one.
+#[test]
+fn builtin_scores_are_pinned() {
+    const DIGEST: u64 = 0x3d9c_00c1_76e9_442e;
+    let model = Model::builtin();
+    let mut scratch = Scratch::new();
+    let mut digest = 0xcbf2_9ce4_8422_2325;
+    for text in [
+        "",
+        "hoi",
+        "wat kost deze jas in maat 42?",
+        "is de zwarte nog op voorraad",
+        "waar blijft mijn pakket, ik wacht al een week",
+        "ik twijfel tussen de blauwe en de grijze bank",
+        "ik wil een medewerker spreken",
+        "nog steeds niks ontvangen 😡😡",
+        "how much is shipping to belgium",
+        "can i pay with paypal?",
+        "not sure whether the large or the medium fits",
+        "third time my order is late, this is ridiculous",
+        "can i talk to a real person please",
+        "i want to cancel my order 123456",
+    ] {
+        let (score, handoff) = model.score_explained(text, &mut scratch);
+        for x in [score.confidence, score.buying_intent, handoff.p] {
+            fnv1a(&mut digest, x.to_bits());
+        }
+        fnv1a(&mut digest, u32::from(score.intent.0));
+        for x in model.class_scores(text, &mut scratch) {
+            fnv1a(&mut digest, x.to_bits());
+        }
+    }
+    assert!(
+        digest == DIGEST,
+        "the built-in model's scores changed: digest {digest:#018x}, pinned {DIGEST:#018x}"
+    );
+}
+
+/// A file of the previous format version (4, which stored the feature
+/// options field by field) is refused with a message naming both versions.
+#[test]
+fn a_previous_version_model_is_refused_clearly() {
+    let path =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/intent_model_load/version_4");
+    let err = Model::open(path).unwrap_err();
+    assert!(matches!(err, ModelError::UnsupportedVersion { found: 4, supported: FORMAT_VERSION }));
+    assert_eq!(
+        err.to_string(),
+        format!("unsupported model format version 4 (this build reads version {FORMAT_VERSION})")
+    );
 }

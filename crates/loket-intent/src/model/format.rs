@@ -13,14 +13,16 @@ use crate::handoff::HandoffKind;
 pub const MAGIC: [u8; 8] = *b"LKINTENT";
 /// The format version this build reads and writes.
 ///
-/// Version 2 added [`ModelData::pair_tokens`] (word co-occurrence features);
-/// version 3 added [`ModelData::feature_flags`] (stems, content pairs, the
-/// negation token) and [`ModelData::idf_squared`] (idf-normalised groups);
-/// version 4 added the hand-off head ([`ModelData::handoff_class_scale`]
-/// and the fields after it). Files of other versions are refused with
-/// [`ModelError::UnsupportedVersion`]: retrain them (training is
-/// deterministic).
-pub const FORMAT_VERSION: u32 = 4;
+/// Version 2 added word co-occurrence features
+/// ([`FeatureConfig::pair_tokens`]); version 3 added the boolean feature
+/// options (stems, content pairs, the negation token) and
+/// [`ModelData::idf_squared`] (idf-normalised groups); version 4 added the
+/// hand-off head ([`ModelData::handoff_class_scale`] and the fields after
+/// it); version 5 stores the feature options as one archived
+/// [`FeatureConfig`] ([`ModelData::features`]). Files of other versions are
+/// refused with [`ModelError::UnsupportedVersion`]: retrain them (training
+/// is deterministic).
+pub const FORMAT_VERSION: u32 = 5;
 /// Length of the header before the rkyv payload (a multiple of 16, so the
 /// payload of a 16-aligned file is 16-aligned).
 pub const HEADER_LEN: usize = 32;
@@ -85,23 +87,10 @@ pub enum ModelError {
 pub struct ModelData {
     /// Free-form provenance (training command, data sizes).
     pub description: String,
-    /// `log2` of the number of hash buckets.
-    pub bucket_bits: u8,
-    /// Shortest character n-gram.
-    pub char_min: u8,
-    /// Longest character n-gram.
-    pub char_max: u8,
-    /// Weight of the word feature group.
-    pub word_weight: f32,
-    /// Weight of the character feature group.
-    pub char_weight: f32,
-    /// Word co-occurrence pairs among this many leading tokens (0: none);
-    /// see [`FeatureConfig::pair_tokens`].
-    pub pair_tokens: u8,
-    /// The boolean feature options ([`FeatureConfig::flags`]: stems, content
-    /// pairs, negation token). A bit this build does not know makes the
-    /// model invalid.
-    pub feature_flags: u8,
+    /// The feature space the weights were trained in (buckets, n-gram
+    /// lengths, group weights, pairs and the boolean options); scoring uses
+    /// exactly this.
+    pub features: FeatureConfig,
     /// Per bucket, the square of the idf factor folded into its weights:
     /// a feature group's norm is the sum of these over its occurrences (see
     /// [`crate::features::group_scale`]). Empty for a model without idf,
@@ -140,29 +129,13 @@ pub struct ModelData {
 }
 
 impl ModelData {
-    /// The feature configuration (flag bits this build does not know are
-    /// dropped here; [`ModelData::to_bytes`] refuses them).
-    pub fn feature_config(&self) -> FeatureConfig {
-        let config = FeatureConfig {
-            bucket_bits: self.bucket_bits,
-            char_min: self.char_min,
-            char_max: self.char_max,
-            word_weight: self.word_weight,
-            char_weight: self.char_weight,
-            pair_tokens: self.pair_tokens,
-            ..FeatureConfig::default()
-        };
-        config.with_flags(self.feature_flags & FeatureConfig::KNOWN_FLAGS).unwrap_or(config)
-    }
-
     /// Serialises into a model file (header and payload).
     ///
     /// # Errors
     /// [`ModelError::Invalid`] when the model breaks an invariant.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelError> {
         check_invariants(&View {
-            config: self.feature_config(),
-            feature_flags: self.feature_flags,
+            config: self.features,
             idf_squared: &self.idf_squared,
             labels: self.labels.len(),
             buying: self.buying.len(),
@@ -193,7 +166,6 @@ impl ModelData {
 /// What [`check_invariants`] needs, from either the native or the archived form.
 pub(super) struct View<'a, F> {
     pub(super) config: FeatureConfig,
-    pub(super) feature_flags: u8,
     pub(super) idf_squared: &'a [f32],
     pub(super) labels: usize,
     pub(super) buying: usize,
@@ -213,13 +185,6 @@ pub(super) fn check_invariants<F: Copy + Into<f32>>(v: &View<'_, F>) -> Result<(
     let invalid = |what: &str| Err(ModelError::Invalid(what.to_owned()));
     if !v.config.is_valid() {
         return invalid("feature configuration out of range");
-    }
-    if v.feature_flags & !FeatureConfig::KNOWN_FLAGS != 0 {
-        return Err(ModelError::Invalid(format!(
-            "unknown feature flags {:#04x} (this build knows {:#04x})",
-            v.feature_flags,
-            FeatureConfig::KNOWN_FLAGS
-        )));
     }
     if !v.idf_squared.is_empty() && v.idf_squared.len() != v.config.buckets() {
         return invalid("idf table size is neither 0 nor the number of buckets");

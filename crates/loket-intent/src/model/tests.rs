@@ -28,13 +28,7 @@ pub(crate) fn tiny_model() -> ModelData {
     }
     ModelData {
         description: "tiny".into(),
-        bucket_bits: config.bucket_bits,
-        char_min: config.char_min,
-        char_max: config.char_max,
-        word_weight: config.word_weight,
-        char_weight: config.char_weight,
-        pair_tokens: config.pair_tokens,
-        feature_flags: 0,
+        features: config,
         idf_squared: Vec::new(),
         labels: vec!["buy.price".into(), "service.track".into(), "oos".into()],
         buying: vec![true, false, false],
@@ -58,7 +52,7 @@ pub(crate) fn tiny_handoff_model() -> ModelData {
     let mut m = tiny_model();
     let n = m.labels.len();
     let stride = row_stride(n + HANDOFF_CLASSES);
-    let config = m.feature_config();
+    let config = m.features;
     let mut weights = vec![0i8; config.buckets() * stride];
     for (b, row) in m.weights.chunks(row_stride(n)).enumerate() {
         weights[b * stride..b * stride + n].copy_from_slice(&row[..n]);
@@ -227,14 +221,14 @@ fn invalid_models_are_refused_on_write() {
     m.oos_class = 7;
     assert!(matches!(m.to_bytes(), Err(ModelError::Invalid(_))));
     let mut m = tiny_model();
-    m.feature_flags = 0x80;
+    m.features.char_max = FeatureConfig::MAX_CHAR_N + 1;
     let err = m.to_bytes().unwrap_err();
-    assert!(err.to_string().contains("unknown feature flags 0x80"), "{err}");
+    assert!(err.to_string().contains("feature configuration out of range"), "{err}");
     let mut m = tiny_model();
     m.idf_squared = vec![1.0; 3];
     assert!(matches!(m.to_bytes(), Err(ModelError::Invalid(_))));
     let mut m = tiny_model();
-    m.idf_squared = vec![1.0; 1 << m.bucket_bits];
+    m.idf_squared = vec![1.0; m.features.buckets()];
     assert!(m.to_bytes().is_ok());
     for bad in [f32::NAN, f32::INFINITY, 0.0, 0.5, 1e7] {
         m.idf_squared[7] = bad;

@@ -115,7 +115,7 @@ fn learns_with_every_feature_option_and_idf() {
     let data = toy();
     let a = train(&data, None, &config, &|_| {}).unwrap();
     assert_eq!(a, train(&data, None, &config, &|_| {}).unwrap());
-    assert_eq!(a.feature_flags, FeatureConfig::KNOWN_FLAGS);
+    assert_eq!(a.features.flags(), FeatureConfig::KNOWN_FLAGS);
     let model = Model::load(&a.to_bytes().unwrap()).unwrap();
     assert_eq!(model.feature_config(), config.features);
     let m = evaluate(&model, &data);
