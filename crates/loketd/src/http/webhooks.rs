@@ -127,7 +127,7 @@ pub(super) async fn list_dead_letters(
 ) -> Result<Json<DeadLetterList>, ApiError> {
     let store = store(&tenant)?;
     let endpoint = endpoint(store, &name)?;
-    let total = store.status(endpoint).dead_letters;
+    let total = endpoint.dead_letter_count();
     let limit = query.limit.unwrap_or(100).min(10_000);
     let dead_letters = endpoint
         .dead_letters(limit)

@@ -97,6 +97,13 @@ pub(super) struct EndpointState {
     pub(super) fresh: bool,
 }
 
+impl EndpointState {
+    /// Dead letters, those queued for redelivery included.
+    pub(super) fn dead_letter_count(&self) -> usize {
+        self.durable.dead.len() + self.redeliver.len()
+    }
+}
+
 impl Endpoint {
     /// The lane a conversation's events go through.
     pub fn lane_of(&self, entry: &Entry) -> usize {
@@ -173,6 +180,11 @@ impl Endpoint {
         };
         self.wake.notify_waiters();
         was
+    }
+
+    /// How many dead letters it has (those queued for redelivery included).
+    pub fn dead_letter_count(&self) -> usize {
+        self.state.lock().dead_letter_count()
     }
 
     /// The dead letters, oldest first, at most `limit`.

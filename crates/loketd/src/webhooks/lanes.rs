@@ -124,9 +124,8 @@ async fn flusher(
             handles
                 .oldest_pending
                 .set(oldest.map_or(0.0, |at| now_ms.saturating_sub(at) as f64 / 1e3));
-            let status = store.status(endpoint);
-            handles.dead_letters.set(status.dead_letters as f64);
-            handles.enabled.set(if status.enabled { 1.0 } else { 0.0 });
+            handles.dead_letters.set(endpoint.dead_letter_count() as f64);
+            handles.enabled.set(if endpoint.disabled().is_none() { 1.0 } else { 0.0 });
         }
         if stopping {
             return;

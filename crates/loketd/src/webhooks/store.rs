@@ -383,7 +383,7 @@ impl WebhookStore {
             enabled: state.durable.disabled.is_none(),
             disabled_reason: state.durable.disabled.clone(),
             pending,
-            dead_letters: state.durable.dead.len() + state.redeliver.len(),
+            dead_letters: state.dead_letter_count(),
             cursor: state.durable.cursors.iter().copied().min().unwrap_or(0),
             last_error: state.last_error.clone(),
         }
@@ -520,7 +520,7 @@ impl WebhookStore {
         }
         for endpoint in &self.endpoints {
             let mut state = endpoint.state.lock();
-            let before = state.durable.dead.len() + state.redeliver.len();
+            let before = state.dead_letter_count();
             let mut keep = |letter: &DeadLetter| {
                 let keep = !doomed_letter(letter);
                 if !keep {
@@ -530,7 +530,7 @@ impl WebhookStore {
             };
             state.durable.dead.retain(&mut keep);
             state.redeliver.retain(&mut keep);
-            if state.durable.dead.len() + state.redeliver.len() < before {
+            if state.dead_letter_count() < before {
                 state.dirty = true;
             }
         }
