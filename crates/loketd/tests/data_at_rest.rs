@@ -9,7 +9,7 @@ use std::path::Path;
 use loket_wire::{Frame, MessageBatch};
 use loketd::{Config, Spawned, TenantConfig};
 use serde_json::{Value, json};
-use support::{Binary, config, http, message};
+use support::{Binary, config, files_containing, http, message};
 
 /// Words no scorer, agent file or catalog holds: found in a file only if a
 /// message put them there.
@@ -29,23 +29,6 @@ fn tenants(dir: &Path) -> Config {
     assert!(!private.store_text, "off by default");
     config.tenants = vec![private, kept];
     config
-}
-
-/// Files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        if path.is_dir() {
-            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
 }
 
 /// What routing decided, without the clock: type, reason, agent, trigger.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use loketd::{Config, Spawned};
 use serde_json::json;
-use support::{TOKEN, config, http};
+use support::{TOKEN, config, files_containing, http};
 
 /// Six seconds.
 const RETENTION_DAYS: f64 = 6.0 / 86_400.0;
@@ -105,21 +105,4 @@ fn a_bad_retention_is_named() {
         let error = config.check().unwrap_err().to_string();
         assert!(error.contains("retention_days"), "{days}: {error}");
     }
-}
-
-/// Files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        if path.is_dir() {
-            pending
-                .extend(std::fs::read_dir(&path).into_iter().flatten().flatten().map(|e| e.path()));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
 }

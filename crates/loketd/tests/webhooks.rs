@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use loketd::{Config, Spawned, WebhookConfig};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use support::{TOKEN, config, http};
+use support::{TOKEN, config, files_containing, http};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -127,6 +127,13 @@ async fn send(daemon: &Spawned, conversations: &[&str], texts: &[&str]) -> u64 {
 async fn last_seq(daemon: &Spawned) -> u64 {
     let (_, stats) = http(daemon.http, "GET", "/v1/stats", Some(TOKEN), None).await;
     stats["last_seq"].as_u64().unwrap()
+}
+
+/// Queues every dead letter of `crm` for redelivery.
+async fn redeliver_all(daemon: &Spawned) {
+    let path = "/v1/webhooks/crm/dead-letters/redeliver";
+    let (status, answer) = http(daemon.http, "POST", path, Some(TOKEN), Some("{}")).await;
+    assert_eq!(status, 202, "{answer}");
 }
 
 /// Waits (at most 15 s) until `done` holds for the receiver.
@@ -279,15 +286,7 @@ async fn dead_letters_are_listed_redelivered_and_erased() {
         r.got.iter().any(|g| g.id == first && g.answered == Answer::Ok)
     })
     .await;
-    let (status, _) = http(
-        daemon.http,
-        "POST",
-        "/v1/webhooks/crm/dead-letters/redeliver",
-        Some(TOKEN),
-        Some("{}"),
-    )
-    .await;
-    assert_eq!(status, 202);
+    redeliver_all(&daemon).await;
     let kept: Vec<u64> = all_dead["dead_letters"]
         .as_array()
         .unwrap()
@@ -432,15 +431,7 @@ async fn a_sealed_tenant_keeps_no_plain_event_on_disk() {
     // The sealed outbox and dead letters open again with the key.
     shared.lock().otherwise = Some(Answer::Ok);
     let daemon = Spawned::start(config).await.unwrap();
-    let (status, _) = http(
-        daemon.http,
-        "POST",
-        "/v1/webhooks/crm/dead-letters/redeliver",
-        Some(TOKEN),
-        Some("{}"),
-    )
-    .await;
-    assert_eq!(status, 202);
+    redeliver_all(&daemon).await;
     until(&shared, "everything is delivered", |r| {
         (1..=last).all(|seq| delivered(r).contains_key(&seq))
     })
@@ -532,20 +523,4 @@ async fn a_kill_9_loses_nothing_and_repeats_only_the_last_moments() {
         );
         before.insert(seq);
     }
-}
-
-/// Files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        if path.is_dir() {
-            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
 }

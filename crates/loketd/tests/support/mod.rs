@@ -287,3 +287,21 @@ pub fn launch_loketd(command: &mut std::process::Command) -> (Process, SocketAdd
     };
     (process, field("http="), field("binary="))
 }
+
+/// Files under `dir` whose bytes contain `needle` (a file or folder that
+/// goes while it is looked through is passed over).
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending
+                .extend(std::fs::read_dir(&path).into_iter().flatten().flatten().map(|e| e.path()));
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
