@@ -11,6 +11,8 @@
 //! - [`run()`]: replications in parallel (rayon), each seeded from the run's
 //!   seed and its index, so the output never depends on the threads;
 //!   [`Summary`] gives means and 95% intervals (Student t).
+//! - [`staffing()`]: per report interval, the fewest agents per group that
+//!   meet a service-level target, by simulation from Erlang C's guess.
 //! - [`erlang`]: Erlang B, C and A (Garnett, Mandelbaum and Reiman 2002).
 //!
 //! ```
@@ -43,6 +45,7 @@ pub mod erlang;
 mod run;
 mod scenario;
 mod sim;
+mod staffing;
 
 pub use dist::{Dist, DistSpec};
 pub use run::{Direct, Durations, Estimate, Intervals, Run, RunOptions, Summary, run, t975};
@@ -51,6 +54,10 @@ pub use scenario::{
     Scenario, ScenarioError, ScenarioSpec, ShiftSpec,
 };
 pub use sim::{
-    Counts, EPOCH_MS, Options, Outcome, SimError, agent_names, meter_config, replicate,
-    replication_seed,
+    Counts, EPOCH_MS, Options, Outcome, SimError, StreamCounts, agent_names, meter_config,
+    replicate, replication_seed,
+};
+pub use staffing::{
+    GroupStaffing, IntervalStaffing, Staffing, StaffingError, StaffingOptions, StaffingTarget,
+    staffing, time_of_day,
 };

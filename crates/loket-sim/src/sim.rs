@@ -87,6 +87,25 @@ pub struct Counts {
     pub held_ms: f64,
     /// Capacity-milliseconds of people on shift in the measured period.
     pub capacity_ms: f64,
+    /// Per arrival stream, in the scenario's order: offered and given to
+    /// an agent within the target.
+    pub streams: Vec<StreamCounts>,
+}
+
+/// One arrival stream's share of [`Counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StreamCounts {
+    /// Conversations of the stream that arrived in the measured period.
+    pub offered: u64,
+    /// Of those, given to an agent within the service-level target.
+    pub served_within_target: u64,
+}
+
+impl StreamCounts {
+    /// Served within target / offered (Erlang's service level).
+    pub fn service_level(&self) -> Option<f64> {
+        ratio(self.served_within_target, self.offered)
+    }
 }
 
 impl Counts {
@@ -306,7 +325,10 @@ impl<'a> Sim<'a> {
             group_on: vec![true; scenario.agents.len()],
             events: Vec::with_capacity(64),
             offers: Vec::new(),
-            counts: Counts::default(),
+            counts: Counts {
+                streams: vec![StreamCounts::default(); scenario.arrivals.len()],
+                ..Counts::default()
+            },
             held: Level { since: start, ..Level::default() },
             capacity: Level { since: start, ..Level::default() },
             window,
@@ -493,6 +515,7 @@ impl<'a> Sim<'a> {
         self.counts.conversations += 1;
         if measured {
             self.counts.offered += 1;
+            self.counts.streams[s].offered += 1;
         }
         self.convs.push(Conv {
             arrived: now,
@@ -790,6 +813,7 @@ impl<'a> Sim<'a> {
                 self.counts.wait_ms_sum += waited;
                 if waited <= target {
                     self.counts.served_within_target += 1;
+                    self.counts.streams[usize::from(conv.stream)].served_within_target += 1;
                 }
             }
         }
