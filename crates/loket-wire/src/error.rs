@@ -13,10 +13,12 @@ pub mod codes {
     /// The length prefix exceeds the server's `max_frame_bytes`. Detected
     /// from the 4-byte prefix alone; the server closes the connection.
     pub const FRAME_TOO_LARGE: &str = "frame_too_large";
-    /// A well-framed `Batch` whose archive fails validation or whose messages
-    /// break a limit (empty, too many messages, a bad channel or language, a
-    /// text too long). The batch is rejected whole; the connection stays
-    /// usable.
+    /// A well-framed `Batch`, `Replies` or `Orders` frame whose archive
+    /// fails validation or whose items break a limit (empty, too many, a bad
+    /// id, channel or language, a text too long, a negative value, a bad
+    /// currency), or a reply or order the tenant refuses (an unknown or
+    /// closed conversation, an unknown agent, a tenant that does not
+    /// measure). The batch is rejected; the connection stays usable.
     pub const BAD_BATCH: &str = "bad_batch";
     /// The `Hello` token names no tenant. The server closes the connection.
     pub const UNAUTHORIZED: &str = "unauthorized";
@@ -119,6 +121,39 @@ pub enum WireError {
         /// What is wrong, and in which field.
         problem: MessageProblem,
     },
+    /// A `Replies` or `Orders` batch with no items.
+    #[error("{frame} batch {batch_id} is empty")]
+    EmptyItems {
+        /// The frame type's name: `"replies"` or `"orders"`.
+        frame: &'static str,
+        /// The batch.
+        batch_id: u64,
+    },
+    /// A `Replies` or `Orders` batch with more items than
+    /// `max_batch_messages`.
+    #[error("{frame} batch {batch_id} has {count} items, more than the limit of {max}")]
+    TooManyItems {
+        /// The frame type's name: `"replies"` or `"orders"`.
+        frame: &'static str,
+        /// The batch.
+        batch_id: u64,
+        /// Its item count.
+        count: usize,
+        /// The limit.
+        max: u32,
+    },
+    /// One reply or order of a batch breaks a rule.
+    #[error("{frame} batch {batch_id}, item {index}: {problem}")]
+    InvalidItem {
+        /// The frame type's name: `"replies"` or `"orders"`.
+        frame: &'static str,
+        /// The batch.
+        batch_id: u64,
+        /// The item's index in the batch, from 0.
+        index: usize,
+        /// What is wrong, and in which field.
+        problem: ItemProblem,
+    },
     /// Serializing a batch failed.
     #[error("cannot encode: {0}")]
     Encode(String),
@@ -141,7 +176,10 @@ impl WireError {
             WireError::BadArchive(_)
             | WireError::EmptyBatch { .. }
             | WireError::TooManyMessages { .. }
-            | WireError::InvalidMessage { .. } => codes::BAD_BATCH,
+            | WireError::InvalidMessage { .. }
+            | WireError::EmptyItems { .. }
+            | WireError::TooManyItems { .. }
+            | WireError::InvalidItem { .. } => codes::BAD_BATCH,
         }
     }
 
@@ -151,7 +189,10 @@ impl WireError {
         match self {
             WireError::EmptyBatch { batch_id }
             | WireError::TooManyMessages { batch_id, .. }
-            | WireError::InvalidMessage { batch_id, .. } => Some(*batch_id),
+            | WireError::InvalidMessage { batch_id, .. }
+            | WireError::EmptyItems { batch_id, .. }
+            | WireError::TooManyItems { batch_id, .. }
+            | WireError::InvalidItem { batch_id, .. } => Some(*batch_id),
             _ => None,
         }
     }
@@ -230,6 +271,50 @@ impl fmt::Display for MessageProblem {
             ),
             MessageProblem::TextTooLong { len, max } => {
                 write!(f, "field `text`: {len} bytes, more than the limit of {max}")
+            }
+        }
+    }
+}
+
+/// What is wrong with one reply or order of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ItemProblem {
+    /// `conversation_id` or `agent_id` is not a valid id.
+    Id {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        error: loket_ids::IdError,
+    },
+    /// An order's `value_minor` is negative.
+    Value(i64),
+    /// An order's `currency` is not three ASCII letters (at most 16
+    /// characters of it).
+    Currency(String),
+}
+
+impl ItemProblem {
+    /// The field at fault: `"conversation_id"`, `"agent_id"`,
+    /// `"value_minor"` or `"currency"`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ItemProblem::Id { field, .. } => field,
+            ItemProblem::Value(_) => "value_minor",
+            ItemProblem::Currency(_) => "currency",
+        }
+    }
+}
+
+impl fmt::Display for ItemProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ItemProblem::Id { field, error } => write!(f, "field `{field}`: {error}"),
+            ItemProblem::Value(value) => {
+                write!(f, "field `value_minor`: {value} is not an amount of 0 or more")
+            }
+            ItemProblem::Currency(code) => {
+                write!(f, "field `currency`: {code:?} is not a three-letter code")
             }
         }
     }

@@ -4,6 +4,9 @@ use bytes::BufMut;
 
 use crate::WireError;
 use crate::batch::{BatchFrame, MessageBatch, archive};
+use crate::measures::{
+    OrderBatch, OrderBatchFrame, ReplyBatch, ReplyBatchFrame, archive_orders, archive_replies,
+};
 
 /// Bytes of the length prefix in front of every frame body.
 pub const LENGTH_PREFIX: usize = 4;
@@ -54,6 +57,12 @@ pub enum FrameType {
     Ack = 4,
     /// Server → client: a batch, or the connection, failed.
     Error = 5,
+    /// Client → server, protocol version 3: an rkyv archive of a
+    /// [`ReplyBatch`].
+    Replies = 6,
+    /// Client → server, protocol version 3: an rkyv archive of an
+    /// [`OrderBatch`].
+    Orders = 7,
 }
 
 impl FrameType {
@@ -65,8 +74,19 @@ impl FrameType {
             3 => FrameType::Batch,
             4 => FrameType::Ack,
             5 => FrameType::Error,
+            6 => FrameType::Replies,
+            7 => FrameType::Orders,
             _ => return None,
         })
+    }
+
+    /// The first protocol version that has this frame type: 3 for
+    /// `Replies` and `Orders`, [`crate::MIN_PROTOCOL_VERSION`] for the rest.
+    pub fn since_version(self) -> u16 {
+        match self {
+            FrameType::Replies | FrameType::Orders => 3,
+            _ => crate::MIN_PROTOCOL_VERSION,
+        }
     }
 
     /// The name used in error messages: `"hello"`, `"welcome"`, ...
@@ -77,6 +97,8 @@ impl FrameType {
             FrameType::Batch => "batch",
             FrameType::Ack => "ack",
             FrameType::Error => "error",
+            FrameType::Replies => "replies",
+            FrameType::Orders => "orders",
         }
     }
 }
@@ -136,6 +158,10 @@ pub enum Frame {
     Ack(Ack),
     /// See [`ErrorFrame`].
     Error(ErrorFrame),
+    /// A validated reply batch; see [`ReplyBatchFrame`].
+    Replies(ReplyBatchFrame),
+    /// A validated order batch; see [`OrderBatchFrame`].
+    Orders(OrderBatchFrame),
 }
 
 impl Frame {
@@ -147,6 +173,8 @@ impl Frame {
             Frame::Batch(_) => FrameType::Batch,
             Frame::Ack(_) => FrameType::Ack,
             Frame::Error(_) => FrameType::Error,
+            Frame::Replies(_) => FrameType::Replies,
+            Frame::Orders(_) => FrameType::Orders,
         }
     }
 
@@ -172,6 +200,8 @@ impl Frame {
             Frame::Batch(b) => b.payload().len(),
             Frame::Ack(_) => 8 + 4 + 8,
             Frame::Error(e) => 8 + 4 + e.code.len() + 4 + e.message.len(),
+            Frame::Replies(b) => b.payload().len(),
+            Frame::Orders(b) => b.payload().len(),
         }
     }
 }
@@ -188,7 +218,8 @@ impl Frame {
 /// [`WireError::FrameTooLarge`], [`WireError::EmptyFrame`],
 /// [`WireError::UnknownFrameType`], [`WireError::Truncated`],
 /// [`WireError::TrailingBytes`], [`WireError::BadUtf8`], and for batches
-/// the errors of [`BatchFrame::from_payload`]. After an error the stream is
+/// the errors of [`BatchFrame::from_payload`],
+/// [`ReplyBatchFrame::from_payload`] and [`OrderBatchFrame::from_payload`]. After an error the stream is
 /// out of sync, except for the `bad_batch` errors
 /// ([`WireError::is_recoverable`]): the frame's bytes can then be skipped
 /// with [`frame_len`].
@@ -229,6 +260,14 @@ pub fn decode_frame(buf: &[u8], limits: &Limits) -> Result<Option<(Frame, usize)
             let code = r.string("code")?;
             let message = r.string("message")?;
             Frame::Error(ErrorFrame { batch_id, code, message })
+        }
+        FrameType::Replies => {
+            let payload = std::mem::take(&mut r.buf);
+            Frame::Replies(ReplyBatchFrame::from_payload(payload, limits)?)
+        }
+        FrameType::Orders => {
+            let payload = std::mem::take(&mut r.buf);
+            Frame::Orders(OrderBatchFrame::from_payload(payload, limits)?)
         }
     };
     r.finish()?;
@@ -277,12 +316,33 @@ pub fn encode_frame(frame: &Frame, out: &mut Vec<u8>) -> Result<(), WireError> {
 /// [`WireError::Encode`] if serialization fails, [`WireError::FrameTooLarge`]
 /// for an archive over `u32::MAX - 1` bytes.
 pub fn encode_batch(batch: &MessageBatch, out: &mut Vec<u8>) -> Result<(), WireError> {
-    let bytes = archive(batch)?;
+    put_archive(FrameType::Batch, &archive(batch)?, out)
+}
+
+/// Serializes `batch` and appends it as a `Replies` frame to `out`, for
+/// clients. Does not validate it (use [`ReplyBatchFrame::from_batch`]).
+///
+/// # Errors
+/// As [`encode_batch`].
+pub fn encode_replies(batch: &ReplyBatch, out: &mut Vec<u8>) -> Result<(), WireError> {
+    put_archive(FrameType::Replies, &archive_replies(batch)?, out)
+}
+
+/// Serializes `batch` and appends it as an `Orders` frame to `out`, for
+/// clients. Does not validate it (use [`OrderBatchFrame::from_batch`]).
+///
+/// # Errors
+/// As [`encode_batch`].
+pub fn encode_orders(batch: &OrderBatch, out: &mut Vec<u8>) -> Result<(), WireError> {
+    put_archive(FrameType::Orders, &archive_orders(batch)?, out)
+}
+
+fn put_archive(frame_type: FrameType, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
     let body = body_len_u32(1 + bytes.len(), u32::MAX)?;
     out.reserve(LENGTH_PREFIX + body as usize);
     out.put_u32_le(body);
-    out.put_u8(FrameType::Batch as u8);
-    out.put_slice(&bytes);
+    out.put_u8(frame_type as u8);
+    out.put_slice(bytes);
     Ok(())
 }
 
@@ -316,6 +376,8 @@ pub(crate) fn write_frame<B: BufMut>(
             put_string(out, &e.code);
             put_string(out, &e.message);
         }
+        Frame::Replies(b) => out.put_slice(b.payload()),
+        Frame::Orders(b) => out.put_slice(b.payload()),
     }
     Ok(())
 }
@@ -485,7 +547,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![0, 0, 0, 0], "empty frame"),
             (vec![1, 0, 0, 0, 0], "unknown frame type 0"),
-            (vec![1, 0, 0, 0, 6], "unknown frame type 6"),
+            (vec![1, 0, 0, 0, 8], "unknown frame type 8"),
             (vec![2, 0, 0, 0, 1, 1], "hello frame truncated in field `version`"),
             (vec![7, 0, 0, 0, 1, 1, 0, 9, 0, 0, 0], "hello frame truncated in field `token`"),
             (vec![8, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0xFF], "field `token` is not UTF-8"),
@@ -511,5 +573,9 @@ mod tests {
         assert_eq!((frame.batch_id, frame.code.as_str()), (42, codes::BAD_BATCH));
         assert_eq!(FrameType::from_u8(3), Some(FrameType::Batch));
         assert_eq!(FrameType::from_u8(0), None);
+        assert_eq!(FrameType::from_u8(6), Some(FrameType::Replies));
+        assert_eq!(FrameType::from_u8(7), Some(FrameType::Orders));
+        assert_eq!(FrameType::Orders.since_version(), 3);
+        assert_eq!(FrameType::Batch.since_version(), crate::MIN_PROTOCOL_VERSION);
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! A client opens a TCP connection, says [`Hello`] with a bearer token, gets
 //! a [`Welcome`] naming its tenant and the server's limits, and then streams
-//! [`MessageBatch`]es. The server answers every batch with exactly one
-//! [`Ack`] (the batch is durable and routed) or one [`ErrorFrame`].
+//! [`MessageBatch`]es, and (from version 3) [`ReplyBatch`]es and
+//! [`OrderBatch`]es for the reports. The server answers every batch with
+//! exactly one [`Ack`] (the batch is durable and applied) or one
+//! [`ErrorFrame`].
 //!
 //! # Frames, byte by byte
 //!
@@ -24,6 +26,8 @@
 //! | 3    | `Batch`   | client → server | rkyv archive of [`MessageBatch`] (the rest of the body) |
 //! | 4    | `Ack`     | server → client | `u64` batch_id, `u32` accepted, `u64` last_seq |
 //! | 5    | `Error`   | server → client | `u64` batch_id (0 if none), string code, string message |
+//! | 6    | `Replies` | client → server, version 3 | rkyv archive of [`ReplyBatch`] (the rest of the body) |
+//! | 7    | `Orders`  | client → server, version 3 | rkyv archive of [`OrderBatch`] (the rest of the body) |
 //!
 //! A *string* is a `u32` byte length followed by that many bytes of UTF-8.
 //! A payload must end exactly after its last field: trailing bytes are an
@@ -39,6 +43,11 @@
 //! deserializing. A reader that receives payloads straight into an
 //! [`rkyv::util::AlignedVec`] can skip the copy with
 //! [`BatchFrame::from_aligned`].
+//!
+//! `Replies` and `Orders` payloads are archives of [`ReplyBatch`] and
+//! [`OrderBatch`] in the same format, checked the same way (bytecheck,
+//! then [`validate_replies`] / [`validate_orders`]) and then read out into
+//! owned batches: [`ReplyBatchFrame::batch`], [`OrderBatchFrame::batch`].
 //!
 //! ## Example: a `Hello`
 //!
@@ -62,12 +71,22 @@
 //! messages. A broken rule is a [`WireError::InvalidMessage`] naming the
 //! message's index and the field.
 //!
+//! # Reply and order fields
+//!
+//! A [`WireReply`] is `conversation_id`, `agent_id` (both ids) and `at_ms`
+//! (`Option<u64>`, ms since the Unix epoch; `None` means the server's time
+//! when it applies the reply). A [`WireOrder`] is `conversation_id`,
+//! `value_minor` (`i64`, hundredths of the currency, 0 or more),
+//! `currency` (three ASCII letters, any case) and `at_ms` as for replies.
+//! A batch holds 1 ..= `max_batch_messages` items. A broken rule is a
+//! [`WireError::InvalidItem`] naming the item's index and the field.
+//!
 //! # Limits
 //!
 //! [`Limits`], with their defaults: `max_frame_bytes` (4 MiB) bounds the
 //! body length N; a larger prefix is rejected from its 4 bytes alone,
-//! before any of the body is buffered. `max_batch_messages` (10,000);
-//! `max_text_bytes` (4,096). The server announces the first two in its
+//! before any of the body is buffered. `max_batch_messages` (10,000), which
+//! bounds replies and orders per batch too; `max_text_bytes` (4,096). The server announces the first two in its
 //! `Welcome`.
 //!
 //! # Error codes
@@ -79,6 +98,17 @@
 //! closes the connection (the byte stream cannot be trusted, or the client
 //! may not go on). `bad_batch` and `rate_limited` reject one batch, named by
 //! `batch_id`; the connection stays usable.
+//!
+//! # Versions
+//!
+//! A client names the version it speaks in `Hello`; a server answers a
+//! version outside [`MIN_PROTOCOL_VERSION`] ..= [`PROTOCOL_VERSION`] with
+//! `unsupported_version`. Version 3 adds frame types 6 and 7 and changes
+//! nothing else, so a version-2 client keeps working unchanged; a
+//! version-3 client that meets a version-2 server (`unsupported_version`)
+//! may say `Hello` again with version 2 on a new connection and send only
+//! message batches. A server refuses `Replies` and `Orders` frames on a
+//! version-2 connection with `bad_frame`.
 //!
 //! # Ordering and pipelining
 //!
@@ -101,21 +131,33 @@ mod batch;
 mod codec;
 mod error;
 mod frame;
+mod measures;
 
 pub use batch::{
     ArchivedMessageBatch, ArchivedWireMessage, ArchivedWireSkill, BatchFrame, MAX_SKILL_NAME,
     MessageBatch, WireMessage, WireSkill, validate_batch,
 };
 pub use codec::{FrameCodec, ServerCodec};
-pub use error::{MessageProblem, WireError, codes};
+pub use error::{ItemProblem, MessageProblem, WireError, codes};
 pub use frame::{
     Ack, ErrorFrame, Frame, FrameType, Hello, LENGTH_PREFIX, Limits, Welcome, decode_frame,
-    encode_batch, encode_frame, frame_len,
+    encode_batch, encode_frame, encode_orders, encode_replies, frame_len,
 };
 pub use loket_ids::{ArchivedId, Id};
+pub use measures::{
+    ArchivedOrderBatch, ArchivedReplyBatch, ArchivedWireOrder, ArchivedWireReply, OrderBatch,
+    OrderBatchFrame, ReplyBatch, ReplyBatchFrame, WireOrder, WireReply, is_currency_code,
+    validate_orders, validate_replies,
+};
 
 /// The protocol version this crate speaks, sent in [`Hello::version`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version 3 added the `Replies` and `Orders` frames to version 2.
+pub const PROTOCOL_VERSION: u16 = 3;
+
+/// The oldest protocol version a server built with this crate still
+/// accepts in a [`Hello`]: a version-2 client keeps working, without the
+/// frames of version 3 ([`FrameType::since_version`]).
+pub const MIN_PROTOCOL_VERSION: u16 = 2;
 
 /// The `channel` byte of a [`WireMessage`]; the same order as
 /// `loket_capacity::Channel`.
@@ -179,8 +221,8 @@ pub mod fuzz_checks {
     use tokio_util::codec::Decoder;
 
     use crate::{
-        Frame, FrameCodec, Limits, decode_frame, encode_batch, encode_frame, frame_len,
-        validate_batch,
+        Frame, FrameCodec, Limits, decode_frame, encode_batch, encode_frame, encode_orders,
+        encode_replies, frame_len, is_currency_code, validate_batch,
     };
 
     /// What decoding a byte string gave: the frames, and the errors (as
@@ -191,7 +233,9 @@ pub mod fuzz_checks {
     /// [`FrameCodec`] in chunks of sizes derived from the data, under the
     /// default limits and under small ones. Never panics; both paths must
     /// see the same frames and errors; every accepted batch passes
-    /// validation; every accepted frame encodes back to its exact bytes.
+    /// validation; every accepted reply or order batch keeps the rules and
+    /// survives re-serializing; every accepted frame encodes back to its
+    /// exact bytes.
     pub fn frame_decoder(data: &[u8]) {
         let small = Limits { max_frame_bytes: 600, max_batch_messages: 3, max_text_bytes: 24 };
         for limits in [Limits::default(), small] {
@@ -269,6 +313,41 @@ pub mod fuzz_checks {
         encode_frame(frame, &mut encoded).expect("a decoded frame encodes");
         assert_eq!(encoded, bytes, "encode(decode(x)) != x");
         assert_eq!(frame.encoded_len(), bytes.len());
+        let unbounded = Limits { max_frame_bytes: u32::MAX, ..*limits };
+        let max_items = limits.max_batch_messages as usize;
+        if let Frame::Replies(replies) = frame {
+            let batch = replies.batch();
+            assert!((1..=max_items).contains(&batch.replies.len()));
+            for reply in &batch.replies {
+                assert!(reply.conversation_id.check().is_ok() && reply.agent_id.check().is_ok());
+            }
+            let mut again = Vec::new();
+            encode_replies(batch, &mut again).expect("an accepted reply batch re-encodes");
+            match decode_frame(&again, &unbounded) {
+                Ok(Some((Frame::Replies(b), used))) => {
+                    assert_eq!(used, again.len());
+                    assert_eq!(b.batch(), batch);
+                }
+                other => panic!("re-encoded reply batch did not decode: {other:?}"),
+            }
+        }
+        if let Frame::Orders(orders) = frame {
+            let batch = orders.batch();
+            assert!((1..=max_items).contains(&batch.orders.len()));
+            for order in &batch.orders {
+                assert!(order.conversation_id.check().is_ok());
+                assert!(order.value_minor >= 0 && is_currency_code(&order.currency));
+            }
+            let mut again = Vec::new();
+            encode_orders(batch, &mut again).expect("an accepted order batch re-encodes");
+            match decode_frame(&again, &unbounded) {
+                Ok(Some((Frame::Orders(b), used))) => {
+                    assert_eq!(used, again.len());
+                    assert_eq!(b.batch(), batch);
+                }
+                other => panic!("re-encoded order batch did not decode: {other:?}"),
+            }
+        }
         if let Frame::Batch(batch) = frame {
             validate_batch(batch.archived(), limits).expect("an accepted batch is valid");
             assert!(batch.message_count() >= 1);
@@ -277,7 +356,6 @@ pub mod fuzz_checks {
             let owned = batch.to_batch();
             let mut again = Vec::new();
             encode_batch(&owned, &mut again).expect("an accepted batch re-encodes");
-            let unbounded = Limits { max_frame_bytes: u32::MAX, ..*limits };
             match decode_frame(&again, &unbounded) {
                 Ok(Some((Frame::Batch(b), used))) => {
                     assert_eq!(used, again.len());

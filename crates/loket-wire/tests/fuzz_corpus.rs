@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use loket_wire::{
-    Ack, ErrorFrame, Frame, Hello, Id, MessageBatch, PROTOCOL_VERSION, Welcome, WireMessage,
-    WireSkill, codes, encode_batch, encode_frame,
+    Ack, ErrorFrame, Frame, Hello, Id, MIN_PROTOCOL_VERSION, MessageBatch, OrderBatch,
+    PROTOCOL_VERSION, ReplyBatch, Welcome, WireMessage, WireOrder, WireReply, WireSkill, codes,
+    encode_batch, encode_frame, encode_orders, encode_replies,
 };
 
 fn corpus() -> PathBuf {
@@ -57,6 +58,42 @@ fn batch(batch_id: u64, messages: Vec<WireMessage>) -> Vec<u8> {
     let mut out = Vec::new();
     encode_batch(&MessageBatch { batch_id, messages }, &mut out).unwrap();
     out
+}
+
+fn reply_batch(batch_id: u64, replies: Vec<WireReply>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_replies(&ReplyBatch { batch_id, replies }, &mut out).unwrap();
+    out
+}
+
+fn order_batch(batch_id: u64, orders: Vec<WireOrder>) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_orders(&OrderBatch { batch_id, orders }, &mut out).unwrap();
+    out
+}
+
+/// A reply by agent `anna` (or bot `bot-1` for even conversations), with a
+/// time for odd ones.
+fn reply(conversation_id: u64) -> WireReply {
+    let odd = !conversation_id.is_multiple_of(2);
+    WireReply {
+        conversation_id: if odd {
+            Id::Text(format!("WT-{conversation_id}"))
+        } else {
+            Id::Number(conversation_id)
+        },
+        agent_id: if odd { Id::Text("anna".into()) } else { Id::Text("bot-1".into()) },
+        at_ms: odd.then_some(1_764_000_030_000),
+    }
+}
+
+fn order(conversation_id: u64, value_minor: i64, currency: &str) -> WireOrder {
+    WireOrder {
+        conversation_id: Id::Text(format!("WT-{conversation_id}")),
+        value_minor,
+        currency: currency.into(),
+        at_ms: conversation_id.is_multiple_of(2).then_some(1_764_000_090_000),
+    }
 }
 
 /// A message; odd conversations have platform string ids, even ones numbers.
@@ -124,6 +161,19 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let mut bad_then_good = batch(3, vec![message(1, 6, 1, "kanaal bestaat niet")]);
     bad_then_good.extend_from_slice(&ack);
     let long_text = "x".repeat(30);
+    let good_replies = reply_batch(20, vec![reply(1), reply(2), reply(3)]);
+    let good_orders = order_batch(21, vec![order(1, 4_995, "EUR"), order(2, 0, "usd")]);
+    let mut measured = hello.clone();
+    measured.extend_from_slice(&good);
+    measured.extend_from_slice(&good_replies);
+    measured.extend_from_slice(&good_orders);
+    let mut corrupted_replies = good_replies.clone();
+    let mid = corrupted_replies.len() - 12;
+    corrupted_replies[mid] ^= 0xFF;
+    let mut bad_orders_then_ack = order_batch(22, vec![order(1, -5, "EUR")]);
+    bad_orders_then_ack.extend_from_slice(&ack);
+    let mut message_batch_as_replies = good.clone();
+    message_batch_as_replies[4] = 6;
     vec![
         ("hello", hello.clone()),
         ("welcome", welcome),
@@ -166,5 +216,28 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
             batch(12, vec![bad])
         }),
         ("empty", vec![]),
+        (
+            "hello_v2",
+            frame(&Frame::Hello(Hello {
+                version: MIN_PROTOCOL_VERSION,
+                token: "demo-token".into(),
+            })),
+        ),
+        ("reply_batch", good_replies.clone()),
+        ("order_batch", good_orders.clone()),
+        ("session_measured", measured),
+        ("truncated_orders", good_orders[..good_orders.len() - 7].to_vec()),
+        ("corrupted_replies_rkyv", corrupted_replies),
+        ("message_batch_as_replies", message_batch_as_replies),
+        ("empty_replies", reply_batch(23, vec![])),
+        ("empty_orders_payload", vec![1, 0, 0, 0, 7]),
+        ("many_replies_small_limit", reply_batch(24, (0..5).map(reply).collect())),
+        ("bad_reply_agent", {
+            let mut bad = reply(1);
+            bad.agent_id = Id::Text(String::new());
+            reply_batch(25, vec![reply(2), bad])
+        }),
+        ("bad_order_currency", order_batch(26, vec![order(1, 100, "EURO")])),
+        ("bad_orders_then_ack", bad_orders_then_ack),
     ]
 }
