@@ -104,6 +104,10 @@ fn the_hand_worked_day_reports_as_computed() {
         json!({"conversations": 1, "conversions": 1, "rate": 1.0})
     );
     assert_eq!(totals["conversion_by_first_response"]["5-15m"]["conversations"], json!(1));
+    // Occupancy: Anna can hold 8 at once (3 chats + 5 WhatsApps) and is
+    // staffed from the first event (09:00:00) to the last (10:21:00),
+    // 4,860 s; she holds c1 for 600 s, c2 1,500 s, c3 5 s and c4 60 s.
+    assert_eq!(totals["occupancy"], json!(2_165.0 / (4_860.0 * 8.0)));
 
     // Rows: one per hour and channel with data, by start then channel.
     let rows: Vec<(u64, &str, u64, Option<f64>)> = report["intervals"]
@@ -210,10 +214,10 @@ fn the_html_report_is_self_contained_and_its_charts_render_in_chromium() {
         labels("first-response")
     );
     assert!(labels("conversion").iter().any(|l| l == "<1m (n=1)"), "{:?}", labels("conversion"));
-    assert_eq!(
-        by_id("occupancy")["empty"],
-        json!("Occupancy is not measured yet (docs/reports.md).")
-    );
+    let occupancy = by_id("occupancy");
+    assert_eq!(occupancy["empty"], json!(null), "{occupancy}");
+    assert!(occupancy["shapes"].as_u64().unwrap() > 3, "{occupancy}");
+    assert!(labels("occupancy").contains(&"anna".to_owned()), "{:?}", labels("occupancy"));
     let table = browser.eval(
         "[...document.querySelectorAll('table tbody tr')].map((r) => [...r.cells].slice(0, 3).map((c) => c.textContent))",
     );

@@ -14,7 +14,10 @@
 //!   knowing its agent's team and whether the agent is a person from the
 //!   agents registered with [`Metering::agent`];
 //! - the platform's `reply` and `order` inputs ([`Metering::reply`],
-//!   [`Metering::order`]) become their facts.
+//!   [`Metering::order`]) become their facts;
+//! - for occupancy, each person's staffed capacity follows their presence
+//!   and limits ([`Metering::agent_changed`] after every change), and each
+//!   conversation a person holds counts from its assignment to its release.
 //!
 //! Facts must come in time order, as the router's events do. The SLA events
 //! the meter fires on the way are collected for the caller

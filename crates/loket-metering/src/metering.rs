@@ -5,7 +5,8 @@ use loket_report::{
     Language, Meter, MeterConfig, Money, Query, QueryError, Report, SlaEvent,
 };
 use loket_router::{
-    AgentId, AgentKind, AgentSpec, AssignReason, ConversationId, Event, EventKind, Message, SkillId,
+    AgentId, AgentKind, AgentSpec, AssignReason, Capacity, Channel, ConversationId, Event,
+    EventKind, Message, Router, SkillId,
 };
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -56,8 +57,12 @@ pub struct Metering {
     last_language: Option<(loket_router::Language, Language)>,
     /// Teams by label; 0 is "no team".
     teams: Labels,
-    #[serde(with = "agent_pairs")]
+    #[serde(with = "pairs")]
     agents: FxHashMap<u64, AgentFacts>,
+    /// The person holding each conversation a person holds (assignment to
+    /// release), for occupancy.
+    #[serde(default, with = "pairs")]
+    holders: FxHashMap<u64, u64>,
     #[serde(skip)]
     sla_events: Vec<SlaEvent>,
 }
@@ -73,6 +78,7 @@ impl Metering {
             last_language: None,
             teams: Labels::default(),
             agents: FxHashMap::default(),
+            holders: FxHashMap::default(),
             sla_events: Vec::new(),
         })
     }
@@ -90,13 +96,46 @@ impl Metering {
         &self.meter
     }
 
-    /// Registers (or updates) an agent: its team and whether it is a
-    /// person. Assignments and replies of an agent never registered count
-    /// as a person's, with no team.
+    /// Registers (or updates) an agent: its team, whether it is a person,
+    /// and, for occupancy, what a person can hold while staffed, from the
+    /// meter's time (before anything is measured: from the first fact).
+    /// Assignments and replies of an agent never registered count as a
+    /// person's, with no team.
     pub fn agent(&mut self, spec: &AgentSpec) {
+        self.register(None, spec);
+    }
+
+    /// As [`Metering::agent`], at `at` (the router's time of the change).
+    /// A time before the meter's is refused for occupancy (counted in the
+    /// meter's rejections); the team and kind are registered regardless.
+    pub fn agent_at(&mut self, at: u64, spec: &AgentSpec) {
+        self.register(Some(at), spec);
+    }
+
+    /// Brings the agent in line with `router` at `at` after a change of
+    /// presence, capacity or registration: an agent the router no longer
+    /// knows is no longer staffed.
+    pub fn agent_changed(&mut self, at: u64, router: &Router, agent: AgentId) {
+        match router.agent(agent) {
+            Some(view) => self.register(Some(at), &view.spec),
+            None => {
+                let team = self.agent_facts(agent).team;
+                let _ = self.meter.staff(Some(at), agent.0, team, 0, &mut self.sla_events);
+            }
+        }
+    }
+
+    fn register(&mut self, at: Option<u64>, spec: &AgentSpec) {
         let team = self.teams.intern(spec.team.as_deref().unwrap_or(""));
         let human = spec.kind == AgentKind::Human;
         self.agents.insert(spec.id.0, AgentFacts { team, human });
+        let capacity = if human && spec.presence.keeps_conversations() {
+            staffed_capacity(&spec.capacity)
+        } else {
+            0
+        };
+        // Refusals are counted by the meter.
+        let _ = self.meter.staff(at, spec.id.0, team, capacity, &mut self.sla_events);
     }
 
     /// Measures a customer message at `at` (the router's time, before the
@@ -136,9 +175,11 @@ impl Metering {
 
     /// Measures the router's events: assignments (except sticky ones, which
     /// change nothing) and accepted offers, escalations, closes and
-    /// erasures. Events the meter refuses (a conversation it never saw open,
-    /// say one opened before measuring began) are counted in its
-    /// [`Meter::rejections`] and otherwise skipped.
+    /// erasures; for occupancy, who holds each conversation from an
+    /// assignment to its release (wrap-up included), its return to the
+    /// queue or its erasure. Events the meter refuses (a conversation it
+    /// never saw open, say one opened before measuring began) are counted
+    /// in its [`Meter::rejections`] and otherwise skipped.
     pub fn decisions(&mut self, events: &[Event]) {
         for event in events {
             let Some(conversation) = event.conversation else { continue };
@@ -146,14 +187,46 @@ impl Metering {
                 (EventKind::Assigned { reason: AssignReason::Sticky, .. }, _) => continue,
                 (EventKind::Assigned { .. } | EventKind::OfferAccepted, Some(agent)) => {
                     let facts = self.agent_facts(agent);
+                    if facts.human {
+                        self.holder(event.at.0, conversation, Some(agent.0));
+                    } else {
+                        self.holder(event.at.0, conversation, None);
+                    }
                     FactKind::Assigned { agent: agent.0, team: facts.team, human: facts.human }
                 }
                 (EventKind::Escalated { .. }, _) => FactKind::HandedOff,
-                (EventKind::Closed | EventKind::Erased, _) => FactKind::Closed,
+                (EventKind::Closed, _) => FactKind::Closed,
+                (EventKind::Erased, _) => {
+                    self.holder(event.at.0, conversation, None);
+                    FactKind::Closed
+                }
+                (EventKind::Released | EventKind::Queued { .. }, _) => {
+                    self.holder(event.at.0, conversation, None);
+                    continue;
+                }
                 _ => continue,
             };
             // Refusals are counted by the meter; nothing else to do here.
             let _ = self.ingest(event.at.0, conversation, kind);
+        }
+    }
+
+    /// The person holding `conversation` from `at` on (`None`: nobody, or
+    /// a bot), for occupancy.
+    fn holder(&mut self, at: u64, conversation: ConversationId, person: Option<u64>) {
+        let before = match person {
+            Some(person) => self.holders.insert(conversation.0, person),
+            None => self.holders.remove(&conversation.0),
+        };
+        if before == person {
+            return;
+        }
+        // Refusals are counted by the meter.
+        if let Some(before) = before {
+            let _ = self.meter.hold(at, before, false, &mut self.sla_events);
+        }
+        if let Some(person) = person {
+            let _ = self.meter.hold(at, person, true, &mut self.sla_events);
         }
     }
 
@@ -351,26 +424,33 @@ impl QueueMemo {
     }
 }
 
-/// The agents map as a list of pairs (JSON keys must be strings).
-mod agent_pairs {
+/// The conversations a person can hold at once: the sum of the channel
+/// limits, capped by the overall limit.
+fn staffed_capacity(capacity: &Capacity) -> u32 {
+    let channels: u32 =
+        Channel::ALL.iter().map(|&channel| capacity.channel(channel)).fold(0, u32::saturating_add);
+    channels.min(capacity.total)
+}
+
+/// Maps keyed by `u64` as lists of pairs sorted by key: JSON keys must be
+/// strings, and a snapshot's bytes must not depend on insertion history.
+mod pairs {
     use rustc_hash::FxHashMap;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::AgentFacts;
-
-    pub fn serialize<S: Serializer>(
-        map: &FxHashMap<u64, AgentFacts>,
+    pub fn serialize<V: Serialize, S: Serializer>(
+        map: &FxHashMap<u64, V>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        let mut pairs: Vec<(&u64, &AgentFacts)> = map.iter().collect();
+        let mut pairs: Vec<(&u64, &V)> = map.iter().collect();
         pairs.sort_unstable_by_key(|(key, _)| **key);
         pairs.serialize(serializer)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<FxHashMap<u64, AgentFacts>, D::Error> {
-        Ok(Vec::<(u64, AgentFacts)>::deserialize(deserializer)?.into_iter().collect())
+    ) -> Result<FxHashMap<u64, V>, D::Error> {
+        Ok(Vec::<(u64, V)>::deserialize(deserializer)?.into_iter().collect())
     }
 }
 

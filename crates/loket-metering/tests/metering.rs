@@ -7,7 +7,7 @@ use loket_metering::Metering;
 use loket_report::{Currency, Dimension, Interval, MeterConfig, Money, Query, Report};
 use loket_router::{
     AgentId, AgentKind, AgentSpec, Channel, ConversationId, CustomerId, Event, Language,
-    ManualClock, Message, Router, RouterConfig, SkillLevel, Timestamp,
+    ManualClock, Message, Presence, Router, RouterConfig, SkillLevel, Timestamp,
 };
 
 struct World {
@@ -158,4 +158,62 @@ fn a_chat_left_unanswered_fires_its_sla_warning_then_its_breach() {
     // Chat's first-reply target is 60 s; the warning comes at 80%.
     assert_eq!(fired, [("sla_warning".to_owned(), 48_000), ("sla_breached".to_owned(), 60_001)]);
     assert!(world.metering.take_sla_events().is_empty());
+}
+
+#[test]
+fn occupancy_is_held_time_over_staffed_capacity_time_for_people_only() {
+    let mut world = World::new();
+    // Anna (capacity: the default's channel limits capped at 10 at once)
+    // is staffed from the first fact, at 0 s. The bot counts for nothing.
+    world.message(7, true); // escalated at once: Anna holds it from 0 s
+    world.at(30_000);
+    world.message(8, true); // and this one from 30 s
+    world.at(60_000);
+    world.router.close(ConversationId(7), &mut world.events).unwrap();
+    world.settle(); // no wrap-up: released at 60 s
+    world.at(90_000);
+    // Anna goes away at 90 s: conversation 8 returns to the queue, and she
+    // is no longer staffed.
+    world.router.set_presence(AgentId(2), Presence::Away, &mut world.events).unwrap();
+    world.settle();
+    world.metering.agent_changed(90_000, &world.router, AgentId(2));
+    world.at(120_000);
+
+    // Held: 60 s of conversation 7 and 60 s of conversation 8; staffed:
+    // 90 s at 10 conversations.
+    let expected = (60_000.0 + 60_000.0) / (90_000.0 * 10.0);
+    let report = world.report(vec![Dimension::Team, Dimension::Agent, Dimension::Channel]);
+    assert_eq!(report.totals.occupancy, Some(expected));
+    for row in &report.groups {
+        match row.group {
+            Dimension::Team | Dimension::Agent => {
+                assert_eq!(row.measures.occupancy, Some(expected), "{}", row.key)
+            }
+            _ => assert_eq!(row.measures.occupancy, None, "{:?} {}", row.group, row.key),
+        }
+    }
+    // A snapshot taken now restores the same occupancy, pending time included.
+    let saved = serde_json::to_string(&world.metering).unwrap();
+    let mut restored: Metering = serde_json::from_str::<Metering>(&saved).unwrap().restored();
+    assert_eq!(restored.meter().report(&query_hour()).unwrap().totals.occupancy, Some(expected));
+    // Back at 180 s for a minute more: both copies count the same.
+    for metering in [&mut world.metering, &mut restored] {
+        let mut spec = AgentSpec::new(AgentId(2));
+        spec.team = Some("webshop".into());
+        metering.agent_at(180_000, &spec);
+        metering.advance(240_000);
+    }
+    let expected = 120_000.0 / (150_000.0 * 10.0);
+    assert_eq!(
+        world.metering.meter().report(&query_hour()).unwrap().totals.occupancy,
+        Some(expected)
+    );
+    assert_eq!(
+        restored.meter().report(&query_hour()).unwrap(),
+        world.metering.meter().report(&query_hour()).unwrap()
+    );
+}
+
+fn query_hour() -> Query {
+    Query { from: 0, to: 3_600_000, interval: Interval::Hour, group_by: vec![Dimension::Agent] }
 }

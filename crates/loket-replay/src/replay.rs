@@ -288,12 +288,14 @@ impl Replayer {
                 self.router
                     .set_presence(id, presence, &mut self.events)
                     .map_err(|e| router_error(e, "agent"))?;
+                self.measure_agent(id);
             }
             EventBody::Logout { agent } => {
                 let id = self.existing_agent(line, &agent)?;
                 self.router
                     .set_presence(id, Presence::Offline, &mut self.events)
                     .map_err(|e| router_error(e, "agent"))?;
+                self.measure_agent(id);
             }
             EventBody::Capacity { agent, capacity } => {
                 let id = self.existing_agent(line, &agent)?;
@@ -301,6 +303,7 @@ impl Replayer {
                 self.router
                     .set_capacity(id, capacity, &mut self.events)
                     .map_err(|e| router_error(e, "capacity"))?;
+                self.measure_agent(id);
             }
             EventBody::Skills { agent, skills } => {
                 let id = self.existing_agent(line, &agent)?;
@@ -315,6 +318,7 @@ impl Replayer {
                 self.router
                     .remove_agent(id, &mut self.events)
                     .map_err(|e| router_error(e, "agent"))?;
+                self.measure_agent(id);
             }
             EventBody::Accept { conversation, agent }
             | EventBody::Decline { conversation, agent } => {
@@ -420,13 +424,12 @@ impl Replayer {
         spec.team = agent.team.clone();
         spec.tenant = agent.tenant.clone();
         // Intern only once the line is known to be good.
-        spec.id = AgentId(self.ids.agents.intern(&agent.id));
-        if let Some(measuring) = self.measuring.as_mut() {
-            measuring.metering.agent(&spec);
-        }
+        let id = AgentId(self.ids.agents.intern(&agent.id));
+        spec.id = id;
         self.router
             .upsert_agent(spec, &mut self.events)
             .map_err(|e| LineError::new(line, format!("{prefix}id"), e.to_string()))?;
+        self.measure_agent(id);
         self.known_skills.extend(agent.skills.keys().cloned());
         self.flush(line, out);
         Ok(())
@@ -517,6 +520,15 @@ impl Replayer {
 
     /// Turns the router's events into records with the platform's ids, then
     /// lets go of the ids of conversations the router forgot.
+    /// After a line changed `agent`, brings measuring's view of it (team,
+    /// kind, staffed capacity) in line with the router's.
+    fn measure_agent(&mut self, agent: AgentId) {
+        if let Some(measuring) = self.measuring.as_mut() {
+            let at = self.clock.now().0.max(measuring.metering.meter().now());
+            measuring.metering.agent_changed(at, &self.router, agent);
+        }
+    }
+
     fn flush(&mut self, line: u64, out: &mut Vec<DecisionRecord>) {
         if let Some(measuring) = self.measuring.as_mut() {
             measuring.metering.decisions(&self.events);

@@ -73,6 +73,7 @@ mod intents;
 mod interval;
 mod measures;
 mod meter;
+mod occupancy;
 mod pairs;
 mod report;
 mod sla;

@@ -50,6 +50,14 @@ pub struct Measures {
     pub band_conversations: [u64; 5],
     /// Per first-response band: those of them with an order.
     pub band_conversions: [u64; 5],
+    /// Conversation-milliseconds people held conversations (agent, team
+    /// and total groups only), counted in the slot the time falls in.
+    #[serde(default)]
+    pub held_ms: u64,
+    /// Capacity-milliseconds people were staffed for: the conversations
+    /// they could hold at once, times the time they were available.
+    #[serde(default)]
+    pub staffed_ms: u64,
 }
 
 impl Measures {
@@ -82,6 +90,8 @@ impl Measures {
         for &(currency, minor) in &other.revenue {
             self.add_revenue(Money { minor, currency });
         }
+        self.held_ms = self.held_ms.saturating_add(other.held_ms);
+        self.staffed_ms = self.staffed_ms.saturating_add(other.staffed_ms);
         for band in 0..5 {
             self.band_conversations[band] += other.band_conversations[band];
             self.band_conversions[band] += other.band_conversions[band];

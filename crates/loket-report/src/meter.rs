@@ -14,6 +14,7 @@ use crate::group::{BuyingBand, GroupKey, response_band};
 use crate::intents::Intents;
 use crate::interval::{SLOT_MS, slot_of};
 use crate::measures::Measures;
+use crate::occupancy::Staffing;
 use crate::sla::{SlaClock, SlaEvent, SlaEventKind};
 use crate::store::Store;
 use crate::timers::{TimerKey, TimerKind, Timers};
@@ -56,6 +57,10 @@ pub struct Meter {
     pub(crate) store: Store,
     pub(crate) intents: Intents,
     rejections: Rejections,
+    /// People's occupancy clocks.
+    pub(crate) staffing: Staffing,
+    /// Whether a fact or an advance set the meter's time yet.
+    started: bool,
     /// Reply clocks stopped since the last [`Meter::take_observations`];
     /// not part of the state (a restored meter starts with none).
     #[serde(skip)]
@@ -104,6 +109,8 @@ impl Meter {
             store: Store::default(),
             intents: Intents::default(),
             rejections: Rejections::default(),
+            staffing: Staffing::default(),
+            started: false,
             observations: Vec::new(),
             observing: false,
             quiet_before: 0,
@@ -147,6 +154,55 @@ impl Meter {
         }
         self.advance_to(now, events);
         Ok(())
+    }
+
+    /// From `at`, the person `agent` of `team` can hold `capacity`
+    /// conversations at once (0: away, offline or gone), for occupancy.
+    /// `at` of `None` means the meter's time, or its first time if it has
+    /// none yet (people registered before anything is measured are staffed
+    /// from the first fact, not from time 0). Fires the SLA timers due by
+    /// `at` first, as [`Meter::advance`] does; `at` before the meter's time
+    /// is refused.
+    pub fn staff(
+        &mut self,
+        at: Option<u64>,
+        agent: u64,
+        team: u32,
+        capacity: u32,
+        events: &mut Vec<SlaEvent>,
+    ) -> Result<(), FactError> {
+        let at = match at {
+            Some(at) => {
+                self.advance(at, events)?;
+                Some(at)
+            }
+            None => self.started.then_some(self.now),
+        };
+        let first_kept = self.first_kept_slot();
+        self.staffing.staff(&mut self.store, first_kept, at, agent, team, capacity);
+        Ok(())
+    }
+
+    /// The person `agent` starts (`starts`) or stops holding a
+    /// conversation at `at`, for occupancy (assignment to release, wrap-up
+    /// included). Fires the SLA timers due by `at` first; `at` before the
+    /// meter's time is refused.
+    pub fn hold(
+        &mut self,
+        at: u64,
+        agent: u64,
+        starts: bool,
+        events: &mut Vec<SlaEvent>,
+    ) -> Result<(), FactError> {
+        self.advance(at, events)?;
+        let first_kept = self.first_kept_slot();
+        self.staffing.hold(&mut self.store, first_kept, at, agent, starts);
+        Ok(())
+    }
+
+    /// The oldest slot retained at the meter's time.
+    fn first_kept_slot(&self) -> u64 {
+        (self.current_slot + 1).saturating_sub(self.config.retained_slots())
     }
 
     /// The meter's time: the latest fact or advance applied.
@@ -246,6 +302,10 @@ impl Meter {
         while let Some(key) = self.timers.pop_due(now) {
             self.fire(key, events);
         }
+        if !self.started {
+            self.started = true;
+            self.staffing.start(now);
+        }
         self.now = now;
         while let Some(&(expiry, id, closed_at)) = self.expiries.front() {
             if expiry >= now {
@@ -259,8 +319,9 @@ impl Meter {
         let slot = slot_of(now);
         if slot != self.current_slot {
             self.current_slot = slot;
-            let retained = self.config.retained_slots();
-            self.store.drop_before((slot + 1).saturating_sub(retained));
+            let first_kept = self.first_kept_slot();
+            self.staffing.roll(&mut self.store, first_kept, now);
+            self.store.drop_before(first_kept);
         }
         let next_slot = slot.saturating_add(1).saturating_mul(SLOT_MS);
         let next_expiry =
@@ -713,6 +774,10 @@ struct Saved {
     store: Store,
     intents: Intents,
     rejections: Rejections,
+    #[serde(default)]
+    staffing: Staffing,
+    #[serde(default)]
+    started: bool,
 }
 
 impl From<Saved> for Meter {
@@ -736,6 +801,9 @@ impl From<Saved> for Meter {
             store: saved.store,
             intents: saved.intents,
             rejections: saved.rejections,
+            staffing: saved.staffing,
+            // Snapshots from before this flag had a time once they had any.
+            started: saved.started || saved.now > 0,
             observations: Vec::new(),
             observing: false,
             quiet_before: 0,

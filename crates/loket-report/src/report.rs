@@ -101,7 +101,10 @@ pub struct MeasuresReport {
     pub conversion_rate: Option<f64>,
     /// Order values per currency, in major units.
     pub revenue: BTreeMap<String, f64>,
-    /// Agent occupancy; not measured yet (always `null`).
+    /// People's occupancy: the conversation-time they held over the
+    /// capacity-time they were staffed for (`held_ms / staffed_ms`); in
+    /// total, team and agent rows only, `null` elsewhere and where nobody
+    /// was staffed. Above 1 when people held more than their capacity.
     pub occupancy: Option<f64>,
     /// Conversion per first-response band.
     pub conversion_by_first_response: ResponseBands,
@@ -215,7 +218,7 @@ impl MeasuresReport {
                 .iter()
                 .map(|(currency, minor)| (currency.as_str().to_owned(), *minor as f64 / 100.0))
                 .collect(),
-            occupancy: None,
+            occupancy: ratio(m.held_ms, m.staffed_ms),
             conversion_by_first_response: ResponseBands {
                 under_1m: band(0),
                 from_1m_to_5m: band(1),
@@ -249,16 +252,36 @@ impl Meter {
         let mut rows: BTreeMap<(u64, usize, GroupKey), Measures> = BTreeMap::new();
         let mut groups: BTreeMap<(usize, GroupKey), Measures> = BTreeMap::new();
         let mut totals = Measures::default();
-        for (slot, slot_groups) in self.store.range(from / SLOT_MS, to.div_ceil(SLOT_MS)) {
-            let start = query.interval.start_of(slot * SLOT_MS);
+        let mut add = |slot: u64, key: &GroupKey, measures: &Measures| {
+            if *key == GroupKey::Total {
+                totals.merge(measures);
+            }
+            if let Some(order) = dimensions.iter().position(|&d| d == key.dimension()) {
+                let start = query.interval.start_of(slot * SLOT_MS);
+                rows.entry((start, order, *key)).or_default().merge(measures);
+                groups.entry((order, *key)).or_default().merge(measures);
+            }
+        };
+        let slots = from / SLOT_MS..to.div_ceil(SLOT_MS);
+        for (slot, slot_groups) in self.store.range(slots.start, slots.end) {
             for (key, measures) in slot_groups.iter() {
-                if *key == GroupKey::Total {
-                    totals.merge(measures);
-                }
-                if let Some(order) = dimensions.iter().position(|&d| d == key.dimension()) {
-                    rows.entry((start, order, *key)).or_default().merge(measures);
-                    groups.entry((order, *key)).or_default().merge(measures);
-                }
+                add(slot, key, measures);
+            }
+        }
+        // Occupancy counted up to the meter's time but not stored yet.
+        for pending in self.staffing.pending(self.now()) {
+            if !slots.contains(&pending.slot) {
+                continue;
+            }
+            let area = Measures {
+                held_ms: pending.held_ms,
+                staffed_ms: pending.staffed_ms,
+                ..Measures::default()
+            };
+            for key in
+                [GroupKey::Agent(pending.agent), GroupKey::Team(pending.team), GroupKey::Total]
+            {
+                add(pending.slot, &key, &area);
             }
         }
         let row = |start: u64, end: u64, key: &GroupKey, measures: &Measures| Row {

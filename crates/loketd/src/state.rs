@@ -400,27 +400,28 @@ impl TenantState {
                 let mut spec = agent_spec(&router, agent)?;
                 let (key, new) = self.ids.write().agents.intern_new(&agent.id);
                 spec.id = AgentId(key);
-                let metered_spec = self.metering.as_ref().map(|_| spec.clone());
                 if let Err(error) = router.upsert_agent(spec, &mut self.scratch) {
                     if new {
                         self.ids.write().agents.release(key);
                     }
                     return Err(error.into());
                 }
-                if let (Some(metering), Some(spec)) = (&self.metering, metered_spec) {
-                    metering.write().agent(&spec);
-                }
+                self.measure_agent(&router, AgentId(key));
             }
             Command::SetPresence { agent, presence } => {
                 let presence = presence_from(*presence)?;
+                let id = self.agent(agent)?;
                 router
-                    .set_presence(self.agent(agent)?, presence, &mut self.scratch)
+                    .set_presence(id, presence, &mut self.scratch)
                     .map_err(|e| named(e, agent, None))?;
+                self.measure_agent(&router, id);
             }
             Command::SetCapacity { agent, capacity } => {
+                let id = self.agent(agent)?;
                 router
-                    .set_capacity(self.agent(agent)?, capacity_from(capacity), &mut self.scratch)
+                    .set_capacity(id, capacity_from(capacity), &mut self.scratch)
                     .map_err(|e| named(e, agent, None))?;
+                self.measure_agent(&router, id);
             }
             Command::SetSkills { agent, skills } => {
                 let id = self.agent(agent)?;
@@ -451,10 +452,13 @@ impl TenantState {
                         .set_presence(id, presence, &mut self.scratch)
                         .map_err(|e| named(e, agent, None))?;
                 }
+                self.measure_agent(&router, id);
             }
-            Command::RemoveAgent { agent } => router
-                .remove_agent(self.agent(agent)?, &mut self.scratch)
-                .map_err(|e| named(e, agent, None))?,
+            Command::RemoveAgent { agent } => {
+                let id = self.agent(agent)?;
+                router.remove_agent(id, &mut self.scratch).map_err(|e| named(e, agent, None))?;
+                self.measure_agent(&router, id);
+            }
             Command::Close { conversation } => {
                 let id = self.conversation(conversation)?;
                 self.pipeline

@@ -267,21 +267,24 @@ fn occupancy_chart(agents: &[&Row]) -> anyhow::Result<String> {
         .filter_map(|row| row.measures.occupancy.map(|o| (row.key.as_str(), o * 100.0)))
         .collect();
     if measured.is_empty() {
-        return Ok(empty("Occupancy is not measured yet (docs/reports.md)."));
+        return Ok(empty("No agent was staffed in this period (docs/reports.md, occupancy)."));
     }
     let labels: Vec<String> = measured.iter().map(|(key, _)| key.to_string()).collect();
+    // Above 100% when people held more than their capacity.
+    let top = measured.iter().map(|(_, value)| *value).fold(100f64, f64::max);
     svg(|area| {
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(34)
             .y_label_area_size(48)
-            .build_cartesian_2d(-0.5f64..(measured.len() as f64 - 0.5), 0f64..100f64)?;
+            .build_cartesian_2d(-0.5f64..(measured.len() as f64 - 0.5), 0f64..top)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(labels.len())
             .x_label_formatter(&|x| index_label(&labels, *x))
-            .y_desc("%")
+            .y_label_formatter(&|v| format!("{v:.0}%"))
+            .y_desc("held / staffed capacity")
             .draw()?;
         chart.draw_series(measured.iter().enumerate().map(|(i, (_, value))| {
             let x = i as f64;

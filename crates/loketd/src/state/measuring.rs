@@ -33,6 +33,17 @@ impl TenantState {
         self.metering.as_ref()
     }
 
+    /// After a command changed `agent`, brings measuring's view of it (its
+    /// team, kind and staffed capacity, for occupancy) in line with the
+    /// router's.
+    pub(super) fn measure_agent(&self, router: &Router, agent: AgentId) {
+        if let Some(metering) = &self.metering {
+            let mut metering = metering.write();
+            let at = self.clock_ms.max(metering.meter().now());
+            metering.agent_changed(at, router, agent);
+        }
+    }
+
     /// Measures the router's events not yet measured, remembers closed
     /// conversations for orders, and fires due SLA timers.
     pub(super) fn measure_events(&mut self) {
