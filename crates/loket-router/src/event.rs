@@ -175,6 +175,50 @@ pub enum EventKind {
     Erased,
 }
 
+impl EventKind {
+    /// Every kind's `type` as events are serialised, in [`EventKind::type_index`]
+    /// order: the list outputs filter and count by.
+    pub const TYPE_NAMES: [&'static str; 13] = [
+        "assigned",
+        "offered",
+        "offer_accepted",
+        "offer_declined",
+        "offer_expired",
+        "queued",
+        "overflow_step",
+        "escalated",
+        "outside_business_hours",
+        "closed",
+        "released",
+        "agent_not_responding",
+        "erased",
+    ];
+
+    /// The kind's index in [`EventKind::TYPE_NAMES`].
+    pub const fn type_index(&self) -> usize {
+        match self {
+            EventKind::Assigned { .. } => 0,
+            EventKind::Offered { .. } => 1,
+            EventKind::OfferAccepted => 2,
+            EventKind::OfferDeclined => 3,
+            EventKind::OfferExpired => 4,
+            EventKind::Queued { .. } => 5,
+            EventKind::OverflowStep { .. } => 6,
+            EventKind::Escalated { .. } => 7,
+            EventKind::OutsideBusinessHours { .. } => 8,
+            EventKind::Closed => 9,
+            EventKind::Released => 10,
+            EventKind::AgentNotResponding => 11,
+            EventKind::Erased => 12,
+        }
+    }
+
+    /// The kind's `type`, as events are serialised.
+    pub const fn type_name(&self) -> &'static str {
+        Self::TYPE_NAMES[self.type_index()]
+    }
+}
+
 /// One decision or state change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Event {
@@ -195,5 +239,40 @@ impl Event {
     /// Is this a decision that puts the conversation with an agent?
     pub fn is_assignment(&self) -> bool {
         matches!(self.kind, EventKind::Assigned { .. } | EventKind::Offered { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_are_the_serialised_types_in_index_order() {
+        let kinds = [
+            EventKind::Assigned { reason: AssignReason::Affinity, waited_ms: 0 },
+            EventKind::Offered { reason: AssignReason::Affinity, expires_at: Timestamp(0) },
+            EventKind::OfferAccepted,
+            EventKind::OfferDeclined,
+            EventKind::OfferExpired,
+            EventKind::Queued {
+                reason: QueueReason::NoEligibleAgent,
+                position: 0,
+                priority: 0,
+                why: None,
+            },
+            EventKind::OverflowStep { step: 0 },
+            EventKind::Escalated { trigger: EscalationTrigger::HumanRequest },
+            EventKind::OutsideBusinessHours { skill: SkillId(0) },
+            EventKind::Closed,
+            EventKind::Released,
+            EventKind::AgentNotResponding,
+            EventKind::Erased,
+        ];
+        assert_eq!(kinds.len(), EventKind::TYPE_NAMES.len());
+        for (index, kind) in kinds.iter().enumerate() {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json["type"], kind.type_name(), "{kind:?}");
+            assert_eq!(kind.type_index(), index, "{kind:?}");
+        }
     }
 }

@@ -41,46 +41,29 @@ pub use store::{WebhookStore, WebhookStoreError, decode_state_file};
 use crate::state::StreamEvent;
 use loket_router::EventKind;
 
-/// Every event type an endpoint can ask for, as the `type` field names it.
-pub const EVENT_TYPES: [&str; 15] = [
-    "assigned",
-    "offered",
-    "offer_accepted",
-    "offer_declined",
-    "offer_expired",
-    "queued",
-    "overflow_step",
-    "escalated",
-    "outside_business_hours",
-    "closed",
-    "released",
-    "agent_not_responding",
-    "erased",
-    "sla_warning",
-    "sla_breached",
-];
+/// Every event type an endpoint can ask for, as the `type` field names it:
+/// the router's ([`EventKind::TYPE_NAMES`]), then the two SLA events.
+pub const EVENT_TYPES: [&str; ROUTED_TYPES + 2] = {
+    let mut all = [""; ROUTED_TYPES + 2];
+    let mut index = 0;
+    while index < ROUTED_TYPES {
+        all[index] = EventKind::TYPE_NAMES[index];
+        index += 1;
+    }
+    all[ROUTED_TYPES] = "sla_warning";
+    all[ROUTED_TYPES + 1] = "sla_breached";
+    all
+};
+
+const ROUTED_TYPES: usize = EventKind::TYPE_NAMES.len();
 
 /// The index in [`EVENT_TYPES`] of an event's type.
 pub fn event_type_index(event: &StreamEvent) -> usize {
     match event {
-        StreamEvent::Routed(event) => match event.kind {
-            EventKind::Assigned { .. } => 0,
-            EventKind::Offered { .. } => 1,
-            EventKind::OfferAccepted => 2,
-            EventKind::OfferDeclined => 3,
-            EventKind::OfferExpired => 4,
-            EventKind::Queued { .. } => 5,
-            EventKind::OverflowStep { .. } => 6,
-            EventKind::Escalated { .. } => 7,
-            EventKind::OutsideBusinessHours { .. } => 8,
-            EventKind::Closed => 9,
-            EventKind::Released => 10,
-            EventKind::AgentNotResponding => 11,
-            EventKind::Erased => 12,
-        },
+        StreamEvent::Routed(event) => event.kind.type_index(),
         StreamEvent::Sla(sla) => match sla.kind {
-            loket_report::SlaEventKind::Warning => 13,
-            loket_report::SlaEventKind::Breached => 14,
+            loket_report::SlaEventKind::Warning => ROUTED_TYPES,
+            loket_report::SlaEventKind::Breached => ROUTED_TYPES + 1,
         },
     }
 }
@@ -103,5 +86,13 @@ mod tests {
         assert_eq!(type_mask(&["assigned", "sla_breached"]), 1 | (1 << 14));
         assert_eq!(type_mask(&["*"]).count_ones() as usize, EVENT_TYPES.len());
         assert_eq!(type_mask(&["nonsense"]), 0);
+    }
+
+    #[test]
+    fn the_sla_types_are_their_events_serialised_names() {
+        use loket_report::SlaEventKind;
+        for (kind, index) in [(SlaEventKind::Warning, 13), (SlaEventKind::Breached, 14)] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), EVENT_TYPES[index]);
+        }
     }
 }
