@@ -1,10 +1,14 @@
 //! The binary ingest protocol (`loket-wire`) over TCP.
 //!
-//! A connection starts with `Hello` (its token names the tenant) and is
-//! answered with `Welcome`. Then the client streams `Batch` frames without
-//! waiting; each is scored on this connection's task, sent to the tenant's
-//! sequencer, and answered with `Ack` once durable, or `Error`, in batch
-//! order. A malformed batch gets an `Error` and the connection goes on; a
+//! A connection starts with `Hello` (its token names the tenant, its
+//! version is 2 or 3) and is answered with `Welcome`. Then the client
+//! streams `Batch` frames without waiting; each is scored on this
+//! connection's task, sent to the tenant's sequencer, and answered with
+//! `Ack` once durable, or `Error`, in batch order. From version 3 it may
+//! interleave `Replies` and `Orders` frames: each item becomes the same
+//! [`Command::Reply`] or [`Command::Order`] the HTTP API sends, one journal
+//! record each, and the batch is answered once every item is durable or
+//! refused. A malformed batch gets an `Error` and the connection goes on; a
 //! malformed frame, an oversized frame or a client idle (or not reading) for
 //! longer than `idle_timeout_ms` ends the connection.
 
@@ -13,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::FuturesOrdered;
 use futures_util::{SinkExt, StreamExt};
-use loket_wire::{Ack as AckFrame, ErrorFrame, Frame, Limits, ServerCodec, Welcome, codes};
+use loket_wire::{
+    Ack as AckFrame, ErrorFrame, Frame, Limits, OrderBatchFrame, ReplyBatchFrame, ServerCodec,
+    Welcome, codes,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -30,6 +37,9 @@ use crate::tls::Tls;
 
 /// Batches a connection may have in flight before it stops reading.
 const MAX_IN_FLIGHT: usize = 256;
+
+/// Refused items an `Error` frame for a reply or order batch names, at most.
+const NAMED_REFUSALS: usize = 8;
 
 /// Accepts connections until `shutdown`, then waits for open connections to
 /// finish their batches in flight. With `tls`, a connection first completes
@@ -93,15 +103,19 @@ fn error_frame(batch_id: u64, code: &str, message: impl Into<String>) -> Frame {
 }
 
 fn tenant_error_frame(batch_id: u64, error: &TenantError) -> Frame {
-    let code = match error {
+    error_frame(batch_id, tenant_error_code(error), error.describe())
+}
+
+/// The wire code for a tenant's refusal.
+fn tenant_error_code(error: &TenantError) -> &'static str {
+    match error {
         TenantError::RateLimited(_) => codes::RATE_LIMITED,
         TenantError::ShuttingDown => codes::SHUTTING_DOWN,
         TenantError::NotLeader { .. } => codes::NOT_LEADER,
         TenantError::Apply(ApplyError::UnknownSkill { .. }) => codes::UNKNOWN_SKILL,
         TenantError::Apply(_) => codes::BAD_BATCH,
         TenantError::JournalUnavailable(_) | TenantError::Startup { .. } => codes::INTERNAL,
-    };
-    error_frame(batch_id, code, error.describe())
+    }
 }
 
 /// Why a connection ended early.
@@ -131,9 +145,10 @@ where
         Ok(None) => return Ok(()),
         Ok(Some(frame)) => frame?,
     };
-    let tenant = match hello {
+    let versions = loket_wire::MIN_PROTOCOL_VERSION..=loket_wire::PROTOCOL_VERSION;
+    let (tenant, version) = match hello {
         Ok(Frame::Hello(hello)) => match state.tokens.get(hello.token.as_str()) {
-            Some(tenant) if hello.version == loket_wire::PROTOCOL_VERSION => tenant.clone(),
+            Some(tenant) if versions.contains(&hello.version) => (tenant.clone(), hello.version),
             Some(_) => {
                 let message = format!("protocol version {} is not supported", hello.version);
                 send(
@@ -200,6 +215,22 @@ where
                     }
                     Some(Ok(Ok(Frame::Batch(batch)))) => {
                         in_flight.push_back(submit_batch(&tenant, &mut scratch, &batch));
+                    }
+                    Some(Ok(Ok(frame @ (Frame::Replies(_) | Frame::Orders(_)))))
+                        if version < frame.frame_type().since_version() =>
+                    {
+                        let message = format!(
+                            "{} frames need protocol version {}; this connection said {version}",
+                            frame.frame_type().name(),
+                            frame.frame_type().since_version(),
+                        );
+                        in_flight.push_back(ready(error_frame(0, codes::BAD_FRAME, message)));
+                    }
+                    Some(Ok(Ok(Frame::Replies(batch)))) => {
+                        in_flight.push_back(submit_replies(&tenant, batch));
+                    }
+                    Some(Ok(Ok(Frame::Orders(batch)))) => {
+                        in_flight.push_back(submit_orders(&tenant, batch));
                     }
                     Some(Ok(Ok(other))) => {
                         let message = format!("unexpected {} frame after Hello", other.frame_type().name());
@@ -276,6 +307,97 @@ fn submit_batch(
             }),
             Err(error) => tenant_error_frame(batch_id, &error),
         }
+    })
+}
+
+/// Sends each reply of the batch to the sequencer as the command
+/// `POST /v1/conversations/{id}/replies` sends.
+fn submit_replies(tenant: &Arc<Tenant>, frame: ReplyBatchFrame) -> Reply {
+    let batch = frame.into_batch();
+    let commands = batch
+        .replies
+        .into_iter()
+        .map(|reply| Command::Reply {
+            conversation: reply.conversation_id,
+            agent: reply.agent_id,
+            at_ms: reply.at_ms,
+        })
+        .collect();
+    submit_each(tenant, batch.batch_id, "replies", commands)
+}
+
+/// Sends each order of the batch to the sequencer as the command
+/// `POST /v1/conversations/{id}/orders` sends (the currency in upper case;
+/// the value, in hundredths, as it came).
+fn submit_orders(tenant: &Arc<Tenant>, frame: OrderBatchFrame) -> Reply {
+    let batch = frame.into_batch();
+    let commands = batch
+        .orders
+        .into_iter()
+        .map(|order| Command::Order {
+            conversation: order.conversation_id,
+            value_minor: order.value_minor,
+            currency: order.currency.to_ascii_uppercase(),
+            at_ms: order.at_ms,
+        })
+        .collect();
+    submit_each(tenant, batch.batch_id, "orders", commands)
+}
+
+/// Submits `commands` in order, each applied and journaled on its own as
+/// its HTTP request would be, and answers once all are durable or refused:
+/// `Ack` (`accepted` = all of them) when every one applied, else one
+/// `Error` with the first refusal's code that names the refused items by
+/// index with the tenant's reason (the first [`NAMED_REFUSALS`]) and says
+/// how many applied. When every item is refused for the same reason that
+/// is not the items' (`not_leader`, `shutting_down`, `internal`), the
+/// `Error` is the one a message batch gets.
+fn submit_each(tenant: &Arc<Tenant>, batch_id: u64, kind: &str, commands: Vec<Command>) -> Reply {
+    let ingest = Instant::now();
+    let total = commands.len();
+    let receivers: Vec<_> =
+        commands.into_iter().map(|command| tenant.submit(command, ingest)).collect();
+    let kind = kind.to_owned();
+    Box::pin(async move {
+        let mut last_seq = 0;
+        let mut refused: Vec<(usize, TenantError)> = Vec::new();
+        for (index, receiver) in receivers.into_iter().enumerate() {
+            match receiver.await.unwrap_or(Err(TenantError::ShuttingDown)) {
+                Ok(ack) => last_seq = last_seq.max(ack.last_seq),
+                Err(error) => refused.push((index, error)),
+            }
+        }
+        let Some((_, first)) = refused.first() else {
+            return Frame::Ack(AckFrame {
+                batch_id,
+                accepted: u32::try_from(total).unwrap_or(u32::MAX),
+                last_seq,
+            });
+        };
+        let code = tenant_error_code(first);
+        let batch_wide = code != codes::BAD_BATCH
+            && refused.len() == total
+            && refused.iter().all(|(_, error)| tenant_error_code(error) == code);
+        if batch_wide {
+            // Not the items' fault (not_leader, shutting_down, internal):
+            // answered as a message batch would be.
+            return tenant_error_frame(batch_id, first);
+        }
+        let named: Vec<String> = refused
+            .iter()
+            .take(NAMED_REFUSALS)
+            .map(|(index, error)| format!("item {index}: {}", error.describe()))
+            .collect();
+        let more = refused.len().saturating_sub(NAMED_REFUSALS);
+        let message = format!(
+            "{kind} batch {batch_id}: {} of {total} refused, {} applied{}; {}{}",
+            refused.len(),
+            total - refused.len(),
+            if last_seq > 0 { format!(" (last_seq {last_seq})") } else { String::new() },
+            named.join("; "),
+            if more > 0 { format!("; and {more} more") } else { String::new() },
+        );
+        error_frame(batch_id, code, message)
     })
 }
 
