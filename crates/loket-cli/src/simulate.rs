@@ -6,7 +6,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use loket_sim::{Estimate, Options, RunOptions, Scenario, Summary};
+use loket_sim::{
+    Estimate, Options, RunOptions, Scenario, Staffing, StaffingOptions, StaffingTarget, Summary,
+    time_of_day,
+};
 
 use crate::report::html;
 
@@ -41,6 +44,21 @@ pub struct SimulateArgs {
     /// occupancy). For speed figures; the meter's measures are null.
     #[arg(long)]
     no_meter: bool,
+    /// Staffing: per report interval of the day, the fewest people per
+    /// agent group that meet this target (`sl=0.8@20s`: 80% of every
+    /// stream's arrivals given to an agent within 20 s; also `sl=80%@20s`,
+    /// `@2m`), found by simulation from Erlang C's guess. A table, then one
+    /// JSON line with `staffing` (json), or a page with the table (html).
+    #[arg(long, value_name = "TARGET", value_parser = parse_target)]
+    staffing: Option<StaffingTarget>,
+    /// With --staffing: the most people per group the search may try
+    /// (default: twice Erlang C's guess plus 10).
+    #[arg(long, value_name = "N", requires = "staffing")]
+    staffing_max_agents: Option<u32>,
+}
+
+fn parse_target(text: &str) -> Result<StaffingTarget, String> {
+    text.parse::<StaffingTarget>().map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,6 +94,22 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         None => loket_sim::run(scenario, &options),
         Some(pool) => pool.install(|| loket_sim::run(scenario, &options)),
     };
+    if let Some(target) = args.staffing {
+        anyhow::ensure!(args.compare.is_empty(), "--staffing and --compare are separate runs");
+        let options = StaffingOptions {
+            seed: args.seed,
+            replications: args.replications,
+            target,
+            max_agents: args.staffing_max_agents,
+            arrivals_per_replication: StaffingOptions::ARRIVALS_PER_REPLICATION,
+        };
+        let started = std::time::Instant::now();
+        let found = match &pool {
+            None => loket_sim::staffing(&scenario, &options),
+            Some(pool) => pool.install(|| loket_sim::staffing(&scenario, &options)),
+        }?;
+        return write_staffing(&found, &args, started.elapsed());
+    }
     if !args.compare.is_empty() {
         anyhow::ensure!(!args.no_meter, "--compare needs the meter: leave out --no-meter");
         anyhow::ensure!(args.format == Format::Json, "--compare writes JSON");
@@ -185,5 +219,139 @@ fn compare(runs: &[(String, loket_sim::Run)], args: &SimulateArgs) -> anyhow::Re
     });
     writeln!(out, "{line}")?;
     out.flush()?;
+    Ok(())
+}
+
+/// Writes `--staffing`'s answer: the table and the JSON line, or the page.
+fn write_staffing(
+    found: &Staffing,
+    args: &SimulateArgs,
+    wall: std::time::Duration,
+) -> anyhow::Result<()> {
+    let target = found.target;
+    let heading = format!(
+        "Staffing for {:.1}% of every stream answered within {} s: {} replications per count, seed {}",
+        target.service_level * 100.0,
+        target.within_ms as f64 / 1000.0,
+        args.replications,
+        args.seed
+    );
+    let groups: Vec<&str> = found
+        .intervals
+        .first()
+        .map(|i| i.groups.iter().map(|g| g.group.as_str()).collect())
+        .unwrap_or_default();
+    let level = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1}%", v * 100.0));
+    let agents = |g: &loket_sim::GroupStaffing| match g.erlang_c_guess {
+        Some(guess) => format!("{} ({guess})", g.agents),
+        None => format!("{} bot", g.agents),
+    };
+    let sink = crate::files::create(args.out.as_deref().unwrap_or(Path::new("-")))?;
+    let mut out = BufWriter::new(sink);
+    match args.format {
+        Format::Json => {
+            writeln!(out, "# {heading}")?;
+            writeln!(out, "# people per group, Erlang C's guess in brackets")?;
+            let mut header = format!("# {:<5} {:>10}", "from", "arrivals/h");
+            for name in &groups {
+                header += &format!(" {name:>14}");
+            }
+            writeln!(
+                out,
+                "{header} {:>13} {:>12} {:>9}",
+                "service level", "lowest stream", "occupancy"
+            )?;
+            for i in &found.intervals {
+                let mut line = format!("# {:<5} {:>10.1}", time_of_day(i.from_s), i.rate_per_hour);
+                for g in &i.groups {
+                    line += &format!(" {:>14}", agents(g));
+                }
+                writeln!(
+                    out,
+                    "{line} {:>13} {:>12} {:>9}",
+                    level(i.service_level.mean),
+                    level(i.lowest_stream_service_level),
+                    level(i.occupancy.mean)
+                )?;
+            }
+            let rows: Vec<serde_json::Value> = found
+                .intervals
+                .iter()
+                .flat_map(|i| {
+                    i.groups.iter().map(move |g| {
+                        serde_json::json!({
+                            "from": time_of_day(i.from_s),
+                            "from_s": i.from_s,
+                            "group": g.group,
+                            "bot": g.bot,
+                            "agents": g.agents,
+                            "erlang_c_guess": g.erlang_c_guess,
+                            "rate_per_hour": i.rate_per_hour,
+                            "service_level": i.service_level.mean,
+                            "service_level_ci95": i.service_level.ci95,
+                            "lowest_stream_service_level": i.lowest_stream_service_level,
+                            "occupancy": i.occupancy.mean,
+                        })
+                    })
+                })
+                .collect();
+            let line = serde_json::json!({
+                "seed": args.seed,
+                "replications": args.replications,
+                "target": {
+                    "service_level": target.service_level,
+                    "within_s": target.within_ms as f64 / 1000.0,
+                },
+                "staffing": rows,
+                "counts_tried": found.counts_tried,
+                "conversations": found.conversations,
+                "wall_ms": wall.as_millis() as u64,
+            });
+            writeln!(out, "{line}")?;
+        }
+        Format::Html => {
+            let escape = |t: &str| {
+                t.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('"', "&quot;")
+            };
+            let mut page = String::from(
+                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>loket simulate: staffing</title>\n<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}th,td{padding:.25rem .6rem;text-align:right;border-bottom:1px solid #ddd}th:first-child,td:first-child{text-align:left}small{color:#666}</style></head><body>\n",
+            );
+            page += &format!("<h1>Staffing</h1>\n<p>{}</p>\n", escape(&heading));
+            page += "<p><small>People per group for each interval of the day, Erlang C&rsquo;s guess in brackets; the service level is of all arrivals at that staffing, the lowest stream&rsquo;s is the one the target is met on.</small></p>\n<table>\n<thead><tr><th>from</th><th>arrivals/h</th>";
+            for name in &groups {
+                page += &format!("<th>{}</th>", escape(name));
+            }
+            page += "<th>service level</th><th>lowest stream</th><th>occupancy</th></tr></thead>\n<tbody>\n";
+            for i in &found.intervals {
+                page += &format!(
+                    "<tr><td>{}</td><td>{:.1}</td>",
+                    time_of_day(i.from_s),
+                    i.rate_per_hour
+                );
+                for g in &i.groups {
+                    page += &format!("<td>{}</td>", escape(&agents(g)));
+                }
+                page += &format!(
+                    "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    level(i.service_level.mean),
+                    level(i.lowest_stream_service_level),
+                    level(i.occupancy.mean)
+                );
+            }
+            page += "</tbody></table>\n</body></html>\n";
+            out.write_all(page.as_bytes())?;
+        }
+    }
+    out.flush()?;
+    eprintln!(
+        "loket simulate --staffing: {} intervals, {} counts tried, {} conversations in {:.2} s",
+        found.intervals.len(),
+        found.counts_tried,
+        found.conversations,
+        wall.as_secs_f64()
+    );
     Ok(())
 }

@@ -205,3 +205,77 @@ fn compare_runs_each_policy_on_the_same_arrivals() {
         assert!(rows[1]["difference"][measure]["mean"].is_number(), "{measure}: {v}");
     }
 }
+
+/// `--staffing "sl=0.8@20s"`: a table, then the JSON line with one row per
+/// interval and group (people, Erlang C's guess, the service level met);
+/// the HTML page has the table.
+#[test]
+fn staffing_finds_people_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staffing.toml");
+    let text = SMALL
+        .replace("duration_s = 7200", "duration_s = 7200\ninterval_s = 3600")
+        .replace("rate_per_hour = 300", "profile = [150, 300]");
+    std::fs::write(&path, text).unwrap();
+    let scenario = path.to_str().unwrap();
+    let args =
+        ["simulate", "--scenario", scenario, "--replications", "4", "--staffing", "sl=0.8@20s"];
+    let output = loket(&args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("# Staffing for 80.0% of every stream answered within 20 s"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n# 01:00 "), "{stdout}");
+    let v = last_json(&output);
+    assert_eq!(v["target"], serde_json::json!({"service_level": 0.8, "within_s": 20.0}));
+    let rows = v["staffing"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    for row in rows {
+        assert_eq!(row["group"], "group-1");
+        assert!(row["service_level"].as_f64().unwrap() >= 0.8, "{row}");
+        assert!(row["lowest_stream_service_level"].as_f64().unwrap() >= 0.8, "{row}");
+        // Customers who give up shorten the queue: no more people than
+        // Erlang C (no abandonment) asks for.
+        let agents = row["agents"].as_u64().unwrap();
+        let guess = row["erlang_c_guess"].as_u64().unwrap();
+        assert!(agents <= guess && agents + 6 >= guess, "{row}");
+    }
+    assert_eq!(rows[1]["from"], "01:00");
+    assert_eq!(rows[1]["from_s"], 3600);
+    assert!(rows[1]["agents"].as_u64() > rows[0]["agents"].as_u64(), "{v}");
+
+    let page = dir.path().join("staffing.html");
+    let mut html = args.to_vec();
+    html.extend(["--format", "html", "--out", page.to_str().unwrap()]);
+    let output = loket(&html);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let page = std::fs::read_to_string(&page).unwrap();
+    assert!(page.contains("<th>group-1</th>") && page.contains("<td>01:00</td>"), "{page}");
+}
+
+/// A bad target says what is wrong with it and how to write one.
+#[test]
+fn a_bad_staffing_target_says_what_is_wrong() {
+    for (spec, problem) in [
+        ("0.8@20s", "does not start with `sl=`"),
+        ("sl=0.8", "has no `@`"),
+        ("sl=120%@20s", "below 1"),
+        ("sl=0.8@soon", "has no time after `@`: \"soon\""),
+    ] {
+        let output = loket(&[
+            "simulate",
+            "--scenario",
+            "examples/simulate/garden-centre.toml",
+            "--staffing",
+            spec,
+        ]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(problem) && stderr.contains("write it as sl=0.8@20s"),
+            "{spec}: {stderr}"
+        );
+    }
+}
