@@ -107,3 +107,24 @@ order_value = { dist = "fixed", value = 10.0 }
     assert!((0.4..0.6).contains(&rate), "{rate}");
     assert_eq!(counts.revenue_minor, counts.conversions as i64 * 1000);
 }
+
+/// The month example (examples/simulate/month.toml) is what it says: 1,000
+/// agents, three channels, 30 days; one of its days runs with people busy
+/// but not swamped (checked on a copy one day long, to keep CI short).
+#[test]
+fn the_month_example_is_a_month_of_a_thousand_agents_on_three_channels() {
+    let text = include_str!("../../../examples/simulate/month.toml");
+    let scenario = Scenario::from_toml(text).unwrap();
+    assert_eq!(scenario.duration_ms, 30 * 86_400_000);
+    assert_eq!(scenario.agents.iter().map(|g| g.count).sum::<u32>(), 1_000);
+    let mut channels: Vec<_> = scenario.arrivals.iter().map(|a| a.channel).collect();
+    channels.sort();
+    channels.dedup();
+    assert_eq!(channels.len(), 3);
+    let day = Scenario { duration_ms: 86_400_000, ..scenario };
+    let counts = replicate(&day, 1, Options { meter: false, pages: false }).unwrap().counts;
+    assert!((100_000..125_000).contains(&counts.offered), "{}", counts.offered);
+    let occupancy = counts.occupancy().unwrap();
+    assert!((0.4..0.7).contains(&occupancy), "{occupancy}");
+    assert!(counts.abandon_rate().unwrap() < 0.02);
+}
