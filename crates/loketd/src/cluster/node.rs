@@ -230,15 +230,21 @@ impl Node {
 
     /// How long to hold back before taking `tenant`'s free lease: nothing
     /// for the live node that ranks first for it (rendezvous hashing), half
-    /// a lease for the others, so tenants spread over the nodes.
-    async fn hold_back(&self, tenant: &str) -> Duration {
+    /// a lease for the others, so tenants spread over the nodes. The holder
+    /// of an expired lease (`expired_holder`) does not rank: it stopped
+    /// leading, and its heartbeat outlives it for a while, so waiting for it
+    /// would only lengthen the failover.
+    async fn hold_back(&self, tenant: &str, expired_holder: Option<&str>) -> Duration {
         let rank = |node: &str| {
             let digest =
                 Sha256::new().chain_update(tenant).chain_update([0]).chain_update(node).finalize();
             u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
         };
         let live = self.live_nodes().await;
-        let first = live.iter().max_by_key(|node| rank(&node.node));
+        let first = live
+            .iter()
+            .filter(|node| Some(node.node.as_str()) != expired_holder)
+            .max_by_key(|node| rank(&node.node));
         match first {
             Some(first) if first.node != self.me.node => self.lease_period().0 / 2,
             _ => Duration::ZERO,
@@ -292,7 +298,10 @@ impl Node {
             let wait = if held_by_other { lease } else { Duration::ZERO };
             // The live nodes are read only once the lease could be taken.
             let unchanged_for = now.duration_since(since);
-            if unchanged_for < wait || unchanged_for < wait + self.hold_back(&key).await {
+            let expired_holder = holder.as_ref().filter(|_| held_by_other).map(|h| h.node.as_str());
+            if unchanged_for < wait
+                || unchanged_for < wait + self.hold_back(&key, expired_holder).await
+            {
                 continue;
             }
             let taken = match entry {
