@@ -7,7 +7,7 @@ use anyhow::{Context, ensure};
 use hdrhistogram::Histogram;
 use loket_metering::Metering;
 use loket_report::MeterConfig;
-use loket_router::{ConversationId, Message, Router, RouterConfig};
+use loket_router::{AgentSpec, ConversationId, Message, Router, RouterConfig};
 use loket_workload::{Roster, RosterShape, Traffic};
 use serde::Serialize;
 
@@ -185,7 +185,8 @@ fn measure(args: &BenchRouteArgs, reports: bool) -> anyhow::Result<Report> {
                 let router = router.clone();
                 let barrier = barrier.clone();
                 let skills = roster.skills.clone();
-                scope.spawn(move || drive(&router, args, reports, thread, skills, &barrier))
+                let specs = &roster.specs;
+                scope.spawn(move || drive(&router, args, reports, thread, skills, specs, &barrier))
             })
             .collect();
         barrier.wait();
@@ -264,6 +265,7 @@ fn drive(
     reports: bool,
     thread: usize,
     skills: Vec<loket_router::SkillId>,
+    specs: &[AgentSpec],
     barrier: &Barrier,
 ) -> ThreadRun {
     let first_conversation = (thread as u64 + 1) << 40;
@@ -292,8 +294,16 @@ fn drive(
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds");
     let mut successes = 0u64;
     let latency_every = args.latency_every.max(1) as usize;
-    let mut metering = reports
-        .then(|| Metering::new(MeterConfig::default()).expect("the default config is valid"));
+    let mut metering = reports.then(|| {
+        let mut metering =
+            Metering::new(MeterConfig::default()).expect("the default config is valid");
+        // As loketd does: measuring knows every agent (team, kind, staffed
+        // capacity for occupancy).
+        for spec in specs {
+            metering.agent(spec);
+        }
+        metering
+    });
     // The meter's clock, as loketd's sequencer keeps one per command: the
     // router's time of the latest event (the router reads the clock in
     // every call; reading it again per message would charge the meter for

@@ -145,7 +145,11 @@ fn count_until(clock: &mut AgentClock, store: &mut Store, first_kept: u64, agent
         return;
     }
     if clock.holding == 0 && clock.capacity == 0 {
-        flush(clock, store, first_kept, agent);
+        // Nothing to count: what is pending stays with its slot until the
+        // slot ends.
+        if to / SLOT_MS != since / SLOT_MS {
+            flush(clock, store, first_kept, agent);
+        }
         clock.since = Some(to);
         return;
     }
