@@ -694,7 +694,12 @@ impl<'a> Sim<'a> {
             let mut delta = 0.0;
             for (i, agent) in self.agents.iter().enumerate() {
                 if agent.group as usize == g {
-                    self.router.set_presence(AgentId(i as u64 + 1), presence, &mut self.events)?;
+                    let id = AgentId(i as u64 + 1);
+                    self.router.set_presence(id, presence, &mut self.events)?;
+                    if let Some(m) = self.metering.as_mut() {
+                        // The meter's occupancy follows the shifts too.
+                        m.agent_changed(now, &self.router, id);
+                    }
                     if agent.human {
                         delta += f64::from(agent.capacity);
                     }

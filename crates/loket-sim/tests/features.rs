@@ -101,6 +101,10 @@ order_value = { dist = "fixed", value = 10.0 }
     // Occupancy over capacity on shift only: 1 Erlang on 5 agents.
     let occupancy = counts.occupancy().unwrap();
     assert!((0.15..0.25).contains(&occupancy), "{occupancy}");
+    // The meter follows the shifts too: its occupancy agrees with the
+    // simulator's own (people staffed half the day, not all of it).
+    let metered = outcome.report.as_ref().unwrap().totals.occupancy.unwrap();
+    assert!((metered - occupancy).abs() < 0.02, "meter {metered}, simulator {occupancy}");
     // Answered at once with buying intent 1: conversion 0.5 of those answered.
     let answered = (counts.offered - counts.abandoned) as f64;
     let rate = counts.conversions as f64 / answered;
