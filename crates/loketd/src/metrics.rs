@@ -41,8 +41,9 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// Decision and state-change labels, in [`reason_index`] order.
-pub const REASONS: [&str; 21] = [
+/// The labels of assignments, by [`AssignReason`], in [`reason_index`]
+/// order.
+const ASSIGN_REASONS: [&str; 9] = [
     "sticky",
     "affinity",
     "skill_match",
@@ -52,47 +53,42 @@ pub const REASONS: [&str; 21] = [
     "bot_first",
     "after_hours",
     "transfer",
-    "offered",
-    "offer_accepted",
-    "offer_declined",
-    "offer_expired",
-    "queued",
-    "overflow_step",
-    "escalated",
-    "outside_business_hours",
-    "closed",
-    "released",
-    "agent_not_responding",
-    "erased",
 ];
+
+/// Decision and state-change labels, in [`reason_index`] order: the
+/// assignments by reason, then every other event type as
+/// [`EventKind::TYPE_NAMES`] names it.
+pub const REASONS: [&str; ASSIGN_REASONS.len() + EventKind::TYPE_NAMES.len() - 1] = {
+    let mut all = [""; ASSIGN_REASONS.len() + EventKind::TYPE_NAMES.len() - 1];
+    let mut index = 0;
+    while index < ASSIGN_REASONS.len() {
+        all[index] = ASSIGN_REASONS[index];
+        index += 1;
+    }
+    // `TYPE_NAMES[0]` is "assigned", split by reason above.
+    let mut kind = 1;
+    while kind < EventKind::TYPE_NAMES.len() {
+        all[ASSIGN_REASONS.len() + kind - 1] = EventKind::TYPE_NAMES[kind];
+        kind += 1;
+    }
+    all
+};
 
 /// The index in [`REASONS`] of an event.
 pub fn reason_index(kind: &EventKind) -> usize {
-    let assign = |reason: &AssignReason| match reason {
-        AssignReason::Sticky => 0,
-        AssignReason::Affinity => 1,
-        AssignReason::SkillMatch { .. } => 2,
-        AssignReason::Reassignment => 3,
-        AssignReason::Escalation => 4,
-        AssignReason::Overflow { .. } => 5,
-        AssignReason::BotFirst => 6,
-        AssignReason::AfterHours => 7,
-        AssignReason::Transfer => 8,
-    };
     match kind {
-        EventKind::Assigned { reason, .. } => assign(reason),
-        EventKind::Offered { .. } => 9,
-        EventKind::OfferAccepted => 10,
-        EventKind::OfferDeclined => 11,
-        EventKind::OfferExpired => 12,
-        EventKind::Queued { .. } => 13,
-        EventKind::OverflowStep { .. } => 14,
-        EventKind::Escalated { .. } => 15,
-        EventKind::OutsideBusinessHours { .. } => 16,
-        EventKind::Closed => 17,
-        EventKind::Released => 18,
-        EventKind::AgentNotResponding => 19,
-        EventKind::Erased => 20,
+        EventKind::Assigned { reason, .. } => match reason {
+            AssignReason::Sticky => 0,
+            AssignReason::Affinity => 1,
+            AssignReason::SkillMatch { .. } => 2,
+            AssignReason::Reassignment => 3,
+            AssignReason::Escalation => 4,
+            AssignReason::Overflow { .. } => 5,
+            AssignReason::BotFirst => 6,
+            AssignReason::AfterHours => 7,
+            AssignReason::Transfer => 8,
+        },
+        other => ASSIGN_REASONS.len() + other.type_index() - 1,
     }
 }
 
@@ -279,5 +275,44 @@ impl TenantMetrics {
                 counter.increment(count);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_labels_are_the_assign_reasons_then_the_other_event_types() {
+        assert_eq!(
+            REASONS,
+            [
+                "sticky",
+                "affinity",
+                "skill_match",
+                "reassignment",
+                "escalation",
+                "overflow",
+                "bot_first",
+                "after_hours",
+                "transfer",
+                "offered",
+                "offer_accepted",
+                "offer_declined",
+                "offer_expired",
+                "queued",
+                "overflow_step",
+                "escalated",
+                "outside_business_hours",
+                "closed",
+                "released",
+                "agent_not_responding",
+                "erased",
+            ]
+        );
+        assert_eq!(REASONS[reason_index(&EventKind::Closed)], "closed");
+        assert_eq!(REASONS[reason_index(&EventKind::Erased)], "erased");
+        let transfer = EventKind::Assigned { reason: AssignReason::Transfer, waited_ms: 0 };
+        assert_eq!(REASONS[reason_index(&transfer)], "transfer");
     }
 }
