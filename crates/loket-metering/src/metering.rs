@@ -187,11 +187,7 @@ impl Metering {
                 (EventKind::Assigned { reason: AssignReason::Sticky, .. }, _) => continue,
                 (EventKind::Assigned { .. } | EventKind::OfferAccepted, Some(agent)) => {
                     let facts = self.agent_facts(agent);
-                    if facts.human {
-                        self.holder(event.at.0, conversation, Some(agent.0));
-                    } else {
-                        self.holder(event.at.0, conversation, None);
-                    }
+                    self.holder(event.at.0, conversation, facts.human.then_some(agent.0));
                     FactKind::Assigned { agent: agent.0, team: facts.team, human: facts.human }
                 }
                 (EventKind::Escalated { .. }, _) => FactKind::HandedOff,
