@@ -2,135 +2,37 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Timelike};
-use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
+pub use loket_hours::BusinessHours;
 
 use crate::error::RouterError;
 use crate::ids::Timestamp;
 
-/// Weekly opening hours in a time zone, as written in configuration.
-///
-/// Each day lists intervals `"HH:MM-HH:MM"` in local time; a day with no
-/// intervals is closed. `"00:00-24:00"` is the whole day.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BusinessHours {
-    /// An IANA time zone such as `Europe/Amsterdam`.
-    pub timezone: String,
-    /// Monday's intervals.
-    pub monday: Vec<String>,
-    /// Tuesday's intervals.
-    pub tuesday: Vec<String>,
-    /// Wednesday's intervals.
-    pub wednesday: Vec<String>,
-    /// Thursday's intervals.
-    pub thursday: Vec<String>,
-    /// Friday's intervals.
-    pub friday: Vec<String>,
-    /// Saturday's intervals.
-    pub saturday: Vec<String>,
-    /// Sunday's intervals.
-    pub sunday: Vec<String>,
-}
-
-/// Parsed opening hours: minutes of the day per weekday (Monday first).
+/// Parsed opening hours (`loket-hours`), with the router's errors and
+/// timestamps.
 #[derive(Debug, Clone)]
-pub(crate) struct OpeningHours {
-    zone: Tz,
-    days: [Vec<(u16, u16)>; 7],
-}
-
-fn parse_minute(text: &str, whole: &str) -> Result<u16, RouterError> {
-    let bad = || RouterError::InvalidHours(whole.chars().take(64).collect());
-    let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
-    let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if m >= 60 || h > 24 || (h == 24 && m != 0) {
-        return Err(bad());
-    }
-    Ok(h * 60 + m)
-}
+pub(crate) struct OpeningHours(loket_hours::OpeningHours);
 
 impl OpeningHours {
     pub(crate) fn parse(hours: &BusinessHours) -> Result<OpeningHours, RouterError> {
-        let zone: Tz = hours
-            .timezone
-            .parse()
-            .map_err(|_| RouterError::UnknownTimeZone(hours.timezone.chars().take(64).collect()))?;
-        let lists = [
-            &hours.monday,
-            &hours.tuesday,
-            &hours.wednesday,
-            &hours.thursday,
-            &hours.friday,
-            &hours.saturday,
-            &hours.sunday,
-        ];
-        let mut days: [Vec<(u16, u16)>; 7] = Default::default();
-        for (day, list) in days.iter_mut().zip(lists) {
-            for interval in list {
-                let (open, close) = interval.split_once('-').ok_or_else(|| {
-                    RouterError::InvalidHours(interval.chars().take(64).collect())
-                })?;
-                let (open, close) = (parse_minute(open, interval)?, parse_minute(close, interval)?);
-                if open >= close {
-                    return Err(RouterError::InvalidHours(interval.chars().take(64).collect()));
-                }
-                day.push((open, close));
+        loket_hours::OpeningHours::parse(hours).map(OpeningHours).map_err(|error| match error {
+            loket_hours::HoursError::UnknownTimeZone(zone) => RouterError::UnknownTimeZone(zone),
+            loket_hours::HoursError::InvalidInterval { interval, .. } => {
+                RouterError::InvalidHours(interval)
             }
-            day.sort_unstable();
-        }
-        Ok(OpeningHours { zone, days })
+            loket_hours::HoursError::InvalidHoliday(date) => RouterError::InvalidHours(date),
+        })
     }
 
     /// Is the group open at `at`?
     pub(crate) fn is_open(&self, at: Timestamp) -> bool {
-        let Some(local) = self.zone.timestamp_millis_opt(at.0 as i64).single() else {
-            return false;
-        };
-        let day = local.weekday().num_days_from_monday() as usize;
-        let minute = (local.hour() * 60 + local.minute()) as u16;
-        self.days[day].iter().any(|&(open, close)| open <= minute && minute < close)
+        self.0.is_open(at.0)
     }
 
     /// The first instant after `at` where opening or closing happens, looking
     /// at most eight days ahead; `None` if the hours never change (always
     /// closed).
     pub(crate) fn next_change(&self, at: Timestamp) -> Option<Timestamp> {
-        let local = self.zone.timestamp_millis_opt(at.0 as i64).single()?;
-        let today = local.date_naive();
-        let mut best: Option<Timestamp> = None;
-        for offset in 0..8 {
-            let Some(date) = today.checked_add_days(chrono::Days::new(offset)) else { break };
-            let day = date.weekday().num_days_from_monday() as usize;
-            for &(open, close) in &self.days[day] {
-                for minute in [open, close] {
-                    if let Some(instant) = self.instant(date, minute)
-                        && instant > at
-                        && best.is_none_or(|b| instant < b)
-                    {
-                        best = Some(instant);
-                    }
-                }
-            }
-            if best.is_some() {
-                break;
-            }
-        }
-        best
-    }
-
-    fn instant(&self, date: NaiveDate, minute: u16) -> Option<Timestamp> {
-        let naive = if minute >= 24 * 60 {
-            date.checked_add_days(chrono::Days::new(1))?.and_time(NaiveTime::MIN)
-        } else {
-            date.and_hms_opt(u32::from(minute / 60), u32::from(minute % 60), 0)?
-        };
-        // In a DST gap the local time does not exist: take the first instant after it.
-        let local = self.zone.from_local_datetime(&naive).earliest().or_else(|| {
-            self.zone.from_local_datetime(&(naive + chrono::Duration::hours(1))).earliest()
-        })?;
-        u64::try_from(local.timestamp_millis()).ok().map(Timestamp)
+        self.0.next_change(at.0).map(Timestamp)
     }
 }
 
@@ -185,6 +87,7 @@ mod tests {
             friday: weekday,
             saturday: vec!["10:00-16:00".into()],
             sunday: vec![],
+            holidays: vec![],
         })
         .unwrap()
     }
@@ -235,6 +138,13 @@ mod tests {
                 "{bad}"
             );
         }
+        hours.monday = vec![];
+        hours.holidays = vec!["2026-13-01".into()];
+        assert_eq!(
+            OpeningHours::parse(&hours).unwrap_err(),
+            RouterError::InvalidHours("2026-13-01".into())
+        );
+        hours.holidays = vec![];
         hours.monday = vec!["00:00-24:00".into()];
         assert!(OpeningHours::parse(&hours).unwrap().is_open(ms("2026-07-06T23:59:00Z")));
     }
