@@ -124,6 +124,10 @@ pub struct Direct {
     pub abandon_rate: Estimate,
     /// Share of all arrivals given to an agent within `service_level_s`.
     pub service_level: Estimate,
+    /// Of the conversations that needed a person (on arrival, or after a
+    /// bot's hand-off), the share a person took within `service_level_s`
+    /// of that moment.
+    pub person_service_level: Estimate,
     /// Occupancy of people.
     pub occupancy: Estimate,
 }
@@ -262,6 +266,7 @@ impl Summary {
                 wait_ms_avg: Estimate::of(counts().map(|c| c.wait_ms_avg())),
                 abandon_rate: Estimate::of(counts().map(|c| c.abandon_rate())),
                 service_level: Estimate::of(counts().map(|c| c.service_level())),
+                person_service_level: Estimate::of(counts().map(|c| c.person_service_level())),
                 occupancy,
             },
             sim_conversations_per_sec: if secs > 0.0 { conversations as f64 / secs } else { 0.0 },

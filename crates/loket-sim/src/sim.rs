@@ -87,6 +87,12 @@ pub struct Counts {
     pub held_ms: f64,
     /// Capacity-milliseconds of people on shift in the measured period.
     pub capacity_ms: f64,
+    /// Conversations that needed a person: given to people on arrival,
+    /// or handed to people by a bot (those a bot resolved never did).
+    pub person_offered: u64,
+    /// Of those, given to a person within the service-level target of
+    /// arriving, or of the bot's hand-off.
+    pub person_within_target: u64,
     /// Per arrival stream, in the scenario's order: offered and given to
     /// an agent within the target.
     pub streams: Vec<StreamCounts>,
@@ -99,12 +105,25 @@ pub struct StreamCounts {
     pub offered: u64,
     /// Of those, given to an agent within the service-level target.
     pub served_within_target: u64,
+    /// Of the stream's offered, those that needed a person.
+    pub person_offered: u64,
+    /// Of those, given to a person within the target.
+    pub person_within_target: u64,
 }
 
 impl StreamCounts {
     /// Served within target / offered (Erlang's service level).
     pub fn service_level(&self) -> Option<f64> {
         ratio(self.served_within_target, self.offered)
+    }
+
+    /// People's service level: of the conversations that needed a person,
+    /// the share given to one within the target of arriving or of the
+    /// bot's hand-off (those who leave first count against it). Without
+    /// bots it equals [`StreamCounts::service_level`]; `None` when no
+    /// conversation needed a person.
+    pub fn person_service_level(&self) -> Option<f64> {
+        ratio(self.person_within_target, self.person_offered)
     }
 }
 
@@ -126,6 +145,11 @@ impl Counts {
     pub fn service_level(&self) -> Option<f64> {
         ratio(self.served_within_target, self.offered)
     }
+    /// People's service level, all streams (see
+    /// [`StreamCounts::person_service_level`]).
+    pub fn person_service_level(&self) -> Option<f64> {
+        ratio(self.person_within_target, self.person_offered)
+    }
     /// Held over available capacity, people only.
     pub fn occupancy(&self) -> Option<f64> {
         (self.capacity_ms > 0.0).then(|| self.held_ms / self.capacity_ms)
@@ -133,6 +157,24 @@ impl Counts {
     /// Conversions / offered.
     pub fn conversion_rate(&self) -> Option<f64> {
         ratio(self.conversions, self.offered)
+    }
+}
+
+impl Counts {
+    /// Counts a measured conversation's wait for a person, ended by a
+    /// person taking it (`within` the target or not) or by the customer
+    /// leaving.
+    fn person_waited(&mut self, conv: &Conv, within: bool) {
+        if !conv.measured {
+            return;
+        }
+        let stream = &mut self.streams[usize::from(conv.stream)];
+        self.person_offered += 1;
+        stream.person_offered += 1;
+        if within {
+            self.person_within_target += 1;
+            stream.person_within_target += 1;
+        }
     }
 }
 
@@ -187,6 +229,10 @@ struct Conv {
     patience_due: u64,
     /// When the current assignment to a person ends.
     close_due: u64,
+    /// Since when the conversation waits for a person (arrival, or the
+    /// bot's hand-off) until one takes it or it is left (`u64::MAX`: not
+    /// waiting for a person, or already counted).
+    person_since: u64,
     buying_intent: f32,
     messages_left: u32,
     handle_ms: u64,
@@ -527,6 +573,7 @@ impl<'a> Sim<'a> {
             first_reply_at: 0,
             patience_due: u64::MAX,
             close_due: u64::MAX,
+            person_since: now,
             buying_intent,
             messages_left: arrivals.messages - 1,
             handle_ms,
@@ -566,6 +613,10 @@ impl<'a> Sim<'a> {
             if !conv.assigned {
                 self.counts.wait_ms_sum += self.now - conv.arrived;
             }
+        }
+        if conv.person_since != u64::MAX {
+            conv.person_since = u64::MAX;
+            self.counts.person_waited(conv, false);
         }
         let _ = self.router.close(ConversationId(u64::from(c) + 1), &mut self.events);
         self.apply();
@@ -763,6 +814,7 @@ impl<'a> Sim<'a> {
                         let now = self.now;
                         let conv = &mut self.convs[c as usize];
                         conv.state = State::Escalating;
+                        conv.person_since = now;
                         // Waiting for a person again: patience runs anew.
                         let arrivals = &self.scenario.arrivals[conv.stream as usize];
                         if let Some(patience) = &arrivals.patience {
@@ -822,6 +874,14 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        if conv.person_since != u64::MAX {
+            let within = now - conv.person_since <= target;
+            conv.person_since = u64::MAX;
+            // Taken by a bot, a conversation no longer waits for a person.
+            if info.human {
+                self.counts.person_waited(conv, within);
+            }
+        }
         conv.agent = agent;
         conv.patience_due = u64::MAX;
         let arrivals = &self.scenario.arrivals[conv.stream as usize];
@@ -857,6 +917,12 @@ impl<'a> Sim<'a> {
         self.capacity.set(end, capacity, self.window);
         self.counts.held_ms = self.held.area;
         self.counts.capacity_ms = self.capacity.area;
+        // Still waiting for a person when the run ends: not in time.
+        for conv in &self.convs {
+            if conv.person_since != u64::MAX {
+                self.counts.person_waited(conv, false);
+            }
+        }
         let (report, pages) = match self.metering.as_mut() {
             None => (None, None),
             Some(m) => {

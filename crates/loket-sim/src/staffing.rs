@@ -9,10 +9,13 @@
 //! tried on the run's replications, every count with the same seed (common
 //! random numbers: the same customers whatever the staffing), so two
 //! counts differ by their agents alone. The target is met when, for every
-//! arrival stream with arrivals in the interval, the mean over the
-//! replications of its service level (the share of its arrivals given to
-//! an agent within the target; abandoned arrivals count against it) is at
-//! least the target.
+//! arrival stream whose conversations need people in the interval, the
+//! mean over the replications of its people's service level is at least
+//! the target: of the conversations that needed a person (on arrival, or
+//! when a bot handed them over), the share a person took within the
+//! target time of that moment; those who leave first count against it.
+//! Conversations a bot resolves never need a person, so bots that answer
+//! first lower the people needed to their hand-offs.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -184,10 +187,12 @@ pub struct IntervalStaffing {
     pub rate_per_hour: f64,
     /// Per agent group, in the scenario's order.
     pub groups: Vec<GroupStaffing>,
-    /// The service level of all arrivals at that staffing (mean and 95%
-    /// interval over the replications); `null` without arrivals.
+    /// People's service level, all streams, at that staffing (mean and
+    /// 95% interval over the replications); `null` when no conversation
+    /// needed a person.
     pub service_level: Estimate,
-    /// The lowest stream's mean service level, the one the rule tests.
+    /// The lowest stream's mean people's service level, the one the rule
+    /// tests.
     pub lowest_stream_service_level: Option<f64>,
     /// People's occupancy at that staffing.
     pub occupancy: Estimate,
@@ -325,7 +330,7 @@ impl Search<'_> {
                     && scenario.arrivals.iter().zip(rates).any(|(a, &r)| r > 0.0 && can_take(g, a))
             })
             .collect();
-        let guesses = self.guesses(rates)?;
+        let guesses = self.guesses(rates, bots_on)?;
         let max_agents: Vec<u32> = guesses
             .iter()
             .map(|g| self.options.max_agents.unwrap_or(g.saturating_mul(2).saturating_add(10)))
@@ -439,15 +444,24 @@ impl Search<'_> {
     }
 
     /// Erlang C's people per group for the interval's rates: each stream's
-    /// load split over the human groups that can take it, in proportion
-    /// to their counts in the scenario.
-    fn guesses(&self, rates: &[f64]) -> Result<Vec<u32>, StaffingError> {
+    /// load for people split over the human groups that can take it, in
+    /// proportion to their counts in the scenario. With bots answering
+    /// first, a stream's load for people is its rate times the escalation
+    /// share of the first bot group on duty that can take it.
+    fn guesses(&self, rates: &[f64], bots_on: &[bool]) -> Result<Vec<u32>, StaffingError> {
         let scenario = self.scenario;
         let groups = &scenario.agents;
         let mut rate = vec![0.0f64; groups.len()];
         let mut work = vec![0.0f64; groups.len()];
         let mut servers = vec![0.0f64; groups.len()];
         for ((a, &r), &h) in scenario.arrivals.iter().zip(rates).zip(&self.handles) {
+            let bot = groups.iter().zip(bots_on).find_map(|(g, &on)| {
+                (on && g.kind == AgentKind::Bot && g.count > 0 && can_take(g, a)).then_some(g)
+            });
+            let r = match bot {
+                Some(bot) if scenario.router.bot_first => r * bot.escalate,
+                _ => r,
+            };
             if r <= 0.0 {
                 continue;
             }
@@ -534,12 +548,17 @@ impl Search<'_> {
         self.conversations += done.outcomes.iter().map(|o| o.counts.conversations).sum::<u64>();
         let streams = (0..s.arrivals.len())
             .map(|i| {
-                Estimate::of(done.outcomes.iter().map(|o| o.counts.streams[i].service_level())).mean
+                Estimate::of(
+                    done.outcomes.iter().map(|o| o.counts.streams[i].person_service_level()),
+                )
+                .mean
             })
             .collect();
         Ok(Tried {
             streams,
-            service_level: Estimate::of(done.outcomes.iter().map(|o| o.counts.service_level())),
+            service_level: Estimate::of(
+                done.outcomes.iter().map(|o| o.counts.person_service_level()),
+            ),
             occupancy: Estimate::of(done.outcomes.iter().map(|o| o.counts.occupancy())),
         })
     }

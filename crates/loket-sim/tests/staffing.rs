@@ -183,3 +183,56 @@ capacity = { chat = 1 }
     let text = e.to_string();
     assert!(text.starts_with("arrivals[0] (chat, de) has arrivals but no agent group"), "{text}");
 }
+
+/// A bot that answers every chat first and hands a quarter of them to a
+/// person: people are staffed for the hand-offs alone. The hand-offs of a
+/// Poisson stream are a Poisson stream at a quarter of its rate (the bot's
+/// fixed hold only shifts them), so the people needed are Erlang C's for
+/// 120 chats an hour (also the search's starting guess), not 0 (every
+/// arrival meets the target at the bot) and not Erlang C's for all 480.
+#[test]
+fn bots_that_answer_first_leave_people_their_hand_offs() {
+    let text = r#"
+duration_s = 3600
+interval_s = 3600
+
+[[arrivals]]
+channel = "chat"
+language = "nl"
+rate_per_hour = 480
+handle = { dist = "exponential", mean_s = 60 }
+
+[[agents]]
+name = "bot"
+count = 1
+kind = "bot"
+languages = ["nl"]
+capacity = { chat = 200 }
+handle = { dist = "fixed", value_s = 30 }
+resolve = 0.75
+escalate = 0.25
+
+[[agents]]
+name = "people"
+count = 10
+languages = ["nl"]
+capacity = { chat = 1 }
+
+[router]
+bot_first = true
+affinity_lookback_ms = 0
+"#;
+    let found =
+        staffing(&Scenario::from_toml(text).unwrap(), &options("sl=0.8@20s", None)).unwrap();
+    let interval = &found.intervals[0];
+    let people = &interval.groups[1];
+    let hand_offs = erlang_c_agents(120.0, 60.0, 20.0, 0.8).unwrap().unwrap();
+    let all = erlang_c_agents(480.0, 60.0, 20.0, 0.8).unwrap().unwrap();
+    eprintln!("{interval:?}; Erlang C: {hand_offs} for the hand-offs, {all} for every chat");
+    assert!(interval.groups[0].bot && interval.groups[0].agents == 1);
+    assert_eq!(people.erlang_c_guess, Some(hand_offs));
+    assert!(people.agents.abs_diff(hand_offs) <= 1, "{people:?}, Erlang C {hand_offs}");
+    assert!(people.agents < all);
+    let level = interval.lowest_stream_service_level.unwrap();
+    assert!(level >= 0.8, "{level}");
+}

@@ -117,6 +117,9 @@ fn mm_c_m_matches_erlang_a() {
             erlang.service_level.unwrap(),
             &mut failures,
         );
+        // Without bots every conversation needs a person from its arrival:
+        // people's service level is Erlang's, those who leave included.
+        assert_eq!(s.direct.person_service_level, s.direct.service_level, "{tag}");
     }
     assert!(failures.is_empty(), "outside the 95% interval:\n{}", failures.join("\n"));
 }

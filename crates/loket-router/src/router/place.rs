@@ -64,7 +64,13 @@ impl Inner {
         op.emit(id, Some(agent), event_kind)
     }
 
+    /// Remembers that `slot` served `customer` at `at`, for affinity; with
+    /// affinity off (a look-back of 0) nothing is kept, since nothing reads
+    /// it.
     pub(super) fn remember(&self, customer: CustomerId, slot: u32, at: Timestamp) {
+        if self.config.affinity_lookback_ms == 0 {
+            return;
+        }
         self.customers.update(customer, |history| history.remember(slot, at));
     }
 
