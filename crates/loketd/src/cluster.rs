@@ -85,6 +85,12 @@ impl TenantRole {
         self.leading.store(true, Ordering::Release);
     }
 
+    /// Set by the sequencer only, when it hands the tenant over and
+    /// follows again (everything it appended is on the stream).
+    pub(crate) fn set_following(&self) {
+        self.leading.store(false, Ordering::Release);
+    }
+
     /// The last stream sequence applied here.
     pub fn applied(&self) -> u64 {
         self.applied.load(Ordering::Acquire)

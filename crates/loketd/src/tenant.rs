@@ -195,6 +195,11 @@ enum Request {
     Promote {
         reply: Reply<Ack>,
     },
+    /// Stop leading (the lease is being handed to another node): once what
+    /// was appended is on the stream, refuse commands and follow it.
+    Demote {
+        reply: Reply<u64>,
+    },
     Erase {
         customer: Id,
         reply: Reply<ErasureReport>,
@@ -234,6 +239,7 @@ impl std::fmt::Debug for Request {
             Request::Apply { .. } => "Apply",
             Request::Replicated { .. } => "Replicated",
             Request::Promote { .. } => "Promote",
+            Request::Demote { .. } => "Demote",
             Request::Erase { .. } => "Erase",
             Request::Snapshot { .. } => "Snapshot",
             Request::Stop { .. } => "Stop",
@@ -322,6 +328,20 @@ impl Tenant {
         let (reply, receiver) = oneshot::channel();
         if let Err(crossbeam_channel::SendError(Request::Promote { reply })) =
             self.requests.send(Request::Promote { reply })
+        {
+            let _ = reply.send(Err(TenantError::ShuttingDown));
+        }
+        receiver
+    }
+
+    /// Asks the sequencer to stop leading: every command it acknowledged
+    /// is on the stream first, later ones are refused with `not_leader`,
+    /// and it follows the stream again. The answer is the last stream
+    /// sequence it holds.
+    pub(crate) fn demote(&self) -> oneshot::Receiver<Result<u64, TenantError>> {
+        let (reply, receiver) = oneshot::channel();
+        if let Err(crossbeam_channel::SendError(Request::Demote { reply })) =
+            self.requests.send(Request::Demote { reply })
         {
             let _ = reply.send(Err(TenantError::ShuttingDown));
         }

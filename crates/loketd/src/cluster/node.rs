@@ -46,6 +46,9 @@ pub struct Node {
     jetstream: jetstream::Context,
     leases: kv::Store,
     nodes: kv::Store,
+    /// The live nodes as the heartbeat task last read them (every
+    /// `lease_ms / 4`) and when, for the leaders' rebalancing checks.
+    live: parking_lot::Mutex<(Option<Instant>, Vec<NodeAddress>)>,
     fatal: watch::Sender<Option<String>>,
 }
 
@@ -113,7 +116,15 @@ impl Node {
         )
         .await?;
         let (fatal, _) = watch::channel(None);
-        Ok(Arc::new(Node { config: config.clone(), me, jetstream, leases, nodes, fatal }))
+        Ok(Arc::new(Node {
+            config: config.clone(),
+            me,
+            jetstream,
+            leases,
+            nodes,
+            live: parking_lot::Mutex::new((None, Vec::new())),
+            fatal,
+        }))
     }
 
     /// This node.
@@ -212,6 +223,11 @@ impl Node {
             if let Err(error) = self.nodes.put(&self.me.node, value.clone()).await {
                 tracing::warn!(node = %self.me.node, %error, "heartbeat not written");
             }
+            let live = self.live_nodes().await;
+            // An empty answer is a read that failed: keep the last one.
+            if !live.is_empty() {
+                *self.live.lock() = (Some(Instant::now()), live);
+            }
         }
     }
 
@@ -235,16 +251,11 @@ impl Node {
     /// leading, and its heartbeat outlives it for a while, so waiting for it
     /// would only lengthen the failover.
     async fn hold_back(&self, tenant: &str, expired_holder: Option<&str>) -> Duration {
-        let rank = |node: &str| {
-            let digest =
-                Sha256::new().chain_update(tenant).chain_update([0]).chain_update(node).finalize();
-            u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
-        };
         let live = self.live_nodes().await;
         let first = live
             .iter()
             .filter(|node| Some(node.node.as_str()) != expired_holder)
-            .max_by_key(|node| rank(&node.node));
+            .max_by_key(|node| rank(tenant, &node.node));
         match first {
             Some(first) if first.node != self.me.node => self.lease_period().0 / 2,
             _ => Duration::ZERO,
@@ -313,14 +324,20 @@ impl Node {
             let Ok(revision) = taken else { continue };
             tracing::info!(tenant = %key, node = %self.me.node, "took the lease; catching up");
             match self.lead(&tenant, &role, &stream, revision, &me).await {
-                Ok(()) => return,
+                Ok(to) => {
+                    tracing::info!(tenant = %key, from = %self.me.node, to = %to.node, "handed the tenant over; following");
+                    seen = None;
+                    tokio::spawn(self.clone().tail(tenant.clone(), role.clone(), stream.clone()));
+                }
                 Err(reason) => return self.leave(format!("tenant {key}: {reason}")),
             }
         }
     }
 
     /// Catches up with the stream under a fresh lease (`revision`), leads,
-    /// and refreshes the lease for as long as the node runs.
+    /// and refreshes the lease until it hands the tenant to the node that
+    /// ranks first for it (see [`Node::hand_over_to`]): then it follows
+    /// again and returns that node.
     async fn lead(
         &self,
         tenant: &Tenant,
@@ -328,7 +345,7 @@ impl Node {
         stream: &StreamLink,
         mut revision: u64,
         me: &Bytes,
-    ) -> Result<(), String> {
+    ) -> Result<NodeAddress, String> {
         let (_, period) = self.lease_period();
         let key = tenant.name();
         let mut refreshed = Instant::now();
@@ -352,10 +369,48 @@ impl Node {
         tracing::info!(tenant = %key, node = %self.me.node, sequence = role.applied(), "leading");
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut live_since = LiveSince::default();
         loop {
             ticker.tick().await;
             self.refresh_lease(key, me, &mut revision, &mut refreshed).await?;
+            let Some(to) = self.hand_over_to(key, &mut live_since) else { continue };
+            // Clients refused from here on are sent to the new leader.
+            role.set_holder(Some(to.clone()));
+            match tenant.demote().await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(format!("could not hand over: {error}")),
+                Err(_) => return Err("shutting down".to_owned()),
+            }
+            let value = Bytes::from(serde_json::to_vec(&to).unwrap_or_default());
+            // Only the holder can hand the lease on; if the update fails the
+            // lease expires instead and the live nodes take it as after a
+            // failure. Either way this node no longer leads.
+            if let Err(error) = self.leases.update(key, value, revision).await {
+                tracing::warn!(tenant = %key, %error, "lease not handed over; it will expire");
+            }
+            return Ok(to);
         }
+    }
+
+    /// The node to hand the tenant over to, if any: the live node that
+    /// ranks first for it (rendezvous hashing), when that is not this node
+    /// and it has been live for [`SETTLE_LEASES`] leases (so a node that
+    /// flaps, or one that just started and is still catching up, gets no
+    /// tenant, and leaders move only when a node has joined for good).
+    fn hand_over_to(&self, tenant: &str, live_since: &mut LiveSince) -> Option<NodeAddress> {
+        let (lease, _) = self.lease_period();
+        let now = Instant::now();
+        let live = match &*self.live.lock() {
+            // Read within the last lease: a view to act on.
+            (Some(read), live) if now.duration_since(*read) < lease => live.clone(),
+            _ => return None,
+        };
+        live_since.seen(&live, now);
+        let first = live.into_iter().max_by_key(|node| rank(tenant, &node.node))?;
+        let settled = live_since
+            .since(&first.node)
+            .is_some_and(|since| now.duration_since(since) >= lease * SETTLE_LEASES);
+        (first.node != self.me.node && settled).then_some(first)
     }
 
     /// Renews a lease this node holds at `revision`. Fails when another
@@ -454,6 +509,41 @@ impl Node {
                 }
             }
         }
+    }
+}
+
+/// Leases a node must have been live before a leader hands it a tenant.
+const SETTLE_LEASES: u32 = 2;
+
+/// A node's rank for a tenant (rendezvous hashing): the live node with
+/// the highest rank leads it, sticky to the current leader until that
+/// node has settled (see [`Node::hand_over_to`]).
+fn rank(tenant: &str, node: &str) -> u64 {
+    let digest = Sha256::new().chain_update(tenant).chain_update([0]).chain_update(node).finalize();
+    u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
+}
+
+/// Since when each node has been seen live without a break, as a leader
+/// reads the heartbeats.
+#[derive(Debug, Default)]
+struct LiveSince {
+    nodes: Vec<(String, Instant)>,
+}
+
+impl LiveSince {
+    /// Records the nodes live at `now`: new ones from now, missing ones
+    /// forgotten.
+    fn seen(&mut self, live: &[NodeAddress], now: Instant) {
+        self.nodes.retain(|(node, _)| live.iter().any(|l| &l.node == node));
+        for node in live {
+            if !self.nodes.iter().any(|(known, _)| known == &node.node) {
+                self.nodes.push((node.node.clone(), now));
+            }
+        }
+    }
+
+    fn since(&self, node: &str) -> Option<Instant> {
+        self.nodes.iter().find(|(known, _)| known == node).map(|&(_, since)| since)
     }
 }
 

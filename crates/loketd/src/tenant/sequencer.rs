@@ -89,6 +89,10 @@ impl Sequencer {
                         self.replicate(sequence, &payload);
                     }
                     Request::Promote { reply } => self.promote(reply),
+                    Request::Demote { reply } => {
+                        let result = self.demote();
+                        let _ = reply.send(result);
+                    }
                     Request::Erase { customer, reply } => {
                         let result = self.erase(customer);
                         let _ = reply.send(result);
@@ -315,6 +319,23 @@ impl Sequencer {
         }
         self.apply(Command::Tick, Vec::new(), Instant::now(), reply);
         self.hand_off();
+    }
+
+    /// Stops leading: makes everything applied durable on the stream (the
+    /// commands waiting for it are acknowledged), then follows the stream
+    /// from there. Returns the last sequence held. A failure to append
+    /// stops the tenant, as it would while leading.
+    pub(super) fn demote(&mut self) -> Result<u64, TenantError> {
+        let Some(cluster) = &self.cluster else { return Ok(self.journal.next_lsn()) };
+        if !cluster.role.is_leading() {
+            return Ok(self.journal.next_lsn());
+        }
+        self.barrier()?;
+        if let Some(cluster) = &self.cluster {
+            cluster.role.set_following();
+        }
+        tracing::info!(tenant = %self.name, sequence = self.journal.next_lsn(), "stopped leading");
+        Ok(self.journal.next_lsn())
     }
 
     /// Writes the journal buffer out and hands the group built since the
