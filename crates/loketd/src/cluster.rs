@@ -29,6 +29,11 @@
 //! - A node that loses a tenant's lease while leading it, or whose append
 //!   is refused, exits: its memory may hold decisions the stream does not,
 //!   and it recovers by the rule above when its service manager restarts it.
+//! - A leader hands a tenant on (to the live node that ranks first for it,
+//!   once that node has been live for two leases) only after its sequencer
+//!   stopped leading with everything it appended on the stream; it rewrites
+//!   the lease in the new node's name on its own revision and follows the
+//!   stream again. The new node takes the lease by the rules above.
 
 pub mod config;
 mod node;
