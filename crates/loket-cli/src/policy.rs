@@ -10,7 +10,7 @@ use loket_replay::{MeterConfig, RouterConfig};
 /// without one). The file is the routing policy's JSON (docs/formats.md);
 /// its `reports` key, if present, is the measuring configuration
 /// (docs/reports.md): `short_abandon_ms`, `order_window_ms`,
-/// `retention_ms`, `sla`.
+/// `retention_ms`, `sla`, `opening_hours`.
 pub fn load(path: Option<&Path>) -> anyhow::Result<(RouterConfig, MeterConfig)> {
     let Some(path) = path else { return Ok((RouterConfig::default(), MeterConfig::default())) };
     let text = crate::files::read_to_string(path)?;

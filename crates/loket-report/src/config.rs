@@ -1,5 +1,6 @@
 //! The meter's knobs.
 
+use loket_hours::{BusinessHours, OpeningHours};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
@@ -24,6 +25,11 @@ pub struct MeterConfig {
     pub retention_ms: u64,
     /// Reply targets and warnings.
     pub sla: SlaPolicy,
+    /// Opening hours: with them every clock is also measured in business
+    /// hours (`wait_business_ms` and its twins), the open time between
+    /// the clock's start and stop. `None` (the default): no business-hours
+    /// clocks.
+    pub opening_hours: Option<BusinessHours>,
 }
 
 impl Default for MeterConfig {
@@ -33,17 +39,25 @@ impl Default for MeterConfig {
             order_window_ms: 3_600_000,
             retention_ms: 35 * 24 * 3_600_000,
             sla: SlaPolicy::default(),
+            opening_hours: None,
         }
     }
 }
 
 impl MeterConfig {
-    /// Checks the SLA policy and the retention.
+    /// Checks the SLA policy, the retention and the opening hours.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.retention_ms < SLOT_MS {
             return Err(ConfigError::Retention(self.retention_ms));
         }
-        self.sla.validate()
+        self.sla.validate()?;
+        self.opening_hours()?;
+        Ok(())
+    }
+
+    /// The opening hours, parsed.
+    pub(crate) fn opening_hours(&self) -> Result<Option<OpeningHours>, ConfigError> {
+        self.opening_hours.as_ref().map(OpeningHours::parse).transpose().map_err(Into::into)
     }
 
     /// How many 15-minute slots are kept, the current one included.

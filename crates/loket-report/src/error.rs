@@ -71,6 +71,10 @@ pub enum ConfigError {
     /// An SLA rule has an empty intent prefix (leave it out instead).
     #[error("SLA rule {0} has an empty intent_prefix")]
     EmptyPrefix(usize),
+    /// The opening hours name an unknown time zone or hold an interval or
+    /// holiday that does not parse.
+    #[error("opening_hours: {0}")]
+    OpeningHours(#[from] loket_hours::HoursError),
 }
 
 /// A report query the meter cannot answer.

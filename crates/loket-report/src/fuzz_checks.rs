@@ -8,8 +8,8 @@
 //! recomputation the differential tests use.
 
 use crate::{
-    Channel, Currency, CustomerMessage, Dimension, Fact, FactKind, IntentId, Interval, Language,
-    Meter, MeterConfig, Money, Query, Report, SlaRule,
+    BusinessHours, Channel, Currency, CustomerMessage, Dimension, Fact, FactKind, IntentId,
+    Interval, Language, Meter, MeterConfig, Money, Query, Report, SlaRule,
 };
 
 /// The stream's start: 2026-12-05T08:00:00Z.
@@ -27,6 +27,30 @@ pub enum Step {
     Advance(u64),
 }
 
+/// Opening hours for the business-hours clocks, by `choice`: none; an
+/// Amsterdam shop opening and closing through the stream's Sunday and
+/// Monday; overnight hours in New York with a holiday.
+pub fn opening_hours(choice: u8) -> Option<BusinessHours> {
+    let day = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match choice {
+        1 => Some(BusinessHours {
+            timezone: "Europe/Amsterdam".into(),
+            sunday: day(&["09:00-09:05", "09:30-12:00", "13:00-24:00"]),
+            monday: day(&["00:00-02:00", "09:00-17:30"]),
+            ..BusinessHours::default()
+        }),
+        2 => Some(BusinessHours {
+            timezone: "America/New_York".into(),
+            sunday: day(&["03:01-03:30", "04:00-06:00", "22:00-24:00"]),
+            monday: day(&["00:00-06:00"]),
+            tuesday: day(&["00:00-06:00"]),
+            holidays: vec!["2026-12-08".into()],
+            ..BusinessHours::default()
+        }),
+        _ => None,
+    }
+}
+
 /// The configuration the first byte picks, and the steps of the rest.
 pub fn decode(data: &[u8]) -> (MeterConfig, Vec<Step>) {
     let head = data.first().copied().unwrap_or(0);
@@ -36,6 +60,7 @@ pub fn decode(data: &[u8]) -> (MeterConfig, Vec<Step>) {
         ..MeterConfig::default()
     };
     config.sla.warning_permille = [800, 0, 999][usize::from(head / 6 % 3)];
+    config.opening_hours = opening_hours(head / 18 % 3);
     config.sla.rules = vec![
         SlaRule { tier: Some(2), first_reply_ms: Some(15_000), ..SlaRule::default() },
         SlaRule {
@@ -143,6 +168,20 @@ pub fn facts(data: &[u8]) {
         assert!(m.short_abandoned <= m.abandoned, "{row:?}");
         assert!(m.conversions <= m.offered, "{row:?}");
         assert!(m.service_level.is_none_or(|level| (0.0..=1.0).contains(&level)), "{row:?}");
+        // Open time never exceeds the time; the clocks stop together.
+        let twins = [
+            (&m.wait_ms, m.wait_business_ms),
+            (&m.first_response_ms, m.first_response_business_ms),
+            (&m.next_reply_ms, m.next_reply_business_ms),
+            (&m.resolution_ms, m.resolution_business_ms),
+        ];
+        for (calendar, business) in twins {
+            assert_eq!(business.is_some(), config.opening_hours.is_some(), "{row:?}");
+            if let Some(business) = business {
+                assert_eq!(business.avg.is_some(), calendar.avg.is_some(), "{row:?}");
+                assert!(business.avg <= calendar.avg, "{row:?}");
+            }
+        }
     }
     let totals = &report.totals;
     assert!(totals.answered + totals.abandoned <= totals.offered);

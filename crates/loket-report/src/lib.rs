@@ -87,7 +87,8 @@ pub use group::{BuyingBand, Dimension, GroupKey, RESPONSE_BAND_LIMITS_MS, respon
 pub use histogram::Histogram;
 pub use intents::{MAX_INTENT_BYTES, MAX_INTENTS};
 pub use interval::{Interval, SLOT_MS};
-pub use measures::Measures;
+pub use loket_hours::BusinessHours;
+pub use measures::{BusinessClocks, Measures};
 pub use meter::{Meter, Observation};
 pub use report::{
     Average, BandConversion, Breaches, CSV_HEADER, DurationSummary, MeasuresReport, Query, Report,

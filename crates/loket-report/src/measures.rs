@@ -58,6 +58,41 @@ pub struct Measures {
     /// they could hold at once, times the time they were available.
     #[serde(default)]
     pub staffed_ms: u64,
+    /// The clocks in business hours, once one stopped with opening hours
+    /// configured (kept apart so that meters without opening hours store
+    /// nothing for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business: Option<Box<BusinessClocks>>,
+}
+
+/// The business-hours twins of the clocks: each the open time (per the
+/// configured opening hours) between the clock's start and stop.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusinessClocks {
+    /// `wait_ms` in business hours.
+    pub wait_ms: Histogram,
+    /// `first_response_ms` in business hours.
+    pub first_response_ms: Histogram,
+    /// `next_reply_ms` in business hours.
+    pub next_reply_ms: Histogram,
+    /// `resolution_ms` in business hours.
+    pub resolution_ms: Histogram,
+    /// Sum of handle times in business hours.
+    pub handle_ms_sum: u64,
+    /// How many handle times `handle_ms_sum` adds up.
+    pub handle_count: u64,
+}
+
+impl BusinessClocks {
+    /// Adds everything `other` counted.
+    pub fn merge(&mut self, other: &BusinessClocks) {
+        self.wait_ms.merge(&other.wait_ms);
+        self.first_response_ms.merge(&other.first_response_ms);
+        self.next_reply_ms.merge(&other.next_reply_ms);
+        self.resolution_ms.merge(&other.resolution_ms);
+        self.handle_ms_sum = self.handle_ms_sum.saturating_add(other.handle_ms_sum);
+        self.handle_count += other.handle_count;
+    }
 }
 
 impl Measures {
@@ -96,5 +131,13 @@ impl Measures {
             self.band_conversations[band] += other.band_conversations[band];
             self.band_conversions[band] += other.band_conversions[band];
         }
+        if let Some(business) = &other.business {
+            self.business_mut().merge(business);
+        }
+    }
+
+    /// The business-hours clocks, added (empty) when missing.
+    pub fn business_mut(&mut self) -> &mut BusinessClocks {
+        self.business.get_or_insert_default()
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use loket_hours::OpenTime;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -39,9 +40,13 @@ use crate::timers::{TimerKey, TimerKind, Timers};
 /// conversation in a retained 15-minute slot; at most two timers per open
 /// conversation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(from = "Saved")]
+#[serde(try_from = "Saved")]
 pub struct Meter {
     config: MeterConfig,
+    /// The configured opening hours, for the business-hours clocks (built
+    /// from the configuration; not part of the state).
+    #[serde(skip)]
+    open_time: Option<OpenTime>,
     now: u64,
     current_slot: u64,
     /// Open conversations (only these move clocks and hold timers).
@@ -99,6 +104,7 @@ impl Meter {
     pub fn new(config: MeterConfig) -> Result<Meter, ConfigError> {
         config.validate()?;
         Ok(Meter {
+            open_time: config.opening_hours()?.map(OpenTime::new),
             config,
             now: 0,
             current_slot: 0,
@@ -235,6 +241,12 @@ impl Meter {
         &self.config
     }
 
+    /// Whether the business-hours clocks are measured (opening hours are
+    /// configured).
+    pub fn measures_business_hours(&self) -> bool {
+        self.open_time.is_some()
+    }
+
     /// Conversations held: open ones and closed ones still in their order
     /// window (a conversation reopened within the window of its earlier
     /// close counts twice until that window ends).
@@ -339,6 +351,7 @@ impl Meter {
             rejections: &mut self.rejections,
             observations: if self.observing { Some(&mut self.observations) } else { None },
             config: &self.config,
+            open_time: self.open_time.as_mut(),
             id: key.conversation,
         };
         let (clock, kind) = match key.kind {
@@ -398,6 +411,7 @@ impl Meter {
                             rejections: &mut self.rejections,
                             observations: None,
                             config: &self.config,
+                            open_time: None,
                             id,
                         };
                         parts.ordered_after_close(closed, *value);
@@ -413,6 +427,7 @@ impl Meter {
             rejections: &mut self.rejections,
             observations: if self.observing { Some(&mut self.observations) } else { None },
             config: &self.config,
+            open_time: self.open_time.as_mut(),
             id,
         };
         match fact.kind {
@@ -482,6 +497,7 @@ impl Meter {
             rejections: &mut self.rejections,
             observations: if self.observing { Some(&mut self.observations) } else { None },
             config: &self.config,
+            open_time: self.open_time.as_mut(),
             id,
         };
         parts.count(&conversation, |m| m.offered += 1);
@@ -500,10 +516,18 @@ struct Parts<'a> {
     /// Where stopped clocks go, when the meter is observing.
     observations: Option<&'a mut Vec<Observation>>,
     config: &'a MeterConfig,
+    /// The opening hours, when business-hours clocks are measured.
+    open_time: Option<&'a mut OpenTime>,
     id: u64,
 }
 
 impl Parts<'_> {
+    /// The open time of `[from, to)`, when business-hours clocks are
+    /// measured.
+    fn business_ms(&mut self, from: u64, to: u64) -> Option<u64> {
+        self.open_time.as_deref_mut().map(|open| open.open_ms_between(from, to))
+    }
+
     /// Applies `update` to the measures of every group of `conversation`
     /// in its arrival slot (if still retained).
     fn count(&mut self, conversation: &Conversation, update: impl Fn(&mut Measures)) {
@@ -643,7 +667,13 @@ impl Parts<'_> {
             && let Some(start) = conversation.clock_start
         {
             conversation.wait_recorded = true;
-            self.count(conversation, |m| m.wait_ms.record(at.saturating_sub(start)));
+            let business = self.business_ms(start, at);
+            self.count(conversation, |m| {
+                m.wait_ms.record(at.saturating_sub(start));
+                if let Some(business) = business {
+                    m.business_mut().wait_ms.record(business);
+                }
+            });
         }
     }
 
@@ -669,6 +699,7 @@ impl Parts<'_> {
                 return;
             };
             let first_response = at.saturating_sub(start);
+            let business = self.business_ms(start, at);
             conversation.first_response_ms = Some(first_response);
             self.timers.cancel(conversation.first_reply_timer.take());
             let in_target = first_response <= conversation.targets.first_reply_ms;
@@ -680,6 +711,9 @@ impl Parts<'_> {
             }
             self.count(conversation, |m| {
                 m.first_response_ms.record(first_response);
+                if let Some(business) = business {
+                    m.business_mut().first_response_ms.record(business);
+                }
                 m.answered_in_target += u64::from(in_target);
                 m.band_conversations[band] += 1;
                 m.band_conversions[band] += u64::from(converted);
@@ -687,11 +721,17 @@ impl Parts<'_> {
         } else if let Some(since) = conversation.unanswered_since.take() {
             self.timers.cancel(conversation.next_reply_timer.take());
             let ms = at.saturating_sub(since);
+            let business = self.business_ms(since, at);
             let channel = conversation.groups.channel;
             if let Some(observations) = self.observations.as_deref_mut() {
                 observations.push(Observation::NextReply { channel, ms });
             }
-            self.count(conversation, |m| m.next_reply_ms.record(ms));
+            self.count(conversation, |m| {
+                m.next_reply_ms.record(ms);
+                if let Some(business) = business {
+                    m.business_mut().next_reply_ms.record(business);
+                }
+            });
         }
     }
 
@@ -735,6 +775,11 @@ impl Parts<'_> {
         self.timers.cancel(conversation.next_reply_timer.take());
         let resolution = at.saturating_sub(conversation.first_at);
         let handle = conversation.human_assigned_at.map(|assigned| at.saturating_sub(assigned));
+        let resolution_business = self.business_ms(conversation.first_at, at);
+        let handle_business = match conversation.human_assigned_at {
+            Some(assigned) => self.business_ms(assigned, at),
+            None => None,
+        };
         let answered = conversation.tally.answered;
         let short = resolution <= self.config.short_abandon_ms;
         let bot_resolved =
@@ -744,6 +789,14 @@ impl Parts<'_> {
             if let Some(handle) = handle {
                 m.handle_ms_sum = m.handle_ms_sum.saturating_add(handle);
                 m.handle_count += 1;
+            }
+            if let Some(business) = resolution_business {
+                let clocks = m.business_mut();
+                clocks.resolution_ms.record(business);
+                if let Some(handle) = handle_business {
+                    clocks.handle_ms_sum = clocks.handle_ms_sum.saturating_add(handle);
+                    clocks.handle_count += 1;
+                }
             }
             if !answered {
                 m.abandoned += 1;
@@ -780,8 +833,13 @@ struct Saved {
     started: bool,
 }
 
-impl From<Saved> for Meter {
-    fn from(saved: Saved) -> Meter {
+impl TryFrom<Saved> for Meter {
+    type Error = ConfigError;
+
+    /// Refuses a snapshot whose opening hours no longer parse (a time zone
+    /// gone from the tz database).
+    fn try_from(saved: Saved) -> Result<Meter, ConfigError> {
+        let open_time = saved.config.opening_hours()?.map(OpenTime::new);
         let Saved { mut conversations, mut closed, .. } = saved;
         conversations.retain(|&id, conversation| match conversation.closed_at {
             None => true,
@@ -790,8 +848,9 @@ impl From<Saved> for Meter {
                 false
             }
         });
-        Meter {
+        Ok(Meter {
             config: saved.config,
+            open_time,
             now: saved.now,
             current_slot: saved.current_slot,
             conversations,
@@ -807,6 +866,6 @@ impl From<Saved> for Meter {
             observations: Vec::new(),
             observing: false,
             quiet_before: 0,
-        }
+        })
     }
 }

@@ -11,7 +11,7 @@ use crate::group::{Dimension, GroupKey};
 use crate::histogram::Histogram;
 use crate::intents::Intents;
 use crate::interval::{Interval, SLOT_MS};
-use crate::measures::Measures;
+use crate::measures::{BusinessClocks, Measures};
 use crate::meter::Meter;
 
 /// What to report.
@@ -89,6 +89,22 @@ pub struct MeasuresReport {
     pub resolution_ms: DurationSummary,
     /// First human assignment to close.
     pub handle_ms: Average,
+    /// `wait_ms` counting only open time (opening hours); `null` without
+    /// opening hours configured.
+    #[serde(default)]
+    pub wait_business_ms: Option<DurationSummary>,
+    /// `first_response_ms` in business hours; `null` without opening hours.
+    #[serde(default)]
+    pub first_response_business_ms: Option<DurationSummary>,
+    /// `next_reply_ms` in business hours; `null` without opening hours.
+    #[serde(default)]
+    pub next_reply_business_ms: Option<DurationSummary>,
+    /// `resolution_ms` in business hours; `null` without opening hours.
+    #[serde(default)]
+    pub resolution_business_ms: Option<DurationSummary>,
+    /// `handle_ms` in business hours; `null` without opening hours.
+    #[serde(default)]
+    pub handle_business_ms: Option<Average>,
     /// SLA breaches per clock.
     pub sla_breaches: Breaches,
     /// Conversations a bot handed to people.
@@ -183,9 +199,16 @@ fn summary(histogram: &Histogram) -> DurationSummary {
     }
 }
 
+fn average(sum: u64, count: u64) -> Average {
+    Average { avg: (count > 0).then(|| sum as f64 / count as f64) }
+}
+
 impl MeasuresReport {
-    /// Renders stored measures.
-    pub fn from_measures(m: &Measures) -> MeasuresReport {
+    /// Renders stored measures; the business-hours clocks are `None`
+    /// unless `business_hours` (opening hours are configured).
+    pub fn from_measures(m: &Measures, business_hours: bool) -> MeasuresReport {
+        let empty = BusinessClocks::default();
+        let business = business_hours.then(|| m.business.as_deref().unwrap_or(&empty));
         let denominator = (m.answered + m.abandoned).saturating_sub(m.short_abandoned);
         let band = |i: usize| BandConversion {
             conversations: m.band_conversations[i],
@@ -202,9 +225,12 @@ impl MeasuresReport {
             first_response_ms: summary(&m.first_response_ms),
             next_reply_ms: summary(&m.next_reply_ms),
             resolution_ms: summary(&m.resolution_ms),
-            handle_ms: Average {
-                avg: (m.handle_count > 0).then(|| m.handle_ms_sum as f64 / m.handle_count as f64),
-            },
+            handle_ms: average(m.handle_ms_sum, m.handle_count),
+            wait_business_ms: business.map(|b| summary(&b.wait_ms)),
+            first_response_business_ms: business.map(|b| summary(&b.first_response_ms)),
+            next_reply_business_ms: business.map(|b| summary(&b.next_reply_ms)),
+            resolution_business_ms: business.map(|b| summary(&b.resolution_ms)),
+            handle_business_ms: business.map(|b| average(b.handle_ms_sum, b.handle_count)),
             sla_breaches: Breaches {
                 first_reply: m.breaches_first_reply,
                 next_reply: m.breaches_next_reply,
@@ -284,12 +310,13 @@ impl Meter {
                 add(pending.slot, &key, &area);
             }
         }
+        let business_hours = self.measures_business_hours();
         let row = |start: u64, end: u64, key: &GroupKey, measures: &Measures| Row {
             start,
             end,
             group: key.dimension(),
             key: key_name(key, &self.intents),
-            measures: MeasuresReport::from_measures(measures),
+            measures: MeasuresReport::from_measures(measures, business_hours),
         };
         Ok(Report {
             from,
@@ -300,7 +327,7 @@ impl Meter {
                 .map(|((start, _, key), m)| row(*start, start.saturating_add(length), key, m))
                 .collect(),
             groups: groups.iter().map(|((_, key), m)| row(from, to, key, m)).collect(),
-            totals: MeasuresReport::from_measures(&totals),
+            totals: MeasuresReport::from_measures(&totals, business_hours),
         })
     }
 }
@@ -331,7 +358,13 @@ frt_lt_1m_conversations,frt_lt_1m_conversions,frt_lt_1m_rate,\
 frt_1_5m_conversations,frt_1_5m_conversions,frt_1_5m_rate,\
 frt_5_15m_conversations,frt_5_15m_conversions,frt_5_15m_rate,\
 frt_15_60m_conversations,frt_15_60m_conversions,frt_15_60m_rate,\
-frt_gt_1h_conversations,frt_gt_1h_conversions,frt_gt_1h_rate";
+frt_gt_1h_conversations,frt_gt_1h_conversions,frt_gt_1h_rate,\
+wait_business_ms_avg,wait_business_ms_p50,wait_business_ms_p90,wait_business_ms_p99,\
+first_response_business_ms_avg,first_response_business_ms_p50,first_response_business_ms_p90,\
+first_response_business_ms_p99,next_reply_business_ms_avg,next_reply_business_ms_p50,\
+next_reply_business_ms_p90,next_reply_business_ms_p99,resolution_business_ms_avg,\
+resolution_business_ms_p50,resolution_business_ms_p90,resolution_business_ms_p99,\
+handle_business_ms_avg";
 
 impl Report {
     /// The report as one line of JSON.
@@ -396,6 +429,24 @@ fn csv_row(out: &mut String, start: u64, end: u64, group: &str, key: &str, m: &M
         let _ = write!(out, ",{},{},", band.conversations, band.conversions);
         csv_option(out, band.rate);
     }
+    // The business-hours clocks last, so the calendar columns keep their
+    // places; empty without opening hours.
+    for summary in [
+        &m.wait_business_ms,
+        &m.first_response_business_ms,
+        &m.next_reply_business_ms,
+        &m.resolution_business_ms,
+    ] {
+        let summary = summary.as_ref();
+        out.push(',');
+        csv_option(out, summary.and_then(|s| s.avg));
+        for quantile in summary.map_or([None; 3], |s| [s.p50, s.p90, s.p99]) {
+            out.push(',');
+            csv_option(out, quantile);
+        }
+    }
+    out.push(',');
+    csv_option(out, m.handle_business_ms.and_then(|h| h.avg));
     out.push('\n');
 }
 

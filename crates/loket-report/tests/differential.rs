@@ -1,6 +1,7 @@
 //! The meter's incremental aggregates equal a naive recomputation from the
 //! raw fact log (`naive/mod.rs`, which shares no code with the meter), on
-//! random streams; and every group's counts reconcile.
+//! random streams, with opening hours (business-hours clocks) in most
+//! cases; and every group's counts reconcile.
 //!
 //! `cargo test` runs a few cases; `LOKET_REPORT_CASES=2000 cargo test -p
 //! loket-report --release --test differential` runs more.
@@ -11,7 +12,7 @@ mod streams;
 use loket_report::{Dimension, Interval, Query};
 use naive::Naive;
 use proptest::prelude::*;
-use streams::{INTENTS, T0, config, draft, feed, meter, steps};
+use streams::{INTENTS, T0, config, draft, feed, meter, opening_hours, steps};
 
 fn cases() -> u32 {
     std::env::var("LOKET_REPORT_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(48)
@@ -27,8 +28,10 @@ proptest! {
         retention in 0..2usize,
         warning in 0..3usize,
         interval in 0..3usize,
+        hours in prop_oneof![2 => Just(0usize), 3 => 1..4usize],
     ) {
-        let config = config(window, retention, warning);
+        let mut config = config(window, retention, warning);
+        config.opening_hours = opening_hours(hours);
         let steps = steps(&drafts);
         let mut meter = meter(&config);
         feed(&mut meter, &steps);

@@ -269,6 +269,11 @@ fn json_and_csv_carry_the_issue_names() {
         "next_reply_ms",
         "resolution_ms",
         "handle_ms",
+        "wait_business_ms",
+        "first_response_business_ms",
+        "next_reply_business_ms",
+        "resolution_business_ms",
+        "handle_business_ms",
         "sla_breaches",
         "escalations",
         "bot_resolved",
@@ -280,6 +285,8 @@ fn json_and_csv_carry_the_issue_names() {
     ] {
         assert!(totals.get(name).is_some(), "totals lack {name}");
     }
+    // No opening hours configured: the business-hours clocks are null.
+    assert!(totals["first_response_business_ms"].is_null());
     assert_eq!(totals["sla_breaches"]["first_reply"], 2);
     assert_eq!(totals["conversion_by_first_response"]["<1m"]["rate"], 1.0);
     assert_eq!(json["intervals"][0]["group"], "channel");

@@ -413,6 +413,10 @@ pub struct ReportsConfig {
     /// Reply targets per channel, tier and intent prefix, and the warning
     /// fraction.
     pub sla: loket_report::SlaPolicy,
+    /// Opening hours (`[tenants.reports.opening_hours]`): with them every
+    /// clock is also reported in business hours (`wait_business_ms` and
+    /// its twins).
+    pub opening_hours: Option<loket_report::BusinessHours>,
 }
 
 impl Default for ReportsConfig {
@@ -424,6 +428,7 @@ impl Default for ReportsConfig {
             order_window_ms: meter.order_window_ms,
             retention_ms: meter.retention_ms,
             sla: meter.sla,
+            opening_hours: meter.opening_hours,
         }
     }
 }
@@ -436,6 +441,7 @@ impl ReportsConfig {
             order_window_ms: self.order_window_ms,
             retention_ms: self.retention_ms,
             sla: self.sla.clone(),
+            opening_hours: self.opening_hours.clone(),
         }
     }
 }
@@ -577,6 +583,11 @@ impl Config {
                     "tenant {:?}: [tenants.encryption]: {problem}",
                     tenant.name
                 ));
+            }
+            if tenant.reports.enabled
+                && let Err(error) = tenant.meter_config().validate()
+            {
+                return invalid(format!("tenant {:?}: [tenants.reports]: {error}", tenant.name));
             }
             if let Some(days) = tenant.retention_days {
                 if !(days.is_finite() && days > 0.0 && days <= 36_500.0) {
@@ -737,5 +748,47 @@ mod tests {
             ..EncryptionConfig::default()
         });
         assert!(config.check().unwrap_err().to_string().contains("not both"));
+    }
+
+    #[test]
+    fn opening_hours_reach_the_meter_and_bad_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loketd.toml");
+        let write = |hours: &str| {
+            std::fs::write(
+                &path,
+                format!(
+                    "[[tenants]]\nname = \"shop\"\ntokens = [\"token-123\"]\n\
+                     [tenants.reports.opening_hours]\n{hours}"
+                ),
+            )
+            .unwrap()
+        };
+        write(
+            "timezone = \"Europe/Amsterdam\"\nmonday = [\"09:00-17:30\"]\n\
+             saturday = [\"22:00-24:00\"]\nsunday = [\"00:00-02:00\"]\n\
+             holidays = [\"2026-12-25\"]\n",
+        );
+        let config = Config::load(Some(&path)).unwrap();
+        config.check().unwrap();
+        let hours = config.tenants[0].meter_config().opening_hours.unwrap();
+        assert_eq!(hours.timezone, "Europe/Amsterdam");
+        assert_eq!(hours.sunday, ["00:00-02:00"]);
+        assert_eq!(hours.holidays, ["2026-12-25"]);
+
+        write("timezone = \"Europe/Amsterdm\"\n");
+        let error = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "[tenants.reports]: opening_hours: unknown time zone \"Europe/Amsterdm\""
+            ),
+            "{error}"
+        );
+        write("timezone = \"UTC\"\nfriday = [\"17:30-09:00\"]\n");
+        let error = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("friday: invalid opening hours \"17:30-09:00\""), "{error}");
+        write("timezone = \"UTC\"\nholiday = [\"2026-12-25\"]\n");
+        let error = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("holiday"), "{error}");
     }
 }

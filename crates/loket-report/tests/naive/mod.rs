@@ -3,15 +3,66 @@
 //! slots kept incrementally, no histogram. It replays each conversation's
 //! facts on their own, decides SLA breaches from when the clock stopped,
 //! and computes quantiles by sorting. Only the crate's input and output
-//! types (Fact, MeterConfig, Query, Report) are used.
+//! types (Fact, MeterConfig, Query, Report) are used. Business hours are
+//! integrated minute by minute with chrono-tz and a parser of its own.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::streams::Step;
+use chrono::{Datelike, NaiveDate, TimeZone, Timelike};
+use chrono_tz::Tz;
 use loket_report::{
-    Average, BandConversion, Breaches, Channel, Dimension, DurationSummary, Fact, FactKind,
-    MeasuresReport, MeterConfig, Money, Query, Report, ResponseBands, Row, SlaTargets,
+    Average, BandConversion, Breaches, BusinessHours, Channel, Dimension, DurationSummary, Fact,
+    FactKind, MeasuresReport, MeterConfig, Money, Query, Report, ResponseBands, Row, SlaTargets,
 };
+
+/// Opening hours as a table of open minutes per weekday (Monday first).
+struct OpenMinutes {
+    zone: Tz,
+    open: Vec<[bool; 1440]>,
+    holidays: Vec<NaiveDate>,
+}
+
+impl OpenMinutes {
+    fn new(hours: &BusinessHours) -> OpenMinutes {
+        let days = [
+            &hours.monday,
+            &hours.tuesday,
+            &hours.wednesday,
+            &hours.thursday,
+            &hours.friday,
+            &hours.saturday,
+            &hours.sunday,
+        ];
+        let mut open = vec![[false; 1440]; 7];
+        for (day, list) in days.iter().enumerate() {
+            for interval in list.iter() {
+                let n: Vec<usize> =
+                    interval.split(['-', ':']).map(|p| p.trim().parse().unwrap()).collect();
+                open[day][n[0] * 60 + n[1]..n[2] * 60 + n[3]].fill(true);
+            }
+        }
+        let holidays = hours.holidays.iter().map(|h| h.parse().unwrap()).collect();
+        OpenMinutes { zone: hours.timezone.parse().unwrap(), open, holidays }
+    }
+
+    /// Open ms of `[from, to)`: each UTC minute is open or closed as a whole
+    /// (whole-minute offsets), as its first instant's local time says.
+    fn between(&self, from: u64, to: u64) -> u64 {
+        let mut total = 0;
+        let mut minute = from / 60_000;
+        while minute * 60_000 < to {
+            let local = self.zone.timestamp_millis_opt((minute * 60_000) as i64).unwrap();
+            let day = local.weekday().num_days_from_monday() as usize;
+            let of_day = (local.hour() * 60 + local.minute()) as usize;
+            if !self.holidays.contains(&local.date_naive()) && self.open[day][of_day] {
+                total += ((minute + 1) * 60_000).min(to) - (minute * 60_000).max(from);
+            }
+            minute += 1;
+        }
+        total
+    }
+}
 
 /// What the naive model says about refusals.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -222,6 +273,12 @@ struct Outcome {
     next_replies: Vec<u64>,
     resolution: Option<u64>,
     handle: Option<u64>,
+    /// The clocks in business hours (with opening hours configured).
+    wait_business: Option<u64>,
+    first_response_business: Option<u64>,
+    next_replies_business: Vec<u64>,
+    resolution_business: Option<u64>,
+    handle_business: Option<u64>,
     first_breaches: u64,
     next_breaches: u64,
     escalated: bool,
@@ -312,6 +369,8 @@ fn replay(config: &MeterConfig, names: &[String], life: &Life, end: u64) -> Outc
         ..Outcome::default()
     };
     let breach_at = |start: u64, target: u64| start.saturating_add(target).saturating_add(1);
+    let hours = config.opening_hours.as_ref().map(OpenMinutes::new);
+    let business = |from: u64, to: u64| hours.as_ref().map(|h| h.between(from, to));
     // The first-response clock's start while it runs; the next-reply clock's.
     let mut first_clock: Option<u64> = Some(first);
     let mut clock_start: Option<u64> = Some(first);
@@ -380,6 +439,7 @@ fn replay(config: &MeterConfig, names: &[String], life: &Life, end: u64) -> Outc
                     && let Some(s) = clock_start
                 {
                     o.wait = Some(now - s);
+                    o.wait_business = business(s, now);
                 }
             }
             FactKind::HandedOff => {}
@@ -390,10 +450,12 @@ fn replay(config: &MeterConfig, names: &[String], life: &Life, end: u64) -> Outc
                         if let Some(s) = clock_start {
                             stop_first(&mut first_clock, &mut o);
                             o.first_response = Some(now - s);
+                            o.first_response_business = business(s, now);
                         }
                     } else if let Some(s) = next_clock {
                         stop_next(&mut next_clock, &mut o);
                         o.next_replies.push(now - s);
+                        o.next_replies_business.extend(business(s, now));
                     }
                 }
             }
@@ -419,6 +481,8 @@ fn replay(config: &MeterConfig, names: &[String], life: &Life, end: u64) -> Outc
     if let Some(closed) = o.closed {
         o.resolution = Some(closed - first);
         o.handle = assigned_at.map(|a| closed - a);
+        o.resolution_business = business(first, closed);
+        o.handle_business = assigned_at.and_then(|a| business(a, closed));
         o.abandoned = !o.answered;
         o.short = o.abandoned && closed - first <= config.short_abandon_ms;
         o.bot_resolved = o.answered && o.person.is_none() && !o.escalated;
@@ -474,7 +538,7 @@ fn rate(a: u64, b: u64) -> Option<f64> {
     if b == 0 { None } else { Some(a as f64 / b as f64) }
 }
 
-fn measure(_config: &MeterConfig, outcomes: &[Outcome]) -> MeasuresReport {
+fn measure(config: &MeterConfig, outcomes: &[Outcome]) -> MeasuresReport {
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
     let offered = outcomes.len() as u64;
     let answered = count(&|o| o.answered);
@@ -484,6 +548,15 @@ fn measure(_config: &MeterConfig, outcomes: &[Outcome]) -> MeasuresReport {
     let collect =
         |f: &dyn Fn(&Outcome) -> Vec<u64>| outcomes.iter().flat_map(f).collect::<Vec<u64>>();
     let handles = collect(&|o| o.handle.into_iter().collect());
+    let average = |values: &[u64]| Average {
+        avg: if values.is_empty() {
+            None
+        } else {
+            Some(values.iter().sum::<u64>() as f64 / values.len() as f64)
+        },
+    };
+    let with_hours = config.opening_hours.is_some();
+    let business = |f: &dyn Fn(&Outcome) -> Vec<u64>| with_hours.then(|| summary(&collect(f)));
     let mut revenue: BTreeMap<String, i64> = BTreeMap::new();
     for order in outcomes.iter().flat_map(|o| &o.orders) {
         *revenue.entry(order.currency.as_str().to_owned()).or_default() += order.minor;
@@ -504,13 +577,13 @@ fn measure(_config: &MeterConfig, outcomes: &[Outcome]) -> MeasuresReport {
         first_response_ms: summary(&collect(&|o| o.first_response.into_iter().collect())),
         next_reply_ms: summary(&collect(&|o| o.next_replies.clone())),
         resolution_ms: summary(&collect(&|o| o.resolution.into_iter().collect())),
-        handle_ms: Average {
-            avg: if handles.is_empty() {
-                None
-            } else {
-                Some(handles.iter().sum::<u64>() as f64 / handles.len() as f64)
-            },
-        },
+        handle_ms: average(&handles),
+        wait_business_ms: business(&|o| o.wait_business.into_iter().collect()),
+        first_response_business_ms: business(&|o| o.first_response_business.into_iter().collect()),
+        next_reply_business_ms: business(&|o| o.next_replies_business.clone()),
+        resolution_business_ms: business(&|o| o.resolution_business.into_iter().collect()),
+        handle_business_ms: with_hours
+            .then(|| average(&collect(&|o| o.handle_business.into_iter().collect()))),
         sla_breaches: Breaches {
             first_reply: outcomes.iter().map(|o| o.first_breaches).sum(),
             next_reply: outcomes.iter().map(|o| o.next_breaches).sum(),

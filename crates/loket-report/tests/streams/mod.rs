@@ -5,8 +5,8 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use loket_report::{
-    Channel, Currency, CustomerMessage, Fact, FactKind, IntentId, Language, Meter, MeterConfig,
-    Money, SlaRule,
+    BusinessHours, Channel, Currency, CustomerMessage, Fact, FactKind, IntentId, Language, Meter,
+    MeterConfig, Money, SlaRule,
 };
 use proptest::prelude::*;
 
@@ -125,6 +125,37 @@ pub fn config(window: usize, retention: usize, warning: usize) -> MeterConfig {
         },
     ];
     config
+}
+
+/// Opening hours for the business-hours clocks, by `choice`: none; an
+/// Amsterdam shop whose Monday (T0 is Monday 10:00 local) opens and closes
+/// every half hour or so, with Tuesday a holiday; overnight hours in New
+/// York (T0 is 04:00 local); always closed.
+pub fn opening_hours(choice: usize) -> Option<BusinessHours> {
+    let day = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match choice {
+        1 => Some(BusinessHours {
+            timezone: "Europe/Amsterdam".into(),
+            monday: day(&["10:00-10:20", "10:40-11:30", "11:31-11:45", "12:00-24:00"]),
+            tuesday: day(&["00:00-03:00", "09:00-17:30"]),
+            wednesday: day(&["09:00-17:30"]),
+            holidays: vec!["2026-12-08".into()],
+            ..BusinessHours::default()
+        }),
+        2 => {
+            let night = day(&["22:00-24:00", "00:00-04:10", "04:30-06:00"]);
+            Some(BusinessHours {
+                timezone: "America/New_York".into(),
+                monday: night.clone(),
+                tuesday: night,
+                ..BusinessHours::default()
+            })
+        }
+        3 => {
+            Some(BusinessHours { timezone: "Europe/Amsterdam".into(), ..BusinessHours::default() })
+        }
+        _ => None,
+    }
 }
 
 /// A meter with the test intents interned.
