@@ -2,8 +2,12 @@
 //! day of traffic.
 //!
 //! ```text
-//! cargo run -p loket-report --release --example ingest [-- CONVERSATIONS]
+//! cargo run -p loket-report --release --example ingest [-- CONVERSATIONS [hours]]
 //! ```
+//!
+//! With `hours` the meter has opening hours (Europe/Amsterdam, weekdays
+//! 09:00-17:30, Saturday 10:00-14:00), so every clock is also measured in
+//! business hours.
 //!
 //! One UTC day of conversations (default 1,000,000) arrives evenly: a
 //! third bot-first (half of those handed off), a tenth abandoned, the rest
@@ -18,8 +22,8 @@ use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use loket_report::{
-    Channel, Currency, CustomerMessage, Dimension, Fact, FactKind, IntentId, Interval, Language,
-    Meter, MeterConfig, Money, Query,
+    BusinessHours, Channel, Currency, CustomerMessage, Dimension, Fact, FactKind, IntentId,
+    Interval, Language, Meter, MeterConfig, Money, Query,
 };
 
 const DAY: u64 = 86_400_000;
@@ -134,7 +138,21 @@ type Heap = BinaryHeap<Reverse<Pending>>;
 fn main() {
     let conversations: u64 =
         std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
-    let mut meter = Meter::new(MeterConfig::default()).expect("default config");
+    let opening_hours = (std::env::args().nth(2).as_deref() == Some("hours")).then(|| {
+        let weekday = vec!["09:00-17:30".to_string()];
+        BusinessHours {
+            timezone: "Europe/Amsterdam".into(),
+            monday: weekday.clone(),
+            tuesday: weekday.clone(),
+            wednesday: weekday.clone(),
+            thursday: weekday.clone(),
+            friday: weekday,
+            saturday: vec!["10:00-14:00".into()],
+            ..BusinessHours::default()
+        }
+    });
+    let mut meter =
+        Meter::new(MeterConfig { opening_hours, ..MeterConfig::default() }).expect("valid config");
     let intents: Vec<IntentId> =
         (0..20).map(|i| meter.intern_intent(&format!("intent.{i}")).expect("short name")).collect();
     let mut rng = Rng(42);
