@@ -96,6 +96,11 @@ impl Metering {
         &self.meter
     }
 
+    /// Measures under `config` from now on (see [`Meter::reconfigure`]).
+    pub fn reconfigure(&mut self, config: MeterConfig) -> Result<(), ConfigError> {
+        self.meter.reconfigure(config)
+    }
+
     /// Registers (or updates) an agent: its team, whether it is a person,
     /// and, for occupancy, what a person can hold while staffed, from the
     /// meter's time (before anything is measured: from the first fact).
@@ -177,33 +182,36 @@ impl Metering {
     /// change nothing) and accepted offers, escalations, closes and
     /// erasures; for occupancy, who holds each conversation from an
     /// assignment to its release (wrap-up included), its return to the
-    /// queue or its erasure. Events the meter refuses (a conversation it
+    /// queue or its erasure. An event dated before the meter's time (a
+    /// reply or order dated ahead of the router's clock moved it) counts
+    /// at the meter's time. Events the meter refuses (a conversation it
     /// never saw open, say one opened before measuring began) are counted
     /// in its [`Meter::rejections`] and otherwise skipped.
     pub fn decisions(&mut self, events: &[Event]) {
         for event in events {
             let Some(conversation) = event.conversation else { continue };
+            let at = event.at.0.max(self.meter.now());
             let kind = match (event.kind, event.agent) {
                 (EventKind::Assigned { reason: AssignReason::Sticky, .. }, _) => continue,
                 (EventKind::Assigned { .. } | EventKind::OfferAccepted, Some(agent)) => {
                     let facts = self.agent_facts(agent);
-                    self.holder(event.at.0, conversation, facts.human.then_some(agent.0));
+                    self.holder(at, conversation, facts.human.then_some(agent.0));
                     FactKind::Assigned { agent: agent.0, team: facts.team, human: facts.human }
                 }
                 (EventKind::Escalated { .. }, _) => FactKind::HandedOff,
                 (EventKind::Closed, _) => FactKind::Closed,
                 (EventKind::Erased, _) => {
-                    self.holder(event.at.0, conversation, None);
+                    self.holder(at, conversation, None);
                     FactKind::Closed
                 }
                 (EventKind::Released | EventKind::Queued { .. }, _) => {
-                    self.holder(event.at.0, conversation, None);
+                    self.holder(at, conversation, None);
                     continue;
                 }
                 _ => continue,
             };
             // Refusals are counted by the meter; nothing else to do here.
-            let _ = self.ingest(event.at.0, conversation, kind);
+            let _ = self.ingest(at, conversation, kind);
         }
     }
 

@@ -241,6 +241,21 @@ impl Meter {
         &self.config
     }
 
+    /// Measures under `config` from now on: a restored meter takes the
+    /// configuration the operator runs with rather than the one saved with
+    /// it. What was counted stays counted; conversations already open keep
+    /// their SLA targets; a shorter retention drops the older slots at the
+    /// next 15-minute boundary, a new order window applies to later closes,
+    /// new opening hours to clocks that stop later. An invalid `config` is
+    /// refused and changes nothing.
+    pub fn reconfigure(&mut self, config: MeterConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        self.open_time = config.opening_hours()?.map(OpenTime::new);
+        self.config = config;
+        self.quiet_before = 0;
+        Ok(())
+    }
+
     /// Whether the business-hours clocks are measured (opening hours are
     /// configured).
     pub fn measures_business_hours(&self) -> bool {

@@ -122,8 +122,29 @@ async fn reports_carry_business_hours_clocks_with_opening_hours() {
 
     // A restart from the snapshot reports the same.
     daemon.shutdown().await.unwrap();
-    let daemon = Spawned::start(daemon_config).await.unwrap();
+    let daemon = Spawned::start(daemon_config.clone()).await.unwrap();
     assert_eq!(report(daemon.http, SHOP_TOKEN).await["totals"], shop_report["totals"]);
+    daemon.shutdown().await.unwrap();
+
+    // Opening hours added to the other tenant's configuration take effect
+    // on restart, though its snapshot was measured without them: the
+    // running configuration wins over the one saved with the meter.
+    let plain = daemon_config.tenants.iter_mut().find(|t| t.name == "other").unwrap();
+    plain.reports.opening_hours = Some(open_during(opens, opens + 10 * MINUTE));
+    let daemon = Spawned::start(daemon_config).await.unwrap();
+    let message = json!({"conversation_id": "c-2", "customer_id": "k-2", "channel": "chat",
+        "text": "heeft u de bananenboom nog op voorraad?"});
+    let reply = json!({"agent": "anna", "at": now_ms() + 30 * MINUTE});
+    for (path, body) in [("/v1/messages", &message), ("/v1/conversations/c-2/replies", &reply)] {
+        let (status, body) =
+            http(daemon.http, "POST", path, Some(PLAIN_TOKEN), Some(&body.to_string())).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    // (The first phase's replies, dated 30 minutes ahead, moved the
+    // meter's time there: this message counts from then, not refused.)
+    let totals = &report(daemon.http, PLAIN_TOKEN).await["totals"];
+    assert_eq!(totals["answered"], 2, "{totals}");
+    assert!(totals["first_response_business_ms"]["avg"].is_number(), "{totals}");
     daemon.shutdown().await.unwrap();
 }
 

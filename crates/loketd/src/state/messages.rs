@@ -106,7 +106,10 @@ impl TenantState {
                 metering.decisions(&self.scratch[self.metered..]);
                 self.metered = self.scratch.len();
                 let intent = self.pipeline.model().label(score.intent);
-                let _ = metering.message(self.clock_ms, &prepared.message, intent, |skill| {
+                // Never before the meter's time (a reply or order dated
+                // ahead moves it): the message is measured, not refused.
+                let at = self.clock_ms.max(metering.meter().now());
+                let _ = metering.message(at, &prepared.message, intent, |skill| {
                     router.skill_name(skill)
                 });
             }

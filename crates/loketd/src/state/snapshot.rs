@@ -113,6 +113,13 @@ impl TenantState {
             let restored: Metering = serde_json::from_slice(&snapshot.metering)
                 .map_err(|e| ApplyError::Invalid(format!("snapshot metering: {e}")))?;
             let mut restored = restored.restored();
+            // The configuration the tenant runs with now, not the one
+            // saved with the snapshot: a changed `[tenants.reports]` takes
+            // effect on restart.
+            let config = metering.read().meter().config().clone();
+            restored
+                .reconfigure(config)
+                .map_err(|e| ApplyError::Invalid(format!("reports configuration: {e}")))?;
             restored.set_observing(true);
             *metering.write() = restored;
         }
