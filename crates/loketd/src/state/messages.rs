@@ -109,9 +109,8 @@ impl TenantState {
                 // Never before the meter's time (a reply or order dated
                 // ahead moves it): the message is measured, not refused.
                 let at = self.clock_ms.max(metering.meter().now());
-                let _ = metering.message(at, &prepared.message, intent, |skill| {
-                    router.skill_name(skill)
-                });
+                let _ = metering
+                    .message(at, &prepared.message, intent, |skill| router.skill_name(skill));
             }
             let before = self.scratch.len();
             let routed = self.pipeline.route_prepared(prepared, &mut self.scratch);
