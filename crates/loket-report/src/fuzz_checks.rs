@@ -1,7 +1,8 @@
 //! Checks for the `report_facts` fuzz target; not part of the API.
 //!
-//! Any bytes decode to a stream of facts and time advances over a few
-//! conversations, agents and teams (every 8 bytes one step), fed to a
+//! Any bytes decode to a stream of facts, time advances and people's
+//! staffing and hold changes over a few conversations, agents and teams
+//! (every 8 bytes one step), fed to a
 //! meter: it must never panic, every group of every report must be
 //! consistent, and a serialised and restored meter must report the same.
 //! `tests/fuzz_corpus.rs` also compares each seed's reports with the naive
@@ -25,6 +26,39 @@ pub enum Step {
     Fact(Fact),
     /// The meter's time moves here.
     Advance(u64),
+    /// From `at`, person `agent` of `team` can hold `capacity`
+    /// conversations (0: away), for occupancy.
+    Staff {
+        /// When.
+        at: u64,
+        /// The person.
+        agent: u64,
+        /// Their team.
+        team: u32,
+        /// Conversations they can hold at once.
+        capacity: u32,
+    },
+    /// Person `agent` starts (or stops) holding a conversation at `at`.
+    Hold {
+        /// When.
+        at: u64,
+        /// The person.
+        agent: u64,
+        /// Starts (`true`) or stops.
+        starts: bool,
+    },
+}
+
+impl Step {
+    /// The time the step moves the meter to (a fact's, an advance's, a
+    /// staffing or hold change's): every step fires the SLA timers due by
+    /// then.
+    pub fn at(&self) -> u64 {
+        match *self {
+            Step::Fact(fact) => fact.at,
+            Step::Advance(at) | Step::Staff { at, .. } | Step::Hold { at, .. } => at,
+        }
+    }
 }
 
 /// Opening hours for the business-hours clocks, by `choice`: none; an
@@ -121,7 +155,18 @@ pub fn decode(data: &[u8]) -> (MeterConfig, Vec<Step>) {
                         },
                     },
                 },
-                14 => return Step::Advance(at.saturating_add(u64::from(b[5]) * 60_000)),
+                14 => {
+                    return match b[6] % 4 {
+                        0 | 1 => Step::Advance(at.saturating_add(u64::from(b[5]) * 60_000)),
+                        2 => Step::Staff {
+                            at,
+                            agent: u64::from(b[5] % 4),
+                            team: u32::from(b[7] % 2),
+                            capacity: u32::from(b[7] / 2 % 4),
+                        },
+                        _ => Step::Hold { at, agent: u64::from(b[5] % 4), starts: b[7] % 3 != 0 },
+                    };
+                }
                 _ => FactKind::Closed,
             };
             Step::Fact(Fact { at, conversation, kind })
@@ -141,6 +186,10 @@ pub fn feed(config: &MeterConfig, steps: &[Step]) -> Meter {
         let _ = match step {
             Step::Fact(fact) => meter.ingest(fact, &mut events),
             Step::Advance(now) => meter.advance(*now, &mut events),
+            Step::Staff { at, agent, team, capacity } => {
+                meter.staff(Some(*at), *agent, *team, *capacity, &mut events)
+            }
+            Step::Hold { at, agent, starts } => meter.hold(*at, *agent, *starts, &mut events),
         };
     }
     meter
@@ -168,6 +217,7 @@ pub fn facts(data: &[u8]) {
         assert!(m.short_abandoned <= m.abandoned, "{row:?}");
         assert!(m.conversions <= m.offered, "{row:?}");
         assert!(m.service_level.is_none_or(|level| (0.0..=1.0).contains(&level)), "{row:?}");
+        assert!(m.occupancy.is_none_or(|occupancy| occupancy >= 0.0), "{row:?}");
         // Open time never exceeds the time; the clocks stop together.
         let twins = [
             (&m.wait_ms, m.wait_business_ms),
