@@ -29,6 +29,9 @@
 //! - A node that loses a tenant's lease while leading it, or whose append
 //!   is refused, exits: its memory may hold decisions the stream does not,
 //!   and it recovers by the rule above when its service manager restarts it.
+//! - The stream is trimmed only behind a snapshot the object store holds
+//!   (see [`snapshots`]): a node always finds a snapshot the stream
+//!   follows on from, locally or in the object store.
 //! - A leader hands a tenant on (to the live node that ranks first for it,
 //!   once that node has been live for two leases) only after its sequencer
 //!   stopped leading with everything it appended on the stream; it rewrites
@@ -37,6 +40,7 @@
 
 pub mod config;
 mod node;
+pub mod snapshots;
 mod stream;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -46,6 +50,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::ClusterConfig;
 pub use node::{ClusterError, Node};
+pub use snapshots::{ShelfError, SnapshotShelf};
 pub use stream::{StreamError, StreamLink};
 
 /// A node as other nodes and clients reach it.
@@ -68,16 +73,47 @@ pub struct TenantRole {
     applied: AtomicU64,
     /// The lease holder as last read from the bucket.
     holder: ArcSwapOption<NodeAddress>,
+    /// The snapshot this node started the tenant from.
+    started_from: StartedFrom,
+}
+
+/// The snapshot a node started a tenant from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StartedFrom {
+    /// Its lsn: the stream was followed from sequence `snapshot_lsn + 1`
+    /// (0: no snapshot, from the start of the stream).
+    pub snapshot_lsn: u64,
+    /// Where it came from.
+    pub source: SnapshotSource,
+}
+
+/// Where the snapshot a node started from came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotSource {
+    /// No snapshot: the whole stream was applied.
+    None,
+    /// The node's own data directory.
+    Local,
+    /// Downloaded from the object store at start.
+    ObjectStore,
 }
 
 impl TenantRole {
-    /// A follower that has applied the stream up to `applied`.
-    pub fn follower(applied: u64) -> TenantRole {
+    /// A follower that has applied the stream up to `applied`, starting
+    /// from `started_from`.
+    pub fn follower(applied: u64, started_from: StartedFrom) -> TenantRole {
         TenantRole {
             leading: AtomicBool::new(false),
             applied: AtomicU64::new(applied),
             holder: ArcSwapOption::empty(),
+            started_from,
         }
+    }
+
+    /// The snapshot this node started the tenant from.
+    pub fn started_from(&self) -> StartedFrom {
+        self.started_from
     }
 
     /// Does this node lead the tenant (accept commands)?

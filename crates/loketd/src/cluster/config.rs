@@ -22,9 +22,14 @@ pub struct ClusterConfig {
     /// has seen no refresh for this long.
     #[serde(default = "default_lease_ms")]
     pub lease_ms: u64,
+    /// Snapshots of each tenant kept in the object store `PREFIX_snapshots`
+    /// (at least 1); the tenant's stream is trimmed behind the oldest.
+    #[serde(default = "default_snapshots_kept")]
+    pub snapshots_kept: usize,
     /// Prefix of the JetStream names the cluster uses (streams
     /// `PREFIX_journal_TENANT`, buckets `PREFIX_leases` and `PREFIX_nodes`,
-    /// subjects `PREFIX.journal.TENANT`), so clusters can share NATS.
+    /// object store `PREFIX_snapshots`, subjects `PREFIX.journal.TENANT`),
+    /// so clusters can share NATS.
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// The HTTP address clients are sent to when this node leads a tenant
@@ -62,6 +67,10 @@ fn default_lease_ms() -> u64 {
     3_000
 }
 
+fn default_snapshots_kept() -> usize {
+    3
+}
+
 fn default_prefix() -> String {
     "loket".to_owned()
 }
@@ -78,6 +87,7 @@ impl ClusterConfig {
             node: node.into(),
             replicas: default_replicas(),
             lease_ms: default_lease_ms(),
+            snapshots_kept: default_snapshots_kept(),
             prefix: default_prefix(),
             advertise_http: None,
             advertise_binary: None,
@@ -114,6 +124,9 @@ impl ClusterConfig {
         }
         if self.lease_ms < MIN_LEASE_MS {
             return Some(format!("cluster.lease_ms = {}: at least {MIN_LEASE_MS}", self.lease_ms));
+        }
+        if self.snapshots_kept == 0 {
+            return Some("cluster.snapshots_kept = 0: keep at least 1".to_owned());
         }
         if !name_ok(&self.prefix) {
             return Some(format!(
@@ -161,6 +174,11 @@ impl ClusterConfig {
     pub fn node_bucket(&self) -> String {
         format!("{}_nodes", self.prefix)
     }
+
+    /// The object store of tenant snapshots.
+    pub fn snapshot_bucket(&self) -> String {
+        format!("{}_snapshots", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -174,17 +192,19 @@ mod tests {
         assert_eq!(config.stream_name("shop"), "loket_journal_shop");
         assert_eq!(config.subject("shop"), "loket.journal.shop");
         assert_eq!(config.lease_bucket(), "loket_leases");
+        assert_eq!(config.snapshot_bucket(), "loket_snapshots");
     }
 
     #[test]
     fn problems_name_the_key() {
         let good = ClusterConfig::new("n1", vec!["nats://127.0.0.1:4222".into()]);
         type Spoil = fn(&mut ClusterConfig);
-        let cases: [(&str, Spoil); 6] = [
+        let cases: [(&str, Spoil); 7] = [
             ("cluster.nats", |c| c.nats.clear()),
             ("cluster.node", |c| c.node = "n 1".into()),
             ("cluster.replicas", |c| c.replicas = 7),
             ("cluster.lease_ms", |c| c.lease_ms = 10),
+            ("cluster.snapshots_kept", |c| c.snapshots_kept = 0),
             ("cluster.user", |c| c.user = Some("u".into())),
             ("cluster.tls_cert", |c| c.tls_cert = Some("c.pem".into())),
         ];

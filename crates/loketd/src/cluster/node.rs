@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, consumer, kv, object_store, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::{ClusterConfig, NodeAddress, StreamLink, TenantRole};
+use super::{ClusterConfig, NodeAddress, SnapshotShelf, StreamLink, TenantRole};
 use crate::tenant::Tenant;
 
 /// Why the node could not join the cluster, or had to leave it.
@@ -46,6 +46,10 @@ pub struct Node {
     jetstream: jetstream::Context,
     leases: kv::Store,
     nodes: kv::Store,
+    /// Tenant snapshots (`PREFIX_snapshots`).
+    snapshots: ObjectBucket,
+    /// Each tenant's stream, by name, for `GET /v1/cluster`.
+    links: parking_lot::Mutex<Vec<StreamLink>>,
     /// The live nodes as the heartbeat task last read them (every
     /// `lease_ms / 4`) and when, for the leaders' rebalancing checks.
     live: parking_lot::Mutex<(Option<Instant>, Vec<NodeAddress>)>,
@@ -53,7 +57,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// Connects to NATS and sets up the lease and node buckets.
+    /// Connects to NATS and sets up the lease and node buckets and the
+    /// snapshot object store.
     pub async fn connect(
         config: &ClusterConfig,
         me: NodeAddress,
@@ -115,6 +120,17 @@ impl Node {
             },
         )
         .await?;
+        let snapshots = object_bucket(
+            &jetstream,
+            object_store::Config {
+                bucket: config.snapshot_bucket(),
+                description: Some("loketd: tenant snapshots (TENANT/LSN)".to_owned()),
+                num_replicas: config.replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            },
+        )
+        .await?;
         let (fatal, _) = watch::channel(None);
         Ok(Arc::new(Node {
             config: config.clone(),
@@ -122,6 +138,8 @@ impl Node {
             jetstream,
             leases,
             nodes,
+            snapshots: ObjectBucket(snapshots),
+            links: parking_lot::Mutex::new(Vec::new()),
             live: parking_lot::Mutex::new((None, Vec::new())),
             fatal,
         }))
@@ -133,7 +151,8 @@ impl Node {
     }
 
     /// The tenant's journal stream, created if absent (file storage,
-    /// `replicas` copies).
+    /// `replicas` copies), with its shelf in the snapshot object store
+    /// (whose uploader starts now).
     pub async fn stream_for(&self, tenant: &str) -> Result<StreamLink, ClusterError> {
         let name = self.config.stream_name(tenant);
         let subject = self.config.subject(tenant);
@@ -151,13 +170,39 @@ impl Node {
         while let Err(error) = self.jetstream.get_or_create_stream(config.clone()).await {
             retry_or_give_up(started, &what, error.to_string()).await?;
         }
-        Ok(StreamLink::new(
+        let shelf = SnapshotShelf::start(
+            tenant.to_owned(),
+            self.config.snapshot_bucket(),
+            self.snapshots.0.clone(),
+            self.jetstream.clone(),
+            name.clone(),
+            self.config.snapshots_kept,
+        );
+        let link = StreamLink::new(
             tokio::runtime::Handle::current(),
             self.me.node.clone(),
             self.jetstream.clone(),
             name,
             subject,
-        ))
+            shelf,
+        );
+        self.links.lock().push(link.clone());
+        Ok(link)
+    }
+
+    /// The tenant's stream bounds (first and last sequence) and the lsns
+    /// of its snapshots in the object store, oldest first, each `None`
+    /// when it cannot be read within half a lease.
+    pub async fn storage(&self, tenant: &str) -> (Option<(u64, u64)>, Option<Vec<u64>>) {
+        let stream_name = self.config.stream_name(tenant);
+        let link = self.links.lock().iter().find(|link| link.stream() == stream_name).cloned();
+        let Some(link) = link else { return (None, None) };
+        let (lease, _) = self.lease_period();
+        let bounds = tokio::time::timeout(lease / 2, link.bounds()).await.ok().and_then(Result::ok);
+        let snapshots = link.snapshots();
+        let lsns =
+            tokio::time::timeout(lease / 2, snapshots.lsns()).await.ok().and_then(Result::ok);
+        (bounds, lsns)
     }
 
     /// The nodes whose heartbeat is recent, by name. Empty if the bucket
@@ -237,7 +282,8 @@ impl Node {
             ticker.tick().await;
             if let Some(stopped) = tenants.iter().find(|tenant| !tenant.is_healthy()) {
                 return self.leave(format!(
-                    "tenant {} stopped (its stream refused or lost an append)",
+                    "tenant {} stopped (its error is logged above: an append the stream \
+                     refused or lost, or a gap in the stream)",
                     stopped.name()
                 ));
             }
@@ -564,6 +610,35 @@ async fn retry_or_give_up(
     tracing::info!(%what, %message, "JetStream not ready; retrying");
     tokio::time::sleep(Duration::from_millis(250)).await;
     Ok(())
+}
+
+/// An object store (which does not say what it is in `Debug`).
+struct ObjectBucket(object_store::ObjectStore);
+
+impl std::fmt::Debug for ObjectBucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ObjectStore")
+    }
+}
+
+/// The object store, created if absent (by whichever node comes first).
+async fn object_bucket(
+    jetstream: &jetstream::Context,
+    config: object_store::Config,
+) -> Result<object_store::ObjectStore, ClusterError> {
+    let name = config.bucket.clone();
+    let what = format!("object store {name}");
+    let started = Instant::now();
+    loop {
+        if let Ok(store) = jetstream.get_object_store(&name).await {
+            return Ok(store);
+        }
+        let message = match jetstream.create_object_store(config.clone()).await {
+            Ok(store) => return Ok(store),
+            Err(error) => error.to_string(),
+        };
+        retry_or_give_up(started, &what, message).await?;
+    }
 }
 
 /// The bucket, created if absent (by whichever node comes first).

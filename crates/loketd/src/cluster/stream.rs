@@ -7,6 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
+use super::SnapshotShelf;
+
 /// How long an append is retried through transient NATS failures (a
 /// server lost, a stream leader re-elected) before the tenant stops.
 pub const RETRY_FOR: Duration = Duration::from_secs(10);
@@ -50,6 +52,7 @@ pub struct StreamLink {
     jetstream: jetstream::Context,
     stream: String,
     subject: String,
+    snapshots: SnapshotShelf,
 }
 
 impl StreamLink {
@@ -59,8 +62,9 @@ impl StreamLink {
         jetstream: jetstream::Context,
         stream: String,
         subject: String,
+        snapshots: SnapshotShelf,
     ) -> StreamLink {
-        StreamLink { runtime, node, jetstream, stream, subject }
+        StreamLink { runtime, node, jetstream, stream, subject, snapshots }
     }
 
     fn nats(&self, error: impl std::fmt::Display) -> StreamError {
@@ -142,7 +146,9 @@ impl StreamLink {
         if wrong_sequence { StreamError::Fenced { expected } } else { self.nats(error) }
     }
 
-    /// The last sequence in the stream (0 when it is empty) and the first.
+    /// The first sequence in the stream and the last (both 0 when nothing
+    /// was ever appended; after a trim of everything, the first is the
+    /// last plus one).
     pub async fn bounds(&self) -> Result<(u64, u64), StreamError> {
         let mut stream = self.jetstream.get_stream(&self.stream).await.map_err(|e| self.nats(e))?;
         let info = stream.info().await.map_err(|e| self.nats(e))?;
@@ -159,6 +165,16 @@ impl StreamLink {
         }
         let message = stream.get_raw_message(sequence).await.map_err(|e| self.nats(e))?;
         Ok(Some(message.payload))
+    }
+
+    /// [`StreamLink::bounds`] for threads off the runtime.
+    pub fn bounds_blocking(&self) -> Result<(u64, u64), StreamError> {
+        self.runtime.block_on(self.bounds())
+    }
+
+    /// The tenant's snapshots in the object store.
+    pub fn snapshots(&self) -> &SnapshotShelf {
+        &self.snapshots
     }
 
     /// [`StreamLink::record`] for threads off the runtime.

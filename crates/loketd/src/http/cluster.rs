@@ -1,7 +1,7 @@
 //! `GET /v1/cluster`: this node, the live nodes, and who leads the tenant.
 
 use super::*;
-use crate::cluster::NodeAddress;
+use crate::cluster::{NodeAddress, StartedFrom};
 
 /// The cluster as this node sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,6 +29,36 @@ pub(super) struct TenantPlace {
     followers: Vec<String>,
     /// The last record of the tenant's stream applied on this node.
     applied_sequence: u64,
+    /// The snapshot this node started the tenant from.
+    started_from: StartedFrom,
+    /// The tenant's stream; absent when JetStream did not answer in time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<StreamBounds>,
+    /// The tenant's snapshots in the object store; absent when JetStream
+    /// did not answer in time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<SnapshotObjects>,
+}
+
+/// The records a tenant's stream holds: sequences `first_sequence` to
+/// `last_sequence` (the stream is trimmed behind the oldest snapshot kept
+/// in the object store; `first_sequence` is `last_sequence + 1` when it
+/// holds none, 0 when nothing was ever appended).
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct StreamBounds {
+    first_sequence: u64,
+    last_sequence: u64,
+}
+
+/// A tenant's snapshots in the object store.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct SnapshotObjects {
+    /// The newest one's lsn (it holds stream sequences up to this one);
+    /// absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lsn: Option<u64>,
+    /// How many there are.
+    objects: usize,
 }
 
 /// The cluster: nodes and the tenant's leader.
@@ -46,7 +76,10 @@ pub(super) struct TenantPlace {
                 {"node": "n2", "http": "127.0.0.1:7888", "binary": "127.0.0.1:7889"}],
             "tenant": {"name": "demo", "role": "leader",
                 "leader": {"node": "n1", "http": "127.0.0.1:7878", "binary": "127.0.0.1:7879"},
-                "followers": ["n2"], "applied_sequence": 1042}})),
+                "followers": ["n2"], "applied_sequence": 1042,
+                "started_from": {"snapshot_lsn": 600, "source": "object_store"},
+                "stream": {"first_sequence": 301, "last_sequence": 1042},
+                "snapshot": {"lsn": 900, "objects": 3}}})),
         Unauthorized,
         (status = 404, description = "`not_clustered`: the daemon runs on its own.", body = ErrorBody),
     ))]
@@ -69,6 +102,7 @@ pub(super) async fn cluster(
         .filter(|n| Some(n.node.as_str()) != leader_name)
         .map(|n| n.node.clone())
         .collect();
+    let (bounds, lsns) = node.storage(tenant.name()).await;
     Ok(Json(ClusterAnswer {
         node: node.me().clone(),
         tenant: TenantPlace {
@@ -77,6 +111,13 @@ pub(super) async fn cluster(
             leader,
             followers,
             applied_sequence: role.applied(),
+            started_from: role.started_from(),
+            stream: bounds.map(|(first_sequence, last_sequence)| StreamBounds {
+                first_sequence,
+                last_sequence,
+            }),
+            snapshot: lsns
+                .map(|lsns| SnapshotObjects { lsn: lsns.last().copied(), objects: lsns.len() }),
         },
         nodes,
     }))

@@ -3,6 +3,8 @@
 //! threads started.
 
 use super::*;
+use crate::cluster::snapshots::{Start, choose_start};
+use crate::cluster::{SnapshotSource, StartedFrom};
 
 impl Tenant {
     /// Opens (recovering from its data directory) and starts one tenant.
@@ -43,6 +45,16 @@ impl Tenant {
         .map_err(|e| startup(StartupError::Webhooks(e)))?;
         let store = SnapshotStore::open(dir.join("snapshots"))
             .map_err(|e| startup(StartupError::Snapshots(e)))?;
+        // In a cluster the newest snapshot may be in the object store only
+        // (a new node, or one the stream's trim left behind).
+        let (downloaded, first_sequence) = match &stream {
+            Some(stream) => {
+                let (downloaded, first) =
+                    fetch_newer_snapshot(&config.name, &store, stream).map_err(startup)?;
+                (downloaded, Some(first))
+            }
+            None => (None, None),
+        };
         let snapshot = match store.latest().map_err(|e| startup(StartupError::Snapshots(e)))? {
             Some(found) => {
                 let opened = loket_seal::open(
@@ -78,6 +90,23 @@ impl Tenant {
             None => None,
         };
         let start_lsn = snapshot.as_ref().map_or(0, |s| s.lsn);
+        if let Some(first_sequence) = first_sequence
+            && start_lsn + 1 < first_sequence
+        {
+            // A damaged newer snapshot was passed over for an older one.
+            return Err(startup(StartupError::StreamTrimmed {
+                first_sequence,
+                newest_snapshot: Some(start_lsn).filter(|_| snapshot.is_some()),
+            }));
+        }
+        let started_from = StartedFrom {
+            snapshot_lsn: start_lsn,
+            source: match &snapshot {
+                None => SnapshotSource::None,
+                Some(_) if downloaded == Some(start_lsn) => SnapshotSource::ObjectStore,
+                Some(_) => SnapshotSource::Local,
+            },
+        };
         if stream.is_some() {
             remove_local_journal(&dir.join("journal")).map_err(|source| {
                 startup(StartupError::Durability {
@@ -276,11 +305,13 @@ impl Tenant {
                 );
             }
         }
-        let role =
-            stream.as_ref().map(|_| Arc::new(TenantRole::follower(sequencer.journal.next_lsn())));
-        if let Some(role) = &role {
+        let role = stream
+            .as_ref()
+            .map(|_| Arc::new(TenantRole::follower(sequencer.journal.next_lsn(), started_from)));
+        if let (Some(role), Some(stream)) = (&role, &stream) {
             sequencer.cluster = Some(SequencerCluster {
                 role: role.clone(),
+                snapshots: stream.snapshots().clone(),
                 outgoing: Vec::new(),
                 first_sequence: 0,
                 first_agents: agents.into_iter().map(Command::UpsertAgent).collect(),
@@ -352,6 +383,64 @@ impl Tenant {
             cluster: role,
             webhooks,
         }))
+    }
+}
+
+/// In a cluster: makes the newest snapshot the stream follows on from the
+/// newest in `store`, downloading it when the object store's newest is
+/// newer than the local one (see [`choose_start`]). Returns the
+/// lsn downloaded, if any, and the stream's first sequence. Fails when the
+/// stream was trimmed past every snapshot within reach.
+fn fetch_newer_snapshot(
+    tenant: &str,
+    store: &SnapshotStore,
+    stream: &StreamLink,
+) -> Result<(Option<u64>, u64), StartupError> {
+    let shelf = stream.snapshots();
+    let mut attempts = 0;
+    loop {
+        let local = store.list().map_err(StartupError::Snapshots)?.last().map(|(lsn, _)| *lsn);
+        let (first_sequence, _) = stream.bounds_blocking().map_err(StartupError::Stream)?;
+        let objects = shelf.lsns_blocking().map_err(StartupError::SnapshotObjects)?;
+        let lsn = match choose_start(local, &objects, first_sequence) {
+            Ok(Start::Local(_)) => return Ok((None, first_sequence)),
+            Ok(Start::Download(lsn)) => lsn,
+            Err(trimmed) => {
+                return Err(StartupError::StreamTrimmed {
+                    first_sequence: trimmed.first_sequence,
+                    newest_snapshot: trimmed.newest_snapshot,
+                });
+            }
+        };
+        match shelf.download_blocking(lsn) {
+            Ok(bytes) => {
+                store.write(lsn, &bytes).map_err(StartupError::Snapshots)?;
+                let reason = match local {
+                    None => "no local snapshot",
+                    Some(local) if local + 1 < first_sequence => {
+                        "the stream was trimmed past the local snapshot"
+                    }
+                    Some(_) => "newer than the local snapshot",
+                };
+                tracing::info!(
+                    tenant,
+                    lsn,
+                    bytes = bytes.len(),
+                    local_snapshot = local,
+                    stream_first_sequence = first_sequence,
+                    reason,
+                    "snapshot downloaded from the object store"
+                );
+                return Ok((Some(lsn), first_sequence));
+            }
+            // Deleted between the listing and the download (newer ones
+            // came): list again.
+            Err(error) if attempts < 3 => {
+                attempts += 1;
+                tracing::warn!(tenant, lsn, %error, "snapshot download failed; listing again");
+            }
+            Err(error) => return Err(StartupError::SnapshotObjects(error)),
+        }
     }
 }
 

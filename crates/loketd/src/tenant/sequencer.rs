@@ -50,6 +50,9 @@ pub(super) struct SequencerCluster {
     /// The first start's agents: journaled by whichever node first leads a
     /// tenant whose stream is empty.
     pub(super) first_agents: Vec<Command>,
+    /// The tenant's snapshots in the object store: the leader offers each
+    /// snapshot it writes.
+    pub(super) snapshots: crate::cluster::SnapshotShelf,
 }
 
 /// A periodic snapshot on its way to disk. Its thread encodes and writes
@@ -57,8 +60,20 @@ pub(super) struct SequencerCluster {
 /// removes the journal segments no snapshot needs once it is done.
 pub(super) struct SnapshotInFlight {
     pub(super) lsn: u64,
-    /// The oldest snapshot kept after pruning, and the snapshot's size.
-    pub(super) writer: JoinHandle<Result<(u64, usize), String>>,
+    /// Whether, in a cluster, the object store keeps only this snapshot.
+    pub(super) only_newest: bool,
+    pub(super) writer: JoinHandle<Result<StoredSnapshot, String>>,
+}
+
+/// A snapshot written to the store.
+pub(super) struct StoredSnapshot {
+    /// The oldest snapshot kept after pruning.
+    pub(super) oldest: u64,
+    /// Its size.
+    pub(super) size: usize,
+    /// Its stored bytes, when asked for (in a cluster, for the object
+    /// store).
+    pub(super) bytes: Option<bytes::Bytes>,
 }
 
 /// Most requests taken in one group before handing it to the syncer.
@@ -274,7 +289,9 @@ impl Sequencer {
         }
         if sequence > lsn + 1 {
             return self.fail(StorageFailure::plain(format!(
-                "stream gap: expected sequence {}, got {sequence}",
+                "stream gap: expected sequence {}, got {sequence} (the stream was trimmed \
+                 behind a snapshot this node does not have: a restart starts from the \
+                 object store's)",
                 lsn + 1
             )));
         }

@@ -61,6 +61,22 @@ pub enum StartupError {
     /// The tenant's stream (in a cluster) could not be read.
     #[error("journal stream")]
     Stream(#[source] crate::cluster::StreamError),
+    /// In a cluster: the snapshot object store could not be read.
+    #[error("snapshot object store")]
+    SnapshotObjects(#[source] crate::cluster::ShelfError),
+    /// In a cluster: the tenant's stream was trimmed past every snapshot
+    /// this node has or can download, so it cannot follow the stream on
+    /// from any of them.
+    #[error(
+        "the journal stream starts at sequence {first_sequence}, past {}",
+        .newest_snapshot.map_or("every snapshot (there is none)".to_owned(), |lsn| format!("the newest snapshot (lsn {lsn}, which needs sequence {})", lsn + 1))
+    )]
+    StreamTrimmed {
+        /// The stream's first sequence.
+        first_sequence: u64,
+        /// The newest snapshot, local or in the object store.
+        newest_snapshot: Option<u64>,
+    },
     /// The snapshot store could not be read.
     #[error("snapshots")]
     Snapshots(#[source] loket_journal::Error),
