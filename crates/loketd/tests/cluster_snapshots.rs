@@ -2,7 +2,8 @@
 //! snapshots and trims the tenant's stream behind the oldest kept, a new
 //! node starts from the newest snapshot plus the stream after it (not from
 //! sequence 1, which is gone), and takes over from a killed leader with
-//! every acknowledged message.
+//! every acknowledged message; a follower frozen while the stream is
+//! trimmed past it exits and restarts from the object store.
 //!
 //! Starts one `nats-server` and two `loketd` nodes on loopback (needs
 //! `nats-server` on the path) and kills them at the end.
@@ -157,4 +158,78 @@ async fn a_new_node_starts_from_the_object_store_and_takes_over_with_every_messa
     }
     assert!(missing.is_empty(), "acknowledged but not on n2: {missing:?}");
     eprintln!("{} batches acknowledged, all on n2", acked.len());
+}
+
+/// `/v1/cluster`'s tenant on `node`.
+async fn tenant_view(node: &Node) -> serde_json::Value {
+    let (status, view) = http(node.http, "GET", "/v1/cluster", Some(TOKEN), None).await;
+    assert_eq!(status, 200, "{view}");
+    view["tenant"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_the_trim_left_behind_exits_and_restarts_from_the_object_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nats, nats_port) = start_nats(dir.path());
+    let n1 = start_snapshotting_node(&dir.path().join("n1"), "n1", nats_port);
+    wait_role(&n1, "leader", Duration::from_secs(15)).await;
+    let mut n2 = start_snapshotting_node(&dir.path().join("n2"), "n2", nats_port);
+    wait_role(&n2, "follower", Duration::from_secs(15)).await;
+    send_all(&n1, 0, 20).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let behind_at = loop {
+        let (leader, follower) = (tenant_view(&n1).await, tenant_view(&n2).await);
+        if leader["applied_sequence"] == follower["applied_sequence"] {
+            break follower["applied_sequence"].as_u64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "n2 does not catch up: {follower}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    // Frozen, n2 falls behind while the leader trims the stream past it:
+    // past what its tail's pending pull requests (500 records each) had
+    // delivered into its socket before it froze.
+    support::signal(&n2.process.0, "STOP");
+    send_all(&n1, 100, 1_300).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let leader = tenant_view(&n1).await;
+        if leader["stream"]["first_sequence"].as_u64().unwrap_or(0) > behind_at + 1_100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stream is not trimmed past n2: {leader}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Woken, it finds a gap in the stream, stops the tenant and exits.
+    support::signal(&n2.process.0, "CONT");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = n2.process.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "n2 did not leave after the gap");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!status.success(), "it exits with an error: {status}");
+
+    // Restarted on the same data directory, it starts from the object
+    // store (its own snapshots are older than the stream) and catches up.
+    let n2 = start_snapshotting_node(&dir.path().join("n2"), "n2", nats_port);
+    let view = wait_role(&n2, "follower", Duration::from_secs(15)).await;
+    assert_eq!(view["tenant"]["started_from"]["source"], "object_store", "{view}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (leader, follower) = (tenant_view(&n1).await, tenant_view(&n2).await);
+        if leader["applied_sequence"] == follower["applied_sequence"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "n2 does not catch up after the restart: {follower}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for batch in [0, 19, 100, 1_399] {
+        let path = format!("/v1/conversations/{}", conversation_of(batch, 9));
+        let (status, answer) = http(n2.http, "GET", &path, Some(TOKEN), None).await;
+        assert_eq!(status, 200, "batch {batch} on n2: {answer}");
+    }
 }
