@@ -154,7 +154,7 @@ impl BatchFrame {
     /// As [`BatchFrame::from_payload`].
     pub fn from_aligned(bytes: AlignedVec<16>, limits: &Limits) -> Result<BatchFrame, WireError> {
         let archived = rkyv::access::<ArchivedMessageBatch, rancor::Error>(&bytes)
-            .map_err(|e| WireError::BadArchive(e.to_string()))?;
+            .map_err(|e| WireError::BadArchive(crate::error::archive_verdict(&e)))?;
         validate_batch(archived, limits)?;
         Ok(BatchFrame { bytes })
     }

@@ -319,3 +319,37 @@ impl fmt::Display for ItemProblem {
         }
     }
 }
+
+/// The text of bytecheck's verdict on an archive, for
+/// [`WireError::BadArchive`], with the memory addresses it names (of the
+/// receiving buffer, so they differ from run to run and tell the client
+/// nothing) replaced by `0x…`: the same bytes always give the same error.
+pub(crate) fn archive_verdict(error: &impl fmt::Display) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("0x") {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 2..].bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(if digits > 0 { "0x…" } else { "0x" });
+        rest = &rest[at + 2 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::archive_verdict;
+
+    #[test]
+    fn archive_verdicts_name_no_addresses() {
+        let verdict = "subtree pointer overran range: ptr 0x00007ced89be05e8 size 192 in range \
+                       0x00007ced09be04c0..0x00007ced09be05f0";
+        assert_eq!(
+            archive_verdict(&verdict),
+            "subtree pointer overran range: ptr 0x… size 192 in range 0x…..0x…"
+        );
+        assert_eq!(archive_verdict(&"no address, 0x alone"), "no address, 0x alone");
+    }
+}

@@ -185,11 +185,21 @@ macro_rules! batch_frame {
                 bytes: AlignedVec<16>,
                 limits: &Limits,
             ) -> Result<$frame, WireError> {
-                let archived = rkyv::access::<$archived, rancor::Error>(&bytes)
-                    .map_err(|e| WireError::BadArchive(format!("{} archive: {e}", $name)))?;
+                let archived = rkyv::access::<$archived, rancor::Error>(&bytes).map_err(|e| {
+                    WireError::BadArchive(format!(
+                        "{} archive: {}",
+                        $name,
+                        crate::error::archive_verdict(&e)
+                    ))
+                })?;
                 $validate(archived, limits)?;
-                let batch = rkyv::deserialize::<$batch, rancor::Error>(archived)
-                    .map_err(|e| WireError::BadArchive(format!("{} archive: {e}", $name)))?;
+                let batch = rkyv::deserialize::<$batch, rancor::Error>(archived).map_err(|e| {
+                    WireError::BadArchive(format!(
+                        "{} archive: {}",
+                        $name,
+                        crate::error::archive_verdict(&e)
+                    ))
+                })?;
                 Ok($frame { bytes, batch })
             }
 
