@@ -15,13 +15,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use support::cluster::{LEASE_MS, Node, conversation_of, load, start_nats, wait_role};
 use support::{TOKEN, events, http, launch_loketd};
 
 /// Records between two snapshots (a batch of ten messages is one record).
 const SNAPSHOT_EVERY_RECORDS: u64 = 40;
 /// Snapshots the object store keeps.
-const SNAPSHOTS_KEPT: u64 = 2;
+const SNAPSHOTS_KEPT: u64 = 4;
 
 /// A node of the demo tenant on the nats-server at `nats_port` that
 /// snapshots every [`SNAPSHOT_EVERY_RECORDS`] records. (The shared
@@ -103,6 +104,7 @@ async fn a_new_node_starts_from_the_object_store_and_takes_over_with_every_messa
 
     // A new node with an empty data directory starts from the object
     // store's newest snapshot: the stream no longer holds sequence 1.
+    uploads_settle(&n1).await;
     let n2 = start_snapshotting_node(&dir.path().join("n2"), "n2", nats_port);
     let view = wait_role(&n2, "follower", Duration::from_secs(15)).await;
     let started = &view["tenant"]["started_from"];
@@ -190,7 +192,7 @@ async fn a_follower_the_trim_left_behind_exits_and_restarts_from_the_object_stor
     // past what its tail's pending pull requests (500 records each) had
     // delivered into its socket before it froze.
     support::signal(&n2.process.0, "STOP");
-    send_all(&n1, 100, 1_300).await;
+    send_all(&n1, 100, 1_800).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let leader = tenant_view(&n1).await;
@@ -213,6 +215,12 @@ async fn a_follower_the_trim_left_behind_exits_and_restarts_from_the_object_stor
     };
     assert!(!status.success(), "it exits with an error: {status}");
 
+    // The leader's uploads settle first: a node that starts from a
+    // snapshot while newer ones are still being uploaded (as many as are
+    // kept) could find the stream trimmed past it again and leave again,
+    // by the same rule.
+    uploads_settle(&n1).await;
+
     // Restarted on the same data directory, it starts from the object
     // store (its own snapshots are older than the stream) and catches up.
     let n2 = start_snapshotting_node(&dir.path().join("n2"), "n2", nats_port);
@@ -231,5 +239,18 @@ async fn a_follower_the_trim_left_behind_exits_and_restarts_from_the_object_stor
         let path = format!("/v1/conversations/{}", conversation_of(batch, 9));
         let (status, answer) = http(n2.http, "GET", &path, Some(TOKEN), None).await;
         assert_eq!(status, 200, "batch {batch} on n2: {answer}");
+    }
+}
+
+/// Waits until the newest snapshot `leader` reports in the object store
+/// stays the same for a second: its uploads (and trims) are done.
+async fn uploads_settle(leader: &Node) {
+    let mut last = (Value::Null, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while last.1 < 5 {
+        let lsn = tenant_view(leader).await["snapshot"]["lsn"].clone();
+        last = if lsn == last.0 { (lsn, last.1 + 1) } else { (lsn, 0) };
+        assert!(Instant::now() < deadline, "the leader's uploads do not settle");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -304,16 +304,41 @@ impl Sequencer {
                 ));
             }
         };
-        if let Err(error) = self.state.apply(&record, &mut self.group_events) {
-            // It applied on the leader: the states have diverged. Say so loudly.
-            tracing::error!(tenant = %self.name, sequence, %error, "stream record no longer applies");
-        }
+        let applied = match self.state.apply(&record, &mut self.group_events) {
+            Ok(applied) => Some(applied),
+            Err(error) => {
+                // It applied on the leader: the states have diverged. Say so loudly.
+                tracing::error!(tenant = %self.name, sequence, %error, "stream record no longer applies");
+                None
+            }
+        };
         if let Err(error) = self.journal.append(payload) {
             return self.fail(StorageFailure::new("append", error));
         }
         self.count_applied(&record.command);
         self.count_journaled(payload.len());
         role.set_applied(sequence);
+        if let (Command::EraseCustomer { .. }, Some(applied)) = (&record.command, applied) {
+            self.erase_replicated(&applied);
+        }
+    }
+
+    /// After a replicated erasure, forgets on this node what the leader
+    /// forgot on its own: the customer's events, webhook outbox entries,
+    /// and the journal segments and snapshots that still hold them.
+    fn erase_replicated(&mut self, applied: &Applied) {
+        let erased: BTreeSet<u64> =
+            applied.erased.iter().chain(&applied.erased_earlier).copied().collect();
+        self.events.purge(&erased);
+        if let Some(webhooks) = &self.webhooks
+            && let Err(error) = webhooks.purge(&erased)
+        {
+            return self.fail(StorageFailure::new("purging the webhook outbox", error));
+        }
+        if let Err(error) = self.barrier().and_then(|()| self.compact().map(|_| ())) {
+            tracing::error!(tenant = %self.name, %error, "compaction after a replicated erasure failed");
+        }
+        tracing::info!(tenant = %self.name, conversations = erased.len(), "customer erased (replicated)");
     }
 
     /// Starts leading: appends the fencing record (a timer tick), after the
