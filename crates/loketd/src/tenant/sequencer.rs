@@ -327,18 +327,35 @@ impl Sequencer {
     /// forgot on its own: the customer's events, webhook outbox entries,
     /// and the journal segments and snapshots that still hold them.
     fn erase_replicated(&mut self, applied: &Applied) {
-        let erased: BTreeSet<u64> =
-            applied.erased.iter().chain(&applied.erased_earlier).copied().collect();
-        self.events.purge(&erased);
-        if let Some(webhooks) = &self.webhooks
-            && let Err(error) = webhooks.purge(&erased)
-        {
-            return self.fail(StorageFailure::new("purging the webhook outbox", error));
-        }
+        let conversations = match self.purge_erased(applied) {
+            Ok((_, _, conversations)) => conversations,
+            Err(TenantError::JournalUnavailable(failure)) => return self.fail(failure),
+            Err(_) => 0,
+        };
         if let Err(error) = self.barrier().and_then(|()| self.compact().map(|_| ())) {
             tracing::error!(tenant = %self.name, %error, "compaction after a replicated erasure failed");
         }
-        tracing::info!(tenant = %self.name, conversations = erased.len(), "customer erased (replicated)");
+        tracing::info!(tenant = %self.name, conversations, "customer erased (replicated)");
+    }
+
+    /// Drops what subscribers could still read about an erased customer
+    /// and their earlier conversations: their events and webhook outbox
+    /// entries. Returns how many of each were removed, and how many
+    /// conversations were erased.
+    fn purge_erased(&mut self, applied: &Applied) -> Result<(usize, usize, usize), TenantError> {
+        let erased: BTreeSet<u64> =
+            applied.erased.iter().chain(&applied.erased_earlier).copied().collect();
+        let events_removed = self.events.purge(&erased);
+        let webhook_events_removed = match &self.webhooks {
+            Some(webhooks) => webhooks.purge(&erased).map_err(|e| {
+                TenantError::JournalUnavailable(StorageFailure::new(
+                    "purging the webhook outbox",
+                    e,
+                ))
+            })?,
+            None => 0,
+        };
+        Ok((events_removed, webhook_events_removed, erased.len()))
     }
 
     /// Starts leading: appends the fencing record (a timer tick), after the
@@ -368,14 +385,14 @@ impl Sequencer {
     /// from there. Returns the last sequence held. A failure to append
     /// stops the tenant, as it would while leading.
     pub(super) fn demote(&mut self) -> Result<u64, TenantError> {
-        let Some(cluster) = &self.cluster else { return Ok(self.journal.next_lsn()) };
-        if !cluster.role.is_leading() {
+        let Some(role) = self.cluster.as_ref().map(|cluster| cluster.role.clone()) else {
+            return Ok(self.journal.next_lsn());
+        };
+        if !role.is_leading() {
             return Ok(self.journal.next_lsn());
         }
         self.barrier()?;
-        if let Some(cluster) = &self.cluster {
-            cluster.role.set_following();
-        }
+        role.set_following();
         tracing::info!(tenant = %self.name, sequence = self.journal.next_lsn(), "stopped leading");
         Ok(self.journal.next_lsn())
     }
@@ -482,21 +499,11 @@ impl Sequencer {
         // Drop what subscribers could still read about them and about their
         // earlier conversations, then publish the events that report the
         // erasure (which carry nothing but the ids).
-        let erased: BTreeSet<u64> =
-            applied.erased.iter().chain(&applied.erased_earlier).copied().collect();
-        let events_removed = self.events.purge(&erased);
-        let webhook_events_removed = match &self.webhooks {
-            Some(webhooks) => webhooks.purge(&erased).map_err(|e| {
-                TenantError::JournalUnavailable(StorageFailure::new(
-                    "purging the webhook outbox",
-                    e,
-                ))
-            })?,
-            None => 0,
-        };
+        let (events_removed, webhook_events_removed, conversations) =
+            self.purge_erased(&applied)?;
         self.barrier()?;
         let (journal_segments_removed, snapshots_removed, snapshot_lsn) = self.compact()?;
-        tracing::info!(tenant = %self.name, conversations = erased.len(), "customer erased");
+        tracing::info!(tenant = %self.name, conversations, "customer erased");
         Ok(ErasureReport {
             customer,
             conversations: applied.erased_names,
